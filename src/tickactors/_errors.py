@@ -1,0 +1,71 @@
+"""The exceptions a tickactors user may see.
+
+A small, flat family under :class:`FeedError`, so ``except tickactors.FeedError``
+catches everything the library raises on purpose. Each also subclasses the
+builtin that fits it (``ValueError``, ``TimeoutError``, ``ConnectionError``), so
+generic handlers keep working, as attrs does with ``FrozenError(AttributeError)``.
+
+Who is at fault decides the name, as in h11: ``InvalidSymbolError`` and
+``FeedClosedError`` are the caller's doing; ``VenueRejectedError``,
+``AuthenticationError`` and ``ProtocolError`` are the venue's.
+"""
+
+from __future__ import annotations
+
+
+class FeedError(Exception):
+    """Base class of every exception tickactors raises on purpose."""
+
+
+class InvalidSymbolError(FeedError, ValueError):
+    """A symbol from the caller is empty, too long, malformed or not allowed by the venue.
+
+    Raised at once by ``feed.subscribe`` / ``feed.unsubscribe``; nothing reaches the wire.
+    """
+
+    def __init__(self, symbol: object, reason: str) -> None:
+        self.symbol = symbol
+        self.reason = reason
+        super().__init__(f"invalid symbol {symbol!r}: {reason}")
+
+
+class FeedClosedError(FeedError, RuntimeError):
+    """The feed was used after it closed."""
+
+
+class RequestTimeoutError(FeedError, TimeoutError):
+    """A request got no answer before its deadline."""
+
+
+class ConnectionLostError(FeedError, ConnectionError):
+    """The connection carrying a request was lost before the answer came."""
+
+
+class VenueRejectedError(FeedError):
+    """The venue answered a request with an error code.
+
+    ``code`` is the venue's own code (AllTick ``ret``, Tradovate ``s``); ``reason`` its text.
+    """
+
+    def __init__(self, code: int, reason: str, *, request: str = "") -> None:
+        self.code = code
+        self.reason = reason
+        self.request = request
+        where = f" to {request}" if request else ""
+        super().__init__(f"venue rejected the request{where}: {code} {reason}")
+
+
+class AuthenticationError(FeedError):
+    """The venue refused the token (AllTick ``ret`` 401, Tradovate authorize 401)."""
+
+
+class ProtocolError(FeedError):
+    """The venue sent something that cannot be understood.
+
+    The feed counts and logs these and keeps the connection; they reach a user
+    only from the low-level decoding API.
+    """
+
+
+class ConnectError(FeedError, ConnectionError):
+    """A connection could not be opened (refused, unreachable, handshake timed out)."""

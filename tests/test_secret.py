@@ -1,0 +1,38 @@
+"""Secrets never show themselves."""
+
+from __future__ import annotations
+
+import pickle
+
+import pytest
+
+from tickactors import Secret
+from tickactors._secret import redact
+
+TOKEN = "tok-SECRET-77d1e0"
+
+
+def test_every_text_form_is_masked():
+    s = Secret(TOKEN)
+    for text in (repr(s), str(s), f"{s}", f"{s!r}", "%s" % s, [s].__repr__(), {"t": s}.__repr__()):
+        assert TOKEN not in text
+    assert s.reveal() == TOKEN
+
+
+def test_equality_and_immutability():
+    assert Secret(TOKEN) == Secret(TOKEN)
+    assert Secret(TOKEN) != Secret("other")
+    assert Secret(Secret(TOKEN)) == Secret(TOKEN)
+    with pytest.raises(AttributeError):
+        Secret(TOKEN)._value = "x"  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        Secret(5)  # type: ignore[arg-type]
+
+
+def test_cannot_be_pickled():
+    with pytest.raises(TypeError):
+        pickle.dumps(Secret(TOKEN))
+
+
+def test_redact_masks_every_occurrence():
+    assert redact(f"a {TOKEN} b {TOKEN}", Secret(TOKEN), None) == "a *** b ***"
