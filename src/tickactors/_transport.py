@@ -1,0 +1,155 @@
+"""The transport: a small interface between the connection actor and a WebSocket library.
+
+The connection actor needs four things of a WebSocket: open it under a
+deadline, receive a message, send a message under a deadline, close it. This
+module names that interface (:class:`Transport`) and gives the default
+implementation on trio-websocket. A faster transport (issue: batched
+transport) or a fake one in tests plugs in behind the same
+:data:`TransportFactory`.
+
+Nothing here waits forever. trio-websocket's own connect timeout does not fire
+when a server accepts TCP and never answers the upgrade, so connecting runs
+under our own ``trio.fail_after``; sends run under one too (a false-alive
+socket can fill the kernel buffer and block a send for ever); closing gives
+the peer ``close_timeout`` to answer the close frame and then drops the
+stream. Receiving has no deadline of its own: the staleness detector cancels
+a connection whose messages stop.
+"""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import Awaitable, Callable
+from typing import Protocol
+
+import trio
+import trio_websocket
+
+from ._errors import ConnectError
+from ._secret import Secret, redact
+
+
+class TransportClosed(Exception):
+    """The WebSocket closed: by the peer (with its code and reason) or by a broken stream."""
+
+    def __init__(self, code: int | None, reason: str | None) -> None:
+        self.code = code
+        self.reason = reason
+        super().__init__(f"connection closed (code {code}, reason {reason!r})")
+
+
+class Transport(Protocol):
+    """One open WebSocket connection."""
+
+    async def receive(self) -> str | bytes:
+        """The next message; raises :class:`TransportClosed` when the connection ends."""
+
+    async def receive_many(self, max_messages: int) -> list[str | bytes]:
+        """At least one message, and every further one already buffered (up to ``max_messages``).
+
+        This is how ticks move in batches: one wake-up of the reader per run of frames.
+        """
+
+    async def send(self, message: str) -> None:
+        """Send one text message; raises :class:`TransportClosed` or ``trio.TooSlowError``."""
+
+    async def aclose(self, *, polite: bool = True) -> None:
+        """Close, bounded in time; never raises.
+
+        ``polite``: send a close frame and give the peer a moment to answer; otherwise
+        drop the stream at once (a stale peer will not answer anyway).
+        """
+
+
+#: ``await factory(nursery, url, token, ssl_context, connect_timeout)`` opens a transport whose
+#: background tasks live in ``nursery``. ``token`` is only for masking error messages.
+TransportFactory = Callable[
+    [trio.Nursery, str, Secret | None, ssl.SSLContext | None, float], Awaitable[Transport]
+]
+
+
+class WebSocketTransport:
+    """:class:`Transport` over a trio-websocket connection."""
+
+    def __init__(
+        self,
+        ws: trio_websocket.WebSocketConnection,
+        *,
+        send_timeout: float = 10.0,
+        close_timeout: float = 2.0,
+    ) -> None:
+        self._ws = ws
+        self._send_timeout = send_timeout
+        self._close_timeout = close_timeout
+        # Private to trio-websocket (checked with 0.12): its queue of received messages.
+        queued = getattr(ws, "_recv_channel", None)
+        self._queued = queued if isinstance(queued, trio.MemoryReceiveChannel) else None
+
+    async def receive(self) -> str | bytes:
+        try:
+            message: str | bytes = await self._ws.get_message()
+        except trio_websocket.ConnectionClosed as exc:
+            reason = exc.reason
+            raise TransportClosed(reason.code, reason.reason) from None
+        return message
+
+    async def receive_many(self, max_messages: int) -> list[str | bytes]:
+        messages = [await self.receive()]
+        # trio-websocket's reader task queues messages in a memory channel; take what is
+        # already there without another trip through the scheduler.
+        queued = self._queued
+        if queued is not None:
+            try:
+                while len(messages) < max_messages:
+                    messages.append(queued.receive_nowait())
+            except (trio.WouldBlock, trio.EndOfChannel, trio.ClosedResourceError):
+                pass
+        return messages
+
+    async def send(self, message: str) -> None:
+        try:
+            with trio.fail_after(self._send_timeout):
+                await self._ws.send_message(message)
+        except trio_websocket.ConnectionClosed as exc:
+            reason = exc.reason
+            raise TransportClosed(reason.code, reason.reason) from None
+
+    async def aclose(self, *, polite: bool = True) -> None:
+        # trio-websocket closes the socket in a ``finally`` even when cancelled, so a
+        # zero deadline still releases it.
+        with trio.move_on_after(self._close_timeout if polite else 0) as scope:
+            scope.shield = True
+            await self._ws.aclose()
+
+
+async def connect_websocket(
+    nursery: trio.Nursery,
+    url: str,
+    token: Secret | None,
+    ssl_context: ssl.SSLContext | None,
+    connect_timeout: float,
+) -> Transport:
+    """Open a trio-websocket connection to ``url`` within ``connect_timeout`` seconds.
+
+    Every failure becomes a :class:`ConnectError` whose message names the URL
+    with the token masked.
+    """
+    try:
+        with trio.fail_after(connect_timeout):
+            ws = await trio_websocket.connect_websocket_url(
+                nursery,
+                url,
+                ssl_context,
+                message_queue_size=256,
+                receive_buffer_size=65536,
+            )
+    except trio.TooSlowError:
+        raise ConnectError(
+            f"no WebSocket handshake within {connect_timeout:g} s"
+        ) from None
+    except trio_websocket.ConnectionRejected as exc:
+        raise ConnectError(f"handshake rejected with HTTP {exc.status_code}") from None
+    except (trio_websocket.HandshakeError, OSError, ssl.SSLError) as exc:
+        detail = redact(f"{type(exc).__name__}: {exc}", token)
+        raise ConnectError(f"cannot connect: {detail}") from None
+    return WebSocketTransport(ws)

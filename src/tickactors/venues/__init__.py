@@ -1,0 +1,84 @@
+"""Venues: what to connect to and the dialect it speaks.
+
+A venue object bundles a dialect (the sans-I/O wire form) with where to
+connect and where tokens come from. ``open_feed`` takes one.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from .._secret import Secret
+from .._token_source import StaticToken, TokenSource
+from ._alltick import MARKETS_URL, STOCK_URL, AllTickDialect
+from ._dialect import Answer, AnswerKind, Dialect, MarketBatch
+
+
+class Venue(Protocol):
+    """What ``open_feed`` needs from a venue."""
+
+    @property
+    def dialect(self) -> Dialect: ...
+
+    @property
+    def token_source(self) -> TokenSource | None: ...
+
+
+class AllTick:
+    """AllTick: ``AllTick(url=..., token=...)``; the token travels in the URL's query.
+
+    ``url`` defaults to the forex/crypto/metals endpoint; use ``AllTick.STOCK_URL``
+    for stocks. The token is wrapped in a :class:`~tickactors.Secret` at once and
+    never printed; ``repr()`` masks it.
+    """
+
+    STOCK_URL = STOCK_URL
+    MARKETS_URL = MARKETS_URL
+
+    def __init__(
+        self,
+        url: str = MARKETS_URL,
+        token: str | Secret | TokenSource | None = None,
+        *,
+        depth_level: int = 5,
+        heartbeat_interval: float = 10.0,
+        stale_after: float = 30.0,
+        request_timeout: float = 5.0,
+        reconnect_floor: float = 3.0,
+    ) -> None:
+        self._dialect = AllTickDialect(
+            url,
+            depth_level=depth_level,
+            heartbeat_interval=heartbeat_interval,
+            stale_after=stale_after,
+            request_timeout=request_timeout,
+            reconnect_floor=reconnect_floor,
+        )
+        if token is None or isinstance(token, str | Secret):
+            self._token_source: TokenSource | None = (
+                None if token is None else StaticToken(token)
+            )
+        else:
+            self._token_source = token
+
+    @property
+    def dialect(self) -> AllTickDialect:
+        return self._dialect
+
+    @property
+    def token_source(self) -> TokenSource | None:
+        return self._token_source
+
+    def __repr__(self) -> str:
+        return f"AllTick(url={self._dialect.display_url()!r})"
+
+
+__all__ = [
+    "AllTick",
+    "AllTickDialect",
+    "Answer",
+    "AnswerKind",
+    "Dialect",
+    "MarketBatch",
+    "Venue",
+]
