@@ -1,0 +1,71 @@
+"""tickactors: market-data WebSocket feeds on Trio that never lose data silently.
+
+>>> async with tickactors.open_feed(AllTick(token=...)) as feed:   # doctest: +SKIP
+...     feed.subscribe("BTCUSDT", "EURUSD")
+...     async for tick in feed.ticks():
+...         print(tick.symbol, tick.price)
+"""
+
+from __future__ import annotations
+
+from ._errors import AuthenticationError as AuthenticationError
+from ._errors import ConnectError as ConnectError
+from ._errors import ConnectionLostError as ConnectionLostError
+from ._errors import FeedClosedError as FeedClosedError
+from ._errors import FeedError as FeedError
+from ._errors import InvalidSymbolError as InvalidSymbolError
+from ._errors import ProtocolError as ProtocolError
+from ._errors import RequestTimeoutError as RequestTimeoutError
+from ._errors import VenueRejectedError as VenueRejectedError
+from ._feed import Feed as Feed
+from ._feed import open_feed as open_feed
+from ._handoff import BatchQueue as BatchQueue
+from ._handoff import Policy as Policy
+from ._secret import Secret as Secret
+from ._token_source import IssuedToken as IssuedToken
+from ._token_source import StaticToken as StaticToken
+from ._token_source import TokenSource as TokenSource
+from ._transport import Transport as Transport
+from ._transport import TransportClosed as TransportClosed
+from ._transport import TransportFactory as TransportFactory
+from ._values import BOOK as BOOK
+from ._values import TRADES as TRADES
+from ._values import BookLevel as BookLevel
+from ._values import BookSnapshot as BookSnapshot
+from ._values import HealthEvent as HealthEvent
+from ._values import MarketData as MarketData
+from ._values import StreamKind as StreamKind
+from ._values import Tick as Tick
+
+__version__ = "0.1.0.dev0"
+
+__all__ = [
+    "BOOK",
+    "TRADES",
+    "AuthenticationError",
+    "BatchQueue",
+    "BookLevel",
+    "BookSnapshot",
+    "ConnectError",
+    "ConnectionLostError",
+    "Feed",
+    "FeedClosedError",
+    "FeedError",
+    "HealthEvent",
+    "InvalidSymbolError",
+    "IssuedToken",
+    "MarketData",
+    "Policy",
+    "ProtocolError",
+    "RequestTimeoutError",
+    "Secret",
+    "StaticToken",
+    "StreamKind",
+    "Tick",
+    "TokenSource",
+    "Transport",
+    "TransportClosed",
+    "TransportFactory",
+    "VenueRejectedError",
+    "open_feed",
+]

@@ -1,0 +1,259 @@
+"""One connection's life: reader, writer, heartbeat sender and staleness detector.
+
+A :class:`Session` runs the four tasks of one open WebSocket in a nursery of
+its own. The first task to end for a reason that concerns the connection (the
+peer closed, a send timed out, the staleness detector gave up, the venue
+refused the token) records that reason and cancels the rest; the supervisor
+then decides what comes next. Anything else escaping a task is a bug, and
+propagates.
+
+The reader is the hot path: it takes every frame already buffered in one
+call, decodes them into one batch, drops ticks of symbols the user does not
+want (ghosts, counted and reported to the reconciler), stamps the staleness
+clocks and appends the batch to the user's queue in one hand-off.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Mapping
+
+import trio
+
+from .._core.backoff import Backoff
+from .._core.budget import OutboundBudget
+from .._core.reconciler import GhostSeen, Refresh
+from .._core.staleness import ConnectionStale, StalenessMonitor, SymbolStale
+from .._errors import ProtocolError
+from .._handoff import BatchQueue
+from .._health import HealthBus
+from .._transport import Transport, TransportClosed
+from .._values import BOOK, TRADES, MarketData, StreamKind
+from ..venues import AnswerKind, Dialect, MarketBatch
+from .messages import AnswerIn, Heartbeat, TrackerMessage
+from .reconciling import ReconcilerActor
+
+logger = logging.getLogger("tickactors")
+
+MAX_FRAMES_PER_BATCH = 512
+
+
+class SessionEnded(Exception):
+    """Why a connection ended, when it was not the peer's close or a broken stream."""
+
+
+class StaleConnection(SessionEnded):
+    """Nothing arrived for ``stale_after`` seconds: the socket may look open, but it is dead."""
+
+
+class AuthRefused(SessionEnded):
+    """The venue refused the token."""
+
+
+#: Reasons that end a connection and lead to a reconnect, not to the feed's failure.
+CONNECTION_ENDINGS = (
+    SessionEnded,
+    TransportClosed,
+    trio.TooSlowError,
+    trio.BrokenResourceError,
+    trio.ClosedResourceError,
+    OSError,
+)
+
+
+class SessionCounters:
+    """Counters that outlive one session (one per connection slot)."""
+
+    def __init__(self) -> None:
+        self.frames_received = 0
+        self.frames_sent = 0
+        self.ticks_delivered = 0
+        self.ghost_ticks = 0
+        self.decode_errors = 0
+        self.ghosts_by_symbol: dict[str, int] = {}
+
+
+class Session:
+    """The tasks of one open connection. ``await run()`` returns why it ended."""
+
+    def __init__(
+        self,
+        *,
+        connection: int,
+        transport: Transport,
+        dialect: Dialect,
+        wanted: Mapping[StreamKind, set[str]],
+        market: BatchQueue[MarketData],
+        monitor: StalenessMonitor,
+        backoff: Backoff,
+        budget: OutboundBudget,
+        tracker: trio.MemorySendChannel[TrackerMessage],
+        reconciler: ReconcilerActor,
+        health: HealthBus,
+        counters: SessionCounters,
+        writer: trio.MemoryReceiveChannel[str],
+    ) -> None:
+        self.connection = connection
+        self._transport = transport
+        self._dialect = dialect
+        self._wanted = wanted
+        self._market = market
+        self._monitor = monitor
+        self._backoff = backoff
+        self._budget = budget
+        self._tracker = tracker
+        self._reconciler = reconciler
+        self._health = health
+        self._counters = counters
+        self._writer = writer
+        self._reason: BaseException | None = None
+        self._paused = False
+        self._resumed = trio.Event()
+
+    async def run(self) -> BaseException:
+        async with trio.open_nursery() as nursery:
+            for task in (self._read, self._write, self._heartbeat, self._watch_staleness):
+                nursery.start_soon(self._guard, task, nursery.cancel_scope)
+        assert self._reason is not None
+        return self._reason
+
+    async def _guard(self, task: object, scope: trio.CancelScope) -> None:
+        try:
+            await task()  # type: ignore[operator]
+        except CONNECTION_ENDINGS as exc:
+            if self._reason is None:
+                self._reason = exc
+            scope.cancel()
+
+    # -- reader: the hot path ----------------------------------------------------------
+
+    async def _read(self) -> None:
+        receive_many = self._transport.receive_many
+        decode = self._dialect.decode
+        monitor = self._monitor
+        counters = self._counters
+        while True:
+            frames = await receive_many(MAX_FRAMES_PER_BATCH)
+            now = trio.current_time()
+            monitor.message(now)
+            self._backoff.data_received(now)
+            counters.frames_received += len(frames)
+            batch = MarketBatch()
+            for frame in frames:
+                try:
+                    answers = decode(frame, now, batch)
+                except ProtocolError as exc:
+                    self._bad_frame(exc, frame)
+                    continue
+                if answers:
+                    for answer in answers:
+                        if answer.kind is AnswerKind.AUTH:
+                            self._health.emit(
+                                "auth_failed", self.connection, answer.message, code=answer.code
+                            )
+                            raise AuthRefused(answer.message)
+                        self._tracker.send_nowait(AnswerIn(self.connection, answer))
+            if batch:
+                await self._deliver(batch, now)
+
+    async def _deliver(self, batch: MarketBatch, now: float) -> None:
+        seen = self._monitor.symbol_seen
+        out: list[MarketData] = []
+        ghosts: set[tuple[StreamKind, str]] | None = None
+        for kind, items in ((TRADES, batch.trades), (BOOK, batch.books)):
+            if not items:
+                continue
+            wanted = self._wanted[kind]
+            for item in items:
+                symbol = item.symbol
+                if symbol in wanted:
+                    out.append(item)
+                    seen(symbol, now)
+                else:
+                    if ghosts is None:
+                        ghosts = set()
+                    ghosts.add((kind, symbol))
+                    self._counters.ghost_ticks += 1
+                    by_symbol = self._counters.ghosts_by_symbol
+                    by_symbol[symbol] = by_symbol.get(symbol, 0) + 1
+        if ghosts:
+            for kind, symbol in ghosts:
+                self._reconciler.inbox.send_nowait(GhostSeen(kind, symbol))
+        if not out:
+            return
+        self._counters.ticks_delivered += len(out)
+        market = self._market
+        if len(market) < market.capacity:
+            market.put_nowait(out)
+            return
+        # The consumer is slow: wait for room, and let the staleness detector know that
+        # the silence it may see meanwhile is ours, not the venue's.
+        self._paused = True
+        try:
+            await market.put(out)
+        finally:
+            self._paused = False
+            self._monitor.message(trio.current_time())
+            self._resumed.set()
+            self._resumed = trio.Event()
+
+    def _bad_frame(self, exc: ProtocolError, frame: str | bytes) -> None:
+        self._counters.decode_errors += 1
+        count = self._counters.decode_errors
+        if count <= 10 or count % 1000 == 0:
+            excerpt = frame[:120] if isinstance(frame, str) else repr(frame[:120])
+            self._health.emit(
+                "decode_error",
+                self.connection,
+                str(exc),
+                count=count,
+                frame=excerpt,
+            )
+
+    # -- writer, heartbeat, staleness --------------------------------------------------
+
+    async def _write(self) -> None:
+        budget = self._budget
+        async for frame in self._writer:
+            at = budget.next_free(trio.current_time())
+            await trio.sleep_until(at)
+            budget.consume(trio.current_time())
+            await self._transport.send(frame)
+            self._counters.frames_sent += 1
+
+    async def _heartbeat(self) -> None:
+        interval = self._dialect.heartbeat_interval
+        while True:
+            await trio.sleep(interval)
+            self._tracker.send_nowait(Heartbeat(self.connection))
+
+    async def _watch_staleness(self) -> None:
+        monitor = self._monitor
+        while True:
+            deadline = monitor.next_deadline()
+            await trio.sleep_until(math.inf if deadline is None else deadline)
+            if self._paused:
+                await self._resumed.wait()
+                continue
+            now = trio.current_time()
+            for verdict in monitor.poll(now):
+                if isinstance(verdict, ConnectionStale):
+                    self._health.emit(
+                        "stale",
+                        self.connection,
+                        f"nothing received for {verdict.silent_for:.3f} s",
+                        silent_for=round(verdict.silent_for, 6),
+                    )
+                    raise StaleConnection(f"silent for {verdict.silent_for:.3f} s")
+                assert isinstance(verdict, SymbolStale)
+                kinds = self._reconciler.kinds_of(verdict.symbol)
+                self._health.emit(
+                    "symbol_stale",
+                    self.connection,
+                    f"{verdict.symbol} silent for {verdict.silent_for:.3f} s; re-subscribing it",
+                    symbol=verdict.symbol,
+                    silent_for=round(verdict.silent_for, 6),
+                )
+                for kind in kinds:
+                    self._reconciler.inbox.send_nowait(Refresh(kind, frozenset((verdict.symbol,))))

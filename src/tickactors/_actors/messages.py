@@ -1,0 +1,50 @@
+"""The messages actors send each other over memory channels."""
+
+from __future__ import annotations
+
+import attrs
+import trio
+
+from .._core.reconciler import SendRequest
+from ..venues import Answer
+
+
+@attrs.frozen(slots=True)
+class Heartbeat:
+    """From the heartbeat sender: send the venue's heartbeat on connection ``connection``."""
+
+    connection: int
+
+
+@attrs.frozen(slots=True)
+class Subscription:
+    """From the reconciler: send this subscription request on connection ``connection``."""
+
+    connection: int
+    request: SendRequest
+
+
+@attrs.frozen(slots=True)
+class AnswerIn:
+    """From a reader: the venue answered (or complained, ``request_id`` 0)."""
+
+    connection: int
+    answer: Answer
+
+
+@attrs.frozen(slots=True)
+class LinkUp:
+    """From a supervisor: connection ``connection`` is open; frames for it go to ``writer``."""
+
+    connection: int
+    writer: trio.MemorySendChannel[str]
+
+
+@attrs.frozen(slots=True)
+class LinkDown:
+    """From a supervisor: connection ``connection`` is gone; fail what it carried."""
+
+    connection: int
+
+
+TrackerMessage = Heartbeat | Subscription | AnswerIn | LinkUp | LinkDown

@@ -1,0 +1,162 @@
+"""The request tracker: every request gets a unique id and a deadline, and resolves once.
+
+The tracker stands between the actors that want something sent (heartbeat
+sender, reconciler) and the connection's writer. It numbers each request from
+one ``RequestTable`` for the whole life of the feed (so ids never repeat across
+reconnects), encodes it with the venue's dialect, and hands the frame to the
+writer of the connection it is meant for. Answers come back from the reader;
+deadlines come from the table. When a connection is lost, every request it
+carried fails at once.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import attrs
+import trio
+
+from .._core.reconciler import Acked, RateLimited, Rejected, TimedOut
+from .._core.requests import Outcome, RequestTable, Resolution
+from .._health import HealthBus
+from ..venues import Answer, AnswerKind, Dialect
+from .messages import AnswerIn, Heartbeat, LinkDown, LinkUp, Subscription, TrackerMessage
+from .timers import receive_or_deadline
+
+
+@attrs.frozen(slots=True)
+class _Meta:
+    what: Literal["heartbeat", "subscription"]
+    connection: int
+    ref: int = 0
+    describe: str = ""
+
+
+class RequestTracker:
+    """The actor. ``inbox`` takes :data:`TrackerMessage` values."""
+
+    def __init__(
+        self,
+        dialect: Dialect,
+        health: HealthBus,
+        inbox: tuple[trio.MemorySendChannel[TrackerMessage], trio.MemoryReceiveChannel[TrackerMessage]],
+        reconciler: trio.MemorySendChannel[object],
+        *,
+        request_timeout: float,
+    ) -> None:
+        self._dialect = dialect
+        self._health = health
+        self._reconciler = reconciler
+        self._timeout = request_timeout
+        self.table: RequestTable[_Meta] = RequestTable()
+        self.inbox, self._receive = inbox
+        self._links: dict[int, trio.MemorySendChannel[str]] = {}
+        self.unsent = 0
+        self.unsolicited = 0
+
+    async def run(self) -> None:
+        while True:
+            message = await receive_or_deadline(self._receive, self.table.next_deadline)
+            now = trio.current_time()
+            if message is None:
+                for resolution in self.table.poll(now):
+                    self._route(resolution)
+            else:
+                self._handle(message, now)
+
+    def _handle(self, message: TrackerMessage, now: float) -> None:
+        if isinstance(message, AnswerIn):
+            self._answer(message.connection, message.answer, now)
+        elif isinstance(message, Heartbeat | Subscription):
+            self._send(message, now)
+        elif isinstance(message, LinkUp):
+            self._links[message.connection] = message.writer
+        else:
+            assert isinstance(message, LinkDown)
+            self._links.pop(message.connection, None)
+            for resolution in self.table.connection_lost(message.connection, now):
+                self._route(resolution)
+
+    def _send(self, message: Heartbeat | Subscription, now: float) -> None:
+        writer = self._links.get(message.connection)
+        if writer is None:
+            # The connection went away before the request could leave: the reconciler
+            # hears ConnectionLost and sends again on the next connection.
+            self.unsent += 1
+            return
+        if isinstance(message, Heartbeat):
+            meta = _Meta("heartbeat", message.connection)
+        else:
+            request = message.request
+            meta = _Meta(
+                "subscription",
+                message.connection,
+                request.ref,
+                f"{request.action.value} {request.kind.value} ({len(request.symbols)} symbols)",
+            )
+        request_id = self.table.open(
+            meta, now=now, timeout=self._timeout, connection=message.connection
+        )
+        if isinstance(message, Heartbeat):
+            frame = self._dialect.encode_heartbeat(request_id)
+        else:
+            frame = self._dialect.encode_request(message.request, request_id)
+        if frame is None:
+            self.table.answer(request_id, None, now)
+            return
+        try:
+            writer.send_nowait(frame)
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            self.unsent += 1
+
+    def _answer(self, connection: int, answer: Answer, now: float) -> None:
+        resolution = self.table.answer(answer.request_id, answer, now) if answer.request_id else None
+        if resolution is not None:
+            self._route(resolution)
+            return
+        if answer.kind is not AnswerKind.OK:
+            # An error that answers nothing we have open: the venue's complaint about
+            # the connection as a whole (AllTick sends such errors with seq_id 0).
+            self.unsolicited += 1
+            self._health.emit(
+                "venue_error",
+                connection,
+                answer.message,
+                code=answer.code,
+                request_id=answer.request_id,
+            )
+
+    def _route(self, resolution: Resolution[_Meta]) -> None:
+        meta = resolution.meta
+        if resolution.outcome is Outcome.TIMED_OUT:
+            self._health.emit(
+                "request_timeout",
+                meta.connection,
+                f"no answer to {meta.what} request {resolution.request_id} "
+                f"within {self._timeout:g} s",
+                request_id=resolution.request_id,
+            )
+        if meta.what != "subscription":
+            return
+        if resolution.outcome is Outcome.TIMED_OUT:
+            self._reconciler.send_nowait(TimedOut(meta.ref))
+            return
+        if resolution.outcome is not Outcome.ANSWERED:
+            return  # connection lost or feed closed: the reconciler hears ConnectionLost
+        answer = resolution.answer
+        assert isinstance(answer, Answer)
+        if answer.kind is AnswerKind.OK:
+            self._reconciler.send_nowait(Acked(meta.ref))
+        elif answer.kind in (AnswerKind.RATE_LIMITED, AnswerKind.KICKED):
+            self._health.emit(
+                "rate_limited", meta.connection, answer.message, code=answer.code
+            )
+            self._reconciler.send_nowait(RateLimited(meta.ref, answer.retry_after))
+        else:
+            self._reconciler.send_nowait(Rejected(meta.ref, answer.code, answer.message))
+
+    def statistics(self) -> dict[str, object]:
+        stats = attrs.asdict(self.table.statistics())
+        stats["unsent"] = self.unsent
+        stats["unsolicited_errors"] = self.unsolicited
+        return stats

@@ -1,0 +1,383 @@
+"""``open_feed``: the public face of the actor runtime.
+
+A :class:`Feed` owns one nursery in which every actor of the feed runs: the
+token refresher, the request tracker, and per connection slot a reconciler
+and a supervisor (which runs each connection's reader, writer, heartbeat
+sender and staleness detector). Nothing outlives the ``async with``.
+
+The user's side is synchronous where it cannot block (``subscribe``,
+``unsubscribe``, ``statistics``) and async where it waits (``ticks``,
+``batches``, ``events``, ``wait_confirmed``). Errors reach the user as one
+``tickactors.FeedError`` (or the user's own exception), never as a raw
+``ExceptionGroup``.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import ssl
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import trio
+
+from ._actors.messages import TrackerMessage
+from ._actors.reconciling import ReconcilerActor
+from ._actors.supervisor import Supervisor, connection_numbers
+from ._actors.tokens import TokenRefresher
+from ._actors.tracker import RequestTracker
+from ._core.backoff import Backoff
+from ._core.reconciler import Reconciler, Unwant, Want
+from ._core.staleness import StalenessMonitor
+from ._errors import FeedClosedError, FeedError, VenueRejectedError
+from ._handoff import BatchQueue, Policy
+from ._health import HealthBus
+from ._transport import TransportFactory, connect_websocket
+from ._values import TRADES, HealthEvent, MarketData, StreamKind
+from .venues import Venue
+
+
+class Feed:
+    """A live market-data feed. Create it with :func:`open_feed`."""
+
+    def __init__(
+        self,
+        venue: Venue,
+        *,
+        stale_after: float | None,
+        symbol_stale_after: float | None,
+        connect_timeout: float,
+        request_timeout: float | None,
+        buffer: int,
+        backoff_base: float,
+        backoff_cap: float,
+        healthy_after: float,
+        ssl_context: ssl.SSLContext | None,
+        transport_factory: TransportFactory,
+        rng: random.Random,
+    ) -> None:
+        dialect = venue.dialect
+        self.venue = venue
+        self.dialect = dialect
+        self.health = HealthBus()
+        self._market: BatchQueue[MarketData] = BatchQueue(buffer, Policy.BLOCK)
+        self._wanted: dict[StreamKind, set[str]] = {kind: set() for kind in dialect.kinds}
+        self._filter_again = False
+        self._closed = False
+        self.tokens = TokenRefresher(venue.token_source, self.health, rng=rng)
+        self.reconciler_machine = Reconciler(
+            dialect.semantics,
+            dialect.kinds,
+            request_spacing=dialect.budget_per + dialect.budget_margin,
+        )
+        self.monitor = StalenessMonitor(
+            stale_after=dialect.stale_after if stale_after is None else stale_after,
+            symbol_stale_after=symbol_stale_after,
+        )
+        # The two actors talk both ways: make both inboxes first.
+        to_tracker, tracker_inbox = trio.open_memory_channel[TrackerMessage](math.inf)
+        to_reconciler, reconciler_inbox = trio.open_memory_channel[object](math.inf)
+        self.tracker = RequestTracker(
+            dialect,
+            self.health,
+            (to_tracker, tracker_inbox),
+            to_reconciler,
+            request_timeout=dialect.request_timeout if request_timeout is None else request_timeout,
+        )
+        self.reconciler = ReconcilerActor(
+            self.reconciler_machine,
+            self.monitor,
+            self.health,
+            (to_reconciler, reconciler_inbox),
+            to_tracker,
+        )
+        self.supervisor = Supervisor(
+            dialect=dialect,
+            transport_factory=transport_factory,
+            ssl_context=ssl_context,
+            connect_timeout=connect_timeout,
+            numbers=connection_numbers(),
+            wanted=self._wanted,
+            market=self._market,
+            monitor=self.monitor,
+            backoff=Backoff(
+                base=backoff_base,
+                cap=backoff_cap,
+                floor=dialect.reconnect_floor,
+                healthy_after=healthy_after,
+                random=rng.random,
+            ),
+            tracker=self.tracker.inbox,
+            reconciler=self.reconciler,
+            tokens=self.tokens,
+            health=self.health,
+        )
+
+    # -- intent ------------------------------------------------------------------------
+
+    def subscribe(self, *symbols: str, kind: StreamKind = TRADES) -> None:
+        """Want these symbols' ``kind`` stream. Validated at once; reconciled in the background.
+
+        Raises ``InvalidSymbolError`` (and changes nothing) if any symbol is invalid.
+        """
+        valid = self._validate(symbols, kind)
+        new = valid - self._wanted[kind]
+        if new:
+            self._wanted[kind] |= new
+            self.reconciler.inbox.send_nowait(Want(kind, frozenset(new)))
+
+    def unsubscribe(self, *symbols: str, kind: StreamKind = TRADES) -> None:
+        """Stop wanting these symbols; their ticks stop reaching you at once."""
+        valid = self._validate(symbols, kind)
+        gone = valid & self._wanted[kind]
+        if gone:
+            self._wanted[kind] -= gone
+            self._filter_again = True
+            self.reconciler.inbox.send_nowait(Unwant(kind, frozenset(gone)))
+
+    def _validate(self, symbols: Iterable[object], kind: StreamKind) -> frozenset[str]:
+        if self._closed:
+            raise FeedClosedError("the feed is closed")
+        if kind not in self._wanted:
+            raise ValueError(f"{self.dialect.name} has no {kind} stream")
+        validate = self.dialect.validate_symbol
+        return frozenset([validate(symbol) for symbol in symbols])
+
+    def desired(self, kind: StreamKind = TRADES) -> frozenset[str]:
+        return frozenset(self._wanted[kind])
+
+    def confirmed(self, kind: StreamKind = TRADES) -> frozenset[str]:
+        return self.reconciler_machine.confirmed(kind)
+
+    def rejected(self, kind: StreamKind = TRADES) -> dict[str, tuple[int, str]]:
+        return dict(self.reconciler_machine.rejected(kind))
+
+    async def wait_confirmed(self, *symbols: str, kind: StreamKind = TRADES) -> None:
+        """Wait until the venue confirmed every one of ``symbols`` (all desired ones if none).
+
+        Raises ``VenueRejectedError`` if the venue rejected one of them. Put it under
+        ``trio.fail_after`` for a deadline.
+        """
+        wanted = frozenset(symbols) if symbols else None
+        while True:
+            target = self._wanted[kind] if wanted is None else wanted
+            rejected = self.reconciler_machine.rejected(kind)
+            for symbol in target:
+                if symbol in rejected:
+                    code, reason = rejected[symbol]
+                    raise VenueRejectedError(code, reason, request=f"subscribe {symbol}")
+            if target <= self.reconciler_machine.confirmed(kind):
+                return
+            await self.reconciler.wait_changed()
+
+    async def wait_converged(self) -> None:
+        """Wait until the venue streams exactly what is desired (minus rejected symbols)."""
+        while not self.reconciler_machine.is_converged():
+            await self.reconciler.wait_changed()
+
+    # -- data --------------------------------------------------------------------------
+
+    async def get_batch(self) -> list[MarketData]:
+        """Every tick waiting (at least one): the fast way to consume a feed."""
+        while True:
+            batch = await self._market.get_batch()
+            if self._filter_again:
+                # An unsubscribe happened since these were queued: a tick of a symbol
+                # no longer wanted never reaches the user.
+                if not self._market:
+                    self._filter_again = False
+                wanted = self._wanted
+                batch = [item for item in batch if item.symbol in wanted[item.kind]]
+                if not batch:
+                    continue
+            return batch
+
+    def batches(self) -> AsyncIterator[list[MarketData]]:
+        """``async for batch in feed.batches()``: lists of ticks, as they arrive."""
+        return _BatchIterator(self)
+
+    def ticks(self) -> AsyncIterator[MarketData]:
+        """``async for tick in feed.ticks()``: ticks of desired symbols only."""
+        return _TickIterator(self)
+
+    def events(self) -> AsyncIterator[HealthEvent]:
+        """``async for event in feed.events()``: connected, stale, reconnecting, subscribed, ..."""
+        return _EventIterator(self.health.queue)
+
+    def statistics(self) -> dict[str, Any]:
+        """Counters of every actor; JSON-friendly; never a secret."""
+        return {
+            "venue": self.dialect.name,
+            "url": self.dialect.display_url(),
+            "desired": {k.value: len(v) for k, v in self._wanted.items()},
+            "confirmed": {
+                k.value: len(self.reconciler_machine.confirmed(k)) for k in self._wanted
+            },
+            "connection": self.supervisor.statistics(),
+            "reconciler": self.reconciler_machine.statistics(),
+            "requests": self.tracker.statistics(),
+            "queue": self._market.statistics(),
+            "events": dict(self.health.counts),
+        }
+
+    # -- life --------------------------------------------------------------------------
+
+    async def _run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self.tracker.run)
+            nursery.start_soon(self.reconciler.run)
+            await nursery.start(self.tokens.run)
+            nursery.start_soon(self.supervisor.run)
+            task_status.started()
+
+    def _close(self) -> None:
+        self._closed = True
+        self._market.close()
+        self.health.close()
+
+
+class _TickIterator:
+    def __init__(self, feed: Feed) -> None:
+        self._feed = feed
+        self._batch: list[MarketData] = []
+        self._index = 0
+
+    def __aiter__(self) -> _TickIterator:
+        return self
+
+    async def __anext__(self) -> MarketData:
+        if self._index >= len(self._batch):
+            try:
+                self._batch = await self._feed.get_batch()
+            except trio.EndOfChannel:
+                raise StopAsyncIteration from None
+            self._index = 0
+        item = self._batch[self._index]
+        self._index += 1
+        return item
+
+
+class _BatchIterator:
+    def __init__(self, feed: Feed) -> None:
+        self._feed = feed
+
+    def __aiter__(self) -> _BatchIterator:
+        return self
+
+    async def __anext__(self) -> list[MarketData]:
+        try:
+            return await self._feed.get_batch()
+        except trio.EndOfChannel:
+            raise StopAsyncIteration from None
+
+
+class _EventIterator:
+    def __init__(self, queue: BatchQueue[HealthEvent]) -> None:
+        self._queue = queue
+        self._batch: list[HealthEvent] = []
+
+    def __aiter__(self) -> _EventIterator:
+        return self
+
+    async def __anext__(self) -> HealthEvent:
+        if not self._batch:
+            try:
+                self._batch = await self._queue.get_batch()
+            except trio.EndOfChannel:
+                raise StopAsyncIteration from None
+            self._batch.reverse()
+        return self._batch.pop()
+
+
+@asynccontextmanager
+async def open_feed(
+    venue: Venue,
+    *,
+    stale_after: float | None = None,
+    symbol_stale_after: float | None = None,
+    connect_timeout: float = 10.0,
+    request_timeout: float | None = None,
+    buffer: int = 100_000,
+    backoff_base: float = 1.0,
+    backoff_cap: float = 60.0,
+    healthy_after: float = 10.0,
+    ssl_context: ssl.SSLContext | None = None,
+    transport_factory: TransportFactory = connect_websocket,
+    seed: int | None = None,
+) -> AsyncIterator[Feed]:
+    """Open a feed to ``venue``; every actor runs until the ``async with`` ends.
+
+    ``stale_after``: seconds without any inbound message before a connection is
+    declared dead (default: the venue's, AllTick 30 s). ``symbol_stale_after``: seconds
+    a confirmed symbol may stay silent before it is re-subscribed (off by default,
+    see docs/architecture.md). ``buffer``: ticks waiting for the user before the
+    reader applies backpressure. ``seed``: makes backoff jitter repeatable.
+    """
+    feed = Feed(
+        venue,
+        stale_after=stale_after,
+        symbol_stale_after=symbol_stale_after,
+        connect_timeout=connect_timeout,
+        request_timeout=request_timeout,
+        buffer=buffer,
+        backoff_base=backoff_base,
+        backoff_cap=backoff_cap,
+        healthy_after=healthy_after,
+        ssl_context=ssl_context,
+        transport_factory=transport_factory,
+        rng=random.Random(seed),
+    )
+    body_errors: list[BaseException] = []
+    try:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(feed._run)
+            try:
+                yield feed
+            except BaseException as exc:
+                body_errors.append(exc)
+                raise
+            finally:
+                feed._close()
+                nursery.cancel_scope.cancel()
+    except BaseExceptionGroup as group:
+        error = _unwrap(group, body_errors)
+        if error is group:
+            raise
+        # Keep the exception's own cause; hide the group it travelled in.
+        raise error from error.__cause__
+    finally:
+        feed._close()
+
+
+def _unwrap(
+    group: BaseExceptionGroup[BaseException], body_errors: list[BaseException]
+) -> BaseException:
+    """The one exception a user should see for a failed feed.
+
+    The user's own exception comes back as it was raised. A failure of the feed
+    comes back as a ``FeedError`` (an unexpected one wrapped, its cause kept).
+    """
+    leaves: list[BaseException] = []
+
+    def collect(exc: BaseException) -> None:
+        if isinstance(exc, BaseExceptionGroup):
+            for inner in exc.exceptions:
+                collect(inner)
+        elif not isinstance(exc, trio.Cancelled):
+            leaves.append(exc)
+
+    collect(group)
+    if not leaves:
+        return group  # only cancellations: the enclosing cancel scope absorbs them
+    for leaf in leaves:
+        if not isinstance(leaf, Exception) or any(leaf is e for e in body_errors):
+            return leaf  # KeyboardInterrupt and friends, or the user's own error
+    if len(leaves) == 1 and isinstance(leaves[0], FeedError):
+        return leaves[0]
+    error = FeedError(
+        "the feed failed: " + "; ".join(f"{type(e).__name__}: {e}" for e in leaves)
+    )
+    error.__cause__ = leaves[0] if len(leaves) == 1 else group
+    return error

@@ -1,0 +1,55 @@
+"""Health events: every actor reports what it noticed and did, and nothing blocks on it.
+
+Events go to the log (``logging.getLogger("tickactors")``) and to a bounded
+queue the user reads with ``feed.events()``. A user who never reads events
+loses the oldest ones (counted), never the feed's progress.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import trio
+
+from ._handoff import BatchQueue, Policy
+from ._values import HealthEvent
+
+logger = logging.getLogger("tickactors")
+
+#: Events worth a warning in the log; the rest are INFO (ticks are never logged).
+_WARNINGS = frozenset(
+    {
+        "stale",
+        "symbol_stale",
+        "disconnected",
+        "connect_failed",
+        "rejected",
+        "ghost",
+        "decode_error",
+        "request_timeout",
+        "rate_limited",
+        "token_failed",
+        "auth_failed",
+    }
+)
+
+
+class HealthBus:
+    """Where actors publish :class:`HealthEvent` values."""
+
+    def __init__(self, capacity: int = 10_000) -> None:
+        self.queue: BatchQueue[HealthEvent] = BatchQueue(capacity, Policy.DROP_OLDEST)
+        self.counts: dict[str, int] = {}
+
+    def emit(self, event: str, connection: int = 0, message: str = "", **detail: Any) -> None:
+        item = HealthEvent(event, trio.current_time(), connection, message, detail)
+        self.counts[event] = self.counts.get(event, 0) + 1
+        level = logging.WARNING if event in _WARNINGS else logging.INFO
+        if logger.isEnabledFor(level):
+            logger.log(level, "[conn %d] %s %s %s", connection, event, message, detail or "")
+        if not self.queue.closed:
+            self.queue.put_nowait((item,))
+
+    def close(self) -> None:
+        self.queue.close()
