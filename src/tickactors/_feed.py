@@ -29,6 +29,7 @@ from ._actors.supervisor import Supervisor, connection_numbers
 from ._actors.tokens import TokenRefresher
 from ._actors.tracker import RequestTracker
 from ._core.backoff import Backoff
+from ._core.reconciler import Event as ReconcilerEvent
 from ._core.reconciler import Reconciler, Unwant, Want
 from ._core.staleness import StalenessMonitor
 from ._errors import FeedClosedError, FeedError, VenueRejectedError
@@ -78,7 +79,7 @@ class Feed:
         )
         # The two actors talk both ways: make both inboxes first.
         to_tracker, tracker_inbox = trio.open_memory_channel[TrackerMessage](math.inf)
-        to_reconciler, reconciler_inbox = trio.open_memory_channel[object](math.inf)
+        to_reconciler, reconciler_inbox = trio.open_memory_channel[ReconcilerEvent](math.inf)
         self.tracker = RequestTracker(
             dialect,
             self.health,
@@ -174,7 +175,11 @@ class Feed:
 
     async def wait_converged(self) -> None:
         """Wait until the venue streams exactly what is desired (minus rejected symbols)."""
-        while not self.reconciler_machine.is_converged():
+        machine = self.reconciler_machine
+        while not (
+            machine.is_converged()
+            and all(machine.desired(kind) == wanted for kind, wanted in self._wanted.items())
+        ):
             await self.reconciler.wait_changed()
 
     # -- data --------------------------------------------------------------------------
@@ -212,9 +217,7 @@ class Feed:
             "venue": self.dialect.name,
             "url": self.dialect.display_url(),
             "desired": {k.value: len(v) for k, v in self._wanted.items()},
-            "confirmed": {
-                k.value: len(self.reconciler_machine.confirmed(k)) for k in self._wanted
-            },
+            "confirmed": {k.value: len(self.reconciler_machine.confirmed(k)) for k in self._wanted},
             "connection": self.supervisor.statistics(),
             "reconciler": self.reconciler_machine.statistics(),
             "requests": self.tracker.statistics(),
@@ -376,8 +379,6 @@ def _unwrap(
             return leaf  # KeyboardInterrupt and friends, or the user's own error
     if len(leaves) == 1 and isinstance(leaves[0], FeedError):
         return leaves[0]
-    error = FeedError(
-        "the feed failed: " + "; ".join(f"{type(e).__name__}: {e}" for e in leaves)
-    )
+    error = FeedError("the feed failed: " + "; ".join(f"{type(e).__name__}: {e}" for e in leaves))
     error.__cause__ = leaves[0] if len(leaves) == 1 else group
     return error

@@ -21,6 +21,7 @@ from __future__ import annotations
 import ssl
 from collections.abc import Awaitable, Callable
 from typing import Protocol
+from urllib.parse import urlsplit
 
 import trio
 import trio_websocket
@@ -74,11 +75,13 @@ class WebSocketTransport:
     def __init__(
         self,
         ws: trio_websocket.WebSocketConnection,
+        stream: trio.abc.AsyncResource | None = None,
         *,
         send_timeout: float = 10.0,
         close_timeout: float = 2.0,
     ) -> None:
         self._ws = ws
+        self._stream = stream
         self._send_timeout = send_timeout
         self._close_timeout = close_timeout
         # Private to trio-websocket (checked with 0.12): its queue of received messages.
@@ -89,8 +92,7 @@ class WebSocketTransport:
         try:
             message: str | bytes = await self._ws.get_message()
         except trio_websocket.ConnectionClosed as exc:
-            reason = exc.reason
-            raise TransportClosed(reason.code, reason.reason) from None
+            raise _closed(exc) from None
         return message
 
     async def receive_many(self, max_messages: int) -> list[str | bytes]:
@@ -111,8 +113,7 @@ class WebSocketTransport:
             with trio.fail_after(self._send_timeout):
                 await self._ws.send_message(message)
         except trio_websocket.ConnectionClosed as exc:
-            reason = exc.reason
-            raise TransportClosed(reason.code, reason.reason) from None
+            raise _closed(exc) from None
 
     async def aclose(self, *, polite: bool = True) -> None:
         # trio-websocket closes the socket in a ``finally`` even when cancelled, so a
@@ -120,6 +121,17 @@ class WebSocketTransport:
         with trio.move_on_after(self._close_timeout if polite else 0) as scope:
             scope.shield = True
             await self._ws.aclose()
+        # When the peer closed first, trio-websocket leaves the socket to its reader
+        # task, which the caller is about to cancel: close it here, always.
+        if self._stream is not None:
+            await trio.aclose_forcefully(self._stream)
+
+
+def _closed(exc: trio_websocket.ConnectionClosed) -> TransportClosed:
+    reason = exc.reason
+    if reason is None:
+        return TransportClosed(None, None)
+    return TransportClosed(reason.code, reason.reason)
 
 
 async def connect_websocket(
@@ -131,25 +143,46 @@ async def connect_websocket(
 ) -> Transport:
     """Open a trio-websocket connection to ``url`` within ``connect_timeout`` seconds.
 
-    Every failure becomes a :class:`ConnectError` whose message names the URL
-    with the token masked.
+    We open the TCP (and TLS) stream ourselves and hand it to trio-websocket, so that
+    a connect that fails or times out half-way always closes its socket, and so that
+    trio-websocket never logs the URL (whose query holds the token). Every failure
+    becomes a :class:`ConnectError` whose message has the token masked.
     """
+    parts = urlsplit(url)
+    secure = parts.scheme == "wss"
+    host = parts.hostname or ""
+    port = parts.port or (443 if secure else 80)
+    resource = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    host_header = host if port in (80, 443) else f"{host}:{port}"
+    stream: trio.SocketStream | trio.SSLStream[trio.SocketStream] | None = None
     try:
         with trio.fail_after(connect_timeout):
-            ws = await trio_websocket.connect_websocket_url(
+            if secure:
+                stream = await trio.open_ssl_over_tcp_stream(
+                    host,
+                    port,
+                    ssl_context=ssl_context or ssl.create_default_context(),
+                    https_compatible=True,
+                )
+            else:
+                stream = await trio.open_tcp_stream(host, port)
+            ws = await trio_websocket.wrap_client_stream(
                 nursery,
-                url,
-                ssl_context,
+                stream,
+                host_header,
+                resource,
                 message_queue_size=256,
                 receive_buffer_size=65536,
             )
-    except trio.TooSlowError:
-        raise ConnectError(
-            f"no WebSocket handshake within {connect_timeout:g} s"
-        ) from None
-    except trio_websocket.ConnectionRejected as exc:
-        raise ConnectError(f"handshake rejected with HTTP {exc.status_code}") from None
-    except (trio_websocket.HandshakeError, OSError, ssl.SSLError) as exc:
-        detail = redact(f"{type(exc).__name__}: {exc}", token)
-        raise ConnectError(f"cannot connect: {detail}") from None
-    return WebSocketTransport(ws)
+    except BaseException as exc:
+        if stream is not None:
+            await trio.aclose_forcefully(stream)
+        if isinstance(exc, trio.TooSlowError):
+            raise ConnectError(f"no WebSocket handshake within {connect_timeout:g} s") from None
+        if isinstance(exc, trio_websocket.ConnectionRejected):
+            raise ConnectError(f"handshake rejected with HTTP {exc.status_code}") from None
+        if isinstance(exc, trio_websocket.HandshakeError | OSError | ssl.SSLError):
+            detail = redact(f"{type(exc).__name__}: {exc}", token)
+            raise ConnectError(f"cannot connect: {detail}") from None
+        raise
+    return WebSocketTransport(ws, stream)
