@@ -1,0 +1,58 @@
+"""``python -m tickactors``: the demo; ``run``: a feed to stdout; ``sim``: the simulated exchange."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import trio
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from ._cli import demo, run
+    from .sim import _cli as sim_cli
+
+    parser = argparse.ArgumentParser(
+        prog="python -m tickactors",
+        description=(
+            "Market-data feeds that never lose data silently. With no command: a demo "
+            "against the built-in simulated exchange, with faults switched on."
+        ),
+    )
+    demo.add_arguments(parser)
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    run_parser = commands.add_parser(
+        "run",
+        help="connect to a venue; ticks and health as JSON lines on stdout",
+        description=(
+            "Connect to a venue and write every tick and health event to stdout. "
+            "Lines on stdin change the subscription: 'subscribe SYM [SYM ...]', "
+            "'unsubscribe SYM [SYM ...]', 'subscribe-book SYM', 'unsubscribe-book SYM'. "
+            "SIGINT or SIGTERM end it with exit 0."
+        ),
+    )
+    run.add_arguments(run_parser)
+    sim_parser = commands.add_parser(
+        "sim",
+        help="run the simulated exchange alone",
+        description="The simulated exchange on loopback, with faults on demand or at random.",
+    )
+    sim_cli.add_arguments(sim_parser)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    from ._cli import demo, run
+    from .sim import _cli as sim_cli
+
+    if args.command == "run":
+        return trio.run(run.run_from_args, args)
+    if args.command == "sim":
+        return trio.run(sim_cli.run_from_args, args)
+    return trio.run(demo.run_from_args, args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""The ``python -m tickactors`` runner: the demo, ``run`` and ``sim``."""

@@ -1,0 +1,109 @@
+"""How the runner writes ticks and health events: JSON lines, or a line of text each."""
+
+from __future__ import annotations
+
+import sys
+from decimal import Decimal
+from typing import Any, Protocol, TextIO
+
+import orjson
+
+from .._values import BookSnapshot, HealthEvent, MarketData, Tick
+
+
+class Writer(Protocol):
+    """Where the runner sends ticks, health events and its own status lines."""
+
+    def market(self, batch: list[MarketData]) -> None: ...
+
+    def event(self, event: HealthEvent) -> None: ...
+
+    def status(self, event: str, message: str = "", **detail: Any) -> None: ...
+
+
+def _default(value: object) -> object:
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, frozenset | set | tuple):
+        return sorted(value) if isinstance(value, frozenset | set) else list(value)
+    raise TypeError(f"cannot write {type(value).__name__} as JSON")
+
+
+def market_dict(item: MarketData) -> dict[str, Any]:
+    """One tick or book update as the runner prints it. Prices stay exact (strings)."""
+    if isinstance(item, Tick):
+        out: dict[str, Any] = {
+            "kind": "tick",
+            "symbol": item.symbol,
+            "price": str(item.price),
+            "volume": None if item.volume is None else str(item.volume),
+            "exchange_time": item.exchange_time,
+            "seq": item.seq,
+            "received_at": round(item.received_at, 6),
+        }
+        out.update(item.fields)
+        return out
+    assert isinstance(item, BookSnapshot)
+    return {
+        "kind": "book",
+        "symbol": item.symbol,
+        "bids": [[str(level.price), str(level.volume)] for level in item.bids],
+        "asks": [[str(level.price), str(level.volume)] for level in item.asks],
+        "exchange_time": item.exchange_time,
+        "seq": item.seq,
+        "received_at": round(item.received_at, 6),
+    }
+
+
+def dumps(obj: dict[str, Any]) -> str:
+    return orjson.dumps(obj, default=_default).decode()
+
+
+class JsonLines:
+    """One JSON object per line on stdout, flushed per batch."""
+
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self._stream = stream or sys.stdout
+
+    def market(self, batch: list[MarketData]) -> None:
+        self._stream.write("".join(dumps(market_dict(item)) + "\n" for item in batch))
+        self._stream.flush()
+
+    def event(self, event: HealthEvent) -> None:
+        self._stream.write(dumps(event.to_dict()) + "\n")
+        self._stream.flush()
+
+    def status(self, event: str, message: str = "", **detail: Any) -> None:
+        self._stream.write(
+            dumps({"kind": "status", "event": event, "message": message, **detail}) + "\n"
+        )
+        self._stream.flush()
+
+
+class TextLines:
+    """A human-readable line per tick and per event."""
+
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self._stream = stream or sys.stdout
+
+    def market(self, batch: list[MarketData]) -> None:
+        lines = []
+        for item in batch:
+            if isinstance(item, Tick):
+                lines.append(f"tick  {item.symbol:<12} {item.price} x {item.volume}\n")
+            else:
+                bid = item.bids[0].price if item.bids else "-"
+                ask = item.asks[0].price if item.asks else "-"
+                lines.append(f"book  {item.symbol:<12} {bid} / {ask}\n")
+        self._stream.write("".join(lines))
+        self._stream.flush()
+
+    def event(self, event: HealthEvent) -> None:
+        detail = " ".join(f"{k}={v}" for k, v in event.detail.items())
+        self._stream.write(f"[{event.event}] conn {event.connection} {event.message} {detail}\n")
+        self._stream.flush()
+
+    def status(self, event: str, message: str = "", **detail: Any) -> None:
+        extra = " ".join(f"{k}={v}" for k, v in detail.items())
+        self._stream.write(f"[{event}] {message} {extra}\n")
+        self._stream.flush()

@@ -1,0 +1,185 @@
+"""``python -m tickactors run``: a feed whose ticks and health go to stdout, commands from stdin."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import trio
+
+from .._errors import FeedError, InvalidSymbolError
+from .._feed import Feed, open_feed
+from .._values import BOOK, TRADES
+from ..venues import AllTick
+from .commands import MAX_LINE, CommandError, parse_command
+from .output import JsonLines, TextLines, Writer
+
+
+def add_feed_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options every feed-running command shares."""
+    parser.add_argument("--symbols", default="", help="trade symbols, comma-separated: A,B,C")
+    parser.add_argument("--book-symbols", default="", help="order-book symbols, comma-separated")
+    parser.add_argument(
+        "--format",
+        choices=("jsonl", "text"),
+        default=None,
+        help="jsonl: one JSON object per line (default when stdout is not a terminal)",
+    )
+    parser.add_argument(
+        "--stale-after",
+        type=float,
+        default=None,
+        metavar="S",
+        help="seconds without any message before reconnecting (venue default)",
+    )
+    parser.add_argument(
+        "--symbol-stale-after",
+        type=float,
+        default=None,
+        metavar="S",
+        help="seconds a confirmed symbol may be silent before it is re-subscribed (off by default)",
+    )
+    parser.add_argument(
+        "--duration", type=float, default=None, metavar="S", help="stop cleanly after S seconds"
+    )
+    parser.add_argument("--seed", type=int, default=None, help="seed for backoff jitter")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--venue", choices=("alltick",), default="alltick")
+    parser.add_argument("--url", required=True, help="the venue's WebSocket URL (no token in it)")
+    parser.add_argument(
+        "--token",
+        default=None,
+        help="the venue token (or set TICKACTORS_TOKEN); never printed",
+    )
+    add_feed_arguments(parser)
+
+
+def symbols_of(text: str) -> list[str]:
+    return [s for s in (part.strip() for part in text.split(",")) if s]
+
+
+def make_writer(fmt: str | None) -> Writer:
+    if fmt is None:
+        fmt = "text" if sys.stdout.isatty() else "jsonl"
+    return JsonLines() if fmt == "jsonl" else TextLines()
+
+
+async def run_from_args(args: argparse.Namespace) -> int:
+    token = args.token or os.environ.get("TICKACTORS_TOKEN")
+    venue = AllTick(url=args.url, token=token)
+    writer = make_writer(args.format)
+    return await run_feed(venue, args, writer)
+
+
+async def run_feed(
+    venue: AllTick,
+    args: argparse.Namespace,
+    writer: Writer,
+    *,
+    extra: Callable[[Feed, trio.Nursery], None] | None = None,
+) -> int:
+    """Run a feed until --duration, SIGINT/SIGTERM or a fatal error. Returns the exit code."""
+    try:
+        with trio.move_on_after(args.duration if args.duration else float("inf")):
+            async with open_feed(
+                venue,
+                stale_after=args.stale_after,
+                symbol_stale_after=args.symbol_stale_after,
+                seed=args.seed,
+            ) as feed:
+                try:
+                    feed.subscribe(*symbols_of(args.symbols))
+                    feed.subscribe(*symbols_of(args.book_symbols), kind=BOOK)
+                except InvalidSymbolError as exc:
+                    writer.status("error", str(exc))
+                    return 2
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(_pump_market, feed, writer)
+                    nursery.start_soon(_pump_events, feed, writer)
+                    nursery.start_soon(_read_commands, feed, writer)
+                    nursery.start_soon(_until_signal, nursery.cancel_scope)
+                    if extra is not None:
+                        extra(feed, nursery)
+    except FeedError as exc:
+        writer.status("fatal", str(exc), error=type(exc).__name__)
+        return 1
+    writer.status("stopped", "bye")
+    return 0
+
+
+async def _pump_market(feed: Feed, writer: Writer) -> None:
+    async for batch in feed.batches():
+        writer.market(batch)
+
+
+async def _pump_events(feed: Feed, writer: Writer) -> None:
+    async for event in feed.events():
+        writer.event(event)
+
+
+async def _until_signal(scope: trio.CancelScope) -> None:
+    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async for _ in signals:
+            scope.cancel()
+            return
+
+
+async def _read_commands(feed: Feed, writer: Writer) -> None:
+    """Apply stdin commands until stdin ends (then keep running)."""
+    try:
+        stream = trio.lowlevel.FdStream(os.dup(sys.stdin.fileno()))
+    except (OSError, ValueError, AttributeError):
+        return
+    async with stream:
+        pending = b""
+        while True:
+            try:
+                chunk = await stream.receive_some(65536)
+            except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+                return
+            if not chunk:
+                if pending.strip():
+                    apply_line(feed, writer, pending)
+                return
+            pending += chunk
+            *lines, pending = pending.split(b"\n")
+            for line in lines:
+                apply_line(feed, writer, line)
+            if len(pending) > MAX_LINE:
+                writer.status("command_error", f"line longer than {MAX_LINE} bytes, ignored")
+                pending = b""
+
+
+def apply_line(feed: Feed, writer: Writer, raw: bytes) -> None:
+    """Apply one stdin line; a bad one gets a status error and changes nothing."""
+    try:
+        line = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        writer.status("command_error", "a line that is not UTF-8, ignored")
+        return
+    try:
+        command = parse_command(line.rstrip("\r"))
+        if command is None:
+            return
+        if command.subscribe:
+            feed.subscribe(*command.symbols, kind=command.kind)
+        else:
+            feed.unsubscribe(*command.symbols, kind=command.kind)
+    except (CommandError, InvalidSymbolError) as exc:
+        writer.status("command_error", str(exc))
+        return
+    detail: dict[str, Any] = {
+        "stream": command.kind.value,
+        "symbols": list(command.symbols),
+    }
+    verb = "subscribe" if command.subscribe else "unsubscribe"
+    writer.status("command", verb, **detail)
+
+
+__all__ = ["TRADES", "add_arguments", "run_from_args"]
