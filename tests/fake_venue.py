@@ -63,12 +63,24 @@ class FakeTransport:
         self._to_client.send_nowait(frame)
 
     def trade(self, symbol: str, price: str = "1.5", seq: int = 1) -> None:
-        self.push({"cmd_id": 22998, "data": {"code": symbol, "seq": seq, "tick_time": 1,
-                                              "price": price, "volume": "1"}})
+        self.push(
+            {
+                "cmd_id": 22998,
+                "data": {"code": symbol, "seq": seq, "tick_time": 1, "price": price, "volume": "1"},
+            }
+        )
 
     def answer(self, request: dict[str, Any], ret: int = 200, msg: str = "ok") -> None:
-        self.push({"ret": ret, "msg": msg, "cmd_id": request["cmd_id"] + 1,
-                   "seq_id": request["seq_id"], "trace": request["trace"], "data": {}})
+        self.push(
+            {
+                "ret": ret,
+                "msg": msg,
+                "cmd_id": request["cmd_id"] + 1,
+                "seq_id": request["seq_id"],
+                "trace": request["trace"],
+                "data": {},
+            }
+        )
 
     def close_by_peer(self, code: int = 1006) -> None:
         self._close_code = code
@@ -91,7 +103,7 @@ class FakeNetwork:
         self.refuse = 0
         self._connected = trio.Event()
 
-    async def __call__(self, nursery, url, token, ssl_context, timeout) -> FakeTransport:
+    async def __call__(self, nursery, url, token, ssl_context, connect_timeout) -> FakeTransport:
         from tickactors import ConnectError
 
         await trio.lowlevel.checkpoint()

@@ -204,8 +204,16 @@ async def test_refused_token_is_refreshed_once_then_the_feed_fails(autojump_cloc
     async def refuse_every_connection():
         for n in (1, 2):
             conn = await net.wait_connections(n)
-            conn.push({"ret": 401, "msg": "token invalid", "cmd_id": 0, "seq_id": 0,
-                       "trace": "", "data": {}})
+            conn.push(
+                {
+                    "ret": 401,
+                    "msg": "token invalid",
+                    "cmd_id": 0,
+                    "seq_id": 0,
+                    "trace": "",
+                    "data": {},
+                }
+            )
 
     async with trio.open_nursery() as nursery:
         nursery.start_soon(refuse_every_connection)

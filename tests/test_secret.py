@@ -14,7 +14,9 @@ TOKEN = "tok-SECRET-77d1e0"
 
 def test_every_text_form_is_masked():
     s = Secret(TOKEN)
-    for text in (repr(s), str(s), f"{s}", f"{s!r}", "%s" % s, [s].__repr__(), {"t": s}.__repr__()):
+    forms = [repr(s), str(s), f"{s}", f"{s!r}", "{}".format(s), "%s" % (s,)]  # noqa: UP031, UP032
+    forms += [repr([s]), repr({"t": s})]
+    for text in forms:
         assert TOKEN not in text
     assert s.reveal() == TOKEN
 

@@ -16,6 +16,7 @@ from ._handoff import BatchQueue, Policy
 from ._values import HealthEvent
 
 logger = logging.getLogger("tickactors")
+logger.addHandler(logging.NullHandler())  # a library logs; the application decides where to
 
 #: Events worth a warning in the log; the rest are INFO (ticks are never logged).
 _WARNINGS = frozenset(

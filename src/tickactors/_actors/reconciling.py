@@ -10,12 +10,16 @@ publishes what is confirmed and rejected.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import trio
 
 from .._core.reconciler import (
+    Command,
     Confirmed,
     ConnectionLost,
     ConnectionReady,
+    Event,
     GhostPersisting,
     Reconciler,
     SendRequest,
@@ -37,7 +41,7 @@ class ReconcilerActor:
         machine: Reconciler,
         monitor: StalenessMonitor,
         health: HealthBus,
-        inbox: tuple[trio.MemorySendChannel[object], trio.MemoryReceiveChannel[object]],
+        inbox: tuple[trio.MemorySendChannel[Event], trio.MemoryReceiveChannel[Event]],
         tracker: trio.MemorySendChannel[TrackerMessage],
     ) -> None:
         self.machine = machine
@@ -69,7 +73,7 @@ class ReconcilerActor:
     async def wait_changed(self) -> None:
         await self._changed.wait()
 
-    def _dispatch(self, commands: list[object], now: float) -> None:
+    def _dispatch(self, commands: Sequence[Command], now: float) -> None:
         for command in commands:
             if isinstance(command, SendRequest):
                 self._tracker.send_nowait(Subscription(self.connection, command))

@@ -16,7 +16,7 @@ from typing import Literal
 import attrs
 import trio
 
-from .._core.reconciler import Acked, RateLimited, Rejected, TimedOut
+from .._core.reconciler import Acked, Event, RateLimited, Rejected, TimedOut
 from .._core.requests import Outcome, RequestTable, Resolution
 from .._health import HealthBus
 from ..venues import Answer, AnswerKind, Dialect
@@ -39,8 +39,10 @@ class RequestTracker:
         self,
         dialect: Dialect,
         health: HealthBus,
-        inbox: tuple[trio.MemorySendChannel[TrackerMessage], trio.MemoryReceiveChannel[TrackerMessage]],
-        reconciler: trio.MemorySendChannel[object],
+        inbox: tuple[
+            trio.MemorySendChannel[TrackerMessage], trio.MemoryReceiveChannel[TrackerMessage]
+        ],
+        reconciler: trio.MemorySendChannel[Event],
         *,
         request_timeout: float,
     ) -> None:
@@ -110,7 +112,9 @@ class RequestTracker:
             self.unsent += 1
 
     def _answer(self, connection: int, answer: Answer, now: float) -> None:
-        resolution = self.table.answer(answer.request_id, answer, now) if answer.request_id else None
+        resolution = (
+            self.table.answer(answer.request_id, answer, now) if answer.request_id else None
+        )
         if resolution is not None:
             self._route(resolution)
             return
@@ -148,9 +152,7 @@ class RequestTracker:
         if answer.kind is AnswerKind.OK:
             self._reconciler.send_nowait(Acked(meta.ref))
         elif answer.kind in (AnswerKind.RATE_LIMITED, AnswerKind.KICKED):
-            self._health.emit(
-                "rate_limited", meta.connection, answer.message, code=answer.code
-            )
+            self._health.emit("rate_limited", meta.connection, answer.message, code=answer.code)
             self._reconciler.send_nowait(RateLimited(meta.ref, answer.retry_after))
         else:
             self._reconciler.send_nowait(Rejected(meta.ref, answer.code, answer.message))

@@ -55,9 +55,7 @@ class AllTick:
             reconnect_floor=reconnect_floor,
         )
         if token is None or isinstance(token, str | Secret):
-            self._token_source: TokenSource | None = (
-                None if token is None else StaticToken(token)
-            )
+            self._token_source: TokenSource | None = None if token is None else StaticToken(token)
         else:
             self._token_source = token
 

@@ -209,16 +209,13 @@ def _symbol(data: dict[str, Any]) -> str:
 
 
 def _decimal(value: object, what: str, *, positive: bool) -> Decimal:
-    kind = type(value)
     try:
-        if kind is str:
-            number = Decimal(value)  # type: ignore[arg-type]
-        elif kind is int:
-            number = Decimal(value)  # type: ignore[arg-type]
-        elif kind is float and math.isfinite(value):  # type: ignore[arg-type]
+        if type(value) is str or type(value) is int:
+            number = Decimal(value)
+        elif type(value) is float and math.isfinite(value):
             number = Decimal(repr(value))
         else:
-            raise ProtocolError(f"{what} is not a decimal: {kind.__name__}")
+            raise ProtocolError(f"{what} is not a decimal: {type(value).__name__}")
     except InvalidOperation:
         raise ProtocolError(f"{what} is not a decimal") from None
     if not number.is_finite() or number < 0 or (positive and number == 0):
@@ -229,16 +226,15 @@ def _decimal(value: object, what: str, *, positive: bool) -> Decimal:
 def _integer(value: object, what: str) -> int | None:
     if value is None:
         return None
-    kind = type(value)
-    if kind is int:
+    if type(value) is int:
         number = value
-    elif kind is str and value.isdigit() and len(value) <= 20:  # type: ignore[union-attr]
-        number = int(value)  # type: ignore[arg-type]
+    elif type(value) is str and value.isdigit() and len(value) <= 20:
+        number = int(value)
     else:
         raise ProtocolError(f"{what} is not an integer")
-    if number < 0 or number >= 2**64:  # type: ignore[operator]
+    if number < 0 or number >= 2**64:
         raise ProtocolError(f"{what} out of range")
-    return number  # type: ignore[return-value]
+    return number
 
 
 def _seconds(value: object) -> float | None:
