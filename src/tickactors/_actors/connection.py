@@ -133,6 +133,7 @@ class Session:
         decode = self._dialect.decode
         monitor = self._monitor
         counters = self._counters
+        market = self._market
         while True:
             frames = await receive_many(MAX_FRAMES_PER_BATCH)
             now = trio.current_time()
@@ -155,9 +156,19 @@ class Session:
                             raise AuthRefused(answer.message)
                         self._tracker.send_nowait(AnswerIn(self.connection, answer))
             if batch:
-                await self._deliver(batch, now)
+                out = self._filter(batch, now)
+                if out:
+                    counters.ticks_delivered += len(out)
+                    if len(market) < market.capacity:
+                        market.put_nowait(out)
+                    else:
+                        await self._deliver_when_room(out)
 
-    async def _deliver(self, batch: MarketBatch, now: float) -> None:
+    def _filter(self, batch: MarketBatch, now: float) -> list[MarketData]:
+        """The batch's wanted items, symbols stamped; ghosts counted and reported.
+
+        Synchronous on purpose: the hot path awaits nothing unless the queue is full.
+        """
         seen = self._monitor.symbol_seen
         out: list[MarketData] = []
         ghosts: set[tuple[StreamKind, str]] | None = None
@@ -180,15 +191,12 @@ class Session:
         if ghosts:
             for kind, symbol in ghosts:
                 self._reconciler.inbox.send_nowait(GhostSeen(kind, symbol))
-        if not out:
-            return
-        self._counters.ticks_delivered += len(out)
-        market = self._market
-        if len(market) < market.capacity:
-            market.put_nowait(out)
-            return
+        return out
+
+    async def _deliver_when_room(self, out: list[MarketData]) -> None:
         # The consumer is slow: wait for room, and let the staleness detector know that
         # the silence it may see meanwhile is ours, not the venue's.
+        market = self._market
         self._paused = True
         try:
             await market.put(out)

@@ -63,6 +63,7 @@ RET_CODES: Final[dict[int, tuple[AnswerKind, str]]] = {
 
 _SYMBOL = re.compile(r"[A-Za-z0-9][A-Za-z0-9._\-]{0,39}")
 _SECONDS_LIMIT: Final = 10**11
+_ZERO: Final = Decimal(0)  # comparing Decimal to Decimal skips an int conversion
 _MAX_LEVELS: Final = 50
 
 
@@ -218,7 +219,7 @@ def _decimal(value: object, what: str, *, positive: bool) -> Decimal:
             raise ProtocolError(f"{what} is not a decimal: {type(value).__name__}")
     except InvalidOperation:
         raise ProtocolError(f"{what} is not a decimal") from None
-    if not number.is_finite() or number < 0 or (positive and number == 0):
+    if not number.is_finite() or number < _ZERO or (positive and number == _ZERO):
         raise ProtocolError(f"{what} out of range")
     return number
 

@@ -1,0 +1,551 @@
+"""Benchmark: the full feed pipeline against a bare trio-websocket loop, same stream, same server.
+
+``python bench/pipeline.py`` (``--help`` for the knobs; ``--json`` for one JSON object).
+
+Contenders, each on a fresh connection per run, alternating A-B, B-A, ...:
+
+pipeline
+    ``tickactors.open_feed(AllTick(url=..., token=...))``, ``feed.subscribe(*symbols)``,
+    ``await feed.get_batch()`` in a loop, counting ticks: every frame decoded,
+    validated into a ``Tick`` with exact decimals, ghost-filtered, staleness-stamped
+    and handed over in batches.
+bare
+    ``trio_websocket.open_websocket_url(url + "?token=...")``, send the 22004
+    subscribe request, then ``await ws.get_message()`` in a loop, discarding frames.
+
+Each run first lets ``--warmup`` ticks pass (connection set-up, subscription,
+first batches), then times ``--ticks`` ticks with ``time.perf_counter``. The
+report gives the median rate of each contender over the runs, their ratio
+(pipeline / bare) and the overhead: how much more time per tick the pipeline
+needs than the bare loop, ``(bare_rate / pipeline_rate - 1) * 100``.
+
+The server runs in a separate process, loopback only: ``bench/_server.py``
+replays the simulator's own 22998 frames (see its docstring for why the
+simulator's ``--firehose`` is too slow to be the server here); ``--server sim``
+uses ``python -m tickactors sim --firehose`` instead. Two checks that the
+server is not the bottleneck, both printed:
+
+1. before the runs, a null client (a raw socket that only counts frames) reads
+   from the server alone for ``--check-seconds``: the server's capacity must be
+   well above the faster contender's rate;
+2. during every timed window, the server's CPU (utime + stime from
+   ``/proc/<pid>/stat``) and the client's CPU (``time.process_time``) are
+   measured: the client should be near 100 % of a core, the server far below.
+
+Bounded in time: every run has a deadline (``--run-timeout``) and no new pair
+of runs starts once ``--max-seconds`` would be exceeded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import os
+import platform
+import select
+import socket
+import statistics
+import struct
+import subprocess
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import orjson
+import trio
+import trio_websocket
+
+import tickactors
+from tickactors.venues import AllTick
+
+BENCH = Path(__file__).resolve().parent
+TOKEN = "bench-token"
+DEFAULT_SYMBOLS = "BTCUSDT,ETHUSDT,EURUSD,700.HK"
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+# -- the server process ------------------------------------------------------------------
+
+
+@dataclass
+class Server:
+    kind: str
+    process: subprocess.Popen[bytes]
+    url: str
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def cpu_seconds(self) -> float:
+        """utime + stime of the server process (all threads), from /proc."""
+        with open(f"/proc/{self.pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def start_server(kind: str, symbols: list[str], seed: int) -> Server:
+    if kind == "replay":
+        argv = [sys.executable, str(BENCH / "_server.py"), "--port", "0", "--seed", str(seed)]
+        argv += ["--codes", ",".join(symbols)]
+    else:
+        argv = [sys.executable, "-m", "tickactors", "sim", "--venue", "alltick", "--port", "0"]
+        argv += ["--firehose", "--no-rate-limit", "--heartbeat-timeout", "3600"]
+        argv += ["--seed", str(seed)]
+    process = subprocess.Popen(
+        argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
+    )
+    assert process.stdout is not None
+    ready, _, _ = select.select([process.stdout], [], [], 30.0)
+    line = process.stdout.readline().decode().strip() if ready else ""
+    if not line.startswith("listening ws://"):
+        process.kill()
+        raise SystemExit(f"the {kind} server did not start (first line: {line!r})")
+    url = line.split()[1]
+    if urlsplit(url).hostname != "127.0.0.1":
+        process.kill()
+        raise SystemExit(f"refusing a non-loopback server URL {url!r}")
+    return Server(kind, process, url)
+
+
+def subscribe_request(symbols: list[str]) -> str:
+    data = {"symbol_list": [{"code": s} for s in symbols]}
+    return orjson.dumps({"cmd_id": 22004, "seq_id": 1, "trace": "bench", "data": data}).decode()
+
+
+# -- measuring a window ------------------------------------------------------------------
+
+
+@dataclass
+class Sample:
+    contender: str
+    run: int
+    ticks: int = 0
+    seconds: float = 0.0
+    client_cpu: float = 0.0  # CPU seconds of this process in the window
+    server_cpu: float = 0.0  # CPU seconds of the server process in the window
+    timed_out: bool = False
+
+    @property
+    def rate(self) -> float:
+        return self.ticks / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def client_load(self) -> float:
+        return self.client_cpu / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def server_load(self) -> float:
+        return self.server_cpu / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def cpu_us_per_tick(self) -> float:
+        return self.client_cpu / self.ticks * 1e6 if self.ticks else 0.0
+
+
+@dataclass
+class Window:
+    """Starts the clocks when created; :meth:`stop` fills the sample."""
+
+    server: Server
+    sample: Sample
+    t0: float = field(default_factory=time.perf_counter)
+    c0: float = field(default_factory=time.process_time)
+    s0: float = 0.0
+
+    def __post_init__(self) -> None:
+        self.s0 = self.server.cpu_seconds()
+
+    def stop(self, ticks: int) -> None:
+        s = self.sample
+        s.seconds = time.perf_counter() - self.t0
+        s.client_cpu = time.process_time() - self.c0
+        s.server_cpu = self.server.cpu_seconds() - self.s0
+        s.ticks = ticks
+
+
+# -- the contenders ----------------------------------------------------------------------
+
+
+async def run_pipeline(
+    server: Server, symbols: list[str], warmup: int, n: int, sample: Sample
+) -> None:
+    """Open a feed, subscribe, consume with get_batch; time ``n`` ticks after ``warmup``."""
+    url = server.url
+    async with tickactors.open_feed(AllTick(url=url, token=TOKEN)) as feed:
+        feed.subscribe(*symbols)
+        get_batch = feed.get_batch
+        count = 0
+        while count < warmup:
+            count += len(await get_batch())
+        window = Window(server, sample)
+        count = 0
+        try:
+            while count < n:
+                count += len(await get_batch())
+        finally:
+            window.stop(count)
+
+
+async def run_bare(
+    server: Server,
+    symbols: list[str],
+    warmup: int,
+    n: int,
+    sample: Sample,
+    connect_options: dict[str, int],
+) -> None:
+    """Open a trio-websocket connection, subscribe, discard ``n`` frames after ``warmup``."""
+    url = f"{server.url}?token={TOKEN}"
+    async with trio_websocket.open_websocket_url(url, **connect_options) as ws:
+        await ws.send_message(subscribe_request(symbols))
+        get_message = ws.get_message
+        for _ in range(warmup):
+            await get_message()
+        window = Window(server, sample)
+        count = 0
+        try:
+            while count < n:
+                await get_message()
+                count += 1
+        finally:
+            window.stop(count)
+
+
+# -- the null client: the server's capacity on its own -----------------------------------
+
+
+def null_client(server: Server, symbols: list[str], seconds: float) -> dict[str, float]:
+    """Read from the server alone with a raw socket for ``seconds``; frames/s and server CPU."""
+    parts = urlsplit(server.url)
+    host, port = parts.hostname or "127.0.0.1", parts.port or 80
+    sock = socket.create_connection((host, port), timeout=10)
+    try:
+        key = base64.b64encode(os.urandom(16)).decode()
+        sock.sendall(
+            (
+                f"GET {parts.path}?token={TOKEN} HTTP/1.1\r\nHost: {host}:{port}\r\n"
+                "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+                f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+            ).encode()
+        )
+        buf = b""
+        while b"\r\n\r\n" not in buf:
+            data = sock.recv(4096)
+            if not data:
+                raise SystemExit("the server closed during the null client's handshake")
+            buf += data
+        if not buf.startswith(b"HTTP/1.1 101"):
+            raise SystemExit("the server refused the null client's upgrade")
+        rest = buf.split(b"\r\n\r\n", 1)[1]
+        payload = subscribe_request(symbols).encode()
+        mask = os.urandom(4)
+        masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+        sock.sendall(struct.pack("!BBH", 0x81, 0x80 | 126, len(payload)) + mask + masked)
+        frames = 0
+        pending = bytearray(rest)
+        chunk = bytearray(1 << 20)
+        view = memoryview(chunk)
+        deadline = time.perf_counter() + seconds
+        t0 = time.perf_counter()
+        s0 = server.cpu_seconds()
+        pos = 0
+        while time.perf_counter() < deadline:
+            got = sock.recv_into(view)
+            if not got:
+                break
+            pending += view[:got]
+            # walk the frame headers: count frames, keep an incomplete tail
+            end = len(pending)
+            while end - pos >= 2:
+                length = pending[pos + 1] & 0x7F
+                if length == 126:
+                    if end - pos < 4:
+                        break
+                    length = (pending[pos + 2] << 8) | pending[pos + 3]
+                    size = 4 + length
+                elif length == 127:
+                    if end - pos < 10:
+                        break
+                    length = int.from_bytes(pending[pos + 2 : pos + 10], "big")
+                    size = 10 + length
+                else:
+                    size = 2 + length
+                if end - pos < size:
+                    break
+                pos += size
+                frames += 1
+            if pos > (1 << 20):
+                del pending[:pos]
+                pos = 0
+        elapsed = time.perf_counter() - t0
+        server_cpu = server.cpu_seconds() - s0
+    finally:
+        sock.close()
+    return {
+        "frames_per_s": frames / elapsed,
+        "server_cpu_pct": 100 * server_cpu / elapsed,
+        "seconds": elapsed,
+    }
+
+
+# -- driving the runs --------------------------------------------------------------------
+
+
+async def timed(
+    contender: str,
+    run: int,
+    deadline: float,
+    body: Callable[[Sample], Awaitable[None]],
+) -> Sample:
+    """Run one contender for at most ``deadline`` seconds; a run cut short keeps its count."""
+    sample = Sample(contender, run)
+    with trio.move_on_after(deadline) as scope:
+        await body(sample)
+    sample.timed_out = scope.cancelled_caught
+    return sample
+
+
+async def run_all(
+    args: argparse.Namespace, server: Server, log: Callable[[str], None]
+) -> list[Sample]:
+    symbols = args.symbols
+    bare_options = (
+        {"message_queue_size": 256, "receive_buffer_size": 65536} if args.bare_like_feed else {}
+    )
+
+    async def pipeline(sample: Sample) -> None:
+        await run_pipeline(server, symbols, args.warmup, args.ticks, sample)
+
+    async def bare(sample: Sample) -> None:
+        await run_bare(server, symbols, args.warmup, args.ticks, sample, bare_options)
+
+    contenders = {"pipeline": pipeline, "bare": bare}
+    samples: list[Sample] = []
+    started = time.perf_counter()
+    longest_pair = 0.0
+    for run in range(1, args.runs + 1):
+        elapsed = time.perf_counter() - started
+        if run > 1 and elapsed + longest_pair * 1.2 > args.max_seconds:
+            log(f"stopping after {run - 1} runs: --max-seconds {args.max_seconds:g} s reached")
+            break
+        order = ["pipeline", "bare"] if run % 2 else ["bare", "pipeline"]
+        pair_start = time.perf_counter()
+        for name in order:
+            sample = await timed(name, run, args.run_timeout, contenders[name])
+            samples.append(sample)
+            flag = "  TIMED OUT (partial)" if sample.timed_out else ""
+            log(
+                f"run {run} {name:<8} {sample.rate:>10,.0f} ticks/s  {sample.ticks:>8,} in "
+                f"{sample.seconds:5.2f} s  client CPU {100 * sample.client_load:3.0f}%  "
+                f"server CPU {100 * sample.server_load:3.0f}%  "
+                f"{sample.cpu_us_per_tick:5.1f} us CPU/tick{flag}"
+            )
+        longest_pair = max(longest_pair, time.perf_counter() - pair_start)
+    return samples
+
+
+def machine() -> dict[str, Any]:
+    model = ""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    try:
+        load = os.getloadavg()[0]
+    except OSError:
+        load = -1.0
+    return {
+        "nproc": os.cpu_count(),
+        "cpu": model or platform.processor(),
+        "python": platform.python_version(),
+        "trio": version("trio"),
+        "trio_websocket": version("trio-websocket"),
+        "wsproto": version("wsproto"),
+        "orjson": version("orjson"),
+        "tickactors": tickactors.__version__,
+        "platform": platform.platform(),
+        "loadavg_1min_at_start": round(load, 2),
+    }
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python bench/pipeline.py",
+        description="Feed pipeline vs bare trio-websocket loop against one simulated stream.",
+    )
+    parser.add_argument("--ticks", type=int, default=200_000, help="ticks timed per run")
+    parser.add_argument("--runs", type=int, default=5, help="runs per contender (median)")
+    parser.add_argument("--warmup", type=int, default=5_000, help="ticks before the clock")
+    parser.add_argument(
+        "--symbols", default=DEFAULT_SYMBOLS, help=f"comma-separated (default {DEFAULT_SYMBOLS})"
+    )
+    parser.add_argument(
+        "--server",
+        choices=("replay", "sim"),
+        default="replay",
+        help="replay: bench/_server.py (default); sim: python -m tickactors sim --firehose",
+    )
+    parser.add_argument(
+        "--bare-like-feed",
+        action="store_true",
+        help="give the bare loop the feed's connection options "
+        "(message_queue_size=256, receive_buffer_size=65536) instead of trio-websocket's",
+    )
+    parser.add_argument("--run-timeout", type=float, default=30.0, help="seconds per run")
+    parser.add_argument(
+        "--max-seconds", type=float, default=100.0, help="start no run pair beyond this"
+    )
+    parser.add_argument(
+        "--check-seconds", type=float, default=1.5, help="null-client check duration (0: skip)"
+    )
+    parser.add_argument("--seed", type=int, default=0, help="seed of the simulated market")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    args = parser.parse_args(argv)
+    args.symbols = [s for s in args.symbols.split(",") if s]
+    if not args.symbols or args.ticks < 1 or args.runs < 1:
+        parser.error("need at least one symbol, one tick and one run")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+
+    def log(line: str) -> None:
+        print(line, file=sys.stderr if args.json else sys.stdout, flush=True)
+
+    info = machine()
+    server = start_server(args.server, args.symbols, args.seed)
+    try:
+        log(
+            f"pipeline vs bare trio-websocket: {args.ticks:,} ticks x {args.runs} runs, "
+            f"symbols {','.join(args.symbols)}, {args.server} server pid {server.pid} at "
+            f"{server.url}"
+        )
+        log(
+            f"machine: {info['nproc']} cores, {info['cpu']}, Python {info['python']}, "
+            f"trio {info['trio']}, trio-websocket {info['trio_websocket']}, "
+            f"load {info['loadavg_1min_at_start']}"
+        )
+        if info["loadavg_1min_at_start"] > 0.5 * (info["nproc"] or 1):
+            log(
+                "warning: the machine is busy (load above half the cores): wall-clock rates "
+                "suffer; the CPU time per tick is the steadier figure"
+            )
+        check: dict[str, float] | None = None
+        if args.check_seconds > 0:
+            check = null_client(server, args.symbols, args.check_seconds)
+            log(
+                f"server alone into a null reader: {check['frames_per_s']:,.0f} frames/s, "
+                f"server CPU {check['server_cpu_pct']:.0f}% of one core"
+            )
+        samples = trio.run(run_all, args, server, log)
+    finally:
+        server.stop()
+
+    def median(name: str, attr: str) -> float:
+        # a run cut short before its window opened has nothing to say
+        values = [getattr(s, attr) for s in samples if s.contender == name and s.ticks]
+        return statistics.median(values) if values else 0.0
+
+    pipe, bare = median("pipeline", "rate"), median("bare", "rate")
+    ratio = pipe / bare if bare else 0.0
+    overhead = (bare / pipe - 1) * 100 if pipe else float("inf")
+    runs = min(sum(s.contender == n and s.ticks > 0 for s in samples) for n in ("pipeline", "bare"))
+    server_load = max(median(n, "server_load") for n in ("pipeline", "bare"))
+    client_load = {n: median(n, "client_load") for n in ("pipeline", "bare")}
+    cpu_per_tick = {n: median(n, "cpu_us_per_tick") for n in ("pipeline", "bare")}
+    cpu_overhead = (
+        (cpu_per_tick["pipeline"] / cpu_per_tick["bare"] - 1) * 100 if cpu_per_tick["bare"] else 0
+    )
+    headroom = check["frames_per_s"] / max(pipe, bare) if check and max(pipe, bare) else 0.0
+    verdict = (check is None or headroom >= 2.0) and server_load < 0.7
+    result = {
+        "ticks": args.ticks,
+        "pipeline_ticks_per_s": round(pipe, 1),
+        "trio_websocket_bare_per_s": round(bare, 1),
+        "ratio": round(ratio, 4),
+        "overhead_pct": round(overhead, 2),
+        "runs": runs,
+        "machine": info,
+        "symbols": args.symbols,
+        "server": args.server,
+        "bare_connect_options": "feed's" if args.bare_like_feed else "trio-websocket defaults",
+        "cpu_us_per_tick": {k: round(v, 2) for k, v in cpu_per_tick.items()},
+        "cpu_overhead_pct": round(cpu_overhead, 2),
+        "server_check": {
+            "null_reader_frames_per_s": round(check["frames_per_s"]) if check else None,
+            "null_reader_server_cpu_pct": round(check["server_cpu_pct"], 1) if check else None,
+            "headroom_over_fastest_client": round(headroom, 2),
+            "server_cpu_pct_during_runs": round(100 * server_load, 1),
+            "client_cpu_pct_during_runs": {k: round(100 * v, 1) for k, v in client_load.items()},
+            "server_not_bottleneck": verdict,
+        },
+        "timed_out_runs": sum(s.timed_out for s in samples),
+        "per_run": [
+            {
+                "contender": s.contender,
+                "run": s.run,
+                "ticks_per_s": round(s.rate, 1),
+                "client_cpu_pct": round(100 * s.client_load, 1),
+                "server_cpu_pct": round(100 * s.server_load, 1),
+                "timed_out": s.timed_out,
+            }
+            for s in samples
+        ],
+    }
+    if args.json:
+        print(json.dumps(result))
+        return 0
+    log("")
+    cut = result["timed_out_runs"]
+    note = f" ({cut} run(s) cut short by --run-timeout: partial windows)" if cut else ""
+    log(f"medians over {runs} runs of {args.ticks:,} ticks{note}:")
+    log(
+        f"  pipeline (open_feed + get_batch) {pipe:>10,.0f} ticks/s  "
+        f"{cpu_per_tick['pipeline']:5.1f} us CPU/tick"
+    )
+    log(
+        f"  bare trio-websocket get_message  {bare:>10,.0f} ticks/s  "
+        f"{cpu_per_tick['bare']:5.1f} us CPU/tick"
+    )
+    log(
+        f"  ratio pipeline/bare {ratio:.3f}; pipeline overhead {overhead:+.1f}% time per tick "
+        f"({cpu_overhead:+.1f}% CPU per tick); target <= 15%: "
+        f"{'met' if overhead <= 15 else 'NOT met'}"
+    )
+    log(
+        "server not the bottleneck: "
+        + ("yes" if verdict else "NO")
+        + (
+            f" (server alone fills a null reader at {headroom:.1f}x the faster client's rate; "
+            if check
+            else " ("
+        )
+        + f"server CPU {100 * server_load:.0f}% of one core during the runs while the clients "
+        f"used {100 * client_load['pipeline']:.0f}% / {100 * client_load['bare']:.0f}%)"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
