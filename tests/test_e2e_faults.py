@@ -290,3 +290,17 @@ async def test_random_faults_end_converged_with_nothing_lost(autojump_clock):
         await drain(feed, 0)
         await flowing(feed)
         assert feed.confirmed() == set(SYMBOLS)
+
+
+async def test_an_expired_static_token_ends_the_feed_with_authentication_error(autojump_clock):
+    import pytest
+
+    with pytest.raises(tickactors.AuthenticationError):
+        async with open_simulator("alltick", seed=2) as sim:
+            async with tickactors.open_feed(
+                AllTick(url=sim.url, token=TOKEN), stale_after=5
+            ) as feed:
+                feed.subscribe("BTCUSDT")
+                await flowing(feed, ["BTCUSDT"])
+                sim.faults.expire_token(TOKEN)
+                await trio.sleep_forever()

@@ -280,3 +280,81 @@ async def test_trades_and_books_are_separate_sets(autojump_clock):
         feed.subscribe("B", kind=BOOK)
         assert feed.desired(TRADES) == {"A"}
         assert feed.desired(BOOK) == {"B"}
+
+
+async def test_rate_limited_answer_is_retried_after_a_pause_not_at_once(autojump_clock):
+    net = FakeNetwork()
+    async with tickactors.open_feed(venue(), transport_factory=net, stale_after=1000) as feed:
+        conn = await net.wait_connections(1)
+        feed.subscribe("A")
+        await conn.wait_sent(1)
+        first = conn.requests(22004)[0]
+        conn.answer(first, ret=605, msg="too many requests")
+        await conn.wait_sent(2)
+        retry_at, retry = conn.sent[1]
+        assert retry["cmd_id"] == 22004 and retry["seq_id"] != first["seq_id"]
+        assert retry_at - conn.sent[0][0] >= 1.0
+        conn.answer(retry)
+        with trio.fail_after(1):
+            await feed.wait_confirmed("A")
+        assert feed.health.counts["rate_limited"] == 1
+
+
+async def test_kick_606_then_close_reconnects_and_resubscribes(autojump_clock):
+    net = FakeNetwork()
+    async with tickactors.open_feed(venue(), transport_factory=net, stale_after=1000) as feed:
+        first = await net.wait_connections(1)
+        feed.subscribe("A", "B")
+        await first.wait_sent(1)
+        first.answer(first.requests(22004)[0], ret=606, msg="closing")
+        first.close_by_peer(1008)
+        second = await net.wait_connections(2)
+        await second.wait_sent(1)
+        second.answer(second.requests(22004)[0])
+        with trio.fail_after(1):
+            await feed.wait_confirmed("A", "B")
+
+
+async def test_venue_rejection_reaches_wait_confirmed_as_a_typed_error(autojump_clock):
+    net = FakeNetwork()
+    async with tickactors.open_feed(venue(), transport_factory=net, stale_after=1000) as feed:
+        conn = await net.wait_connections(1)
+        feed.subscribe("NOPE")
+        await conn.wait_sent(1)
+        conn.answer(conn.requests(22004)[0], ret=604, msg="code unauthorized")
+        with pytest.raises(tickactors.VenueRejectedError) as info:
+            with trio.fail_after(1):
+                await feed.wait_confirmed("NOPE")
+        assert info.value.code == 604
+        assert feed.rejected() == {"NOPE": (604, "code unauthorized")}
+        # no resend loop: nothing more goes out for NOPE
+        await trio.sleep(30)
+        assert len(conn.requests(22004)) == 1
+
+
+async def test_slow_consumer_does_not_cause_a_false_stale_verdict(autojump_clock):
+    net = FakeNetwork()
+    async with tickactors.open_feed(
+        venue(), transport_factory=net, stale_after=5, buffer=10
+    ) as feed:
+        conn = await net.wait_connections(1)
+        feed.subscribe("A")
+        await conn.wait_sent(1)
+        conn.answer(conn.requests(22004)[0])
+
+        async def venue_streams():
+            for seq in range(60):
+                conn.trade("A", seq=seq)
+                await trio.sleep(0.5)
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(venue_streams)
+            await trio.sleep(20)  # nobody consumes: the reader waits for room
+            assert feed.statistics()["queue"]["producer_blocked"] >= 1
+            assert feed.health.counts.get("stale", 0) == 0
+            got: list[int] = []
+            while len(got) < 60:
+                got.extend(t.seq for t in await feed.get_batch())
+        assert got == list(range(60))  # nothing lost, nothing reordered
+        assert feed.health.counts.get("stale", 0) == 0
+        assert feed.statistics()["connection"]["connects"] == 1
