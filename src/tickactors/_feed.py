@@ -72,6 +72,7 @@ class Feed:
             dialect.semantics,
             dialect.kinds,
             request_spacing=dialect.budget_per + dialect.budget_margin,
+            max_symbols=dialect.max_symbols,
         )
         self.monitor = StalenessMonitor(
             stale_after=dialect.stale_after if stale_after is None else stale_after,

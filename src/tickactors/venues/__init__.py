@@ -27,12 +27,17 @@ class Venue(Protocol):
 class AllTick:
     """AllTick: ``AllTick(url=..., token=...)``; the token travels in the URL's query.
 
+    ``max_symbols``: the plan's symbols per connection (free 5, basic 100, premium 200,
+    professional 3000; see ``PLAN_SYMBOLS``). Symbols beyond it are reported rejected
+    (code 603) at once and never sent.
+
     ``url`` defaults to the forex/crypto/metals endpoint; use ``AllTick.STOCK_URL``
     for stocks. The token is wrapped in a :class:`~tickactors.Secret` at once and
     never printed; ``repr()`` masks it.
     """
 
     STOCK_URL = STOCK_URL
+    PLAN_SYMBOLS = {"free": 5, "basic": 100, "premium": 200, "professional": 3000}
     MARKETS_URL = MARKETS_URL
 
     def __init__(
@@ -45,6 +50,7 @@ class AllTick:
         stale_after: float = 30.0,
         request_timeout: float = 5.0,
         reconnect_floor: float = 3.0,
+        max_symbols: int | None = None,
     ) -> None:
         self._dialect = AllTickDialect(
             url,
@@ -53,6 +59,7 @@ class AllTick:
             stale_after=stale_after,
             request_timeout=request_timeout,
             reconnect_floor=reconnect_floor,
+            max_symbols=max_symbols,
         )
         if token is None or isinstance(token, str | Secret):
             self._token_source: TokenSource | None = None if token is None else StaticToken(token)

@@ -83,6 +83,7 @@ class AllTickDialect:
         stale_after: float = 30.0,
         request_timeout: float = 5.0,
         reconnect_floor: float = 3.0,
+        max_symbols: int | None = None,
     ) -> None:
         parts = urlsplit(url)
         if parts.scheme not in ("ws", "wss") or not parts.netloc:
@@ -97,6 +98,11 @@ class AllTickDialect:
         self.stale_after = stale_after
         self.request_timeout = request_timeout
         self.reconnect_floor = reconnect_floor
+        if max_symbols is not None and max_symbols < 1:
+            raise ValueError("max_symbols is at least 1")
+        #: Symbols per kind and connection the plan allows (AllTick: 5, 100, 200 or 3000);
+        #: None leaves it to the venue to refuse (ret 603).
+        self.max_symbols = max_symbols
         # One request per second per connection, heartbeats included, with a margin
         # for the venue's clock reading "the same second".
         self.budget_frames = 1

@@ -75,6 +75,7 @@ class Dialect(Protocol):
     budget_margin: float
     reconnect_floor: float
     request_timeout: float
+    max_symbols: int | None
 
     def validate_symbol(self, symbol: object) -> str:
         """The symbol as the venue spells it, or raise ``InvalidSymbolError``."""
