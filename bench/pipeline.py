@@ -1,23 +1,28 @@
-"""Benchmark: the full feed pipeline against a bare trio-websocket loop, same stream, same server.
+"""Benchmark: the full feed pipeline (two transports) against a bare trio-websocket loop.
 
 ``python bench/pipeline.py`` (``--help`` for the knobs; ``--json`` for one JSON object).
 
-Contenders, each on a fresh connection per run, alternating A-B, B-A, ...:
+Contenders, each on a fresh connection per run, in a rotating order (A-B-C,
+B-C-A, C-A-B, ...):
 
 pipeline
     ``tickactors.open_feed(AllTick(url=..., token=...))``, ``feed.subscribe(*symbols)``,
     ``await feed.get_batch()`` in a loop, counting ticks: every frame decoded,
     validated into a ``Tick`` with exact decimals, ghost-filtered, staleness-stamped
-    and handed over in batches.
+    and handed over in batches. The default transport (trio-websocket).
+pipeline_batched
+    the same feed with ``transport_factory=connect_batched``: the batched transport
+    on trio + wsproto, which hands the reader every frame of a socket read at once.
 bare
     ``trio_websocket.open_websocket_url(url + "?token=...")``, send the 22004
     subscribe request, then ``await ws.get_message()`` in a loop, discarding frames.
 
 Each run first lets ``--warmup`` ticks pass (connection set-up, subscription,
 first batches), then times ``--ticks`` ticks with ``time.perf_counter``. The
-report gives the median rate of each contender over the runs, their ratio
-(pipeline / bare) and the overhead: how much more time per tick the pipeline
-needs than the bare loop, ``(bare_rate / pipeline_rate - 1) * 100``.
+report gives the median rate of each contender over the runs, each pipeline's
+ratio to the bare loop (pipeline / bare) and its overhead: how much more time
+per tick it needs than the bare loop, ``(bare_rate / pipeline_rate - 1) * 100``
+(negative: faster than the bare loop).
 
 The server runs in a separate process, loopback only: ``bench/_server.py``
 replays the simulator's own 22998 frames (see its docstring for why the
@@ -32,8 +37,8 @@ server is not the bottleneck, both printed:
    ``/proc/<pid>/stat``) and the client's CPU (``time.process_time``) are
    measured: the client should be near 100 % of a core, the server far below.
 
-Bounded in time: every run has a deadline (``--run-timeout``) and no new pair
-of runs starts once ``--max-seconds`` would be exceeded.
+Bounded in time: every run has a deadline (``--run-timeout``) and no new round
+of runs (one per contender) starts once ``--max-seconds`` would be exceeded.
 """
 
 from __future__ import annotations
@@ -62,6 +67,8 @@ import trio
 import trio_websocket
 
 import tickactors
+from tickactors._transport import TransportFactory, connect_websocket
+from tickactors._transport_batched import connect_batched
 from tickactors.venues import AllTick
 
 BENCH = Path(__file__).resolve().parent
@@ -183,11 +190,17 @@ class Window:
 
 
 async def run_pipeline(
-    server: Server, symbols: list[str], warmup: int, n: int, sample: Sample
+    server: Server,
+    symbols: list[str],
+    warmup: int,
+    n: int,
+    sample: Sample,
+    transport_factory: TransportFactory = connect_websocket,
 ) -> None:
     """Open a feed, subscribe, consume with get_batch; time ``n`` ticks after ``warmup``."""
     url = server.url
-    async with tickactors.open_feed(AllTick(url=url, token=TOKEN)) as feed:
+    venue = AllTick(url=url, token=TOKEN)
+    async with tickactors.open_feed(venue, transport_factory=transport_factory) as feed:
         feed.subscribe(*symbols)
         get_batch = feed.get_batch
         count = 0
@@ -335,28 +348,33 @@ async def run_all(
     async def bare(sample: Sample) -> None:
         await run_bare(server, symbols, args.warmup, args.ticks, sample, bare_options)
 
-    contenders = {"pipeline": pipeline, "bare": bare}
+    async def batched(sample: Sample) -> None:
+        await run_pipeline(server, symbols, args.warmup, args.ticks, sample, connect_batched)
+
+    contenders = {"pipeline": pipeline, "bare": bare, "pipeline_batched": batched}
+    names = list(contenders)
     samples: list[Sample] = []
     started = time.perf_counter()
-    longest_pair = 0.0
+    longest_round = 0.0
     for run in range(1, args.runs + 1):
         elapsed = time.perf_counter() - started
-        if run > 1 and elapsed + longest_pair * 1.2 > args.max_seconds:
+        if run > 1 and elapsed + longest_round * 1.2 > args.max_seconds:
             log(f"stopping after {run - 1} runs: --max-seconds {args.max_seconds:g} s reached")
             break
-        order = ["pipeline", "bare"] if run % 2 else ["bare", "pipeline"]
-        pair_start = time.perf_counter()
+        shift = (run - 1) % len(names)
+        order = names[shift:] + names[:shift]
+        round_start = time.perf_counter()
         for name in order:
             sample = await timed(name, run, args.run_timeout, contenders[name])
             samples.append(sample)
             flag = "  TIMED OUT (partial)" if sample.timed_out else ""
             log(
-                f"run {run} {name:<8} {sample.rate:>10,.0f} ticks/s  {sample.ticks:>8,} in "
+                f"run {run} {name:<16} {sample.rate:>10,.0f} ticks/s  {sample.ticks:>8,} in "
                 f"{sample.seconds:5.2f} s  client CPU {100 * sample.client_load:3.0f}%  "
                 f"server CPU {100 * sample.server_load:3.0f}%  "
                 f"{sample.cpu_us_per_tick:5.1f} us CPU/tick{flag}"
             )
-        longest_pair = max(longest_pair, time.perf_counter() - pair_start)
+        longest_round = max(longest_round, time.perf_counter() - round_start)
     return samples
 
 
@@ -391,7 +409,8 @@ def machine() -> dict[str, Any]:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python bench/pipeline.py",
-        description="Feed pipeline vs bare trio-websocket loop against one simulated stream.",
+        description="Feed pipeline (default and batched transports) vs bare trio-websocket loop "
+        "against one simulated stream.",
     )
     parser.add_argument("--ticks", type=int, default=200_000, help="ticks timed per run")
     parser.add_argument("--runs", type=int, default=5, help="runs per contender (median)")
@@ -413,7 +432,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--run-timeout", type=float, default=30.0, help="seconds per run")
     parser.add_argument(
-        "--max-seconds", type=float, default=100.0, help="start no run pair beyond this"
+        "--max-seconds", type=float, default=100.0, help="start no round of runs beyond this"
     )
     parser.add_argument(
         "--check-seconds", type=float, default=1.5, help="null-client check duration (0: skip)"
@@ -437,7 +456,8 @@ def main(argv: list[str] | None = None) -> int:
     server = start_server(args.server, args.symbols, args.seed)
     try:
         log(
-            f"pipeline vs bare trio-websocket: {args.ticks:,} ticks x {args.runs} runs, "
+            f"pipeline (default + batched transport) vs bare trio-websocket: {args.ticks:,} "
+            f"ticks x {args.runs} runs, "
             f"symbols {','.join(args.symbols)}, {args.server} server pid {server.pid} at "
             f"{server.url}"
         )
@@ -467,17 +487,26 @@ def main(argv: list[str] | None = None) -> int:
         values = [getattr(s, attr) for s in samples if s.contender == name and s.ticks]
         return statistics.median(values) if values else 0.0
 
+    names = ("pipeline", "bare", "pipeline_batched")
     pipe, bare = median("pipeline", "rate"), median("bare", "rate")
+    batched = median("pipeline_batched", "rate")
     ratio = pipe / bare if bare else 0.0
     overhead = (bare / pipe - 1) * 100 if pipe else float("inf")
-    runs = min(sum(s.contender == n and s.ticks > 0 for s in samples) for n in ("pipeline", "bare"))
-    server_load = max(median(n, "server_load") for n in ("pipeline", "bare"))
-    client_load = {n: median(n, "client_load") for n in ("pipeline", "bare")}
-    cpu_per_tick = {n: median(n, "cpu_us_per_tick") for n in ("pipeline", "bare")}
-    cpu_overhead = (
-        (cpu_per_tick["pipeline"] / cpu_per_tick["bare"] - 1) * 100 if cpu_per_tick["bare"] else 0
-    )
-    headroom = check["frames_per_s"] / max(pipe, bare) if check and max(pipe, bare) else 0.0
+    ratio_batched = batched / bare if bare else 0.0
+    overhead_batched = (bare / batched - 1) * 100 if batched else float("inf")
+    runs = min(sum(s.contender == n and s.ticks > 0 for s in samples) for n in names)
+    server_load = max(median(n, "server_load") for n in names)
+    client_load = {n: median(n, "client_load") for n in names}
+    cpu_per_tick = {n: median(n, "cpu_us_per_tick") for n in names}
+
+    def cpu_overhead_of(name: str) -> float:
+        base = cpu_per_tick["bare"]
+        return (cpu_per_tick[name] / base - 1) * 100 if base and cpu_per_tick[name] else 0.0
+
+    cpu_overhead = cpu_overhead_of("pipeline")
+    cpu_overhead_batched = cpu_overhead_of("pipeline_batched")
+    fastest = max(pipe, bare, batched)
+    headroom = check["frames_per_s"] / fastest if check and fastest else 0.0
     verdict = (check is None or headroom >= 2.0) and server_load < 0.7
     result = {
         "ticks": args.ticks,
@@ -485,6 +514,9 @@ def main(argv: list[str] | None = None) -> int:
         "trio_websocket_bare_per_s": round(bare, 1),
         "ratio": round(ratio, 4),
         "overhead_pct": round(overhead, 2),
+        "pipeline_batched_per_s": round(batched, 1),
+        "ratio_batched": round(ratio_batched, 4),
+        "overhead_batched_pct": round(overhead_batched, 2),
         "runs": runs,
         "machine": info,
         "symbols": args.symbols,
@@ -492,6 +524,7 @@ def main(argv: list[str] | None = None) -> int:
         "bare_connect_options": "feed's" if args.bare_like_feed else "trio-websocket defaults",
         "cpu_us_per_tick": {k: round(v, 2) for k, v in cpu_per_tick.items()},
         "cpu_overhead_pct": round(cpu_overhead, 2),
+        "cpu_overhead_batched_pct": round(cpu_overhead_batched, 2),
         "server_check": {
             "null_reader_frames_per_s": round(check["frames_per_s"]) if check else None,
             "null_reader_server_cpu_pct": round(check["server_cpu_pct"], 1) if check else None,
@@ -525,24 +558,33 @@ def main(argv: list[str] | None = None) -> int:
         f"{cpu_per_tick['pipeline']:5.1f} us CPU/tick"
     )
     log(
+        f"  pipeline, batched transport      {batched:>10,.0f} ticks/s  "
+        f"{cpu_per_tick['pipeline_batched']:5.1f} us CPU/tick"
+    )
+    log(
         f"  bare trio-websocket get_message  {bare:>10,.0f} ticks/s  "
         f"{cpu_per_tick['bare']:5.1f} us CPU/tick"
     )
-    log(
-        f"  ratio pipeline/bare {ratio:.3f}; pipeline overhead {overhead:+.1f}% time per tick "
-        f"({cpu_overhead:+.1f}% CPU per tick); target <= 15%: "
-        f"{'met' if overhead <= 15 else 'NOT met'}"
-    )
+    for label, r, time_pct, cpu_pct in (
+        ("pipeline", ratio, overhead, cpu_overhead),
+        ("pipeline_batched", ratio_batched, overhead_batched, cpu_overhead_batched),
+    ):
+        log(
+            f"  ratio {label}/bare {r:.3f}; overhead {time_pct:+.1f}% time per tick "
+            f"({cpu_pct:+.1f}% CPU per tick); target <= 15%: "
+            f"{'met' if time_pct <= 15 else 'NOT met'}"
+        )
     log(
         "server not the bottleneck: "
         + ("yes" if verdict else "NO")
         + (
-            f" (server alone fills a null reader at {headroom:.1f}x the faster client's rate; "
+            f" (server alone fills a null reader at {headroom:.1f}x the fastest client's rate; "
             if check
             else " ("
         )
         + f"server CPU {100 * server_load:.0f}% of one core during the runs while the clients "
-        f"used {100 * client_load['pipeline']:.0f}% / {100 * client_load['bare']:.0f}%)"
+        f"used {100 * client_load['pipeline']:.0f}% / {100 * client_load['pipeline_batched']:.0f}%"
+        f" / {100 * client_load['bare']:.0f}% (pipeline / batched / bare))"
     )
     return 0
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from contextlib import asynccontextmanager
 
+import pytest
 import trio
 import trio.testing
 
@@ -66,8 +67,16 @@ def assert_clean(sim):
     assert dict(sim.stats.violations) == {}, sim.stats.violations
 
 
-async def test_streams_the_desired_set(autojump_clock):
-    async with feed_on_sim() as (sim, feed):
+TRANSPORTS = pytest.mark.parametrize(
+    "transport",
+    [tickactors.connect_batched, tickactors.connect_websocket],
+    ids=["batched", "trio-websocket"],
+)
+
+
+@TRANSPORTS
+async def test_streams_the_desired_set(autojump_clock, transport):
+    async with feed_on_sim(transport_factory=transport) as (sim, feed):
         feed.subscribe(*SYMBOLS)
         await flowing(feed)
         with trio.fail_after(5):
@@ -78,8 +87,9 @@ async def test_streams_the_desired_set(autojump_clock):
         assert_clean(sim)
 
 
-async def test_silent_stall_is_detected_at_stale_after_and_repaired(autojump_clock):
-    async with feed_on_sim() as (sim, feed):
+@TRANSPORTS
+async def test_silent_stall_is_detected_at_stale_after_and_repaired(autojump_clock, transport):
+    async with feed_on_sim(transport_factory=transport) as (sim, feed):
         feed.subscribe(*SYMBOLS)
         await flowing(feed)
         sim.faults.stall(8.0)
@@ -95,8 +105,9 @@ async def test_silent_stall_is_detected_at_stale_after_and_repaired(autojump_clo
         assert_clean(sim)
 
 
-async def test_drop_without_close_frame_reconnects_and_resubscribes(autojump_clock):
-    async with feed_on_sim() as (sim, feed):
+@TRANSPORTS
+async def test_drop_without_close_frame_reconnects_and_resubscribes(autojump_clock, transport):
+    async with feed_on_sim(transport_factory=transport) as (sim, feed):
         feed.subscribe(*SYMBOLS)
         await flowing(feed)
         sim.faults.drop()
@@ -123,10 +134,11 @@ async def test_accept_then_close_cannot_cause_a_reconnect_storm(autojump_clock):
         assert_clean(sim)
 
 
+@TRANSPORTS
 async def test_a_server_that_never_answers_the_upgrade_hits_our_connect_deadline(
-    autojump_clock,
+    autojump_clock, transport
 ):
-    async with feed_on_sim(connect_timeout=4.0) as (sim, feed):
+    async with feed_on_sim(connect_timeout=4.0, transport_factory=transport) as (sim, feed):
         sim.faults.hang_upgrade(1)
         failed = await until_event(feed, "connect_failed")
         assert "within 4 s" in failed.message
@@ -181,8 +193,9 @@ async def test_lost_and_late_acks_still_converge(autojump_clock):
         assert_clean(sim)
 
 
-async def test_a_kick_reconnects_and_restores_the_subscription(autojump_clock):
-    async with feed_on_sim() as (sim, feed):
+@TRANSPORTS
+async def test_a_kick_reconnects_and_restores_the_subscription(autojump_clock, transport):
+    async with feed_on_sim(transport_factory=transport) as (sim, feed):
         feed.subscribe(*SYMBOLS)
         await flowing(feed)
         sim.faults.kick()
@@ -293,8 +306,6 @@ async def test_random_faults_end_converged_with_nothing_lost(autojump_clock):
 
 
 async def test_an_expired_static_token_ends_the_feed_with_authentication_error(autojump_clock):
-    import pytest
-
     with pytest.raises(tickactors.AuthenticationError):
         async with open_simulator("alltick", seed=2) as sim:
             async with tickactors.open_feed(

@@ -28,6 +28,8 @@ from ._token_source import TokenSource as TokenSource
 from ._transport import Transport as Transport
 from ._transport import TransportClosed as TransportClosed
 from ._transport import TransportFactory as TransportFactory
+from ._transport import connect_websocket as connect_websocket
+from ._transport_batched import connect_batched as connect_batched
 from ._values import BOOK as BOOK
 from ._values import TRADES as TRADES
 from ._values import BookLevel as BookLevel
@@ -67,5 +69,7 @@ __all__ = [
     "TransportClosed",
     "TransportFactory",
     "VenueRejectedError",
+    "connect_batched",
+    "connect_websocket",
     "open_feed",
 ]

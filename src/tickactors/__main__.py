@@ -1,4 +1,4 @@
-"""``python -m tickactors``: the demo; ``run``: a feed to stdout; ``sim``: the simulated exchange."""
+"""``python -m tickactors``: the demo; ``run``: a feed to stdout; ``sim``: the exchange alone."""
 
 from __future__ import annotations
 

@@ -35,7 +35,8 @@ from ._core.staleness import StalenessMonitor
 from ._errors import FeedClosedError, FeedError, VenueRejectedError
 from ._handoff import BatchQueue, Policy
 from ._health import HealthBus
-from ._transport import TransportFactory, connect_websocket
+from ._transport import TransportFactory
+from ._transport_batched import connect_batched
 from ._values import TRADES, HealthEvent, MarketData, StreamKind
 from .venues import Venue
 
@@ -308,7 +309,7 @@ async def open_feed(
     backoff_cap: float = 60.0,
     healthy_after: float = 10.0,
     ssl_context: ssl.SSLContext | None = None,
-    transport_factory: TransportFactory = connect_websocket,
+    transport_factory: TransportFactory = connect_batched,
     seed: int | None = None,
 ) -> AsyncIterator[Feed]:
     """Open a feed to ``venue``; every actor runs until the ``async with`` ends.
@@ -318,6 +319,9 @@ async def open_feed(
     a confirmed symbol may stay silent before it is re-subscribed (off by default,
     see docs/architecture.md). ``buffer``: ticks waiting for the user before the
     reader applies backpressure. ``seed``: makes backoff jitter repeatable.
+    ``transport_factory``: how to open a WebSocket; the default reads the socket in
+    large chunks and hands every frame in them over at once (``connect_batched``);
+    ``tickactors.connect_websocket`` uses trio-websocket instead.
     """
     feed = Feed(
         venue,

@@ -1,0 +1,359 @@
+"""A batched transport: WebSocket straight on a Trio stream and wsproto, no reader task.
+
+trio-websocket runs a reader task that puts every message into a memory
+channel, and each ``send`` on that channel yields to the scheduler, so the
+connection's reader wakes for every message or two (docs/performance.md: 1.5
+messages per wake-up). Here the connection's reader *is* the socket reader:
+:meth:`BatchedTransport.receive_many` reads one chunk of up to 64 KiB, feeds it
+to wsproto and turns every event in it into messages, so one wake-up carries
+every frame that arrived together, often hundreds.
+
+Theory of operation. The transport holds a list of complete messages, a list
+of the parts of a message still being assembled, a buffer of control frames
+to send (pongs, close replies) and, once the connection has ended, the code
+and reason it ended with (``_ended``). Receiving:
+
+* buffered messages are returned first (after a checkpoint), up to the
+  caller's maximum;
+* otherwise one chunk is read, and *all* its events are handled before
+  anything is returned: text and binary messages are assembled from their
+  pieces (wsproto hands over a frame in pieces when it spans two chunks, and
+  fragmented messages come in several frames), pings get a pong, pongs are
+  ignored, a close frame is answered and ends the connection, a message over
+  ``max_message_size`` sends close 1009 and ends it;
+* the control frames produced go out under the send lock before returning;
+* once ended, every buffered message is still delivered; then each receive
+  raises :class:`TransportClosed` with the code and reason. End of stream
+  without a close frame is code 1006.
+
+wsproto's quirk: a frame it cannot parse (bad framing: 1002, invalid UTF-8 in
+a text message: 1007) is *not* raised; it comes out as a ``CloseConnection``
+event with the local error's code, and the connection state stays OPEN. A
+genuine close from the peer moves the state to REMOTE_CLOSING (or CLOSED when
+we closed first) before the event is yielded, so the state tells the two apart:
+a "close" seen while still OPEN is our own verdict, and we send that close.
+
+Sending builds the frame and writes it under one ``StrictFIFOLock`` (shared
+with the control frames above) within ``send_timeout``. A write cut short may
+leave half a frame on the wire, so after one the transport refuses to send
+again. Closing sends close 1000 and waits up to ``close_timeout`` for the
+peer's (if polite), then always drops the stream.
+
+Connecting (:func:`connect_batched`) follows :func:`connect_websocket`'s
+contract: one deadline over TCP (TLS for ``wss://``) and the upgrade, the
+stream closed on any failure, every failure a :class:`ConnectError` with the
+token masked; the URL never appears in a message.
+"""
+
+from __future__ import annotations
+
+import ssl
+from typing import Final, cast
+from urllib.parse import urlsplit
+
+import trio
+from wsproto import ConnectionType, WSConnection
+from wsproto.connection import Connection, ConnectionState
+from wsproto.events import (
+    AcceptConnection,
+    CloseConnection,
+    Message,
+    Ping,
+    RejectConnection,
+    Request,
+    TextMessage,
+)
+from wsproto.utilities import ProtocolError, RemoteProtocolError
+
+from ._errors import ConnectError
+from ._secret import Secret, redact
+from ._transport import Transport, TransportClosed
+
+RECEIVE_SIZE: Final = 65536
+MAX_MESSAGE_SIZE: Final = 1 << 20
+
+_OPEN: Final = ConnectionState.OPEN
+_REMOTE_CLOSING: Final = ConnectionState.REMOTE_CLOSING
+_CLOSED: Final = ConnectionState.CLOSED
+_STREAM_ERRORS: Final = (trio.BrokenResourceError, trio.ClosedResourceError)
+
+
+class BatchedTransport:
+    """:class:`Transport` over a Trio stream, framed by a wsproto connection already open.
+
+    ``max_message_size`` bounds an assembled message: bytes for binary messages,
+    characters for text (wsproto decodes as the pieces arrive), as trio-websocket does.
+    """
+
+    def __init__(
+        self,
+        stream: trio.abc.Stream,
+        connection: Connection,
+        *,
+        send_timeout: float = 10.0,
+        close_timeout: float = 2.0,
+        max_message_size: int = MAX_MESSAGE_SIZE,
+    ) -> None:
+        self._stream = stream
+        self._conn = connection
+        self._send_timeout = send_timeout
+        self._close_timeout = close_timeout
+        self._max_size = max_message_size
+        self._lock = trio.StrictFIFOLock()
+        self._messages: list[str | bytes] = []
+        self._parts: list[str | bytes] = []  # pieces of the message being assembled
+        self._parts_size = 0
+        self._outgoing = bytearray()  # control frames waiting for the lock
+        self._ended: tuple[int | None, str | None] | None = None
+        self._send_broken = False
+        # The server may have sent frames right behind its 101 response.
+        self._process()
+
+    # -- receiving ---------------------------------------------------------------------
+
+    async def receive(self) -> str | bytes:
+        return (await self.receive_many(1))[0]
+
+    async def receive_many(self, max_messages: int) -> list[str | bytes]:
+        messages = self._messages
+        if messages:
+            if self._outgoing:
+                await self._flush()
+            else:
+                await trio.lowlevel.checkpoint()
+        else:
+            receive_some = self._stream.receive_some
+            conn = self._conn
+            while not messages:
+                if self._outgoing:
+                    await self._flush()
+                if self._ended is not None:
+                    raise TransportClosed(*self._ended)
+                try:
+                    data = await receive_some(RECEIVE_SIZE)
+                except _STREAM_ERRORS as exc:
+                    self._end(1006, f"connection lost: {type(exc).__name__}")
+                    continue
+                if not data:
+                    self._end(1006, "connection lost without a close frame")
+                    continue
+                conn.receive_data(cast(bytes, data))  # a SocketStream gives bytes
+                self._process()
+            if self._outgoing:
+                await self._flush()
+        if len(messages) <= max_messages:
+            self._messages = []
+            return messages
+        batch = messages[:max_messages]
+        del messages[:max_messages]
+        return batch
+
+    def _process(self) -> None:
+        """Handle every event wsproto has; stop at the first that ends the connection."""
+        append = self._messages.append
+        parts = self._parts
+        limit = self._max_size
+        try:
+            for event in self._conn.events():
+                if isinstance(event, Message):  # TextMessage or BytesMessage
+                    data = event.data
+                    if event.message_finished and not parts:
+                        if len(data) > limit:
+                            self._too_big(len(data))
+                            return
+                        append(data)
+                    elif not self._piece(data, event.message_finished):
+                        return
+                elif isinstance(event, Ping):
+                    if self._conn.state is _OPEN:
+                        self._outgoing += self._conn.send(event.response())
+                elif isinstance(event, CloseConnection):
+                    self._close_frame(event)
+                    return
+                # a Pong needs nothing
+        except RemoteProtocolError as exc:
+            hint = exc.event_hint
+            code = hint.code if isinstance(hint, CloseConnection) else 1002
+            self._fail(int(code), str(exc))
+
+    def _piece(self, data: str | bytes, finished: bool) -> bool:
+        """Add a piece to the message being assembled; False if that ended the connection."""
+        parts = self._parts
+        parts.append(data)
+        self._parts_size += len(data)
+        if self._parts_size > self._max_size:
+            self._too_big(self._parts_size)
+            return False
+        if finished:
+            if isinstance(data, str):
+                self._messages.append("".join(cast(list[str], parts)))
+            else:
+                self._messages.append(b"".join(cast(list[bytes], parts)))
+            parts.clear()
+            self._parts_size = 0
+        return True
+
+    def _close_frame(self, event: CloseConnection) -> None:
+        # The peer's close moved the state to REMOTE_CLOSING: answer it (the state becomes
+        # CLOSED). wsproto's verdict on a frame it could not parse left the state OPEN:
+        # _fail sends that close (see the module docstring).
+        if self._conn.state is _REMOTE_CLOSING:
+            self._outgoing += self._conn.send(event.response())
+        self._fail(int(event.code), event.reason)
+
+    def _too_big(self, size: int) -> None:
+        self._parts.clear()
+        self._parts_size = 0
+        self._fail(1009, f"message of {size} or more exceeds the limit of {self._max_size}")
+
+    def _fail(self, code: int, reason: str | None) -> None:
+        """We end the connection: send close ``code`` if we still may, remember why."""
+        if self._conn.state is _OPEN:
+            self._outgoing += self._conn.send(CloseConnection(code=code, reason=reason))
+        self._end(code, reason)
+
+    def _end(self, code: int | None, reason: str | None) -> None:
+        if self._ended is None:
+            self._ended = (code, reason)
+
+    async def _flush(self) -> None:
+        """Send the buffered control frames; a stream that broke meanwhile ends the connection."""
+        data = bytes(self._outgoing)
+        self._outgoing.clear()
+        try:
+            with trio.fail_after(self._send_timeout):
+                async with self._lock:
+                    if not self._send_broken:
+                        await self._send_all(data)
+        except (*_STREAM_ERRORS, trio.TooSlowError) as exc:
+            self._end(1006, f"connection lost: {type(exc).__name__}")
+
+    # -- sending -----------------------------------------------------------------------
+
+    async def send(self, message: str) -> None:
+        try:
+            with trio.fail_after(self._send_timeout):
+                async with self._lock:
+                    if self._ended is not None or self._send_broken:
+                        raise self._closed()
+                    await self._send_all(self._conn.send(TextMessage(data=message)))
+        except _STREAM_ERRORS as exc:
+            self._end(1006, f"connection lost: {type(exc).__name__}")
+            raise self._closed() from None
+
+    async def _send_all(self, data: bytes) -> None:
+        # Anything that interrupts the write (a deadline, a broken stream) may leave half a
+        # frame on the wire: the flag stays set and nothing is sent on this stream again.
+        self._send_broken = True
+        await self._stream.send_all(data)
+        self._send_broken = False
+
+    def _closed(self) -> TransportClosed:
+        if self._ended is not None:
+            return TransportClosed(*self._ended)
+        return TransportClosed(1006, "an earlier send was interrupted")
+
+    # -- closing -----------------------------------------------------------------------
+
+    async def aclose(self, *, polite: bool = True) -> None:
+        conn = self._conn
+        polite = polite and self._ended is None and not self._send_broken
+        self._end(1000, "closed locally")
+        self._messages = []
+        with trio.move_on_after(self._close_timeout if polite else 0) as scope:
+            scope.shield = True
+            if polite:
+                try:
+                    async with self._lock:
+                        await self._send_all(conn.send(CloseConnection(code=1000)))
+                    while conn.state is not _CLOSED:  # wait for the peer's close frame
+                        data = await self._stream.receive_some(RECEIVE_SIZE)
+                        if not data:
+                            break
+                        conn.receive_data(cast(bytes, data))
+                        for _ in conn.events():
+                            pass  # messages after our close are dropped
+                except (*_STREAM_ERRORS, trio.BusyResourceError, OSError, ProtocolError):
+                    pass
+        await trio.aclose_forcefully(self._stream)
+
+
+async def connect_batched(
+    nursery: trio.Nursery,
+    url: str,
+    token: Secret | None,
+    ssl_context: ssl.SSLContext | None,
+    connect_timeout: float,
+) -> Transport:
+    """Open a :class:`BatchedTransport` to ``url`` within ``connect_timeout`` seconds.
+
+    Same contract as :func:`connect_websocket`; it starts no background task, so
+    ``nursery`` is unused. Every failure closes the stream and becomes a
+    :class:`ConnectError` with the token masked.
+    """
+    del nursery
+    parts = urlsplit(url)
+    secure = parts.scheme == "wss"
+    host = parts.hostname or ""
+    port = parts.port or (443 if secure else 80)
+    resource = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    host_header = host if port in (80, 443) else f"{host}:{port}"
+    stream: trio.abc.Stream | None = None
+    try:
+        with trio.fail_after(connect_timeout):
+            if secure:
+                stream = await trio.open_ssl_over_tcp_stream(
+                    host,
+                    port,
+                    ssl_context=ssl_context or ssl.create_default_context(),
+                    https_compatible=True,
+                )
+            else:
+                stream = await trio.open_tcp_stream(host, port)
+            connection = await _client_handshake(stream, host_header, resource)
+    except BaseException as exc:
+        if stream is not None:
+            await trio.aclose_forcefully(stream)
+        if isinstance(exc, ConnectError):
+            raise
+        if isinstance(exc, trio.TooSlowError):
+            raise ConnectError(f"no WebSocket handshake within {connect_timeout:g} s") from None
+        if isinstance(exc, ProtocolError):
+            detail = redact(_describe(exc), token)
+            raise ConnectError(f"invalid handshake response: {detail}") from None
+        if isinstance(exc, OSError | ssl.SSLError | trio.BrokenResourceError):
+            detail = _describe(exc)
+            cause = exc.__cause__  # trio wraps an ssl.SSLError in BrokenResourceError ...
+            if isinstance(cause, BaseExceptionGroup) and cause.exceptions:
+                cause = cause.exceptions[0]  # ... and refused connects in a group
+            if cause is not None:
+                detail += f" ({_describe(cause)})"
+            raise ConnectError(f"cannot connect: {redact(detail, token)}") from None
+        raise
+    return BatchedTransport(stream, connection)
+
+
+async def _client_handshake(stream: trio.abc.Stream, host: str, resource: str) -> Connection:
+    """Send the upgrade request, read until the answer; the open wsproto connection.
+
+    Frames that came right behind the 101 response stay in the connection for
+    the transport to read.
+    """
+    ws = WSConnection(ConnectionType.CLIENT)
+    await stream.send_all(ws.send(Request(host=host, target=resource)))
+    while True:
+        data = await stream.receive_some(RECEIVE_SIZE)
+        if not data:
+            raise ConnectError("the server closed the connection during the WebSocket handshake")
+        ws.receive_data(cast(bytes, data))
+        for event in ws.events():
+            if isinstance(event, AcceptConnection):
+                assert ws.connection is not None
+                return ws.connection
+            if isinstance(event, RejectConnection):
+                raise ConnectError(f"handshake rejected with HTTP {event.status_code}")
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
