@@ -1,0 +1,29 @@
+"""The simulated exchange: a real WebSocket venue on loopback, with faults on demand.
+
+::
+
+    async with tickactors.sim.open_simulator("alltick", seed=1) as sim:
+        url = sim.url + "?token=anything"
+        ...
+        sim.faults.stall(10)
+        assert sim.stats.heartbeats == ...
+
+Every choice the simulator makes where the venue's documentation is unsure
+is written in the docstring of the module that makes it:
+``_alltick_protocol`` (error ``cmd_id``, over-cap, wire variants, validation
+order), ``_alltick_connection`` (rate rule, heartbeat drop, close codes),
+``_alltick_server`` (token, accept-then-close), ``_faults`` (stall semantics,
+ghost rule), ``_alltick_stream`` (market fan-out, firehose) and ``_server``
+(shutdown).
+"""
+
+from __future__ import annotations
+
+from ._alltick_connection import AllTickConnection as AllTickConnection
+from ._config import SimConfig as SimConfig
+from ._faults import Faults as Faults
+from ._server import Simulator as Simulator
+from ._server import open_simulator as open_simulator
+from ._stats import SimStats as SimStats
+
+__all__ = ["AllTickConnection", "Faults", "SimConfig", "SimStats", "Simulator", "open_simulator"]

@@ -1,0 +1,174 @@
+"""Command line of the simulated exchange (``python -m tickactors sim``, ``-m tickactors.sim``).
+
+:func:`add_arguments` fills an ``argparse`` parser (the runner mounts it as
+the ``sim`` subcommand); :func:`run_from_args` runs the simulator until
+``--duration`` passes or SIGINT/SIGTERM arrives, and returns the exit status
+(0 on every clean stop). The first line on stdout is always
+``listening ws://HOST:PORT/quote-b-ws-api``; a one-line summary of the
+counters goes to stderr at exit. Tokens are never printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import signal
+import sys
+
+import trio
+
+from ._config import SimConfig
+from ._server import VENUES, open_simulator
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+    return value
+
+
+def _non_negative_float(text: str) -> float:
+    value = float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
+    return value
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the simulator's options to ``parser``."""
+    parser.description = (
+        "Run a simulated market-data venue on loopback: a real WebSocket server that speaks "
+        "the venue's dialect, streams random-walk ticks and injects faults on request. "
+        "Connect to the printed URL with ?token=ANYTHING (or one of --token)."
+    )
+    net = parser.add_argument_group("where")
+    net.add_argument(
+        "--venue", choices=VENUES, default="alltick", help="dialect to speak (default: alltick)"
+    )
+    net.add_argument(
+        "--host", default="127.0.0.1", help="loopback address to bind (default: 127.0.0.1)"
+    )
+    net.add_argument(
+        "--port", type=int, default=0, help="TCP port; 0 picks a free one (default: 0)"
+    )
+    net.add_argument(
+        "--duration",
+        type=_positive_float,
+        metavar="S",
+        help="exit 0 after S seconds (default: run until SIGINT/SIGTERM)",
+    )
+    venue = parser.add_argument_group("venue behaviour")
+    venue.add_argument(
+        "--seed", type=int, default=0, help="seed for prices, jitter and random faults"
+    )
+    venue.add_argument(
+        "--token",
+        action="append",
+        metavar="TOKEN",
+        help="accepted token (repeatable); default: any non-empty token",
+    )
+    venue.add_argument(
+        "--tick-interval",
+        type=_positive_float,
+        default=0.1,
+        metavar="S",
+        help="mean seconds between trades of one symbol (default: 0.1)",
+    )
+    venue.add_argument(
+        "--max-symbols",
+        type=int,
+        default=100,
+        metavar="N",
+        help="symbols per subscription list (default: 100)",
+    )
+    venue.add_argument(
+        "--over-cap",
+        choices=("reject", "ignore"),
+        default="reject",
+        help="over --max-symbols: answer 603, or keep the first N (default: reject)",
+    )
+    venue.add_argument(
+        "--heartbeat-timeout",
+        type=_positive_float,
+        default=30.0,
+        metavar="S",
+        help="drop a client after S seconds without a 22000 heartbeat (default: 30)",
+    )
+    venue.add_argument(
+        "--no-rate-limit",
+        action="store_true",
+        help="do not enforce one request per second per connection",
+    )
+    venue.add_argument(
+        "--max-connection-age",
+        type=_positive_float,
+        metavar="S",
+        help="close connections older than S seconds (default: no limit)",
+    )
+    venue.add_argument(
+        "--firehose",
+        action="store_true",
+        help="stream trades as fast as clients read them (benchmarks)",
+    )
+    faults = parser.add_argument_group("faults")
+    faults.add_argument(
+        "--random-faults",
+        type=_non_negative_float,
+        default=0.0,
+        metavar="SECONDS",
+        help="inject a random fault every SECONDS on average (0 = off, default)",
+    )
+
+
+def config_from_args(args: argparse.Namespace) -> SimConfig:
+    """The :class:`SimConfig` that the parsed options describe."""
+    return SimConfig(
+        tokens=frozenset(args.token) if args.token else None,
+        tick_interval=args.tick_interval,
+        max_symbols=args.max_symbols,
+        over_cap=args.over_cap,
+        heartbeat_timeout=args.heartbeat_timeout,
+        enforce_rate=not args.no_rate_limit,
+        max_connection_age=args.max_connection_age,
+        firehose=args.firehose,
+        random_faults=args.random_faults,
+    )
+
+
+async def run_from_args(args: argparse.Namespace) -> int:
+    """Run the simulator the options describe; 0 on a clean stop, 2 on bad options."""
+    try:
+        config = config_from_args(args)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        # the signal handlers are in place before the URL is printed
+        with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            async with open_simulator(
+                args.venue, host=args.host, port=args.port, config=config, seed=args.seed
+            ) as sim:
+                print(f"listening {sim.url}", flush=True)
+                with trio.move_on_after(args.duration if args.duration else math.inf):
+                    async for _ in signals:
+                        break
+                stats = sim.stats
+                print(
+                    f"stopped: connections={stats.connections_opened} "
+                    f"frames={stats.frames_sent} faults={sum(stats.faults_injected.values())}",
+                    file=sys.stderr,
+                    flush=True,
+                )
+    except (ValueError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``python -m tickactors.sim``."""
+    parser = argparse.ArgumentParser(prog="python -m tickactors.sim")
+    add_arguments(parser)
+    args = parser.parse_args(argv)
+    return trio.run(run_from_args, args)

@@ -1,0 +1,110 @@
+"""The simulator's knobs: one frozen :class:`SimConfig` per simulator.
+
+Everything that shapes what the simulated venue does lives here, so a test
+states the venue it wants in one place. Live faults (stalls, drops, ...) are
+not configuration: they are switched on and off through ``sim.faults``.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import attrs
+
+OverCap = Literal["reject", "ignore"]
+WireVariants = Literal["mixed", "documented"]
+
+
+def _positive(_inst: object, attribute: attrs.Attribute[float], value: float) -> None:
+    if not value > 0:
+        raise ValueError(f"SimConfig.{attribute.name} must be > 0, got {value!r}")
+
+
+def _optional_positive(
+    _inst: object, attribute: attrs.Attribute[float | None], value: float | None
+) -> None:
+    if value is not None and not value > 0:
+        raise ValueError(f"SimConfig.{attribute.name} must be > 0 or None, got {value!r}")
+
+
+def _tokens(value: object) -> frozenset[str] | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return frozenset((value,))
+    return frozenset(str(v) for v in value)  # type: ignore[attr-defined]
+
+
+@attrs.frozen(slots=True)
+class SimConfig:
+    """How the simulated venue behaves.
+
+    Attributes:
+        tokens: accepted tokens; ``None`` accepts any non-empty token.
+        max_symbols: symbols per subscription list (trades and depth count separately).
+        over_cap: over ``max_symbols``: ``"reject"`` answers 603, ``"ignore"`` accepts
+            the request and streams only the first ``max_symbols`` codes.
+        invalid_codes: codes answered with 600 "code invalid" even if well formed.
+        unauthorized_codes: codes answered with 604 "code unauthorized".
+        enforce_rate: the one-request-per-second rule (605, then 606 and close).
+        rate_interval: minimum seconds between two requests on one connection.
+        kick_after_violations: the rate violation that reaches this count is answered
+            with 606 and the connection is closed.
+        heartbeat_timeout: seconds without an accepted 22000 before the connection is
+            dropped without a close frame; ``None`` disables the rule.
+        max_connection_age: connections older than this are closed (close frame 1000
+            "max age"); ``None`` = no limit. Changed live by ``sim.faults.set_max_age``.
+        tick_interval: mean seconds between two trades of one symbol (jittered x0.5..1.5).
+        book_interval: mean seconds between two depth snapshots of one symbol.
+        firehose: stream trade frames as fast as each client reads them (benchmarks).
+        wire_variants: ``"mixed"``: every frame picks int or string ``seq``/``tick_time``
+            and seconds or milliseconds; ``"documented"``: the documented example shape
+            (integer ``seq``, integer ``tick_time`` in seconds).
+        random_faults: mean seconds between random faults; 0 = off.
+        send_queue: frames buffered per connection; a client that lets this overflow
+            is dropped as a slow consumer (in firehose mode the streamer waits instead).
+        epoch: wall-clock seconds that ``trio.current_time() == 0`` maps to in
+            ``tick_time``; ``None`` = the wall clock when the simulator opens.
+        max_message_size: largest inbound message; beyond it the server closes with 1009.
+    """
+
+    tokens: frozenset[str] | None = attrs.field(default=None, converter=_tokens)
+    max_symbols: int = 100
+    over_cap: OverCap = "reject"
+    invalid_codes: frozenset[str] = attrs.field(default=frozenset(), converter=frozenset)
+    unauthorized_codes: frozenset[str] = attrs.field(default=frozenset(), converter=frozenset)
+    enforce_rate: bool = True
+    rate_interval: float = attrs.field(default=1.0, validator=_positive)
+    kick_after_violations: int = 3
+    heartbeat_timeout: float | None = attrs.field(
+        default=30.0,
+        validator=_optional_positive,  # type: ignore[arg-type]
+    )
+    max_connection_age: float | None = attrs.field(default=None, validator=_optional_positive)
+    tick_interval: float = attrs.field(default=0.1, validator=_positive)
+    book_interval: float = attrs.field(default=0.5, validator=_positive)
+    firehose: bool = False
+    wire_variants: WireVariants = "mixed"
+    random_faults: float = 0.0
+    send_queue: int = 4096
+    epoch: float | None = None
+    max_message_size: int = 1 << 20
+
+    def __attrs_post_init__(self) -> None:
+        if self.max_symbols < 1:
+            raise ValueError("SimConfig.max_symbols must be >= 1")
+        if self.over_cap not in ("reject", "ignore"):
+            raise ValueError(
+                f"SimConfig.over_cap must be 'reject' or 'ignore', not {self.over_cap!r}"
+            )
+        if self.wire_variants not in ("mixed", "documented"):
+            raise ValueError(
+                "SimConfig.wire_variants must be 'mixed' or 'documented', "
+                f"not {self.wire_variants!r}"
+            )
+        if self.kick_after_violations < 1:
+            raise ValueError("SimConfig.kick_after_violations must be >= 1")
+        if self.random_faults < 0:
+            raise ValueError("SimConfig.random_faults must be >= 0")
+        if self.send_queue < 1:
+            raise ValueError("SimConfig.send_queue must be >= 1")

@@ -1,0 +1,313 @@
+"""Fault controls: the live knobs behind ``sim.faults``, and the random fault schedule.
+
+Theory of operation
+-------------------
+Faults come in three shapes, and the server consults them at fixed points:
+
+- **standing** faults hold until a time (or until switched off): ``stall``
+  (checked by the writer and the streamer: nothing is written while it
+  holds), ``silence_symbol`` (the streamer skips that code) and the ``ghost``
+  rule (consulted when a replace or cancel removes codes).
+- **counted** faults arm the next *n* occurrences of something, across all
+  connections: ``lose_acks``, ``drop_requests``, ``delay_acks`` (the next
+  answers / requests), ``accept_then_close`` and ``hang_upgrade`` (the next
+  connections). The server *takes* one with ``take_*`` when the occasion comes.
+- **one-shot** faults act at once on every live connection: ``drop``,
+  ``kick``, ``malformed``, ``expire_token``; ``set_max_age`` changes a limit.
+
+Every call is counted in ``stats.faults_injected[kind]`` and logged in
+``stats.fault_log`` as ``(trio time, kind, detail)``, once per call.
+
+Picks where the brief leaves room: during a stall, inbound requests are read
+and discarded (not applied, not answered), but accepted-looking heartbeats
+still refresh the server's heartbeat clock, so a stall alone never makes the
+server drop a client; handshakes still complete during a stall. The ghost
+rule stays armed until ``clear_ghost()``/``clear()`` (or ``armed_for``
+seconds); each code it catches streams on for ``duration`` seconds after its
+removal (``None``: as long as the connection lives).
+
+Random mode (``SimConfig.random_faults`` = mean seconds between faults)
+draws exponential gaps and a weighted kind from :data:`RANDOM_MENU`, with
+bounded parameters, from a random stream derived from the seed alone: the
+fault log of a run is the same for the same seed and client behaviour.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Iterable
+from typing import Final, Literal
+
+import attrs
+import trio
+
+from ._hub import Hub
+
+RANDOM_MENU: Final = (
+    ("stall", 3),
+    ("drop", 2),
+    ("silence_symbol", 3),
+    ("ghost", 1),
+    ("lose_acks", 2),
+    ("drop_requests", 1),
+    ("delay_acks", 2),
+    ("kick", 1),
+    ("malformed", 2),
+    ("accept_then_close", 1),
+    ("hang_upgrade", 1),
+)
+
+
+@attrs.frozen(slots=True)
+class GhostRule:
+    symbols: frozenset[str] | None
+    duration: float | None
+    until: float
+
+
+def _count(n: int) -> int:
+    if n < 0:
+        raise ValueError(f"a fault count must be >= 0, got {n}")
+    return n
+
+
+class Faults:
+    """Live fault controls of one simulator (see the module docstring)."""
+
+    def __init__(self, hub: Hub) -> None:
+        self._hub = hub
+        self._stall_until = -math.inf
+        self._stall_changed = trio.Event()
+        self._silenced: dict[str, float] = {}
+        self._ghost: GhostRule | None = None
+        self._lose_acks = 0
+        self._drop_requests = 0
+        self._delays: list[list[float]] = []  # [seconds, remaining]
+        self._accept_then_close = 0
+        self._hang_upgrade = 0
+
+    # ---- controls --------------------------------------------------------------
+
+    def stall(self, duration: float | None = None) -> None:
+        """Every connection goes silent for ``duration`` seconds (None: until ``resume()``)."""
+        now = trio.current_time()
+        self._stall_until = math.inf if duration is None else now + duration
+        self._signal_stall()
+        self._hub.record_fault("stall", f"duration={duration}")
+
+    def resume(self) -> None:
+        """End a stall now."""
+        self._stall_until = -math.inf
+        self._signal_stall()
+
+    def drop(self) -> None:
+        """Reset every connection's TCP, no close frame."""
+        self._hub.record_fault("drop", f"connections={len(self._hub.connections)}")
+        for conn in list(self._hub.connections.values()):
+            conn.abort("drop")
+
+    def accept_then_close(self, n: int = 1) -> None:
+        """The next ``n`` connections complete the handshake, then get close frame 1000."""
+        self._accept_then_close += _count(n)
+        self._hub.record_fault("accept_then_close", f"n={n}")
+
+    def hang_upgrade(self, n: int = 1) -> None:
+        """The next ``n`` TCP connections never get an answer to their upgrade request."""
+        self._hang_upgrade += _count(n)
+        self._hub.record_fault("hang_upgrade", f"n={n}")
+
+    def silence_symbol(self, symbol: str, duration: float | None = None) -> None:
+        """``symbol`` stops streaming on every connection while others flow."""
+        now = trio.current_time()
+        self._silenced[symbol] = math.inf if duration is None else now + duration
+        self._hub.record_fault("silence_symbol", f"{symbol} duration={duration}")
+
+    def unsilence(self, symbol: str | None = None) -> None:
+        """Let ``symbol`` (every symbol if None) stream again."""
+        if symbol is None:
+            self._silenced.clear()
+        else:
+            self._silenced.pop(symbol, None)
+
+    def ghost(
+        self,
+        symbols: Iterable[str] | None = None,
+        duration: float | None = None,
+        *,
+        armed_for: float | None = None,
+    ) -> None:
+        """Codes removed by a replace or cancel keep streaming for ``duration`` seconds.
+
+        ``symbols`` limits the rule to those codes (None: every removed code).
+        The rule holds until ``clear_ghost()`` or for ``armed_for`` seconds.
+        """
+        chosen = None if symbols is None else frozenset(symbols)
+        until = math.inf if armed_for is None else trio.current_time() + armed_for
+        self._ghost = GhostRule(chosen, duration, until)
+        shown = "all" if chosen is None else ",".join(sorted(chosen))
+        self._hub.record_fault("ghost", f"{shown} duration={duration}")
+
+    def clear_ghost(self) -> None:
+        """Disarm the ghost rule (codes already ghosting finish their time)."""
+        self._ghost = None
+
+    def lose_acks(self, n: int = 1) -> None:
+        """The next ``n`` requests are processed but their answers are never sent."""
+        self._lose_acks += _count(n)
+        self._hub.record_fault("lose_acks", f"n={n}")
+
+    def drop_requests(self, n: int = 1) -> None:
+        """The next ``n`` requests are neither applied nor answered."""
+        self._drop_requests += _count(n)
+        self._hub.record_fault("drop_requests", f"n={n}")
+
+    def delay_acks(self, seconds: float, n: int = 1) -> None:
+        """The next ``n`` answers go out ``seconds`` late (pushes keep flowing)."""
+        if n > 0:
+            self._delays.append([seconds, _count(n)])
+        self._hub.record_fault("delay_acks", f"seconds={seconds} n={n}")
+
+    def kick(self) -> None:
+        """Send 606 to every connection, then close it (close frame 1008)."""
+        self._hub.record_fault("kick", f"connections={len(self._hub.connections)}")
+        for conn in list(self._hub.connections.values()):
+            conn.kick()
+
+    def set_max_age(self, seconds: float | None) -> None:
+        """Close connections older than ``seconds`` (close frame 1000 "max age"); None = off."""
+        self._hub.max_age = seconds
+        self._hub.record_fault("max_age", f"seconds={seconds}")
+        for conn in list(self._hub.connections.values()):
+            conn.limits_changed()
+
+    def malformed(self, n: int = 1) -> None:
+        """Send ``n`` bad frames to every connection (kinds cycle through the list)."""
+        self._hub.record_fault("malformed", f"n={n}")
+        for conn in list(self._hub.connections.values()):
+            conn.send_malformed(_count(n))
+
+    def expire_token(self, token: str) -> None:
+        """Close every connection using ``token`` (401 first) and refuse it from now on."""
+        self._hub.expired_tokens.add(token)
+        users = [c for c in self._hub.connections.values() if c.uses_token(token)]
+        self._hub.record_fault("expire_token", f"connections={len(users)}")
+        for conn in users:
+            conn.expire_token()
+
+    def clear(self) -> None:
+        """Switch off every standing and counted fault."""
+        self.resume()
+        self._silenced.clear()
+        self._ghost = None
+        self._lose_acks = self._drop_requests = 0
+        self._accept_then_close = self._hang_upgrade = 0
+        self._delays.clear()
+
+    # ---- queries used by the server --------------------------------------------
+
+    def _signal_stall(self) -> None:
+        self._stall_changed.set()
+        self._stall_changed = trio.Event()
+
+    def stalled(self) -> bool:
+        return trio.current_time() < self._stall_until
+
+    async def wait_unstalled(self) -> None:
+        while self.stalled():
+            with trio.move_on_at(self._stall_until):
+                await self._stall_changed.wait()
+
+    def silenced(self, symbol: str, now: float) -> bool:
+        until = self._silenced.get(symbol)
+        return until is not None and now < until
+
+    def ghost_until(self, symbol: str, now: float) -> float | None:
+        """If ``symbol``, removed now, must ghost: until when; else None."""
+        rule = self._ghost
+        if rule is None or now >= rule.until:
+            return None
+        if rule.symbols is not None and symbol not in rule.symbols:
+            return None
+        return math.inf if rule.duration is None else now + rule.duration
+
+    def take_drop_request(self) -> bool:
+        if self._drop_requests:
+            self._drop_requests -= 1
+            return True
+        return False
+
+    def take_answer_fault(self) -> Literal["lose"] | float | None:
+        """For the answer about to go out: ``"lose"``, a delay in seconds, or None."""
+        if self._lose_acks:
+            self._lose_acks -= 1
+            return "lose"
+        if self._delays:
+            entry = self._delays[0]
+            entry[1] -= 1
+            if entry[1] <= 0:
+                self._delays.pop(0)
+            return entry[0]
+        return None
+
+    def take_accept_then_close(self) -> bool:
+        if self._accept_then_close:
+            self._accept_then_close -= 1
+            return True
+        return False
+
+    def take_hang_upgrade(self) -> bool:
+        if self._hang_upgrade:
+            self._hang_upgrade -= 1
+            return True
+        return False
+
+    # ---- random mode -----------------------------------------------------------
+
+    def inject_random(self, rng: random.Random, symbols: Iterable[str]) -> str:
+        """Inject one random fault with bounded parameters; returns its kind."""
+        kinds = [k for k, _ in RANDOM_MENU]
+        kind = rng.choices(kinds, weights=[w for _, w in RANDOM_MENU])[0]
+        duration = round(rng.uniform(5.0, 15.0), 3)
+        n = rng.randint(1, 3)
+        pick = rng.random()
+        candidates = sorted(symbols)
+        if kind == "stall":
+            self.stall(duration)
+        elif kind == "drop":
+            self.drop()
+        elif kind == "silence_symbol":
+            if candidates:
+                self.silence_symbol(candidates[int(pick * len(candidates))], duration)
+            else:
+                self._hub.record_fault("silence_symbol", "nothing subscribed")
+        elif kind == "ghost":
+            self.ghost(None, duration, armed_for=30.0)
+        elif kind == "lose_acks":
+            self.lose_acks(min(n, 2))
+        elif kind == "drop_requests":
+            self.drop_requests(1)
+        elif kind == "delay_acks":
+            self.delay_acks(round(1.0 + 4.0 * pick, 3), min(n, 2))
+        elif kind == "kick":
+            self.kick()
+        elif kind == "malformed":
+            self.malformed(n)
+        elif kind == "accept_then_close":
+            self.accept_then_close(min(n, 2))
+        else:
+            self.hang_upgrade(1)
+        return kind
+
+
+async def run_random_faults(faults: Faults, hub: Hub, mean: float, purpose: str = "faults") -> None:
+    """Inject a random fault every ``Exp(mean)`` seconds, forever (rng derived from the seed)."""
+    if not mean > 0:
+        raise ValueError(f"the mean time between random faults must be > 0, got {mean}")
+    rng = hub.rng(purpose)
+    while True:
+        await trio.sleep(rng.expovariate(1.0 / mean))
+        symbols: set[str] = set()
+        for conn in hub.connections.values():
+            symbols |= conn.subscribed()
+        faults.inject_random(rng, symbols)

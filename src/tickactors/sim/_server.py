@@ -1,0 +1,168 @@
+"""The listener and :func:`open_simulator`: one simulated venue on a loopback port.
+
+Theory of operation
+-------------------
+``open_simulator`` binds a TCP listener on a loopback address only, then runs
+in one nursery: the accept loop (one task per TCP connection), the streamer,
+and, if ``SimConfig.random_faults`` is set, the random fault schedule. Each
+TCP connection is either hung (``hang_upgrade``: its bytes are read and
+ignored, no HTTP answer ever comes) or handed to the venue's handler after
+the upgrade request arrives (10 s deadline, else the socket is closed).
+
+Leaving the ``async with`` cancels everything and closes every socket
+without close frames (the simulator does not say goodbye). An exception
+raised in the body comes out as itself, never wrapped in an
+``ExceptionGroup``. All timing uses trio's clock, so a test can run the
+simulator and its client under ``MockClock(autojump_threshold=0)``.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from functools import partial
+
+import trio
+
+from ._alltick_connection import AllTickConnection
+from ._alltick_server import serve_alltick
+from ._alltick_stream import AllTickStreamer
+from ._config import SimConfig
+from ._faults import Faults, run_random_faults
+from ._hub import Hub
+from ._stats import SimStats
+from ._wsio import ServerWebSocket
+
+HANDSHAKE_TIMEOUT = 10.0
+VENUES = ("alltick",)
+DEFAULT_PATH = "/quote-b-ws-api"
+
+
+class Simulator:
+    """A running simulated venue; get one from :func:`open_simulator`."""
+
+    def __init__(
+        self, venue: str, host: str, port: int, hub: Hub, faults: Faults, streamer: AllTickStreamer
+    ) -> None:
+        self.venue = venue
+        self.host = host
+        self.port = port
+        self.faults = faults
+        self._hub = hub
+        self._streamer = streamer
+
+    def __repr__(self) -> str:
+        return f"<Simulator {self.venue} {self.url} live={self.stats.connections_live}>"
+
+    @property
+    def config(self) -> SimConfig:
+        return self._hub.config
+
+    @property
+    def seed(self) -> int:
+        return self._hub.seed
+
+    @property
+    def stats(self) -> SimStats:
+        return self._hub.stats
+
+    @property
+    def connections(self) -> list[AllTickConnection]:
+        """The live connections, oldest first (a fresh list on every access)."""
+        return self._streamer.connections
+
+    @property
+    def url(self) -> str:
+        """The default endpoint, without a token: add ``?token=...`` to connect."""
+        return self.url_for(DEFAULT_PATH)
+
+    async def run_random_faults(self, mean: float) -> None:
+        """Inject random faults (``SimConfig.random_faults`` style) until cancelled.
+
+        For a caller that scripts faults first and turns random mode on later;
+        the schedule is drawn from its own seed-derived stream.
+        """
+        await run_random_faults(self.faults, self._hub, mean, purpose="faults:manual")
+
+    def url_for(self, path: str = DEFAULT_PATH) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"ws://{host}:{self.port}{path}"
+
+
+def _check_loopback(host: str) -> None:
+    if host == "localhost":
+        return
+    try:
+        loopback = ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback:
+        raise ValueError(f"the simulator binds loopback addresses only, not {host!r}")
+
+
+async def _handle_tcp(hub: Hub, faults: Faults, stream: trio.SocketStream) -> None:
+    hub.stats.tcp_accepted += 1
+    ws = ServerWebSocket(stream, max_message_size=hub.config.max_message_size)
+    try:
+        if faults.take_hang_upgrade():
+            hub.stats.closes["hang_upgrade"] += 1
+            await ws.discard_until_closed()
+            return
+        request = None
+        with trio.move_on_after(HANDSHAKE_TIMEOUT):
+            request = await ws.receive_request()
+        if request is None:
+            return
+        await serve_alltick(hub, faults, ws, request.target)
+    finally:
+        await ws.aclose()
+
+
+@asynccontextmanager
+async def open_simulator(
+    venue: str = "alltick",
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    config: SimConfig | None = None,
+    seed: int = 0,
+) -> AsyncIterator[Simulator]:
+    """Run a simulated ``venue`` on ``host:port`` (0 = any free port) for the ``async with``.
+
+    ``seed`` makes every random choice (prices, jitter, wire variants, random
+    faults) repeatable. Raises ``ValueError`` for an unknown venue or a
+    non-loopback host.
+    """
+    if venue not in VENUES:
+        raise ValueError(f"unknown venue {venue!r}; the simulator speaks {', '.join(VENUES)}")
+    _check_loopback(host)
+    config = config if config is not None else SimConfig()
+    epoch = config.epoch if config.epoch is not None else time.time() - trio.current_time()
+    hub = Hub(config, seed, epoch)
+    faults = Faults(hub)
+    streamer = AllTickStreamer(hub, faults)
+    listeners = await trio.open_tcp_listeners(port, host=host)
+    bound_port = listeners[0].socket.getsockname()[1]
+    sim = Simulator(venue, host, bound_port, hub, faults, streamer)
+    body_error: BaseException | None = None
+    try:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(streamer.run)
+            if config.random_faults > 0:
+                nursery.start_soon(run_random_faults, faults, hub, config.random_faults)
+            await nursery.start(trio.serve_listeners, partial(_handle_tcp, hub, faults), listeners)
+            try:
+                yield sim
+            except BaseException as exc:
+                body_error = exc
+                raise
+            finally:
+                nursery.cancel_scope.cancel()
+    except BaseExceptionGroup as group:
+        if body_error is not None:
+            _, rest = group.split(lambda e: e is body_error)
+            if rest is None:
+                raise body_error from None
+        raise

@@ -1,0 +1,139 @@
+"""The simulator's command line: options, the first stdout line, clean exits."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import trio
+
+import tickactors.sim
+from tickactors.sim._cli import add_arguments, config_from_args, run_from_args
+from tickactors.sim._probe import open_probe
+
+SRC = Path(tickactors.sim.__file__).resolve().parents[2]
+ENV = {**os.environ, "PYTHONPATH": os.pathsep.join([str(SRC), os.environ.get("PYTHONPATH", "")])}
+LISTENING = re.compile(r"^listening ws://127\.0\.0\.1:(\d+)/quote-b-ws-api$")
+
+
+def _parse(*argv: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    return parser.parse_args(argv)
+
+
+def test_options_map_to_config() -> None:
+    config = config_from_args(
+        _parse(
+            "--token",
+            "a",
+            "--token",
+            "b",
+            "--tick-interval",
+            "0.5",
+            "--max-symbols",
+            "5",
+            "--over-cap",
+            "ignore",
+            "--heartbeat-timeout",
+            "12",
+            "--no-rate-limit",
+            "--max-connection-age",
+            "60",
+            "--random-faults",
+            "20",
+            "--firehose",
+        )
+    )
+    assert config.tokens == frozenset({"a", "b"})
+    assert (config.tick_interval, config.max_symbols, config.over_cap) == (0.5, 5, "ignore")
+    assert (config.heartbeat_timeout, config.enforce_rate) == (12.0, False)
+    assert (config.max_connection_age, config.random_faults, config.firehose) == (60.0, 20.0, True)
+    defaults = config_from_args(_parse())
+    assert defaults.tokens is None and defaults.enforce_rate and not defaults.firehose
+
+
+def test_bad_options_are_refused() -> None:
+    for argv in (["--venue", "tradovate"], ["--tick-interval", "0"], ["--random-faults", "-1"]):
+        with pytest.raises(SystemExit):
+            _parse(*argv)
+
+
+async def test_run_from_args_in_process(
+    autojump_clock: trio.abc.Clock, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert await run_from_args(_parse("--duration", "5", "--seed", "3")) == 0
+    assert trio.current_time() == 5.0
+    out = capsys.readouterr()
+    assert LISTENING.match(out.out.splitlines()[0])
+    assert "stopped:" in out.err
+    assert await run_from_args(_parse("--host", "10.1.2.3", "--duration", "1")) == 2
+
+
+async def test_help() -> None:
+    result = await trio.run_process(
+        [sys.executable, "-m", "tickactors.sim", "--help"], capture_stdout=True, env=ENV
+    )
+    text = result.stdout.decode()
+    for option in (
+        "--port",
+        "--seed",
+        "--random-faults",
+        "--firehose",
+        "--duration",
+        "--token",
+        "--over-cap",
+        "--no-rate-limit",
+        "--max-connection-age",
+        "--heartbeat-timeout",
+    ):
+        assert option in text
+
+
+async def test_duration_run_exits_zero() -> None:
+    result = await trio.run_process(
+        [sys.executable, "-W", "error", "-m", "tickactors.sim", "--duration", "1", "--port", "0"],
+        capture_stdout=True,
+        capture_stderr=True,
+        env=ENV,
+    )
+    assert LISTENING.match(result.stdout.decode().splitlines()[0])
+    assert "stopped:" in result.stderr.decode()
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+async def test_signal_stops_cleanly(sig: signal.Signals) -> None:
+    proc = await trio.lowlevel.open_process(
+        [sys.executable, "-W", "error", "-m", "tickactors.sim", "--token", "tk"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=ENV,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    try:
+        line = b""
+        with trio.fail_after(20):
+            while not line.endswith(b"\n"):
+                line += await proc.stdout.receive_some(1)
+        match = LISTENING.match(line.decode().strip())
+        assert match
+        async with open_probe(f"ws://127.0.0.1:{match[1]}/quote-b-ws-api", "tk") as probe:
+            await probe.heartbeat()
+            assert (await probe.answer())["ret"] == 200
+        proc.send_signal(sig)
+        with trio.fail_after(20):
+            assert await proc.wait() == 0
+        err = await proc.stderr.receive_some(65536)
+        assert b"stopped:" in err and b"tk" not in err
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+        await proc.stdout.aclose()
+        await proc.stderr.aclose()
