@@ -376,3 +376,32 @@ async def test_symbols_over_the_plan_cap_are_rejected_up_front(autojump_clock):
             e["code"] for e in request["data"]["symbol_list"]
         }
         assert {code for code, _ in feed.rejected().values()} == {603}
+
+
+async def test_an_error_group_from_the_users_own_nursery_comes_back_unchanged(autojump_clock):
+    net = FakeNetwork()
+
+    async def fails():
+        raise ValueError("mine")
+
+    with pytest.raises(BaseExceptionGroup) as info:
+        async with tickactors.open_feed(venue(), transport_factory=net):
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(fails)
+    assert not isinstance(info.value, FeedError)
+    assert [type(e) for e in info.value.exceptions] == [ValueError]
+
+
+async def test_a_failing_token_source_does_not_block_open_feed(autojump_clock):
+    class Broken:
+        async def fetch(self):
+            raise OSError("auth server down")
+
+    net = FakeNetwork()
+    with trio.fail_after(1):
+        async with tickactors.open_feed(
+            AllTick(url=URL, token=Broken()), transport_factory=net
+        ) as feed:
+            failed = await events_until(feed, "token_failed")
+            assert "auth server down" in failed.message
+            assert net.transports == []  # no connection without a token

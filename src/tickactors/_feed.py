@@ -233,7 +233,10 @@ class Feed:
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self.tracker.run)
             nursery.start_soon(self.reconciler.run)
-            await nursery.start(self.tokens.run)
+            # Not awaited: a token source that keeps failing must not keep open_feed
+            # from returning; the supervisor waits for the first token, and the user
+            # sees token_failed events meanwhile.
+            nursery.start_soon(self.tokens.run)
             nursery.start_soon(self.supervisor.run)
             task_status.started()
 
@@ -364,26 +367,29 @@ def _unwrap(
 ) -> BaseException:
     """The one exception a user should see for a failed feed.
 
-    The user's own exception comes back as it was raised. A failure of the feed
-    comes back as a ``FeedError`` (an unexpected one wrapped, its cause kept).
+    The user's own exception comes back exactly as the body raised it (a group
+    from the user's own nursery included). A failure of the feed comes back as a
+    ``FeedError`` (an unexpected one wrapped, its cause kept).
     """
-    leaves: list[BaseException] = []
 
-    def collect(exc: BaseException) -> None:
+    def leaves_of(exc: BaseException) -> list[BaseException]:
         if isinstance(exc, BaseExceptionGroup):
-            for inner in exc.exceptions:
-                collect(inner)
-        elif not isinstance(exc, trio.Cancelled):
-            leaves.append(exc)
+            return [leaf for inner in exc.exceptions for leaf in leaves_of(inner)]
+        return [] if isinstance(exc, trio.Cancelled) else [exc]
 
-    collect(group)
+    for body_error in body_errors:
+        if leaves_of(body_error):
+            return body_error  # not merely the cancellation a failing actor caused
+    leaves = leaves_of(group)
     if not leaves:
         return group  # only cancellations: the enclosing cancel scope absorbs them
     for leaf in leaves:
-        if not isinstance(leaf, Exception) or any(leaf is e for e in body_errors):
-            return leaf  # KeyboardInterrupt and friends, or the user's own error
+        if not isinstance(leaf, Exception):
+            return leaf  # KeyboardInterrupt and friends
     if len(leaves) == 1 and isinstance(leaves[0], FeedError):
         return leaves[0]
-    error = FeedError("the feed failed: " + "; ".join(f"{type(e).__name__}: {e}" for e in leaves))
+    error = FeedError(
+        "the feed failed: " + "; ".join(f"{type(e).__name__}: {e}" for e in leaves)
+    )
     error.__cause__ = leaves[0] if len(leaves) == 1 else group
     return error

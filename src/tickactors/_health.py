@@ -32,6 +32,7 @@ _WARNINGS = frozenset(
         "rate_limited",
         "token_failed",
         "auth_failed",
+        "venue_error",
     }
 )
 

@@ -255,6 +255,12 @@ class Session:
                     )
                     raise StaleConnection(f"silent for {verdict.silent_for:.3f} s")
                 assert isinstance(verdict, SymbolStale)
+                last = monitor.last_message_at
+                if last is not None and now - last >= verdict.silent_for:
+                    # Nothing at all arrived for as long: the connection is silent, not
+                    # the symbol. Resubscribing would spend the rate budget for nothing;
+                    # the connection's own deadline decides.
+                    continue
                 kinds = self._reconciler.kinds_of(verdict.symbol)
                 self._health.emit(
                     "symbol_stale",

@@ -7,6 +7,7 @@ from decimal import Decimal
 from typing import Any, Protocol, TextIO
 
 import orjson
+import trio
 
 from .._values import BookSnapshot, HealthEvent, MarketData, Tick
 
@@ -27,6 +28,13 @@ def _default(value: object) -> object:
     if isinstance(value, frozenset | set | tuple):
         return sorted(value) if isinstance(value, frozenset | set) else list(value)
     raise TypeError(f"cannot write {type(value).__name__} as JSON")
+
+
+def _now() -> float:
+    try:
+        return trio.current_time()
+    except RuntimeError:  # outside a Trio run
+        return 0.0
 
 
 def market_dict(item: MarketData) -> dict[str, Any]:
@@ -74,6 +82,8 @@ class JsonLines:
         self._stream.flush()
 
     def status(self, event: str, message: str = "", **detail: Any) -> None:
+        """The runner's own status line, shaped like a feed's health event."""
+        detail = {"time": round(_now(), 6), "connection": 0, **detail}
         self._stream.write(
             dumps({"kind": "status", "event": event, "message": message, **detail}) + "\n"
         )
