@@ -405,3 +405,47 @@ async def test_a_failing_token_source_does_not_block_open_feed(autojump_clock):
             failed = await events_until(feed, "token_failed")
             assert "auth server down" in failed.message
             assert net.transports == []  # no connection without a token
+
+
+async def test_one_silent_symbol_is_resubscribed_after_exactly_symbol_stale_after(autojump_clock):
+    net = FakeNetwork()
+    async with tickactors.open_feed(
+        venue(), transport_factory=net, stale_after=30, symbol_stale_after=2
+    ) as feed:
+        conn = await net.wait_connections(1)
+        feed.subscribe("A", "B")
+        await conn.wait_sent(1)
+        conn.answer(conn.requests(22004)[0])
+        await feed.wait_confirmed("A", "B")
+        confirmed_at = trio.current_time()
+
+        async def only_a_flows():
+            while True:
+                conn.trade("A")
+                await trio.sleep(0.25)
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(only_a_flows)
+            event = await events_until(feed, "symbol_stale")
+            assert event.detail["symbol"] == "B"
+            assert event.time == confirmed_at + 2
+            await conn.wait_sent(2)
+            assert conn.sent[1][1]["cmd_id"] == 22004  # the set again, B included
+            nursery.cancel_scope.cancel()
+        assert feed.statistics()["connection"]["connects"] == 1
+
+
+async def test_a_silent_connection_is_not_mistaken_for_silent_symbols(autojump_clock):
+    net = FakeNetwork()
+    async with tickactors.open_feed(
+        venue(), transport_factory=net, stale_after=5, symbol_stale_after=2
+    ) as feed:
+        conn = await net.wait_connections(1)
+        feed.subscribe("A", "B")
+        await conn.wait_sent(1)
+        conn.answer(conn.requests(22004)[0])
+        await feed.wait_confirmed("A", "B")
+        stale = await events_until(feed, "stale")  # nothing at all arrives any more
+        assert feed.health.counts.get("symbol_stale", 0) == 0
+        assert len(conn.requests(22004)) == 1  # no resubscribe spent on a dead socket
+        assert stale.detail["silent_for"] == 5.0

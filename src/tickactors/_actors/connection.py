@@ -240,7 +240,10 @@ class Session:
         monitor = self._monitor
         while True:
             deadline = monitor.next_deadline()
-            await trio.sleep_until(math.inf if deadline is None else deadline)
+            watch_changed = self._reconciler.watch_changed
+            with trio.move_on_at(math.inf if deadline is None else deadline):
+                await watch_changed.wait()
+                continue  # new symbol clocks: compute the wake-up time again
             if self._paused:
                 await self._resumed.wait()
                 continue

@@ -52,6 +52,8 @@ class ReconcilerActor:
         self.connection = 0
         self._changed = trio.Event()
         self._watching: set[str] = set()
+        #: Set (and replaced) whenever symbols start being watched.
+        self.watch_changed = trio.Event()
 
     async def run(self) -> None:
         while True:
@@ -105,6 +107,9 @@ class ReconcilerActor:
         gone = self._watching - watched
         if new:
             self._monitor.watch(new, now)
+            # New clocks may fall due before the detector's current wake-up time.
+            self.watch_changed.set()
+            self.watch_changed = trio.Event()
         if gone:
             self._monitor.unwatch(gone)
         self._watching = watched
