@@ -10,6 +10,7 @@ import json
 import signal
 import subprocess
 import sys
+import time
 
 import trio
 
@@ -91,6 +92,7 @@ async def test_jsonl_stdin_commands_and_sigint():
             assert tick["symbol"] == "BTCUSDT"
             assert isinstance(tick["price"], str) and float(tick["price"]) > 0
             assert {"volume", "seq", "exchange_time"} <= tick.keys()
+            assert abs(tick["received_at"] - time.time()) < 60  # wall-clock epoch seconds
 
             await child.send("subscribe EURUSD XAUUSD\n")
             await child.wait_for(lambda o: o["kind"] == "tick" and o["symbol"] == "EURUSD")

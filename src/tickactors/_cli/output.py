@@ -37,8 +37,12 @@ def _now() -> float:
         return 0.0
 
 
-def market_dict(item: MarketData) -> dict[str, Any]:
-    """One tick or book update as the runner prints it. Prices stay exact (strings)."""
+def market_dict(item: MarketData, clock_offset: float = 0.0) -> dict[str, Any]:
+    """One tick or book update as the runner prints it. Prices stay exact (strings).
+
+    ``received_at`` is the feed's clock plus ``clock_offset`` (the runner passes the
+    offset to the epoch, so the line carries wall-clock seconds).
+    """
     if isinstance(item, Tick):
         out: dict[str, Any] = {
             "kind": "tick",
@@ -47,7 +51,7 @@ def market_dict(item: MarketData) -> dict[str, Any]:
             "volume": None if item.volume is None else str(item.volume),
             "exchange_time": item.exchange_time,
             "seq": item.seq,
-            "received_at": round(item.received_at, 6),
+            "received_at": round(item.received_at + clock_offset, 6),
         }
         out.update(item.fields)
         return out
@@ -59,7 +63,7 @@ def market_dict(item: MarketData) -> dict[str, Any]:
         "asks": [[str(level.price), str(level.volume)] for level in item.asks],
         "exchange_time": item.exchange_time,
         "seq": item.seq,
-        "received_at": round(item.received_at, 6),
+        "received_at": round(item.received_at + clock_offset, 6),
     }
 
 
@@ -68,22 +72,30 @@ def dumps(obj: dict[str, Any]) -> str:
 
 
 class JsonLines:
-    """One JSON object per line on stdout, flushed per batch."""
+    """One JSON object per line on stdout, flushed per batch.
 
-    def __init__(self, stream: TextIO | None = None) -> None:
+    Times (``received_at``, ``time``) are the feed's clock plus ``clock_offset``:
+    the runner sets it so that they are seconds since the epoch.
+    """
+
+    def __init__(self, stream: TextIO | None = None, *, clock_offset: float = 0.0) -> None:
         self._stream = stream or sys.stdout
+        self._offset = clock_offset
 
     def market(self, batch: list[MarketData]) -> None:
-        self._stream.write("".join(dumps(market_dict(item)) + "\n" for item in batch))
+        offset = self._offset
+        self._stream.write("".join(dumps(market_dict(item, offset)) + "\n" for item in batch))
         self._stream.flush()
 
     def event(self, event: HealthEvent) -> None:
-        self._stream.write(dumps(event.to_dict()) + "\n")
+        line = event.to_dict()
+        line["time"] = round(event.time + self._offset, 6)
+        self._stream.write(dumps(line) + "\n")
         self._stream.flush()
 
     def status(self, event: str, message: str = "", **detail: Any) -> None:
         """The runner's own status line, shaped like a feed's health event."""
-        detail = {"time": round(_now(), 6), "connection": 0, **detail}
+        detail = {"time": round(_now() + self._offset, 6), "connection": 0, **detail}
         self._stream.write(
             dumps({"kind": "status", "event": event, "message": message, **detail}) + "\n"
         )

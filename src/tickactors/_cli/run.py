@@ -6,6 +6,7 @@ import argparse
 import os
 import signal
 import sys
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -65,9 +66,12 @@ def symbols_of(text: str) -> list[str]:
 
 
 def make_writer(fmt: str | None) -> Writer:
+    """The writer for ``--format`` (call inside the Trio run: it reads both clocks)."""
     if fmt is None:
         fmt = "text" if sys.stdout.isatty() else "jsonl"
-    return JsonLines() if fmt == "jsonl" else TextLines()
+    if fmt == "text":
+        return TextLines()
+    return JsonLines(clock_offset=time.time() - trio.current_time())
 
 
 async def run_from_args(args: argparse.Namespace) -> int:
