@@ -315,3 +315,23 @@ async def test_an_expired_static_token_ends_the_feed_with_authentication_error(a
                 await flowing(feed, ["BTCUSDT"])
                 sim.faults.expire_token(TOKEN)
                 await trio.sleep_forever()
+
+
+async def test_a_venue_stricter_than_documented_answers_605_and_the_feed_still_converges(
+    autojump_clock,
+):
+    # The venue wants 1.5 s between requests; we pace at 1.05 s. Its 605 answers
+    # must become pauses, not a storm of retries, and must not get us kicked.
+    async with feed_on_sim(SimConfig(rate_interval=1.5)) as (sim, feed):
+        feed.subscribe("BTCUSDT")
+        await trio.sleep(0.5)
+        feed.subscribe("ETHUSDT")
+        await trio.sleep(0.7)
+        feed.subscribe("EURUSD")
+        with trio.fail_after(30):
+            await feed.wait_converged()
+        assert feed.confirmed() == set(SYMBOLS)
+        assert sim.stats.violations["rate"] >= 1
+        assert feed.health.counts["rate_limited"] >= 1
+        assert sim.stats.closes.get("rate_kick", 0) == 0
+        assert feed.statistics()["connection"]["connects"] == 1
