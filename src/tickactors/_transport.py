@@ -21,13 +21,12 @@ from __future__ import annotations
 import ssl
 from collections.abc import Awaitable, Callable
 from typing import Protocol
-from urllib.parse import urlsplit
 
 import trio
 import trio_websocket
 
-from ._errors import ConnectError
-from ._secret import Secret, redact
+from ._connecting import Endpoint, Stream, connect_within
+from ._secret import Secret
 
 
 class TransportClosed(Exception):
@@ -148,41 +147,16 @@ async def connect_websocket(
     trio-websocket never logs the URL (whose query holds the token). Every failure
     becomes a :class:`ConnectError` whose message has the token masked.
     """
-    parts = urlsplit(url)
-    secure = parts.scheme == "wss"
-    host = parts.hostname or ""
-    port = parts.port or (443 if secure else 80)
-    resource = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    host_header = host if port in (80, 443) else f"{host}:{port}"
-    stream: trio.SocketStream | trio.SSLStream[trio.SocketStream] | None = None
-    try:
-        with trio.fail_after(connect_timeout):
-            if secure:
-                stream = await trio.open_ssl_over_tcp_stream(
-                    host,
-                    port,
-                    ssl_context=ssl_context or ssl.create_default_context(),
-                    https_compatible=True,
-                )
-            else:
-                stream = await trio.open_tcp_stream(host, port)
-            ws = await trio_websocket.wrap_client_stream(
-                nursery,
-                stream,
-                host_header,
-                resource,
-                message_queue_size=256,
-                receive_buffer_size=65536,
-            )
-    except BaseException as exc:
-        if stream is not None:
-            await trio.aclose_forcefully(stream)
-        if isinstance(exc, trio.TooSlowError):
-            raise ConnectError(f"no WebSocket handshake within {connect_timeout:g} s") from None
-        if isinstance(exc, trio_websocket.ConnectionRejected):
-            raise ConnectError(f"handshake rejected with HTTP {exc.status_code}") from None
-        if isinstance(exc, trio_websocket.HandshakeError | OSError | ssl.SSLError):
-            detail = redact(f"{type(exc).__name__}: {exc}", token)
-            raise ConnectError(f"cannot connect: {detail}") from None
-        raise
+
+    async def handshake(stream: Stream, endpoint: Endpoint) -> trio_websocket.WebSocketConnection:
+        return await trio_websocket.wrap_client_stream(
+            nursery,
+            stream,
+            endpoint.host_header,
+            endpoint.resource,
+            message_queue_size=256,
+            receive_buffer_size=65536,
+        )
+
+    stream, ws = await connect_within(url, token, ssl_context, connect_timeout, handshake)
     return WebSocketTransport(ws, stream)

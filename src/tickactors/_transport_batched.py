@@ -49,7 +49,6 @@ from __future__ import annotations
 
 import ssl
 from typing import Final, cast
-from urllib.parse import urlsplit
 
 import trio
 from wsproto import ConnectionType, WSConnection
@@ -65,8 +64,9 @@ from wsproto.events import (
 )
 from wsproto.utilities import ProtocolError, RemoteProtocolError
 
+from ._connecting import Endpoint, Stream, connect_within
 from ._errors import ConnectError
-from ._secret import Secret, redact
+from ._secret import Secret
 from ._transport import Transport, TransportClosed
 
 RECEIVE_SIZE: Final = 65536
@@ -292,44 +292,11 @@ async def connect_batched(
     :class:`ConnectError` with the token masked.
     """
     del nursery
-    parts = urlsplit(url)
-    secure = parts.scheme == "wss"
-    host = parts.hostname or ""
-    port = parts.port or (443 if secure else 80)
-    resource = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    host_header = host if port in (80, 443) else f"{host}:{port}"
-    stream: trio.abc.Stream | None = None
-    try:
-        with trio.fail_after(connect_timeout):
-            if secure:
-                stream = await trio.open_ssl_over_tcp_stream(
-                    host,
-                    port,
-                    ssl_context=ssl_context or ssl.create_default_context(),
-                    https_compatible=True,
-                )
-            else:
-                stream = await trio.open_tcp_stream(host, port)
-            connection = await _client_handshake(stream, host_header, resource)
-    except BaseException as exc:
-        if stream is not None:
-            await trio.aclose_forcefully(stream)
-        if isinstance(exc, ConnectError):
-            raise
-        if isinstance(exc, trio.TooSlowError):
-            raise ConnectError(f"no WebSocket handshake within {connect_timeout:g} s") from None
-        if isinstance(exc, ProtocolError):
-            detail = redact(_describe(exc), token)
-            raise ConnectError(f"invalid handshake response: {detail}") from None
-        if isinstance(exc, OSError | ssl.SSLError | trio.BrokenResourceError):
-            detail = _describe(exc)
-            cause = exc.__cause__  # trio wraps an ssl.SSLError in BrokenResourceError ...
-            if isinstance(cause, BaseExceptionGroup) and cause.exceptions:
-                cause = cause.exceptions[0]  # ... and refused connects in a group
-            if cause is not None:
-                detail += f" ({_describe(cause)})"
-            raise ConnectError(f"cannot connect: {redact(detail, token)}") from None
-        raise
+
+    async def handshake(stream: Stream, endpoint: Endpoint) -> Connection:
+        return await _client_handshake(stream, endpoint.host_header, endpoint.resource)
+
+    stream, connection = await connect_within(url, token, ssl_context, connect_timeout, handshake)
     return BatchedTransport(stream, connection)
 
 
@@ -352,8 +319,3 @@ async def _client_handshake(stream: trio.abc.Stream, host: str, resource: str) -
                 return ws.connection
             if isinstance(event, RejectConnection):
                 raise ConnectError(f"handshake rejected with HTTP {event.status_code}")
-
-
-def _describe(exc: BaseException) -> str:
-    text = str(exc)
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
