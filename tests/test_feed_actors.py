@@ -23,6 +23,15 @@ def venue(**kw):
     return AllTick(url=URL, token=kw.pop("token", TOKEN), **kw)
 
 
+async def subscribed(net, feed, *symbols):
+    """Subscribe on the first connection and let the fake venue accept it."""
+    conn = await net.wait_connections(1)
+    feed.subscribe(*symbols)
+    await conn.wait_sent(1)
+    conn.answer(conn.requests(22004)[0])
+    return conn
+
+
 async def events_until(feed, name):
     async for event in feed.events():
         if event.event == name:
@@ -89,10 +98,7 @@ async def test_subscribe_is_replace_all_and_paced_one_request_per_second(autojum
 async def test_ticks_reach_the_user_in_batches_and_ghosts_never_do(autojump_clock):
     net = FakeNetwork()
     async with tickactors.open_feed(venue(), transport_factory=net, stale_after=1000) as feed:
-        conn = await net.wait_connections(1)
-        feed.subscribe("A")
-        await conn.wait_sent(1)
-        conn.answer(conn.requests(22004)[0])
+        conn = await subscribed(net, feed, "A")
         for seq in range(5):
             conn.trade("A", seq=seq)
             conn.trade("GHOST", seq=seq)
@@ -157,10 +163,7 @@ async def test_bad_symbols_raise_at_once_and_nothing_reaches_the_wire(autojump_c
 async def test_malformed_frames_are_counted_and_the_connection_lives(autojump_clock):
     net = FakeNetwork()
     async with tickactors.open_feed(venue(), transport_factory=net, stale_after=1000) as feed:
-        conn = await net.wait_connections(1)
-        feed.subscribe("A")
-        await conn.wait_sent(1)
-        conn.answer(conn.requests(22004)[0])
+        conn = await subscribed(net, feed, "A")
         conn.push("{not json")
         conn.push(b"\xff\xfe")
         conn.push({"cmd_id": 22998, "data": {"code": "A", "price": "-3"}})
@@ -337,10 +340,7 @@ async def test_slow_consumer_does_not_cause_a_false_stale_verdict(autojump_clock
     async with tickactors.open_feed(
         venue(), transport_factory=net, stale_after=5, buffer=10
     ) as feed:
-        conn = await net.wait_connections(1)
-        feed.subscribe("A")
-        await conn.wait_sent(1)
-        conn.answer(conn.requests(22004)[0])
+        conn = await subscribed(net, feed, "A")
 
         async def venue_streams():
             for seq in range(60):
@@ -412,10 +412,7 @@ async def test_one_silent_symbol_is_resubscribed_after_exactly_symbol_stale_afte
     async with tickactors.open_feed(
         venue(), transport_factory=net, stale_after=30, symbol_stale_after=2
     ) as feed:
-        conn = await net.wait_connections(1)
-        feed.subscribe("A", "B")
-        await conn.wait_sent(1)
-        conn.answer(conn.requests(22004)[0])
+        conn = await subscribed(net, feed, "A", "B")
         await feed.wait_confirmed("A", "B")
         confirmed_at = trio.current_time()
 
@@ -440,10 +437,7 @@ async def test_a_silent_connection_is_not_mistaken_for_silent_symbols(autojump_c
     async with tickactors.open_feed(
         venue(), transport_factory=net, stale_after=5, symbol_stale_after=2
     ) as feed:
-        conn = await net.wait_connections(1)
-        feed.subscribe("A", "B")
-        await conn.wait_sent(1)
-        conn.answer(conn.requests(22004)[0])
+        conn = await subscribed(net, feed, "A", "B")
         await feed.wait_confirmed("A", "B")
         stale = await events_until(feed, "stale")  # nothing at all arrives any more
         assert feed.health.counts.get("symbol_stale", 0) == 0
