@@ -357,7 +357,7 @@ class ReconcilerMachine(RuleBasedStateMachine):
     @invariant()
     def bookkeeping_agrees(self) -> None:
         r = self.r
-        stats = r.statistics()
+        stats = {k: v for k, v in r.statistics().items() if type(v) is int}
         for kind in KINDS:
             assert r.confirmed(kind) <= self.requested[kind], "confirmed, never requested"
             assert set(r.rejected(kind)) <= r.desired(kind)
@@ -373,7 +373,7 @@ class ReconcilerMachine(RuleBasedStateMachine):
         assert stats["in_flight"] == len(self.live)
         for name, count in self.expected.items():
             assert stats[name] == count, name
-        assert isinstance(stats["coalesced"], int) and stats["coalesced"] >= 0
+        assert stats["coalesced"] >= 0
         if not self.connected:
             assert r.next_deadline() is None
         else:
@@ -390,6 +390,7 @@ class ReconcilerMachine(RuleBasedStateMachine):
         sent_before = self.last_ref
         for _ in range(300):
             while self.unprocessed:
+                assert self.last_ref - sent_before <= 40, "a resend loop"
                 self.feed(self.venue.process(self.oldest(), 600, False, True))
             ghosts = [
                 (kind, s)

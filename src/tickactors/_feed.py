@@ -21,6 +21,7 @@ from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from typing import Any
 
+import attrs
 import trio
 
 from ._actors.messages import TrackerMessage
@@ -223,6 +224,8 @@ class Feed:
             "connection": self.supervisor.statistics(),
             "reconciler": self.reconciler_machine.statistics(),
             "requests": self.tracker.statistics(),
+            "staleness": attrs.asdict(self.monitor.statistics()),
+            "tokens": attrs.asdict(self.tokens.schedule.statistics()),
             "queue": self._market.statistics(),
             "events": dict(self.health.counts),
         }

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 
 import trio
 
@@ -118,9 +118,11 @@ class Session:
         assert self._reason is not None
         return self._reason
 
-    async def _guard(self, task: object, scope: trio.CancelScope) -> None:
+    async def _guard(
+        self, task: Callable[[], Awaitable[None]], scope: trio.CancelScope
+    ) -> None:
         try:
-            await task()  # type: ignore[operator]
+            await task()
         except CONNECTION_ENDINGS as exc:
             if self._reason is None:
                 self._reason = exc

@@ -19,6 +19,7 @@ import math
 import ssl
 from collections.abc import Iterator, Mapping
 
+import attrs
 import trio
 
 from .._core.backoff import Backoff
@@ -162,7 +163,9 @@ class Supervisor:
                 self._tracker.send_nowait(LinkDown(number))
                 self._reconciler.inbox.send_nowait(ConnectionLost())
                 self._monitor.connection_closed()
-                polite = not isinstance(reason, StaleConnection | TransportClosed | None)
+                # A stale or already closed peer will not answer a close frame; any
+                # other ending (the feed closing included) says goodbye properly.
+                polite = not isinstance(reason, StaleConnection | TransportClosed)
                 await transport.aclose(polite=polite)
                 nursery.cancel_scope.cancel()
         self._health.emit("disconnected", number, _describe(reason), reason=type(reason).__name__)
@@ -170,7 +173,10 @@ class Supervisor:
 
     def statistics(self) -> dict[str, object]:
         c = self.counters
+        budget = None if self.budget is None else attrs.asdict(self.budget.statistics())
         return {
+            "budget": budget,
+            "backoff": attrs.asdict(self.backoff.statistics()),
             "state": self.state,
             "connection": self.connection,
             "connects": self.connects,

@@ -11,10 +11,11 @@ Per symbol of one kind, besides the shared desired/rejected/confirmed:
 
 A symbol needs a SUBSCRIBE when it is active (desired, not rejected) and not
 known to be confirmed (or a refresh is due); an UNSUBSCRIBE when it is not active
-and may be confirmed (or a ghost removal is due). ``pending`` is the ordered set
-of symbols to look at: a symbol enters it when anything about it changes, and
-leaves it when a request for it goes out or when it turns out to need none.
-Changes made while a request is in flight are looked at only when the answer
+and may be confirmed (or a ghost removal is due). A symbol is marked ``dirty``
+when anything about it changes; examining the dirty symbols moves those that need
+a request into ``due`` (ordered: first come, first sent) and settles the others.
+So each event costs in proportion to the symbols it touches, not to the whole
+set. A symbol with a request in flight is examined again only when the answer
 comes, so want/unwant/want during a SUBSCRIBE costs nothing more.
 """
 
@@ -39,18 +40,15 @@ class IncrementalKind(KindState):
         self.retry_at: dict[str, float] = {}
         self.refresh_due: set[str] = set()
         self.ghost_due: set[str] = set()
-        self.pending: dict[str, None] = {}
+        self.dirty: dict[str, None] = {}  # to examine (ordered sets)
+        self.due: dict[str, None] = {}  # need a request
         self.changes: dict[str, int] = {}  # desired-set changes not yet carried by a request
 
     def need(self, symbol: str) -> Action | None:
         if symbol in self.in_flight:
             return None
         if self.is_active(symbol):
-            if (
-                symbol not in self.confirmed
-                or symbol in self.unknown
-                or symbol in self.refresh_due
-            ):
+            if symbol not in self.confirmed or symbol in self.unknown or symbol in self.refresh_due:
                 return Action.SUBSCRIBE
             return None
         if symbol in self.confirmed or symbol in self.unknown or symbol in self.ghost_due:
@@ -63,12 +61,12 @@ class IncrementalKind(KindState):
         self.changes[symbol] = self.changes.get(symbol, 0) + 1
         self.refresh_due.discard(symbol)
         self.ghost_due.discard(symbol)
-        self.pending[symbol] = None
+        self.dirty[symbol] = None
 
     def _rejected(self, symbols: list[str]) -> None:
         for symbol in symbols:
             self.refresh_due.discard(symbol)
-            self.pending[symbol] = None
+            self.dirty[symbol] = None
 
     def _removal_pending(self, symbol: str) -> bool:
         return (
@@ -80,29 +78,26 @@ class IncrementalKind(KindState):
 
     def _force_removal(self, symbol: str) -> None:
         self.ghost_due.add(symbol)
-        self.pending[symbol] = None
+        self.dirty[symbol] = None
 
     def refresh(self, symbols: Iterable[str]) -> None:
         for symbol in sorted(symbols):
-            if (
-                self.is_active(symbol)
-                and symbol in self.confirmed
-                and symbol not in self.in_flight
-            ):
+            if self.is_active(symbol) and symbol in self.confirmed and symbol not in self.in_flight:
                 self.refresh_due.add(symbol)
-                self.pending[symbol] = None
+                self.dirty[symbol] = None
 
     # ------------------------------------------------------------ connection
 
     def on_ready(self, now: float) -> None:
         self.ready_at = now
         # Desired symbols first, in the order wanted; leftovers only for accounting.
-        self.pending = {**dict.fromkeys(self.desired), **self.pending}
+        self.dirty = {**dict.fromkeys(self.desired), **self.due, **self.dirty}
+        self.due.clear()
 
     def on_lost(self) -> None:
         self.clear_connection()
-        for symbol in self.in_flight:
-            self.pending[symbol] = None
+        self.dirty.update(dict.fromkeys(self.in_flight))
+        self.dirty.update(self.due)
         self.in_flight.clear()
         self.unknown.clear()
         self.retry_at.clear()
@@ -111,18 +106,39 @@ class IncrementalKind(KindState):
 
     # ----------------------------------------------------------------- sending
 
+    def _examine(self) -> None:
+        for symbol in self.dirty:
+            if symbol in self.in_flight:
+                self.due.pop(symbol, None)  # looked at again when the answer comes
+            elif self.need(symbol) is not None:
+                self.due[symbol] = None
+            else:
+                self.due.pop(symbol, None)
+                # Nothing to send after all: the changes were absorbed.
+                self.stats["coalesced"] += self.changes.pop(symbol, 0)
+                self.refresh_due.discard(symbol)
+                self.ghost_due.discard(symbol)
+                self.ghost_notices.pop(symbol, None)
+        self.dirty.clear()
+
     def earliest(self) -> float | None:
-        times = [self.retry_at.get(s, _NEVER) for s in self.pending if self.need(s)]
-        return min(times) if times else None
+        self._examine()
+        if not self.due:
+            return None
+        if any(s not in self.retry_at for s in self.due):
+            return _NEVER
+        return min(self.retry_at[s] for s in self.due)
 
     def take(self, now: float, ref: int) -> tuple[list[Command], InFlight] | None:
-        for symbol in self.pending:
-            action = self.need(symbol)
-            if action is not None and self.retry_at.get(symbol, _NEVER) <= now:
+        self._examine()
+        for symbol in self.due:
+            if self.retry_at.get(symbol, _NEVER) <= now:
                 break
         else:
             return None
-        del self.pending[symbol]
+        action = self.need(symbol)
+        assert action is not None
+        del self.due[symbol]
         self.retry_at.pop(symbol, None)
         ghost = action is Action.UNSUBSCRIBE and symbol in self.ghost_due
         refresh = action is Action.SUBSCRIBE and symbol in self.refresh_due
@@ -144,22 +160,14 @@ class IncrementalKind(KindState):
         return notices, record
 
     def settle(self) -> None:
-        done = [s for s in self.pending if s in self.in_flight or self.need(s) is None]
-        for symbol in done:
-            del self.pending[symbol]
-            if symbol not in self.in_flight:
-                # Nothing to send after all: the changes were absorbed.
-                self.stats["coalesced"] += self.changes.pop(symbol, 0)
-                self.refresh_due.discard(symbol)
-                self.ghost_due.discard(symbol)
-                self.ghost_notices.pop(symbol, None)
+        self._examine()
 
     # ----------------------------------------------------------------- answers
 
     def _answered(self, record: InFlight) -> str:
         symbol = record.request.symbols[0]
         del self.in_flight[symbol]
-        self.pending[symbol] = None
+        self.dirty[symbol] = None
         return symbol
 
     def _confirm(self, symbol: str, present: bool, now: float) -> list[Command]:
@@ -205,6 +213,7 @@ class IncrementalKind(KindState):
         return (
             not self.in_flight
             and not self.unknown
-            and not any(self.need(s) for s in self.pending)
+            and not self.dirty
+            and not self.due
             and self.confirmed == {s for s in self.desired if s not in self.rejected}
         )

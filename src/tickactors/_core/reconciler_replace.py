@@ -48,18 +48,20 @@ class ReplaceAllKind(KindState):
         self.search: CulpritSearch | None = None
         self.demoted: set[frozenset[str]] = set()
         self.changes = 0  # desired-set changes not yet carried by a request
-        self._target: tuple[str, ...] | None = None  # cache
+        self._target: frozenset[str] | None = None  # cache
 
     # ------------------------------------------------------------------ target
 
     def _invalidate(self) -> None:
+        """Something the target depends on changed."""
         self._target = None
         if self.search is not None:
             self.search.prune(self.is_active)
             if self.search.done:
                 self.search = None
+        self._advance_search()
 
-    def target(self) -> tuple[str, ...]:
+    def target_set(self) -> frozenset[str]:
         if self._target is None:
             active = [s for s in self.desired if s not in self.rejected]
             head = self.search.head if self.search is not None else None
@@ -67,8 +69,12 @@ class ReplaceAllKind(KindState):
                 suspects = self.search.pending()
                 base = [s for s in active if s in self.known_good and s not in suspects]
                 active = [*base, *head]
-            self._target = tuple(sorted(active))
+            self._target = frozenset(active)
         return self._target
+
+    def target(self) -> tuple[str, ...]:
+        """The target as the wire wants it: sorted."""
+        return tuple(sorted(self.target_set()))
 
     def _advance_search(self) -> None:
         # A group whose test target the venue is known to hold already has passed.
@@ -76,18 +82,20 @@ class ReplaceAllKind(KindState):
         # would never converge.)
         while self.search is not None and self.in_flight is None and not self.unknown:
             head = self.search.head
-            if head is None or set(self.target()) != self.confirmed:
+            if head is None or self.target_set() != self.confirmed:
                 break
             self.search.accepted(head)
-            self._invalidate()
+            self._target = None
+            if self.search.done:
+                self.search = None
 
     def need(self) -> Action | None:
         if self.in_flight is not None:
             return None
-        target = self.target()
+        target = self.target_set()
         forced = self.unknown or bool(self.redo_ghosts) or bool(self.ghost_notices)
         if target:
-            if forced or self.refresh_due or set(target) != self.confirmed:
+            if forced or self.refresh_due or target != self.confirmed:
                 return Action.REPLACE
             return None
         if forced or self.confirmed:
@@ -142,7 +150,6 @@ class ReplaceAllKind(KindState):
         return self.retry_at if self.need() is not None else None
 
     def take(self, now: float, ref: int) -> tuple[list[Command], InFlight] | None:
-        self._advance_search()
         action = self.need()
         if action is None or now < self.retry_at:
             return None
@@ -172,7 +179,8 @@ class ReplaceAllKind(KindState):
         return notices, record
 
     def settle(self) -> None:
-        self._advance_search()
+        if self.ready_at is None or not (self.changes or self.refresh_due):
+            return  # accounted for once connected
         if self.need() is None:
             self.refresh_due = False
             if self.in_flight is None:
