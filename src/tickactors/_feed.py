@@ -36,6 +36,7 @@ from ._core.staleness import StalenessMonitor
 from ._errors import FeedClosedError, FeedError, VenueRejectedError
 from ._handoff import BatchQueue, Policy
 from ._health import HealthBus
+from ._iterators import BatchIterator, ItemIterator
 from ._transport import TransportFactory
 from ._transport_batched import connect_batched
 from ._values import TRADES, HealthEvent, MarketData, StreamKind
@@ -204,15 +205,15 @@ class Feed:
 
     def batches(self) -> AsyncIterator[list[MarketData]]:
         """``async for batch in feed.batches()``: lists of ticks, as they arrive."""
-        return _BatchIterator(self)
+        return BatchIterator(self.get_batch)
 
     def ticks(self) -> AsyncIterator[MarketData]:
         """``async for tick in feed.ticks()``: ticks of desired symbols only."""
-        return _TickIterator(self)
+        return ItemIterator(self.get_batch)
 
     def events(self) -> AsyncIterator[HealthEvent]:
         """``async for event in feed.events()``: connected, stale, reconnecting, subscribed, ..."""
-        return _EventIterator(self.health.queue)
+        return ItemIterator(self.health.queue.get_batch)
 
     def statistics(self) -> dict[str, Any]:
         """Counters of every actor; JSON-friendly; never a secret."""
@@ -247,59 +248,6 @@ class Feed:
         self._closed = True
         self._market.close()
         self.health.close()
-
-
-class _TickIterator:
-    def __init__(self, feed: Feed) -> None:
-        self._feed = feed
-        self._batch: list[MarketData] = []
-        self._index = 0
-
-    def __aiter__(self) -> _TickIterator:
-        return self
-
-    async def __anext__(self) -> MarketData:
-        if self._index >= len(self._batch):
-            try:
-                self._batch = await self._feed.get_batch()
-            except trio.EndOfChannel:
-                raise StopAsyncIteration from None
-            self._index = 0
-        item = self._batch[self._index]
-        self._index += 1
-        return item
-
-
-class _BatchIterator:
-    def __init__(self, feed: Feed) -> None:
-        self._feed = feed
-
-    def __aiter__(self) -> _BatchIterator:
-        return self
-
-    async def __anext__(self) -> list[MarketData]:
-        try:
-            return await self._feed.get_batch()
-        except trio.EndOfChannel:
-            raise StopAsyncIteration from None
-
-
-class _EventIterator:
-    def __init__(self, queue: BatchQueue[HealthEvent]) -> None:
-        self._queue = queue
-        self._batch: list[HealthEvent] = []
-
-    def __aiter__(self) -> _EventIterator:
-        return self
-
-    async def __anext__(self) -> HealthEvent:
-        if not self._batch:
-            try:
-                self._batch = await self._queue.get_batch()
-            except trio.EndOfChannel:
-                raise StopAsyncIteration from None
-            self._batch.reverse()
-        return self._batch.pop()
 
 
 @asynccontextmanager
