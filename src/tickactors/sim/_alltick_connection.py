@@ -21,9 +21,9 @@ handshake and token are through) runs three tasks:
   UNSURE close code: none at all, as the seeds report); older than the
   maximum age -> close frame 1000 "max age" (the sim's pick).
 
-Replace semantics: an accepted 22004 (22002) *replaces* the trade (depth)
-set; 22006 empties the sets named by ``cancel_type``. A rejected request
-changes nothing. Codes removed while the ghost fault is armed keep streaming.
+Accepted subscribe/cancel requests go to a :class:`._alltick_subscriptions.
+StreamedSets` (replace semantics and ghosts live there); the streamer's
+questions (``wants_trade``, ``depth_level``, ``streamed``) are its methods.
 Kicks (the fault and the rate rule) and token expiry send their 606 / 401
 frame (``cmd_id`` 0 for the fault and expiry), then close frame 1008.
 """
@@ -39,6 +39,7 @@ import trio
 
 from .. import _secret
 from . import _alltick_protocol as proto
+from ._alltick_subscriptions import StreamedSets
 from ._faults import Faults
 from ._hub import Hub
 from ._wsio import OP_BINARY, OP_TEXT, ServerWebSocket
@@ -77,17 +78,16 @@ class AllTickConnection:
         self.id = hub.new_connection_id()
         self.path = path
         self.opened_at = trio.current_time()
-        self.trade_symbols: tuple[str, ...] = ()
-        self.depth_symbols: tuple[str, ...] = ()
-        self.depth_levels: dict[str, int] = {}
-        self.trade_ghosts: dict[str, float] = {}
-        self.depth_ghosts: dict[str, tuple[float, int]] = {}
+        self.subs = StreamedSets(faults, hub.subscriptions_changed)
+        # The streamer's per-tick questions, bound once (no delegation hop).
+        self.wants_trade = self.subs.wants_trade
+        self.depth_level = self.subs.depth_level
+        self.streamed = self.subs.streamed
         self.requests: deque[tuple[float, int, Any]] = deque(maxlen=1000)
         self.last_heartbeat_at = self.opened_at
         self.last_request_at: float | None = None
         self.rate_violations = 0
         self.closed_reason: str | None = None
-        self._trade_set: frozenset[str] = frozenset()
         self._send, self._recv = trio.open_memory_channel[_Frame | _Close](hub.config.send_queue)
         self._closing = False
         self._aborted = False
@@ -111,7 +111,7 @@ class AllTickConnection:
         return self._token.reveal() == token
 
     def subscribed(self) -> frozenset[str]:
-        return self._trade_set | frozenset(self.depth_symbols)
+        return self.subs.subscribed()
 
     def abort(self, reason: str) -> None:
         if self._aborted:
@@ -143,37 +143,29 @@ class AllTickConnection:
     def limits_changed(self) -> None:
         self._limits.set()
 
+    # ---- subscriptions (owned by ``subs``) -------------------------------------
+
+    @property
+    def trade_symbols(self) -> tuple[str, ...]:
+        return self.subs.trade_symbols
+
+    @property
+    def depth_symbols(self) -> tuple[str, ...]:
+        return self.subs.depth_symbols
+
+    @property
+    def depth_levels(self) -> dict[str, int]:
+        return self.subs.depth_levels
+
+    @property
+    def trade_ghosts(self) -> dict[str, float]:
+        return self.subs.trade_ghosts
+
+    @property
+    def depth_ghosts(self) -> dict[str, tuple[float, int]]:
+        return self.subs.depth_ghosts
+
     # ---- what the streamer asks ------------------------------------------------
-
-    def wants_trade(self, code: str, now: float) -> bool:
-        if code in self._trade_set:
-            return True
-        until = self.trade_ghosts.get(code)
-        if until is None:
-            return False
-        if now < until:
-            return True
-        del self.trade_ghosts[code]
-        return False
-
-    def depth_level(self, code: str, now: float) -> int:
-        """Levels to send for ``code`` (0: not streamed)."""
-        level = self.depth_levels.get(code)
-        if level is not None:
-            return level
-        ghost = self.depth_ghosts.get(code)
-        if ghost is None:
-            return 0
-        if now < ghost[0]:
-            return ghost[1]
-        del self.depth_ghosts[code]
-        return 0
-
-    def streamed(self, now: float) -> tuple[set[str], set[str]]:
-        """(trade codes, depth codes) this connection streams now, ghosts included."""
-        trades = set(self._trade_set) | {c for c, u in self.trade_ghosts.items() if now < u}
-        depth = set(self.depth_symbols) | {c for c, g in self.depth_ghosts.items() if now < g[0]}
-        return trades, depth
 
     def deliver(self, payload: bytes, code: str) -> None:
         """Queue a push; a full queue drops this client as a slow consumer."""
@@ -364,42 +356,21 @@ class AllTickConnection:
             if isinstance(cancel_type, proto.Rejection):
                 return self._reject(cancel_type)
             if cancel_type in (0, 1):
-                self._replace_depth((), {}, now)
+                self.subs.replace_depth((), {}, now)
             if cancel_type in (0, 2):
-                self._replace_trades((), now)
+                self.subs.replace_trades((), now)
             return proto.OK
         assert req.cmd_id is not None
         result = proto.check_symbol_list(req.cmd_id, data, self._hub.config)
         if isinstance(result, proto.Rejection):
             return self._reject(result)
         if req.cmd_id == proto.SUB_TRADES:
-            self._replace_trades(result.codes, now)
+            self.subs.replace_trades(result.codes, now)
         else:
-            self._replace_depth(result.codes, dict(result.depth_levels), now)
+            self.subs.replace_depth(result.codes, dict(result.depth_levels), now)
         return proto.OK
 
     def _reject(self, rejection: proto.Rejection) -> tuple[int, str]:
         if rejection.violation is not None:
             self._hub.stats.violations[rejection.violation] += 1
         return rejection.ret, rejection.msg
-
-    def _replace_trades(self, codes: tuple[str, ...], now: float) -> None:
-        for code in self._trade_set.difference(codes):
-            until = self._faults.ghost_until(code, now)
-            if until is not None:
-                self.trade_ghosts[code] = until
-        for code in codes:
-            self.trade_ghosts.pop(code, None)
-        self.trade_symbols, self._trade_set = codes, frozenset(codes)
-        self._hub.subscriptions_changed()
-
-    def _replace_depth(self, codes: tuple[str, ...], levels: dict[str, int], now: float) -> None:
-        for code, level in self.depth_levels.items():
-            if code not in levels:
-                until = self._faults.ghost_until(code, now)
-                if until is not None:
-                    self.depth_ghosts[code] = (until, level)
-        for code in codes:
-            self.depth_ghosts.pop(code, None)
-        self.depth_symbols, self.depth_levels = codes, levels
-        self._hub.subscriptions_changed()
