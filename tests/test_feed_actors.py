@@ -439,7 +439,10 @@ async def test_a_silent_connection_is_not_mistaken_for_silent_symbols(autojump_c
     ) as feed:
         conn = await subscribed(net, feed, "A", "B")
         await feed.wait_confirmed("A", "B")
-        stale = await events_until(feed, "stale")  # nothing at all arrives any more
+        for seq in range(20):  # both flow, interleaved, then everything stops (a stall)
+            conn.trade("A" if seq % 2 else "B", seq=seq)
+            await trio.sleep(0.1)
+        stale = await events_until(feed, "stale")
         assert feed.health.counts.get("symbol_stale", 0) == 0
         assert len(conn.requests(22004)) == 1  # no resubscribe spent on a dead socket
         assert stale.detail["silent_for"] == 5.0

@@ -261,10 +261,12 @@ class Session:
                     raise StaleConnection(f"silent for {verdict.silent_for:.3f} s")
                 assert isinstance(verdict, SymbolStale)
                 last = monitor.last_message_at
-                if last is not None and now - last >= verdict.silent_for:
-                    # Nothing at all arrived for as long: the connection is silent, not
-                    # the symbol. Resubscribing would spend the rate budget for nothing;
-                    # the connection's own deadline decides.
+                if last is not None and now - last >= verdict.silent_for / 2:
+                    # Nothing at all arrived for half as long: the connection is going
+                    # silent, not the symbol (while others flow, the last message is
+                    # fresh). Resubscribing would spend the rate budget on a socket that
+                    # may be dead; the connection's own deadline decides, and the symbol's
+                    # clock fires again if the others come back without it.
                     continue
                 kinds = self._reconciler.kinds_of(verdict.symbol)
                 self._health.emit(

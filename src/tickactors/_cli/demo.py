@@ -119,6 +119,7 @@ class LiveView:
         self._last: dict[str, tuple[Decimal, float, int]] = {}
         self._books: dict[str, str] = {}
         self._events: deque[str] = deque(maxlen=14)
+        self._start = trio.current_time()
 
     def market(self, batch: list[MarketData]) -> None:
         for item in batch:
@@ -137,7 +138,8 @@ class LiveView:
         )
 
     def status(self, event: str, message: str = "", **detail: Any) -> None:
-        self._events.append(f"{trio.current_time():8.2f}  --   {event:<15} {message}"[:118])
+        now = trio.current_time() - self._start
+        self._events.append(f"{now:7.2f}s --   {event:<15} {message}"[:118])
         if event in ("stopped", "fatal"):
             sys.stdout.write(f"{event}: {message}\n")
 
