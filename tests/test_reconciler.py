@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Iterable, Sequence
 
+import attrs
 import pytest
 
 from tickactors._core.reconciler import (
@@ -74,23 +76,29 @@ class AllTickVenue:
 
 def run(
     r: Reconciler, venue: AllTickVenue, commands: Sequence[Command], now: float
-) -> tuple[list[Command], float]:
-    """Answer every request at once, poll at every deadline, until nothing is left."""
+) -> tuple[list[Command], list[float]]:
+    """Answer every request at once, poll at every deadline, until nothing is left.
+
+    Returns every command, and the time of every request sent.
+    """
     log = list(commands)
     queue = sends(commands)
+    times = [now] * len(queue)
     for _ in range(1000):
         while queue:
             new = r.handle(venue.answer(queue.pop(0)), now)
             log += new
             queue += sends(new)
+            times += [now] * len(sends(new))
         deadline = r.next_deadline()
         if deadline is None:
-            return log, now
+            return log, times
         assert deadline >= now
         now = deadline
         new = r.poll(now)
         log += new
         queue += sends(new)
+        times += [now] * len(sends(new))
     raise AssertionError("did not settle")
 
 
@@ -512,9 +520,10 @@ def bisect(
 ) -> tuple[Reconciler, list[Command], AllTickVenue]:
     r = ready(RA, request_spacing=1.05)
     venue = AllTickVenue(bad, cap, code)
-    log, _ = run(r, venue, r.handle(Want(T, frozenset(symbols)), 0.0), 0.0)
+    log, times = run(r, venue, r.handle(Want(T, frozenset(symbols)), 0.0), 0.0)
     assert r.is_converged()
     assert venue.state[T] == r.confirmed(T) == r.desired(T) - set(r.rejected(T))
+    assert all(b >= a + 1.05 for a, b in itertools.pairwise(times))
     return r, log, venue
 
 
@@ -556,11 +565,16 @@ def test_bisection_finds_two_bad_symbols(culprits: tuple[str, str]) -> None:
     assert len(sends(log)) <= bound(8, 2)
 
 
-def test_bisection_within_the_spacing_budget() -> None:
-    _, log, _ = bisect(EIGHT, bad=["b", "h"])
-    assert len(sends(log)) == 11
-    # One request per 1.05 s: the search is done 10 spacings after the first request.
-    # (The driver answers at once; run() polled exactly at each deadline.)
+def test_bisection_two_bad_symbols_exact_cost_and_time() -> None:
+    r = ready(RA, kinds=[T], request_spacing=1.05)
+    venue = AllTickVenue(bad=["b", "h"])
+    _, times = run(r, venue, r.handle(Want(T, frozenset(EIGHT)), 0.0), 0.0)
+    assert len(times) == 11 <= bound(8, 2)
+    # Answers come at once, so the search runs at the spacing's pace: done at 10 * 1.05.
+    for earlier, later in itertools.pairwise(times):
+        assert later == earlier + 1.05
+    assert r.rejected(T) == {"b": (600, "code invalid"), "h": (600, "code invalid")}
+    assert venue.state[T] == {"a", "c", "d", "e", "f", "g"}
 
 
 def test_bisection_with_a_plan_cap_603() -> None:
@@ -853,12 +867,8 @@ def test_rate_limited_ghost_correction_is_repeated(semantics: Semantics) -> None
     removal = SendRequest(1, T, CANCEL, ()) if semantics is RA else SendRequest(1, T, UNSUB, ("Z",))
     assert r.handle(GhostSeen(T, "Z"), 1.0) == [GhostPersisting(T, "Z", 1), removal]
     assert r.handle(RateLimited(1, 2.0), 1.1) == []
-    assert r.poll(3.1) == [attrs_evolve(removal, ref=2)]
+    assert r.poll(3.1) == [attrs.evolve(removal, ref=2)]
     assert r.statistics()["ghost_resends"] == 2
-
-
-def attrs_evolve(request: SendRequest, ref: int) -> SendRequest:
-    return SendRequest(ref, request.kind, request.action, request.symbols)
 
 
 def test_refresh_of_unconfirmed_or_unwanted_symbols_does_nothing() -> None:

@@ -367,6 +367,8 @@ class ReconcilerMachine(RuleBasedStateMachine):
             assert in_flight == tuple(q for q in self.live.values() if q.kind is kind)
             if self.semantics is Semantics.REPLACE_ALL:
                 assert len(in_flight) <= 1
+            if self.max_symbols is not None:
+                assert len(r.desired(kind) - set(r.rejected(kind))) <= self.max_symbols
         answered = sum(stats[n] for n in ("acks", "rejections", "timeouts", "rate_limited"))
         assert stats["requests_sent"] == self.last_ref
         assert stats["requests_sent"] == answered + stats["voided"] + len(self.live)

@@ -301,6 +301,17 @@ class Reconciler:
         return not self._refs and all(state.converged() for state in self._kinds.values())
 
     def statistics(self) -> dict[str, object]:
+        """Counters since creation, plus ``in_flight`` and ``ready`` now.
+
+        ``requests_sent`` = ``acks + rejections + timeouts + rate_limited + voided +
+        in_flight`` (``voided``: in flight when the connection was lost).
+        ``stale_answers``: answers for refs no longer in flight, ignored.
+        ``ghosts_seen``: ghost ticks of unwanted symbols; ``ghost_resends`` and
+        ``refresh_resends``: deliberate resends of an acked state.
+        ``coalesced``: desired-set changes (one per symbol) that needed no request
+        of their own. ``symbols_rejected``: symbols reported in SymbolsRejected.
+        ``culprit_searches``: bisections started.
+        """
         stats: dict[str, object] = dict(self._stats)
         stats["in_flight"] = len(self._refs)
         stats["ready"] = self._ready
