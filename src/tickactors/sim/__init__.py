@@ -15,6 +15,15 @@ order), ``_alltick_connection`` (rate rule, heartbeat drop, close codes),
 ``_alltick_server`` (token, accept-then-close), ``_faults`` (stall semantics,
 ghost rule), ``_alltick_stream`` (market fan-out, firehose) and ``_server``
 (shutdown).
+
+``open_simulator("tradovate", ...)`` speaks Tradovate instead: WebSocket at
+``sim.url`` (``/v1/websocket``) and ``sim.replay_url``, REST at ``sim.rest_url``,
+all on one port; ``sim.tradovate`` holds its contracts, accounts and penalty
+tickets. Its picks are in ``_tradovate_protocol`` (request reading, error
+text), ``_tradovate_requests`` (gates, answers), ``_tradovate_connection``
+(heartbeats, timeouts, closes), ``_tradovate_accounts`` (tokens),
+``_tradovate_rest``, ``_tradovate_penalty``, ``_tradovate_replay``,
+``_tradovate_market``, ``_tradovate_contracts`` and ``_tradovate_server``.
 """
 
 from __future__ import annotations
@@ -25,5 +34,14 @@ from ._faults import Faults as Faults
 from ._server import Simulator as Simulator
 from ._server import open_simulator as open_simulator
 from ._stats import SimStats as SimStats
+from ._tradovate_connection import TradovateConnection as TradovateConnection
 
-__all__ = ["AllTickConnection", "Faults", "SimConfig", "SimStats", "Simulator", "open_simulator"]
+__all__ = [
+    "AllTickConnection",
+    "Faults",
+    "SimConfig",
+    "SimStats",
+    "Simulator",
+    "TradovateConnection",
+    "open_simulator",
+]

@@ -4,8 +4,10 @@
 the ``sim`` subcommand); :func:`run_from_args` runs the simulator until
 ``--duration`` passes or SIGINT/SIGTERM arrives, and returns the exit status
 (0 on every clean stop). The first line on stdout is always
-``listening ws://HOST:PORT/quote-b-ws-api``; a one-line summary of the
-counters goes to stderr at exit. Tokens are never printed.
+``listening ws://HOST:PORT/quote-b-ws-api`` (AllTick) or
+``listening ws://HOST:PORT/v1/websocket rest http://HOST:PORT/v1``
+(``--venue tradovate``); a one-line summary of the counters goes to stderr
+at exit. Tokens and passwords are never printed.
 """
 
 from __future__ import annotations
@@ -40,7 +42,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.description = (
         "Run a simulated market-data venue on loopback: a real WebSocket server that speaks "
         "the venue's dialect, streams random-walk ticks and injects faults on request. "
-        "Connect to the printed URL with ?token=ANYTHING (or one of --token)."
+        "AllTick: connect to the printed URL with ?token=ANYTHING (or one of --token). "
+        "Tradovate: get a token from the printed REST URL (POST /auth/accesstokenrequest), "
+        "then authorize on the WebSocket."
     )
     net = parser.add_argument_group("where")
     net.add_argument(
@@ -91,9 +95,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     venue.add_argument(
         "--heartbeat-timeout",
         type=_positive_float,
-        default=30.0,
         metavar="S",
-        help="drop a client after S seconds without a 22000 heartbeat (default: 30)",
+        help="drop a client after S seconds without a heartbeat: AllTick 22000 (default: 30), "
+        "Tradovate [] or any request (default: 45)",
     )
     venue.add_argument(
         "--no-rate-limit",
@@ -111,6 +115,33 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="stream trades as fast as clients read them (benchmarks)",
     )
+    tradovate = parser.add_argument_group("tradovate")
+    tradovate.add_argument(
+        "--token-lifetime",
+        type=_positive_float,
+        default=85 * 60.0,
+        metavar="S",
+        help="seconds an access token lives (default: 5100)",
+    )
+    tradovate.add_argument(
+        "--user", metavar="NAME", help="the only user name accepted (default: any)"
+    )
+    tradovate.add_argument(
+        "--password", metavar="PW", help="the only password accepted (default: any)"
+    )
+    tradovate.add_argument(
+        "--max-connections-per-user",
+        type=int,
+        default=50,
+        metavar="N",
+        help="sockets per user; one more closes the oldest (default: 50)",
+    )
+    tradovate.add_argument(
+        "--replay-drop-after",
+        type=_positive_float,
+        metavar="S",
+        help="drop replay sockets S seconds after they open (default: never)",
+    )
     faults = parser.add_argument_group("faults")
     faults.add_argument(
         "--random-faults",
@@ -123,12 +154,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def config_from_args(args: argparse.Namespace) -> SimConfig:
     """The :class:`SimConfig` that the parsed options describe."""
+    timeouts: dict[str, float] = {}
+    if args.heartbeat_timeout is not None:
+        key = "tradovate_heartbeat_timeout" if args.venue == "tradovate" else "heartbeat_timeout"
+        timeouts[key] = args.heartbeat_timeout
     return SimConfig(
         tokens=frozenset(args.token) if args.token else None,
         tick_interval=args.tick_interval,
         max_symbols=args.max_symbols,
         over_cap=args.over_cap,
-        heartbeat_timeout=args.heartbeat_timeout,
+        **timeouts,  # type: ignore[arg-type]
+        token_lifetime=args.token_lifetime,
+        tradovate_user=args.user,
+        tradovate_password=args.password,
+        max_connections_per_user=args.max_connections_per_user,
+        replay_drop_after=args.replay_drop_after,
         enforce_rate=not args.no_rate_limit,
         max_connection_age=args.max_connection_age,
         firehose=args.firehose,
@@ -149,7 +189,10 @@ async def run_from_args(args: argparse.Namespace) -> int:
             async with open_simulator(
                 args.venue, host=args.host, port=args.port, config=config, seed=args.seed
             ) as sim:
-                print(f"listening {sim.url}", flush=True)
+                line = f"listening {sim.url}"
+                if sim.venue == "tradovate":
+                    line += f" rest {sim.rest_url}"
+                print(line, flush=True)
                 with trio.move_on_after(args.duration if args.duration else math.inf):
                     async for _ in signals:
                         break

@@ -13,6 +13,7 @@ import attrs
 
 OverCap = Literal["reject", "ignore"]
 WireVariants = Literal["mixed", "documented"]
+ErrorText = Literal["plain", "double", "mixed"]
 
 
 def _positive(_inst: object, attribute: attrs.Attribute[float], value: float) -> None:
@@ -66,6 +67,25 @@ class SimConfig:
         epoch: wall-clock seconds that ``trio.current_time() == 0`` maps to in
             ``tick_time``; ``None`` = the wall clock when the simulator opens.
         max_message_size: largest inbound message; beyond it the server closes with 1009.
+
+    Tradovate only (``open_simulator("tradovate")``; ``wire_variants="mixed"`` also
+    makes quote entries, and price/size inside them, sometimes missing):
+
+        token_lifetime: seconds an access token lives on trio's clock (80-90 min per
+            the sources; default 85 min).
+        tradovate_user, tradovate_password: the credentials ``auth/accesstokenrequest``
+            accepts; ``None`` accepts any (for that field).
+        tradovate_heartbeat_timeout: seconds without a client ``[]`` or request before
+            the connection is dropped without a close frame (30-60 s per the sources;
+            default 45); ``None`` disables the rule.
+        tradovate_heartbeat_interval: the server sends ``h`` after this many seconds
+            in which it sent nothing else (default 2.5).
+        max_connections_per_user: authorized sockets per user; one more closes the
+            oldest and revokes its token.
+        error_text: ``d`` of an error answer: ``"plain"`` text, ``"double"``-encoded
+            (a JSON string holding a JSON string), or ``"mixed"`` (seeded pick per answer).
+        replay_drop_after: replay sockets are dropped (no close frame) this many
+            seconds after their handshake; ``None`` = never.
     """
 
     tokens: frozenset[str] | None = attrs.field(default=None, converter=_tokens)
@@ -89,6 +109,17 @@ class SimConfig:
     send_queue: int = 4096
     epoch: float | None = None
     max_message_size: int = 1 << 20
+    token_lifetime: float = attrs.field(default=85 * 60.0, validator=_positive)
+    tradovate_user: str | None = None
+    tradovate_password: str | None = None
+    tradovate_heartbeat_timeout: float | None = attrs.field(
+        default=45.0,
+        validator=_optional_positive,  # type: ignore[arg-type]
+    )
+    tradovate_heartbeat_interval: float = attrs.field(default=2.5, validator=_positive)
+    max_connections_per_user: int = 50
+    error_text: ErrorText = "mixed"
+    replay_drop_after: float | None = attrs.field(default=None, validator=_optional_positive)
 
     def __attrs_post_init__(self) -> None:
         if self.max_symbols < 1:
@@ -106,5 +137,12 @@ class SimConfig:
             raise ValueError("SimConfig.kick_after_violations must be >= 1")
         if self.random_faults < 0:
             raise ValueError("SimConfig.random_faults must be >= 0")
+        if self.max_connections_per_user < 1:
+            raise ValueError("SimConfig.max_connections_per_user must be >= 1")
+        if self.error_text not in ("plain", "double", "mixed"):
+            raise ValueError(
+                "SimConfig.error_text must be 'plain', 'double' or 'mixed', "
+                f"not {self.error_text!r}"
+            )
         if self.send_queue < 1:
             raise ValueError("SimConfig.send_queue must be >= 1")

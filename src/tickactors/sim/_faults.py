@@ -14,6 +14,12 @@ Faults come in three shapes, and the server consults them at fixed points:
   connections). The server *takes* one with ``take_*`` when the occasion comes.
 - **one-shot** faults act at once on every live connection: ``drop``,
   ``kick``, ``malformed``, ``expire_token``; ``set_max_age`` changes a limit.
+- **Tradovate only**: ``p_ticket`` and ``rate_limit_429`` are counted (the next
+  *n* requests, WebSocket or REST, get a penalty ticket / a 429 and are not
+  applied; authorize and REST GETs never take a ticket); ``shutdown`` is
+  one-shot (every connection that has a shutdown notice gets it; AllTick
+  connections ignore it). What ``kick``, ``malformed``, ``expire_token`` and
+  the ages look like there is in ``_tradovate_connection``.
 
 Every call is counted in ``stats.faults_injected[kind]`` and logged in
 ``stats.fault_log`` as ``(trio time, kind, detail)``, once per call.
@@ -27,7 +33,8 @@ seconds); each code it catches streams on for ``duration`` seconds after its
 removal (``None``: as long as the connection lives).
 
 Random mode (``SimConfig.random_faults`` = mean seconds between faults)
-draws exponential gaps and a weighted kind from :data:`RANDOM_MENU`, with
+draws exponential gaps and a weighted kind from :data:`RANDOM_MENU`
+(:data:`TRADOVATE_RANDOM_MENU` on the Tradovate venue), with
 bounded parameters, from a random stream derived from the seed alone: the
 fault log of a run is the same for the same seed and client behaviour.
 """
@@ -36,13 +43,13 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Final, Literal
 
 import attrs
 import trio
 
-from ._hub import Hub
+from ._hub import Hub, ShutdownCapable
 
 RANDOM_MENU: Final = (
     ("stall", 3),
@@ -57,6 +64,13 @@ RANDOM_MENU: Final = (
     ("accept_then_close", 1),
     ("hang_upgrade", 1),
 )
+TRADOVATE_RANDOM_MENU: Final = (
+    *RANDOM_MENU,
+    ("p_ticket", 1),
+    ("rate_limit_429", 1),
+    ("shutdown", 1),
+)
+SHUTDOWN_REASONS: Final = ("Maintenance", "ConnectionQuotaReached", "IPQuotaReached")
 
 
 @attrs.frozen(slots=True)
@@ -86,6 +100,8 @@ class Faults:
         self._delays: list[list[float]] = []  # [seconds, remaining]
         self._accept_then_close = 0
         self._hang_upgrade = 0
+        self._tickets: list[tuple[float, bool]] = []  # (p-time, captcha), one per request
+        self._too_many = 0
 
     # ---- controls --------------------------------------------------------------
 
@@ -195,6 +211,34 @@ class Faults:
         for conn in users:
             conn.expire_token()
 
+    def p_ticket(self, n: int = 1, p_time: float | None = None, captcha: bool = False) -> None:
+        """The next ``n`` Tradovate requests get a penalty ticket instead of being applied.
+
+        ``p_time`` defaults to 60 s (3600 s with ``captcha``). A resend of the same
+        request carrying the ticket is applied once ``p_time`` has passed; sooner, it
+        gets a fresh ticket and counts as a ``penalty_ignored`` violation.
+        """
+        seconds = p_time if p_time is not None else (3600.0 if captcha else 60.0)
+        if not seconds >= 0:
+            raise ValueError(f"p_time must be >= 0, got {seconds}")
+        self._tickets.extend([(seconds, captcha)] * _count(n))
+        self._hub.record_fault("p_ticket", f"n={n} p_time={seconds} captcha={captcha}")
+
+    def rate_limit_429(self, n: int = 1) -> None:
+        """The next ``n`` Tradovate requests (WebSocket or REST) are answered 429, not applied."""
+        self._too_many += _count(n)
+        self._hub.record_fault("rate_limit_429", f"n={n}")
+
+    def shutdown(self, reason_code: str = "Maintenance", reason: str | None = None) -> None:
+        """Every Tradovate connection gets a ``shutdown`` event, then ``c[...]`` and close."""
+        if reason_code not in SHUTDOWN_REASONS:
+            raise ValueError(f"reason_code must be one of {SHUTDOWN_REASONS}, not {reason_code!r}")
+        text = reason if reason is not None else f"Server shutdown: {reason_code}"
+        targets = [c for c in self._hub.connections.values() if isinstance(c, ShutdownCapable)]
+        self._hub.record_fault("shutdown", f"{reason_code} connections={len(targets)}")
+        for conn in targets:
+            conn.shutdown(reason_code, text)
+
     def clear(self) -> None:
         """Switch off every standing and counted fault."""
         self.resume()
@@ -203,6 +247,8 @@ class Faults:
         self._lose_acks = self._drop_requests = 0
         self._accept_then_close = self._hang_upgrade = 0
         self._delays.clear()
+        self._tickets.clear()
+        self._too_many = 0
 
     # ---- queries used by the server --------------------------------------------
 
@@ -262,12 +308,33 @@ class Faults:
             return True
         return False
 
+    def take_p_ticket(self) -> tuple[float, bool] | None:
+        """``(p_time, captcha)`` if the request at hand must get a penalty ticket."""
+        return self._tickets.pop(0) if self._tickets else None
+
+    def take_429(self) -> bool:
+        if self._too_many:
+            self._too_many -= 1
+            return True
+        return False
+
     # ---- random mode -----------------------------------------------------------
 
-    def inject_random(self, rng: random.Random, symbols: Iterable[str]) -> str:
-        """Inject one random fault with bounded parameters; returns its kind."""
-        kinds = [k for k, _ in RANDOM_MENU]
-        kind = rng.choices(kinds, weights=[w for _, w in RANDOM_MENU])[0]
+    def inject_random(
+        self,
+        rng: random.Random,
+        symbols: Iterable[str],
+        menu: Sequence[tuple[str, int]] | None = None,
+    ) -> str:
+        """Inject one random fault with bounded parameters; returns its kind.
+
+        ``menu`` defaults to the venue's (:data:`RANDOM_MENU` or
+        :data:`TRADOVATE_RANDOM_MENU`).
+        """
+        if menu is None:
+            menu = TRADOVATE_RANDOM_MENU if self._hub.venue == "tradovate" else RANDOM_MENU
+        kinds = [k for k, _ in menu]
+        kind = rng.choices(kinds, weights=[w for _, w in menu])[0]
         duration = round(rng.uniform(5.0, 15.0), 3)
         n = rng.randint(1, 3)
         pick = rng.random()
@@ -295,6 +362,12 @@ class Faults:
             self.malformed(n)
         elif kind == "accept_then_close":
             self.accept_then_close(min(n, 2))
+        elif kind == "p_ticket":
+            self.p_ticket(1, p_time=round(1.0 + 9.0 * pick, 3))
+        elif kind == "rate_limit_429":
+            self.rate_limit_429(min(n, 2))
+        elif kind == "shutdown":
+            self.shutdown(SHUTDOWN_REASONS[int(pick * len(SHUTDOWN_REASONS))])
         else:
             self.hang_upgrade(1)
         return kind

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import trio
 
@@ -50,10 +50,19 @@ class SimConnection(Protocol):
         """Re-read live limits such as the maximum connection age."""
 
 
+@runtime_checkable
+class ShutdownCapable(Protocol):
+    """A connection whose venue has a shutdown notice (Tradovate's ``shutdown`` event)."""
+
+    def shutdown(self, reason_code: str, reason: str) -> None:
+        """Send the venue's shutdown notice, then close."""
+
+
 class Hub:
     """Shared state of one simulator (see the module docstring)."""
 
-    def __init__(self, config: SimConfig, seed: int, epoch: float) -> None:
+    def __init__(self, config: SimConfig, seed: int, epoch: float, venue: str = "alltick") -> None:
+        self.venue = venue
         self.config = config
         self.seed = seed
         self.stats = SimStats()

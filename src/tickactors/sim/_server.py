@@ -8,6 +8,9 @@ and, if ``SimConfig.random_faults`` is set, the random fault schedule. Each
 TCP connection is either hung (``hang_upgrade``: its bytes are read and
 ignored, no HTTP answer ever comes) or handed to the venue's handler after
 the upgrade request arrives (10 s deadline, else the socket is closed).
+The Tradovate venue serves REST and WebSocket on the same port: its TCP
+connections go to ``_tradovate_server.serve_tradovate`` instead, and its
+streamer is the :class:`._tradovate_stream.TradovateStreamer`.
 
 Leaving the ``async with`` cancels everything and closes every socket
 without close frames (the simulator does not say goodbye). An exception
@@ -23,33 +26,46 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from functools import partial
+from typing import Any
 
 import trio
 
-from ._alltick_connection import AllTickConnection
 from ._alltick_server import serve_alltick
 from ._alltick_stream import AllTickStreamer
 from ._config import SimConfig
 from ._faults import Faults, run_random_faults
 from ._hub import Hub
 from ._stats import SimStats
+from ._tradovate_market import TradovateMarket
+from ._tradovate_server import REPLAY_PATH, REST_PATH, WS_PATH, serve_tradovate
+from ._tradovate_state import TradovateVenue
+from ._tradovate_stream import TradovateStreamer
 from ._wsio import ServerWebSocket
 
 HANDSHAKE_TIMEOUT = 10.0
-VENUES = ("alltick",)
+VENUES = ("alltick", "tradovate")
 DEFAULT_PATH = "/quote-b-ws-api"
+_DEFAULT_PATHS = {"alltick": DEFAULT_PATH, "tradovate": WS_PATH}
 
 
 class Simulator:
     """A running simulated venue; get one from :func:`open_simulator`."""
 
     def __init__(
-        self, venue: str, host: str, port: int, hub: Hub, faults: Faults, streamer: AllTickStreamer
+        self,
+        venue: str,
+        host: str,
+        port: int,
+        hub: Hub,
+        faults: Faults,
+        streamer: AllTickStreamer | TradovateStreamer,
+        tradovate: TradovateVenue | None = None,
     ) -> None:
         self.venue = venue
         self.host = host
         self.port = port
         self.faults = faults
+        self.tradovate = tradovate  # contracts, accounts, penalty tickets (Tradovate only)
         self._hub = hub
         self._streamer = streamer
 
@@ -69,14 +85,28 @@ class Simulator:
         return self._hub.stats
 
     @property
-    def connections(self) -> list[AllTickConnection]:
-        """The live connections, oldest first (a fresh list on every access)."""
-        return self._streamer.connections
+    def connections(self) -> list[Any]:
+        """The live connections, oldest first (a fresh list on every access).
+
+        :class:`AllTickConnection` or ``TradovateConnection`` objects, by venue.
+        """
+        return list(self._streamer.connections)
 
     @property
     def url(self) -> str:
-        """The default endpoint, without a token: add ``?token=...`` to connect."""
-        return self.url_for(DEFAULT_PATH)
+        """The default endpoint: AllTick without a token (add ``?token=...``); Tradovate's
+        ``/v1/websocket``."""
+        return self.url_for(_DEFAULT_PATHS[self.venue])
+
+    @property
+    def replay_url(self) -> str:
+        """Tradovate's market-replay socket."""
+        return self.url_for(REPLAY_PATH)
+
+    @property
+    def rest_url(self) -> str:
+        """Tradovate's REST base, ``http://HOST:PORT/v1``."""
+        return "http" + self.url_for(REST_PATH)[2:]
 
     async def run_random_faults(self, mean: float) -> None:
         """Inject random faults (``SimConfig.random_faults`` style) until cancelled.
@@ -140,19 +170,28 @@ async def open_simulator(
     _check_loopback(host)
     config = config if config is not None else SimConfig()
     epoch = config.epoch if config.epoch is not None else time.time() - trio.current_time()
-    hub = Hub(config, seed, epoch)
+    hub = Hub(config, seed, epoch, venue)
     faults = Faults(hub)
-    streamer = AllTickStreamer(hub, faults)
+    streamer: AllTickStreamer | TradovateStreamer
+    tradovate: TradovateVenue | None = None
+    if venue == "tradovate":
+        tradovate = TradovateVenue(hub, faults)
+        market = TradovateMarket(hub)
+        streamer = TradovateStreamer(hub, faults, tradovate.contracts, market)
+        handler: Any = partial(serve_tradovate, hub, faults, tradovate, market)
+    else:
+        streamer = AllTickStreamer(hub, faults)
+        handler = partial(_handle_tcp, hub, faults)
     listeners = await trio.open_tcp_listeners(port, host=host)
     bound_port = listeners[0].socket.getsockname()[1]
-    sim = Simulator(venue, host, bound_port, hub, faults, streamer)
+    sim = Simulator(venue, host, bound_port, hub, faults, streamer, tradovate)
     body_error: BaseException | None = None
     try:
         async with trio.open_nursery() as nursery:
             nursery.start_soon(streamer.run)
             if config.random_faults > 0:
                 nursery.start_soon(run_random_faults, faults, hub, config.random_faults)
-            await nursery.start(trio.serve_listeners, partial(_handle_tcp, hub, faults), listeners)
+            await nursery.start(trio.serve_listeners, handler, listeners)
             try:
                 yield sim
             except BaseException as exc:

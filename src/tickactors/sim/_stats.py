@@ -11,6 +11,13 @@ from collections import Counter
 import attrs
 
 VIOLATION_KINDS = ("rate", "duplicate_code", "empty_list", "bad_request")
+TRADOVATE_VIOLATION_KINDS = (
+    "duplicate_id",
+    "unauthorized",
+    "penalty_ignored",
+    "heartbeat_timeout",
+    "bad_request",
+)
 
 
 @attrs.define(slots=True, eq=False)
@@ -33,6 +40,16 @@ class SimStats:
         closes: connections ended by the server, by reason (``heartbeat_timeout``,
             ``rate_kick``, ``max_age``, ``token_rejected``, ``token_expired``,
             ``slow_consumer``, ``drop``, ``kick``, ``accept_then_close``, ...).
+
+    Tradovate only (``heartbeats`` counts accepted client ``[]`` frames there, and
+    ``violations`` uses :data:`TRADOVATE_VIOLATION_KINDS`):
+
+        requests_by_endpoint: WebSocket requests by lowercased endpoint (``authorize``,
+            ``md/subscribequote``, ...), ``?`` for unreadable ones.
+        rest_calls: REST calls by ``"METHOD /path"`` (path lowercased, no query).
+        tokens_issued: access-token pairs issued (``auth/accesstokenrequest``).
+        tokens_renewed: renewals (``auth/renewaccesstoken``).
+        server_heartbeats: ``h`` frames written.
     """
 
     tcp_accepted: int = 0
@@ -46,3 +63,8 @@ class SimStats:
     faults_injected: Counter[str] = attrs.field(factory=Counter)
     fault_log: list[tuple[float, str, str]] = attrs.field(factory=list)
     closes: Counter[str] = attrs.field(factory=Counter)
+    requests_by_endpoint: Counter[str] = attrs.field(factory=Counter)
+    rest_calls: Counter[str] = attrs.field(factory=Counter)
+    tokens_issued: int = 0
+    tokens_renewed: int = 0
+    server_heartbeats: int = 0

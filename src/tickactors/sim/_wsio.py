@@ -15,6 +15,9 @@ itself:
 - **abort()** sets ``SO_LINGER`` to zero and closes the socket: the peer sees a
   TCP reset, never a close frame (the sim's "TCP abort").
 
+A listener that sniffed the request head itself (the Tradovate venue serves
+REST and WebSocket on one port) passes the bytes it read as ``initial``.
+
 Transport errors never escape: sends return ``False`` and reads return
 ``None`` once the connection is gone.
 """
@@ -62,8 +65,11 @@ def encode_frame(opcode: int, payload: bytes) -> bytes:
 class ServerWebSocket:
     """One accepted TCP stream speaking the server side of RFC 6455."""
 
-    def __init__(self, stream: trio.SocketStream, *, max_message_size: int = 1 << 20) -> None:
+    def __init__(
+        self, stream: trio.SocketStream, *, max_message_size: int = 1 << 20, initial: bytes = b""
+    ) -> None:
         self._stream = stream
+        self._initial = initial  # bytes already read off the stream (a sniffed request head)
         self._ws = WSConnection(ConnectionType.SERVER)
         self._lock = trio.Lock()
         self._events: deque[Event] = deque()
@@ -82,10 +88,13 @@ class ServerWebSocket:
         """Read once into wsproto; False when the stream ended."""
         if self.gone:
             return False
-        try:
-            data = await self._stream.receive_some(65536)
-        except _GONE:
-            data = b""
+        if self._initial:
+            data, self._initial = self._initial, b""
+        else:
+            try:
+                data = await self._stream.receive_some(65536)
+            except _GONE:
+                data = b""
         try:
             self._ws.receive_data(data or None)
         except RemoteProtocolError as exc:

@@ -1,0 +1,120 @@
+"""Quotes, DOMs and chart bars for Tradovate contracts, from the shared random walk.
+
+Theory of operation
+-------------------
+Prices come from :class:`._market.Market` (one seeded walk per symbol name,
+two decimals), so a contract's quote, its DOM and a chart agree. One
+:meth:`TradovateMarket.quote` takes one book snapshot: ``Bid``/``Offer`` are
+its best levels, the ``Trade`` is at the bid or the offer, and
+``TotalTradeVolume`` is that contract's running sum of trade sizes. Sizes
+are contracts (the walk's board-lot volumes divided by 100).
+
+With ``SimConfig.wire_variants == "mixed"`` (the default) a quote may lack
+entries, and an entry may lack ``price`` or ``size``, as the venue sends
+them: each entry is left out with probability 0.1, and a kept priced entry
+loses ``price`` or ``size`` with probability 0.05, drawn from a seed-derived
+stream. ``"documented"`` always sends all four entries, complete.
+
+Chart bars (``md/getChart``) are a short seeded history ending at the
+current price: ``asMuchAsElements`` bars (default 10, at most 100) of
+``elementSize`` minutes, in the field names of Tradovate's chart tutorial
+(``timestamp, open, high, low, close, upVolume, downVolume, upTicks,
+downTicks, bidVolume, offerVolume``).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import UTC, datetime
+from typing import Any, Final
+
+from . import _tradovate_protocol as proto
+from ._hub import Hub
+from ._tradovate_contracts import Contract
+
+DOM_LEVELS: Final = 10
+MAX_BARS: Final = 100
+P_ENTRY_MISSING: Final = 0.1
+P_FIELD_MISSING: Final = 0.05
+
+
+def _size(volume: str) -> int:
+    return max(1, int(float(volume)) // 100)
+
+
+class TradovateMarket:
+    """Wire-ready market data for contracts; see the module docstring."""
+
+    def __init__(self, hub: Hub) -> None:
+        self._hub = hub
+        self._rng = hub.rng("tradovate:entries")
+        self._chart_rng = hub.rng("tradovate:chart")
+        self._volume: defaultdict[int, int] = defaultdict(int)
+
+    def quote(self, contract: Contract) -> dict[str, Any]:
+        """``{"id", "contractId", "entries"}`` of the next quote (no timestamp)."""
+        rng = self._rng
+        book = self._hub.market.book(contract.name, 1, self._hub.wall_time())
+        bid, bid_volume = book.bids[0]
+        ask, ask_volume = book.asks[0]
+        trade_size = rng.randint(1, 20)
+        self._volume[contract.id] += trade_size
+        entries: dict[str, dict[str, Any]] = {
+            "Bid": {"price": float(bid), "size": _size(bid_volume)},
+            "Offer": {"price": float(ask), "size": _size(ask_volume)},
+            "Trade": {"price": float(rng.choice((bid, ask))), "size": trade_size},
+            "TotalTradeVolume": {"size": self._volume[contract.id]},
+        }
+        if self._hub.config.wire_variants == "mixed":
+            for name in list(entries):
+                if rng.random() < P_ENTRY_MISSING:
+                    del entries[name]
+                elif "price" in entries[name] and rng.random() < P_FIELD_MISSING:
+                    del entries[name][rng.choice(("price", "size"))]
+        return {"id": contract.id, "contractId": contract.id, "entries": entries}
+
+    def dom(self, contract: Contract) -> dict[str, Any]:
+        """``{"contractId", "bids", "offers"}`` of the next DOM (no timestamp)."""
+        book = self._hub.market.book(contract.name, DOM_LEVELS, self._hub.wall_time())
+        return {
+            "contractId": contract.id,
+            "bids": [{"price": float(p), "size": _size(v)} for p, v in book.bids],
+            "offers": [{"price": float(p), "size": _size(v)} for p, v in book.asks],
+        }
+
+    def bars(
+        self, contract: Contract, count: object, minutes: object, end_wall: float
+    ) -> tuple[list[dict[str, Any]], int]:
+        """(bars oldest first, trade date as ``yyyymmdd``) for ``md/getChart``."""
+        n = count if isinstance(count, int) and not isinstance(count, bool) else 10
+        n = max(1, min(MAX_BARS, n))
+        step = minutes if isinstance(minutes, int) and not isinstance(minutes, bool) else 1
+        step = max(1, step) * 60
+        rng = self._chart_rng
+        close = float(self._hub.market.book(contract.name, 1, end_wall).bids[0][0])
+        last = int(end_wall // step) * step
+        bars: list[dict[str, Any]] = []
+        for k in range(n):
+            move = round(rng.uniform(-1.0, 1.0) * close * 0.002, 2)
+            open_ = round(max(0.01, close - move), 2)
+            high = round(max(open_, close) + rng.randint(0, 8) * 0.01, 2)
+            low = round(max(0.01, min(open_, close) - rng.randint(0, 8) * 0.01), 2)
+            up, down = rng.randint(10, 500), rng.randint(10, 500)
+            bars.append(
+                {
+                    "timestamp": proto.iso(last - k * step),
+                    "open": open_,
+                    "high": high,
+                    "low": low,
+                    "close": close,
+                    "upVolume": up,
+                    "downVolume": down,
+                    "upTicks": up // 3 + 1,
+                    "downTicks": down // 3 + 1,
+                    "bidVolume": down,
+                    "offerVolume": up,
+                }
+            )
+            close = open_
+        day = datetime.fromtimestamp(end_wall, tz=UTC)
+        return bars[::-1], day.year * 10_000 + day.month * 100 + day.day

@@ -1,0 +1,278 @@
+"""Tradovate WebSocket requests: the gates every request passes, then the endpoints.
+
+Theory of operation
+-------------------
+A :class:`Dispatcher` belongs to one connection. :meth:`Dispatcher.handle`
+takes a parsed request (not the ``[]`` heartbeat) and returns a
+:class:`Result`: the answer to send (or None) and events to send after it.
+The gates, in order:
+
+1. **unreadable** (see ``_tradovate_protocol``): 400 without ``"i"``.
+2. **duplicate id**: an id already used on this connection gets
+   ``{"i":ID,"s":400,"d":"Duplicate request id ID"}``, is not applied and
+   counts as a ``duplicate_id`` violation (the sim's pick: an answer, not the
+   silent drop the seed reports). One exception: a repeat of the *identical*
+   ``authorize`` (same id, same token) is served again, uncounted, because
+   Tradovate's own tutorial client authorizes on ``onopen`` and again on
+   ``o``, both with id 0.
+3. **429** (``faults.rate_limit_429``): ``s=429``, not applied.
+4. **authorize first**: before a successful ``authorize``, any other request
+   gets ``{"i":ID,"s":401,"d":"Access is denied"}`` (counted ``unauthorized``).
+5. **penalty ticket** (``faults.p_ticket``, see ``_tradovate_penalty``).
+
+Requests answered at gate 3 or 5 do not use up their id (a resend may reuse
+it); every other request does. Then the endpoint (case-insensitive):
+
+- ``authorize``: token raw, JSON-quoted or ``{"token":...}``; 401 with
+  ``Access is denied`` / ``Expired Access Token``; success answers
+  ``{"i":ID,"s":200}`` (no ``d``).
+- ``md/subscribeQuote|DOM|Histogram``: body ``{"symbol": name or id}``;
+  answer ``d = {"subscriptionId": contractId}`` (what Tradovate's tutorial
+  clients match events against); unknown symbol -> 404 ``Unknown symbol: X``.
+  ``md/unsubscribe...``: 400 ``Not subscribed: X`` when it was not.
+- ``md/getChart``: ``d = {"historicalId": H, "realtimeId": H}``, then one
+  ``chart`` event with the bars and an ``eoh`` marker (no live bars follow);
+  ``md/cancelChart`` takes ``{"subscriptionId": H}`` (400 if unknown).
+- ``contract/find`` (``name``), ``contract/item`` (``id``) -> the contract or
+  404 ``Not found``; ``contract/suggest`` (``t``, ``l``) -> a list.
+- ``account/list``; ``user/syncrequest`` -> ``{"users", "accounts"}`` plus
+  empty entity lists.
+- ``replay/checkReplaySession`` -> ``{"checkStatus":"OK"}``,
+  ``replay/initializeClock`` -> ``{"ok":true}`` then clock events,
+  ``replay/changeSpeed``; only on the replay socket (404 elsewhere).
+- anything else: 404 ``Unknown operation``.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from typing import Any, Protocol
+
+import attrs
+import trio
+
+from . import _tradovate_protocol as proto
+from . import _tradovate_replay as _replay
+from ._faults import Faults
+from ._tradovate_accounts import User
+from ._tradovate_market import TradovateMarket
+from ._tradovate_penalty import Issued
+from ._tradovate_state import TradovateVenue
+from ._tradovate_subscriptions import Kind, MdSubscriptions
+
+
+class Session(Protocol):
+    """The connection as the dispatcher sees it."""
+
+    subs: MdSubscriptions
+    is_replay: bool
+    replay: _replay.ReplayClock | None
+    user: User | None
+
+    def authorized(self, user: User, token: str) -> None:
+        """Record a successful authorize (and apply the per-user quota)."""
+
+    def start_replay(self, clock: _replay.ReplayClock) -> None:
+        """Run ``clock`` and send its events from now on."""
+
+
+@attrs.frozen(slots=True)
+class Result:
+    answer: dict[str, Any] | None
+    events: tuple[dict[str, Any], ...] = ()
+
+
+_Handler = Callable[["Dispatcher", proto.Request], Result]
+
+
+class Dispatcher:
+    """Gates and endpoints for one connection; see the module docstring."""
+
+    def __init__(
+        self, venue: TradovateVenue, faults: Faults, market: TradovateMarket, session: Session
+    ) -> None:
+        self._venue, self._faults, self._market, self._session = venue, faults, market, session
+        self.used_ids: set[int] = set()
+        self.violations: Counter[str] = Counter()
+        self._authorize_seen: dict[int, str] = {}
+
+    def _violation(self, kind: str) -> None:
+        self.violations[kind] += 1
+        self._venue.hub.stats.violations[kind] += 1
+
+    def _error(self, req: proto.Request, status: int, text: str) -> Result:
+        return Result(self._venue.error(req.id, status, text))
+
+    def handle(self, req: proto.Request) -> Result:
+        if req.error is not None or req.id is None:
+            self._violation("bad_request")
+            return self._error(req, 400, f"Bad request: {req.error}")
+        key = req.key
+        if req.id in self.used_ids:
+            repeat = key == "authorize" and self._authorize_seen.get(req.id) == req.body
+            if not repeat:
+                self._violation("duplicate_id")
+                return self._error(req, 400, f"Duplicate request id {req.id}")
+        if self._faults.take_429():
+            return self._error(req, 429, proto.TOO_MANY)
+        if key != "authorize" and self._session.user is None:
+            self.used_ids.add(req.id)
+            self._violation("unauthorized")
+            return self._error(req, 401, proto.ACCESS_DENIED)
+        if key != "authorize":
+            verdict = self._venue.penalties.gate(req.endpoint, req.query, req.body_json)
+            if isinstance(verdict, Issued):
+                if verdict.violation:
+                    self.violations["penalty_ignored"] += 1
+                ticket = proto.penalty(req.id, verdict.ticket, verdict.p_time, verdict.captcha)
+                return Result(ticket)
+            if isinstance(verdict, str):
+                self.used_ids.add(req.id)
+                return self._error(req, 400, verdict)
+        self.used_ids.add(req.id)
+        handler = _ENDPOINTS.get(key)
+        if handler is None:
+            return self._error(req, 404, f"Unknown operation: {req.endpoint}")
+        return handler(self, req)
+
+    # ---- endpoints -------------------------------------------------------------
+
+    def _authorize(self, req: proto.Request) -> Result:
+        assert req.id is not None
+        self._authorize_seen[req.id] = req.body
+        token = proto.token_from_body(req.body)
+        owner = self._venue.accounts.check(token)
+        if isinstance(owner, str):
+            return self._error(req, 401, owner)
+        self._session.authorized(owner, token)
+        return Result(proto.ok(req.id))
+
+    def _subscribe(self, req: proto.Request, kind: Kind) -> Result:
+        assert req.id is not None
+        symbol = req.params.get("symbol")
+        contract = self._venue.contracts.resolve(symbol)
+        if contract is None:
+            return self._error(req, 404, f"Unknown symbol: {symbol}")
+        self._session.subs.add(kind, contract)
+        return Result(proto.ok(req.id, {"subscriptionId": contract.id}))
+
+    def _unsubscribe(self, req: proto.Request, kind: Kind) -> Result:
+        assert req.id is not None
+        symbol = req.params.get("symbol")
+        contract = self._venue.contracts.resolve(symbol)
+        if contract is None:
+            return self._error(req, 404, f"Unknown symbol: {symbol}")
+        if not self._session.subs.remove(kind, contract, trio.current_time()):
+            return self._error(req, 400, f"Not subscribed: {symbol}")
+        return Result(proto.ok(req.id))
+
+    def _get_chart(self, req: proto.Request) -> Result:
+        assert req.id is not None
+        symbol = req.params.get("symbol")
+        contract = self._venue.contracts.resolve(symbol)
+        if contract is None:
+            return self._error(req, 404, f"Unknown symbol: {symbol}")
+        description = req.params.get("chartDescription")
+        time_range = req.params.get("timeRange")
+        size = description.get("elementSize") if isinstance(description, dict) else None
+        count = time_range.get("asMuchAsElements") if isinstance(time_range, dict) else None
+        chart_id = self._venue.new_chart_id()
+        self._session.subs.charts[chart_id] = contract.name
+        now_wall = self._market_wall()
+        bars, trade_date = self._market.bars(contract, count, size, now_wall)
+        answer = proto.ok(req.id, {"historicalId": chart_id, "realtimeId": chart_id})
+        return Result(answer, (proto.chart_event(chart_id, bars, trade_date),))
+
+    def _market_wall(self) -> float:
+        clock = self._session.replay
+        now = trio.current_time()
+        return clock.wall_at(now) if clock is not None else self._venue.hub.wall_time()
+
+    def _cancel_chart(self, req: proto.Request) -> Result:
+        assert req.id is not None
+        chart_id = req.params.get("subscriptionId")
+        if not isinstance(chart_id, int) or self._session.subs.charts.pop(chart_id, None) is None:
+            return self._error(req, 400, f"Unknown chart subscription: {chart_id}")
+        return Result(proto.ok(req.id))
+
+    def _contract_find(self, req: proto.Request) -> Result:
+        assert req.id is not None
+        contract = self._venue.contracts.find(req.params.get("name"))
+        if contract is None:
+            return self._error(req, 404, f"Not found: {req.params.get('name')}")
+        return Result(proto.ok(req.id, contract.to_json()))
+
+    def _contract_item(self, req: proto.Request) -> Result:
+        assert req.id is not None
+        contract = self._venue.contracts.item(req.params.get("id"))
+        if contract is None:
+            return self._error(req, 404, f"Not found: {req.params.get('id')}")
+        return Result(proto.ok(req.id, contract.to_json()))
+
+    def _contract_suggest(self, req: proto.Request) -> Result:
+        assert req.id is not None
+        found = self._venue.contracts.suggest(req.params.get("t"), req.params.get("l", 10))
+        return Result(proto.ok(req.id, [c.to_json() for c in found]))
+
+    def _account_list(self, req: proto.Request) -> Result:
+        assert req.id is not None and self._session.user is not None
+        return Result(proto.ok(req.id, self._venue.accounts.accounts_json(self._session.user)))
+
+    def _sync(self, req: proto.Request) -> Result:
+        assert req.id is not None and self._session.user is not None
+        user = self._session.user
+        data: dict[str, Any] = {
+            "users": [self._venue.accounts.user_json(user)],
+            "accounts": self._venue.accounts.accounts_json(user),
+        }
+        for empty in ("positions", "orders", "fills", "cashBalances", "contracts"):
+            data[empty] = []
+        return Result(proto.ok(req.id, data))
+
+    def _replay(self, req: proto.Request) -> Result:
+        assert req.id is not None
+        if not self._session.is_replay:
+            return self._error(req, 404, f"{req.endpoint} is only available on the replay socket")
+        key, now = req.key, trio.current_time()
+        if key == "replay/checkreplaysession":
+            return Result(proto.ok(req.id, {"checkStatus": "OK"}))
+        if key == "replay/initializeclock":
+            clock = _replay.initialize(req.params, now)
+            if isinstance(clock, str):
+                return self._error(req, 400, clock)
+            self._session.start_replay(clock)
+            return Result(proto.ok(req.id, {"ok": True}))
+        running = self._session.replay
+        if running is None:
+            return self._error(req, 400, "Replay clock is not initialized")
+        speed = _replay.check_speed(req.params.get("speed"))
+        if isinstance(speed, str):
+            return self._error(req, 400, speed)
+        running.change_speed(speed, now)
+        return Result(proto.ok(req.id, {"ok": True}), (running.event(now),))
+
+
+def _kind(method: Callable[[Dispatcher, proto.Request, Kind], Result], kind: Kind) -> _Handler:
+    return lambda d, r: method(d, r, kind)
+
+
+_ENDPOINTS: dict[str, _Handler] = {
+    "authorize": Dispatcher._authorize,
+    "md/subscribequote": _kind(Dispatcher._subscribe, "quote"),
+    "md/unsubscribequote": _kind(Dispatcher._unsubscribe, "quote"),
+    "md/subscribedom": _kind(Dispatcher._subscribe, "dom"),
+    "md/unsubscribedom": _kind(Dispatcher._unsubscribe, "dom"),
+    "md/subscribehistogram": _kind(Dispatcher._subscribe, "histogram"),
+    "md/unsubscribehistogram": _kind(Dispatcher._unsubscribe, "histogram"),
+    "md/getchart": Dispatcher._get_chart,
+    "md/cancelchart": Dispatcher._cancel_chart,
+    "contract/find": Dispatcher._contract_find,
+    "contract/item": Dispatcher._contract_item,
+    "contract/suggest": Dispatcher._contract_suggest,
+    "account/list": Dispatcher._account_list,
+    "user/syncrequest": Dispatcher._sync,
+    "replay/checkreplaysession": Dispatcher._replay,
+    "replay/initializeclock": Dispatcher._replay,
+    "replay/changespeed": Dispatcher._replay,
+}

@@ -1,0 +1,209 @@
+"""Tradovate REST on the simulator's port: plain HTTP/1.1 on h11, JSON in and out.
+
+Theory of operation
+-------------------
+``_tradovate_server`` hands over a TCP connection whose first request head
+is not a WebSocket upgrade, with the ``h11.Connection`` that parsed it.
+:func:`serve_rest` answers it and every further request on that connection
+(keep-alive; an idle connection is closed after :data:`KEEP_ALIVE` seconds).
+
+Paths are matched case-insensitively under ``/v1`` (``/v1/auth/accessTokenRequest``
+= ``/v1/auth/accesstokenrequest``); every call is counted in
+``stats.rest_calls["METHOD /v1/path"]`` (path lowercased). Routes:
+
+- ``POST auth/accesstokenrequest`` with ``{"name","password","appId",
+  "appVersion","cid","sec"}``: the token pair (see ``_tradovate_accounts``),
+  or HTTP 200 with ``{"errorText": ...}`` for wrong credentials, as Tradovate
+  does. A penalty ticket armed by ``faults.p_ticket`` is answered here as
+  HTTP 200 ``{"p-ticket","p-time","p-captcha"}``; the resend carries
+  ``"p-ticket"`` in its JSON body.
+- ``GET|POST auth/renewaccesstoken``, ``GET account/list``,
+  ``GET contract/find?name=``, ``GET contract/suggest?t=&l=``,
+  ``GET contract/item?id=``: need ``Authorization: Bearer TOKEN``; a missing,
+  unknown or revoked token gets HTTP 401 ``{"errorText":"Access is denied"}``,
+  an expired one ``{"errorText":"Expired Access Token"}``. Unknown contracts
+  get HTTP 404 ``{"errorText":"Not found: ..."}``.
+- anything else: 404; a bad JSON body: 400.
+
+Faults: ``rate_limit_429`` answers the next calls with HTTP 429; during a
+stall answers wait for its end; ``p_ticket`` applies to POSTs with a JSON
+object body only (a GET has no body to carry the ticket back). The other
+faults concern sockets and leave REST alone.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final, Protocol
+from urllib.parse import parse_qsl, urlsplit
+
+import h11
+import orjson
+import trio
+
+from . import _tradovate_protocol as proto
+from ._faults import Faults
+from ._tradovate_accounts import BAD_CREDENTIALS, User
+from ._tradovate_penalty import Issued
+from ._tradovate_state import TradovateVenue
+
+KEEP_ALIVE: Final = 30.0
+MAX_BODY: Final = 1 << 20
+_GONE = (trio.BrokenResourceError, trio.ClosedResourceError, OSError)
+
+_Answer = tuple[int, Any]
+
+
+class Receiver(Protocol):
+    async def receive_some(self, max_bytes: int | None = None) -> bytes | bytearray: ...
+
+
+async def next_event(stream: Receiver, conn: h11.Connection) -> Any:
+    """The next h11 event, reading as needed; ``h11.ConnectionClosed`` when the peer left."""
+    while True:
+        event = conn.next_event()
+        if event is not h11.NEED_DATA:
+            return event
+        try:
+            data = await stream.receive_some(65536)
+        except _GONE:
+            data = b""
+        conn.receive_data(bytes(data))
+
+
+async def serve_rest(
+    venue: TradovateVenue,
+    faults: Faults,
+    stream: trio.abc.Stream,
+    conn: h11.Connection,
+    request: h11.Request,
+) -> None:
+    """Answer ``request`` and every later request on ``conn`` (see the module docstring)."""
+    try:
+        while True:
+            body = bytearray()
+            while True:
+                event = await next_event(stream, conn)
+                if isinstance(event, h11.Data):
+                    body += event.data
+                    if len(body) > MAX_BODY:
+                        return
+                elif isinstance(event, h11.EndOfMessage):
+                    break
+                else:
+                    return
+            status, payload = route(venue, faults, request, bytes(body))
+            if faults.stalled():
+                await faults.wait_unstalled()
+            data = orjson.dumps(payload)
+            headers = [("Content-Type", "application/json"), ("Content-Length", str(len(data)))]
+            out = conn.send(h11.Response(status_code=status, headers=headers))
+            out += conn.send(h11.Data(data=data)) + conn.send(h11.EndOfMessage())
+            await stream.send_all(out)
+            if conn.our_state is not h11.DONE or conn.their_state is not h11.DONE:
+                return
+            conn.start_next_cycle()
+            with trio.move_on_after(KEEP_ALIVE):
+                event = await next_event(stream, conn)
+            if not isinstance(event, h11.Request):
+                return
+            request = event
+    except (h11.ProtocolError, *_GONE):
+        return
+
+
+def _header(request: h11.Request, name: bytes) -> str:
+    for key, value in request.headers:
+        if key.lower() == name:
+            return bytes(value).decode("latin-1")
+    return ""
+
+
+def _bearer(venue: TradovateVenue, request: h11.Request) -> User | _Answer:
+    scheme, _, token = _header(request, b"authorization").strip().partition(" ")
+    owner = venue.accounts.check(token.strip() if scheme.lower() == "bearer" else "")
+    if isinstance(owner, str):
+        return 401, {"errorText": owner}
+    return owner
+
+
+def route(venue: TradovateVenue, faults: Faults, request: h11.Request, body: bytes) -> _Answer:
+    """Status and JSON payload for one REST call."""
+    method = bytes(request.method).decode("ascii", "replace").upper()
+    parts = urlsplit(bytes(request.target).decode("latin-1"))
+    path = parts.path.lower().rstrip("/")
+    venue.hub.stats.rest_calls[f"{method} {path}"] += 1
+    if faults.take_429():
+        return 429, {"errorText": proto.TOO_MANY}
+    if not path.startswith("/v1/"):
+        return 404, {"errorText": f"Not found: {parts.path}"}
+    endpoint = path[len("/v1/") :]
+    params: dict[str, Any] = dict(parse_qsl(parts.query, keep_blank_values=True))
+    parsed: Any = None
+    if body.strip():
+        try:
+            parsed = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            return 400, {"errorText": "Request body is not JSON"}
+    if method == "POST" and isinstance(parsed, dict):
+        verdict = venue.penalties.gate(f"POST /v1/{endpoint}", parts.query, parsed)
+        if isinstance(verdict, Issued):
+            return 200, proto.penalty(None, verdict.ticket, verdict.p_time, verdict.captcha)["d"]
+        if isinstance(verdict, str):
+            return 400, {"errorText": verdict}
+    if endpoint == "auth/accesstokenrequest" and method == "POST":
+        fields = parsed if isinstance(parsed, dict) else {}
+        if not venue.accounts.credentials_ok(fields.get("name"), fields.get("password")):
+            return 200, {"errorText": BAD_CREDENTIALS}
+        pair = venue.accounts.issue(str(fields["name"]))
+        return 200, venue.accounts.token_json(pair)
+    handler = _AUTHED.get(endpoint)
+    if handler is None or method not in ("GET", "POST"):
+        return 404, {"errorText": f"Not found: {parts.path}"}
+    owner = _bearer(venue, request)
+    if not isinstance(owner, User):
+        return owner
+    if endpoint == "auth/renewaccesstoken":
+        _, _, token = _header(request, b"authorization").strip().partition(" ")
+        renewed = venue.accounts.renew(token.strip())
+        if isinstance(renewed, str):
+            return 401, {"errorText": renewed}
+        return 200, venue.accounts.token_json(renewed)
+    if isinstance(parsed, dict):
+        params.update(parsed)
+    return handler(venue, owner, params)
+
+
+def _accounts(venue: TradovateVenue, user: User, params: dict[str, Any]) -> _Answer:
+    return 200, venue.accounts.accounts_json(user)
+
+
+def _find(venue: TradovateVenue, user: User, params: dict[str, Any]) -> _Answer:
+    contract = venue.contracts.find(params.get("name"))
+    if contract is None:
+        return 404, {"errorText": f"Not found: {params.get('name')}"}
+    return 200, contract.to_json()
+
+
+def _item(venue: TradovateVenue, user: User, params: dict[str, Any]) -> _Answer:
+    contract = venue.contracts.item(params.get("id"))
+    if contract is None:
+        return 404, {"errorText": f"Not found: {params.get('id')}"}
+    return 200, contract.to_json()
+
+
+def _suggest(venue: TradovateVenue, user: User, params: dict[str, Any]) -> _Answer:
+    found = venue.contracts.suggest(params.get("t"), params.get("l", 10))
+    return 200, [c.to_json() for c in found]
+
+
+def _renew(venue: TradovateVenue, user: User, params: dict[str, Any]) -> _Answer:
+    raise AssertionError("handled in route()")  # pragma: no cover
+
+
+_AUTHED = {
+    "auth/renewaccesstoken": _renew,
+    "account/list": _accounts,
+    "contract/find": _find,
+    "contract/item": _item,
+    "contract/suggest": _suggest,
+}

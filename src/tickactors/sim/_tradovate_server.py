@@ -1,0 +1,133 @@
+"""The Tradovate venue's TCP handler: REST or WebSocket on one port, then the socket's life.
+
+Theory of operation
+-------------------
+:func:`serve_tradovate` reads the first HTTP request head with h11 (10 s
+deadline, else the socket is closed). Not a WebSocket upgrade -> REST
+(``_tradovate_rest``) on that connection. An upgrade -> the bytes read so
+far are handed to a :class:`._wsio.ServerWebSocket`, which parses the same
+head again with wsproto:
+
+- an armed ``hang_upgrade`` takes it first (never answered; only upgrades
+  count, REST calls never hang);
+- paths (case-insensitive, trailing ``/`` and query ignored):
+  ``/v1/websocket`` is the live/demo/market-data socket, ``/replay/v1/websocket``
+  the replay socket; anything else gets HTTP 404;
+- the handshake completes; an armed ``accept_then_close`` sends ``o``, then
+  ``c[1000,"accept then close"]`` and close frame 1000 (the sim's pick: the
+  clean-looking close that tempts a client to reset its backoff);
+- otherwise a :class:`._tradovate_connection.TradovateConnection` runs until
+  either side ends it. The token arrives later, in ``authorize``.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+import h11
+import trio
+
+from . import _tradovate_protocol as proto
+from ._faults import Faults
+from ._hub import Hub
+from ._tradovate_connection import CLOSE_TIMEOUT, TradovateConnection
+from ._tradovate_market import TradovateMarket
+from ._tradovate_rest import next_event, serve_rest
+from ._tradovate_state import TradovateVenue
+from ._wsio import OP_TEXT, ServerWebSocket
+
+HANDSHAKE_TIMEOUT: Final = 10.0
+WS_PATH: Final = "/v1/websocket"
+REPLAY_PATH: Final = "/replay/v1/websocket"
+REST_PATH: Final = "/v1"
+_ROLES: Final = {WS_PATH: False, REPLAY_PATH: True}
+
+
+def _is_upgrade(request: h11.Request) -> bool:
+    upgrade = connection = ""
+    for key, value in request.headers:
+        name = key.lower()
+        if name == b"upgrade":
+            upgrade = bytes(value).decode("latin-1").lower()
+        elif name == b"connection":
+            connection = bytes(value).decode("latin-1").lower()
+    return "websocket" in upgrade and "upgrade" in connection
+
+
+async def _sniff(stream: trio.SocketStream, conn: h11.Connection, raw: bytearray) -> h11.Request:
+    """Read until one request head is parsed; ``raw`` collects every byte read."""
+
+    class _Recorder:
+        async def receive_some(self, max_bytes: int | None = None) -> bytes | bytearray:
+            data = await stream.receive_some(max_bytes)
+            raw.extend(data)
+            return data
+
+    event = await next_event(_Recorder(), conn)
+    if not isinstance(event, h11.Request):
+        raise h11.RemoteProtocolError("no request")
+    return event
+
+
+async def serve_tradovate(
+    hub: Hub,
+    faults: Faults,
+    venue: TradovateVenue,
+    market: TradovateMarket,
+    stream: trio.SocketStream,
+) -> None:
+    """Handle one TCP connection to its end (see the module docstring)."""
+    hub.stats.tcp_accepted += 1
+    try:
+        conn = h11.Connection(h11.SERVER)
+        raw = bytearray()
+        request: h11.Request | None = None
+        with trio.move_on_after(HANDSHAKE_TIMEOUT):
+            try:
+                request = await _sniff(stream, conn, raw)
+            except (h11.ProtocolError, trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+                return
+        if request is None:
+            return
+        if not _is_upgrade(request):
+            await serve_rest(venue, faults, stream, conn, request)
+            return
+        limit = hub.config.max_message_size
+        ws = ServerWebSocket(stream, max_message_size=limit, initial=bytes(raw))
+        if faults.take_hang_upgrade():
+            hub.stats.closes["hang_upgrade"] += 1
+            await ws.discard_until_closed()
+            return
+        upgrade = await ws.receive_request()
+        if upgrade is None:
+            return
+        await _serve_socket(hub, faults, venue, market, ws, upgrade.target)
+    finally:
+        await trio.aclose_forcefully(stream)
+
+
+async def _serve_socket(
+    hub: Hub,
+    faults: Faults,
+    venue: TradovateVenue,
+    market: TradovateMarket,
+    ws: ServerWebSocket,
+    target: str,
+) -> None:
+    path = target.partition("?")[0].rstrip("/").lower()
+    if path not in _ROLES:
+        await ws.reject(404)
+        return
+    if not await ws.accept():
+        return
+    hub.stats.connections_opened += 1
+    if faults.take_accept_then_close():
+        frames = [proto.OPEN, proto.close_frame(1000, "accept then close")]
+        hub.stats.frames_sent += await ws.send_frames((OP_TEXT, f) for f in frames)
+        await ws.send_close(1000, "accept then close")
+        hub.stats.closes["accept_then_close"] += 1
+        with trio.move_on_after(CLOSE_TIMEOUT):
+            while await ws.receive_message() is not None:
+                pass
+        return
+    await TradovateConnection(hub, faults, venue, market, ws, path, _ROLES[path]).run()
