@@ -161,3 +161,23 @@ def test_help_of_every_command():
             check=True,
         ).stdout
         assert "usage:" in out
+
+
+def test_options_before_the_command_are_refused_not_silently_dropped():
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tickactors",
+            "--duration",
+            "5",
+            "run",
+            "--url",
+            "ws://127.0.0.1:1/x",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert done.returncode == 2
+    assert "options go after the command" in done.stderr

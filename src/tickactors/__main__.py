@@ -41,9 +41,27 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+COMMANDS = ("run", "sim")
+
+
+def _refuse_options_before_the_command(parser: argparse.ArgumentParser, words: list[str]) -> None:
+    """``--duration 5 run ...`` would be silently overridden by run's defaults: refuse it."""
+    for index, word in enumerate(words):
+        if word in COMMANDS:
+            early = [w for w in words[:index] if w.startswith("-") and w not in ("-h", "--help")]
+            if early:
+                parser.error(
+                    f"options go after the command: python -m tickactors {word} "
+                    f"{' '.join(early)} ..."
+                )
+            return
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    words = sys.argv[1:] if argv is None else argv
+    _refuse_options_before_the_command(parser, words)
+    args = parser.parse_args(words)
     from ._cli import demo, run
     from .sim import _cli as sim_cli
 
