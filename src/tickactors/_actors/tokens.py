@@ -23,12 +23,16 @@ from .._token_source import TokenSource
 class TokenRefresher:
     """The actor. ``current()`` is the token a new connection should use."""
 
+    #: ``fetch_timeout`` is the outer bound on one ``fetch()``: generous, because a source
+    #: bounds each of its own calls and may have to sit out a penalty ticket (Tradovate's
+    #: ``p-time``, 60 s and more) or renew and then fall back to a fresh request.
+
     def __init__(
         self,
         source: TokenSource | None,
         health: HealthBus,
         *,
-        fetch_timeout: float = 10.0,
+        fetch_timeout: float = 180.0,
         rng: random.Random | None = None,
     ) -> None:
         self._source = source
