@@ -14,7 +14,9 @@ is written in the docstring of the module that makes it:
 order), ``_alltick_connection`` (rate rule, heartbeat drop, close codes),
 ``_alltick_server`` (token, accept-then-close), ``_faults`` (stall semantics,
 ghost rule), ``_alltick_stream`` (market fan-out, firehose) and ``_server``
-(shutdown).
+(shutdown). What both venues share lives in ``_connection`` (write queue,
+slow-consumer drop, close sequence, watchdog loop) and ``_streamer`` (the
+paced push schedule).
 
 ``open_simulator("tradovate", ...)`` speaks Tradovate instead: WebSocket at
 ``sim.url`` (``/v1/websocket``) and ``sim.replay_url``, REST at ``sim.rest_url``,

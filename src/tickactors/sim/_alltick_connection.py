@@ -13,9 +13,9 @@ handshake and token are through) runs three tasks:
   reaches ``kick_after_violations`` gets 606 instead, then close frame 1008);
   then validation and application; then the answer, subject to
   ``lose_acks``/``delay_acks``. Heartbeats are requests like any other.
-- **writer**: the only task that writes. It drains a bounded queue of frames
-  into one ``send_all`` per batch, discarding frames while a stall holds. A
-  queue that overflows drops the client as a slow consumer (TCP abort).
+- **writer** (:mod:`._connection`, shared with Tradovate): drains the
+  bounded frame queue, discarding frames while a stall holds; overflow drops
+  the client as a slow consumer (TCP abort).
 - **watchdog**: no accepted 22000 for ``heartbeat_timeout`` seconds (counted
   from the handshake) -> TCP abort, no close frame (the sim's pick for the
   UNSURE close code: none at all, as the seeds report); older than the
@@ -30,36 +30,20 @@ frame (``cmd_id`` 0 for the fault and expiry), then close frame 1008.
 
 from __future__ import annotations
 
-import contextlib
 import math
 from collections import deque
-from typing import Any, NamedTuple
-
-import trio
+from typing import Any
 
 from .. import _secret
 from . import _alltick_protocol as proto
 from ._alltick_subscriptions import StreamedSets
+from ._connection import VenueConnection
 from ._faults import Faults
 from ._hub import Hub
-from ._wsio import OP_BINARY, OP_TEXT, ServerWebSocket
-
-CLOSE_TIMEOUT = 5.0
-_BATCH = 256
+from ._wsio import ServerWebSocket
 
 
-class _Frame(NamedTuple):
-    opcode: int
-    payload: bytes
-    symbol: str | None
-
-
-class _Close(NamedTuple):
-    code: int
-    reason: str
-
-
-class AllTickConnection:
+class AllTickConnection(VenueConnection):
     """Live state of one client connection (``sim.connections`` holds these).
 
     Public attributes: ``id``, ``opened_at`` (trio time), ``path``,
@@ -73,11 +57,8 @@ class AllTickConnection:
     def __init__(
         self, hub: Hub, faults: Faults, ws: ServerWebSocket, token: str, path: str
     ) -> None:
-        self._hub, self._faults, self._ws = hub, faults, ws
+        super().__init__(hub, faults, ws, path)
         self._token = _secret.Secret(token)
-        self.id = hub.new_connection_id()
-        self.path = path
-        self.opened_at = trio.current_time()
         self.subs = StreamedSets(faults, hub.subscriptions_changed)
         # The streamer's per-tick questions, bound once (no delegation hop).
         self.wants_trade = self.subs.wants_trade
@@ -87,13 +68,6 @@ class AllTickConnection:
         self.last_heartbeat_at = self.opened_at
         self.last_request_at: float | None = None
         self.rate_violations = 0
-        self.closed_reason: str | None = None
-        self._send, self._recv = trio.open_memory_channel[_Frame | _Close](hub.config.send_queue)
-        self._closing = False
-        self._aborted = False
-        self._nursery: trio.Nursery | None = None
-        self._limits = trio.Event()
-        self._malformed_count = 0
 
     def __repr__(self) -> str:
         return (
@@ -101,26 +75,13 @@ class AllTickConnection:
             f"depth={list(self.depth_symbols)}>"
         )
 
-    # ---- SimConnection ---------------------------------------------------------
-
-    @property
-    def token_masked(self) -> str:
-        return str(self._token) if self._token else ""
+    # ---- SimConnection (the rest is in VenueConnection) ------------------------
 
     def uses_token(self, token: str) -> bool:
         return self._token.reveal() == token
 
     def subscribed(self) -> frozenset[str]:
         return self.subs.subscribed()
-
-    def abort(self, reason: str) -> None:
-        if self._aborted:
-            return
-        self._aborted, self._closing = True, True
-        self._end(reason)
-        self._ws.abort()
-        if self._nursery is not None:
-            self._nursery.cancel_scope.cancel()
 
     def kick(self) -> None:
         self._close_after([proto.encode_answer(*proto.KICKED, 0)], 1008, "kicked", "kick")
@@ -131,17 +92,9 @@ class AllTickConnection:
 
     def send_malformed(self, n: int) -> None:
         code = (self.trade_symbols or self.depth_symbols or ("BTCUSDT",))[0]
-        for _ in range(n):
-            kind = proto.MALFORMED_KINDS[self._malformed_count % len(proto.MALFORMED_KINDS)]
-            self._malformed_count += 1
-            frame = proto.malformed_frame(kind, code)
-            if isinstance(frame, bytes):
-                self._enqueue(_Frame(OP_BINARY, frame, None))
-            else:
-                self._enqueue(_Frame(OP_TEXT, frame.encode(), None))
-
-    def limits_changed(self) -> None:
-        self._limits.set()
+        self._queue_malformed(
+            n, proto.MALFORMED_KINDS, lambda kind: proto.malformed_frame(kind, code)
+        )
 
     # ---- subscriptions (owned by ``subs``) -------------------------------------
 
@@ -165,136 +118,26 @@ class AllTickConnection:
     def depth_ghosts(self) -> dict[str, tuple[float, int]]:
         return self.subs.depth_ghosts
 
-    # ---- what the streamer asks ------------------------------------------------
+    # ---- limits ----------------------------------------------------------------
 
-    def deliver(self, payload: bytes, code: str) -> None:
-        """Queue a push; a full queue drops this client as a slow consumer."""
-        self._enqueue(_Frame(OP_TEXT, payload, code))
-
-    async def deliver_wait(self, payload: bytes, code: str) -> None:
-        """Queue a push, waiting only when the queue is full (firehose mode)."""
-        if self._closing:
-            return
-        item = _Frame(OP_TEXT, payload, code)
-        with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
-            try:
-                self._send.send_nowait(item)
-            except trio.WouldBlock:
-                await self._send.send(item)
-
-    # ---- lifetime --------------------------------------------------------------
-
-    async def run(self) -> None:
-        hub = self._hub
-        hub.connections[self.id] = self
-        hub.stats.connections_live += 1
-        try:
-            async with trio.open_nursery() as nursery:
-                self._nursery = nursery
-                nursery.start_soon(self._guarded, self._reader, nursery)
-                nursery.start_soon(self._guarded, self._writer, nursery)
-                nursery.start_soon(self._watchdog)
-                if self._aborted:
-                    nursery.cancel_scope.cancel()
-        finally:
-            del hub.connections[self.id]
-            hub.stats.connections_live -= 1
-            self._send.close()
-            self._recv.close()
-            hub.subscriptions_changed()
-            if not self._aborted:
-                await self._ws.aclose()
-
-    @staticmethod
-    async def _guarded(task: Any, nursery: trio.Nursery) -> None:
-        try:
-            await task()
-        finally:
-            nursery.cancel_scope.cancel()
-
-    def _end(self, reason: str) -> None:
-        if self.closed_reason is None:
-            self.closed_reason = reason
-            self._hub.stats.closes[reason] += 1
-
-    def _enqueue(self, item: _Frame | _Close) -> None:
-        if self._closing:
-            return
-        try:
-            self._send.send_nowait(item)
-        except trio.WouldBlock:
-            self.abort("slow_consumer")
-        except (trio.BrokenResourceError, trio.ClosedResourceError):
-            pass
-
-    def _close_after(self, frames: list[bytes], code: int, reason: str, why: str) -> None:
-        for frame in frames:
-            self._enqueue(_Frame(OP_TEXT, frame, None))
-        self._enqueue(_Close(code, reason))
-        if not self._aborted:
-            self._closing = True
-            self._end(why)
-
-    async def _writer(self) -> None:
-        recv, ws, stats, faults = self._recv, self._ws, self._hub.stats, self._faults
-        while True:
-            try:
-                batch = [await recv.receive()]
-                while len(batch) < _BATCH:
-                    batch.append(recv.receive_nowait())
-            except trio.WouldBlock:
-                pass
-            except (trio.EndOfChannel, trio.ClosedResourceError):
-                return
-            frames = [item for item in batch if isinstance(item, _Frame)]
-            close = next((item for item in batch if isinstance(item, _Close)), None)
-            if close is not None:
-                frames = frames[: batch.index(close)]
-            if frames and not faults.stalled():
-                sent = await ws.send_frames((f.opcode, f.payload) for f in frames)
-                if not sent and ws.gone:
-                    return
-                stats.frames_sent += sent
-                for frame in frames:
-                    if frame.symbol is not None:
-                        stats.ticks_sent_by_symbol[frame.symbol] += 1
-            if close is not None:
-                await ws.send_close(close.code, close.reason)
-                with trio.move_on_after(CLOSE_TIMEOUT):
-                    await ws.closed.wait()
-                return
-
-    async def _watchdog(self) -> None:
+    def _check_limits(self, now: float) -> float | None:
         config = self._hub.config
-        while not self._closing:
-            now = trio.current_time()
-            deadline = math.inf
-            if config.heartbeat_timeout is not None:
-                hb_deadline = self.last_heartbeat_at + config.heartbeat_timeout
-                if now >= hb_deadline:
-                    self.abort("heartbeat_timeout")
-                    return
-                deadline = hb_deadline
-            if self._hub.max_age is not None:
-                age_deadline = self.opened_at + self._hub.max_age
-                if now >= age_deadline:
-                    self._close_after([], 1000, "max age", "max_age")
-                    return
-                deadline = min(deadline, age_deadline)
-            with trio.move_on_at(deadline):
-                await self._limits.wait()
-            if self._limits.is_set():
-                self._limits = trio.Event()
+        deadline = math.inf
+        if config.heartbeat_timeout is not None:
+            hb_deadline = self.last_heartbeat_at + config.heartbeat_timeout
+            if now >= hb_deadline:
+                self.abort("heartbeat_timeout")
+                return None
+            deadline = hb_deadline
+        if self._hub.max_age is not None:
+            age_deadline = self.opened_at + self._hub.max_age
+            if now >= age_deadline:
+                self._close_after([], 1000, "max age", "max_age")
+                return None
+            deadline = min(deadline, age_deadline)
+        return deadline
 
     # ---- requests --------------------------------------------------------------
-
-    async def _reader(self) -> None:
-        while True:
-            message = await self._ws.receive_message()
-            if message is None:
-                self._end("client_closed")
-                return
-            self._on_message(message, trio.current_time())
 
     def _on_message(self, message: str | bytes, now: float) -> None:
         faults, config, stats = self._faults, self._hub.config, self._hub.stats
@@ -320,12 +163,8 @@ class AllTickConnection:
                 answer = proto.encode_answer(*proto.KICKED, req.answer_id, req.seq_id, req.trace)
                 self._close_after([answer], 1008, "too many requests", "rate_kick")
             else:
-                self._enqueue(
-                    _Frame(
-                        OP_TEXT,
-                        proto.encode_answer(*proto.TOO_MANY, req.answer_id, req.seq_id, req.trace),
-                        None,
-                    )
+                self._send_text(
+                    [proto.encode_answer(*proto.TOO_MANY, req.answer_id, req.seq_id, req.trace)]
                 )
             return
         self.last_request_at = now
@@ -337,13 +176,9 @@ class AllTickConnection:
         answer = proto.encode_answer(ret, msg, req.answer_id, req.seq_id, req.trace)
         fault = faults.take_answer_fault()
         if fault is None:
-            self._enqueue(_Frame(OP_TEXT, answer, None))
+            self._send_text([answer])
         elif fault != "lose" and self._nursery is not None:
-            self._nursery.start_soon(self._answer_later, float(fault), answer)
-
-    async def _answer_later(self, delay: float, answer: bytes) -> None:
-        await trio.sleep(delay)
-        self._enqueue(_Frame(OP_TEXT, answer, None))
+            self._nursery.start_soon(self._send_later, float(fault), [answer])
 
     def _apply(self, req: proto.Request, now: float) -> tuple[int, str]:
         data = req.data

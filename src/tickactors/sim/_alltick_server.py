@@ -17,7 +17,8 @@ from urllib.parse import parse_qs
 import trio
 
 from . import _alltick_protocol as proto
-from ._alltick_connection import CLOSE_TIMEOUT, AllTickConnection
+from ._alltick_connection import AllTickConnection
+from ._connection import CLOSE_TIMEOUT
 from ._faults import Faults
 from ._hub import Hub
 from ._wsio import OP_TEXT, ServerWebSocket

@@ -8,10 +8,9 @@ is fanned out to every connection that streams the code (its subscription,
 or a ghost of it). So two connections subscribed to the same code see the
 same prices and the same strictly increasing ``seq``.
 
-Normal mode keeps a heap of ``(due, code, stream)`` entries. A code enters
-the heap when some connection starts streaming it (first push uniformly
-within one interval) and leaves when the entry falls due with no listener.
-While a stall holds the streamer waits; codes under ``silence_symbol`` are
+Normal mode is the shared paced loop (:mod:`._streamer`): a heap of due
+``(code, stream)`` pushes, a code leaving it once nobody listens, waiting
+while a stall holds; codes under ``silence_symbol`` are
 skipped (no trade happens for them, so ``seq`` has no gap). Depth snapshots
 use ``book_interval`` and are cut to each listener's ``depth_level``.
 Pushes are queued without waiting: a client that cannot keep up is dropped
@@ -25,8 +24,6 @@ the socket's backpressure paces it; it sends no depth snapshots. Each frame's
 
 from __future__ import annotations
 
-import heapq
-import random
 from collections import defaultdict
 
 import trio
@@ -35,41 +32,16 @@ from . import _alltick_protocol as proto
 from ._alltick_connection import AllTickConnection
 from ._faults import Faults
 from ._hub import Hub
-
-_TRADE = 0
-_DEPTH = 1
-_YIELD_EVERY = 64
+from ._streamer import FAST, YIELD_EVERY, PacedStreamer
 
 
-class AllTickStreamer:
+class AllTickStreamer(PacedStreamer[str, AllTickConnection]):
     """Feeds every live :class:`AllTickConnection` of one simulator."""
 
+    _kind = AllTickConnection
+
     def __init__(self, hub: Hub, faults: Faults) -> None:
-        self._hub = hub
-        self._faults = faults
-        self._rng: random.Random = hub.rng("stream")
-        self._heap: list[tuple[float, int, str, int]] = []
-        self._scheduled: set[tuple[str, int]] = set()
-        self._counter = 0
-        self._dirty = True
-        self._wake = trio.Event()
-        hub.on_subscriptions_changed(self.notify)
-
-    @property
-    def connections(self) -> list[AllTickConnection]:
-        return [c for c in self._hub.connections.values() if isinstance(c, AllTickConnection)]
-
-    def notify(self) -> None:
-        """Some subscription changed: rescan on the next turn."""
-        self._dirty = True
-        self._wake.set()
-
-    async def _wait_for_news(self, deadline: float = float("inf")) -> None:
-        if not self._dirty:
-            with trio.move_on_at(deadline):
-                await self._wake.wait()
-        if self._wake.is_set():
-            self._wake = trio.Event()
+        super().__init__(hub, faults, "stream")
 
     def _variant(self) -> proto.Variant:
         return proto.choose_variant(self._rng, self._hub.config.wire_variants)
@@ -82,53 +54,8 @@ class AllTickStreamer:
 
     # ---- normal mode -----------------------------------------------------------
 
-    def _schedule(self, due: float, code: str, stream: int) -> None:
-        self._counter += 1
-        heapq.heappush(self._heap, (due, self._counter, code, stream))
-        self._scheduled.add((code, stream))
-
-    def _rescan(self, now: float) -> None:
-        self._dirty = False
-        config = self._hub.config
-        for conn in self.connections:
-            trades, depth = conn.streamed(now)
-            for code in trades:
-                if (code, _TRADE) not in self._scheduled:
-                    self._schedule(now + self._rng.uniform(0, config.tick_interval), code, _TRADE)
-            for code in depth:
-                if (code, _DEPTH) not in self._scheduled:
-                    self._schedule(now + self._rng.uniform(0, config.book_interval), code, _DEPTH)
-
-    async def _run_paced(self) -> None:
-        config = self._hub.config
-        done = 0
-        while True:
-            if self._faults.stalled():
-                await self._faults.wait_unstalled()
-            now = trio.current_time()
-            if self._dirty:
-                self._rescan(now)
-            if not self._heap:
-                await self._wait_for_news()
-                continue
-            due = self._heap[0][0]
-            if due > now:
-                await self._wait_for_news(due)
-                continue
-            _, _, code, stream = heapq.heappop(self._heap)
-            if stream == _TRADE:
-                listening = self._push_trade(code, now)
-                interval = config.tick_interval
-            else:
-                listening = self._push_depth(code, now)
-                interval = config.book_interval
-            if listening:
-                self._schedule(now + interval * self._rng.uniform(0.5, 1.5), code, stream)
-            else:
-                self._scheduled.discard((code, stream))
-            done += 1
-            if done % _YIELD_EVERY == 0:
-                await trio.lowlevel.checkpoint()
+    def _push(self, key: str, now: float, stream: int) -> bool:
+        return self._push_trade(key, now) if stream == FAST else self._push_depth(key, now)
 
     def _push_trade(self, code: str, now: float) -> bool:
         listeners = [c for c in self.connections if c.wants_trade(code, now)]
@@ -183,7 +110,7 @@ class AllTickStreamer:
                         sent += 1
                         for conn in listeners:
                             await conn.deliver_wait(payload, code)
-                        if sent % _YIELD_EVERY == 0:
+                        if sent % YIELD_EVERY == 0:
                             await trio.lowlevel.checkpoint()
                 if self._dirty or self._faults.stalled():
                     break

@@ -12,8 +12,8 @@ upgrade is through) first queues the ``o`` frame, then runs four tasks:
   the :class:`._tradovate_requests.Dispatcher` decides. Its answer goes out
   as ``a[answer]`` subject to ``lose_acks`` / ``delay_acks`` (a lost answer's
   follow-up events still go out; a delayed one's go out after it).
-- **writer**: the only task that writes; drains a bounded queue into one
-  ``send_all`` per batch, discarding frames while a stall holds, and stamps
+- **writer** (:mod:`._connection`, shared with AllTick): drains the bounded
+  frame queue, discarding frames while a stall holds, and stamps
   ``last_sent_at``. A queue overflow drops the client (slow consumer).
 - **server heartbeat**: sends ``h`` once ``tradovate_heartbeat_interval``
   (2.5 s) passed with nothing else sent, so a streaming socket gets no ``h``
@@ -37,12 +37,12 @@ from __future__ import annotations
 
 import math
 from collections import Counter, deque
-from typing import Any, NamedTuple
 
 import trio
 
 from .. import _secret
 from . import _tradovate_protocol as proto
+from ._connection import Frame, VenueConnection
 from ._faults import Faults
 from ._hub import Hub
 from ._tradovate_accounts import User
@@ -51,25 +51,12 @@ from ._tradovate_replay import CLOCK_INTERVAL, ReplayClock
 from ._tradovate_requests import Dispatcher
 from ._tradovate_state import TradovateVenue
 from ._tradovate_subscriptions import MdSubscriptions
-from ._wsio import OP_BINARY, OP_TEXT, ServerWebSocket
+from ._wsio import ServerWebSocket
 
-CLOSE_TIMEOUT = 5.0
 GO_AWAY = 3000
-_BATCH = 256
 
 
-class _Frame(NamedTuple):
-    opcode: int
-    payload: bytes
-    symbol: str | None
-
-
-class _Close(NamedTuple):
-    code: int
-    reason: str
-
-
-class TradovateConnection:
+class TradovateConnection(VenueConnection):
     """Live state of one Tradovate socket (``sim.connections`` holds these).
 
     Public attributes: ``id``, ``path``, ``is_replay``, ``opened_at``,
@@ -91,13 +78,10 @@ class TradovateConnection:
         path: str,
         is_replay: bool,
     ) -> None:
-        self._hub, self._faults, self._venue, self._ws = hub, faults, venue, ws
-        self.id = hub.new_connection_id()
-        self.path, self.is_replay = path, is_replay
-        self.opened_at = trio.current_time()
+        super().__init__(hub, faults, ws, path)
+        self._venue, self.is_replay = venue, is_replay
         self.user: User | None = None
         self.authorized_at: float | None = None
-        self._token = _secret.Secret("")
         self.subs = MdSubscriptions(faults, hub.subscriptions_changed)
         self.wants_quote, self.wants_dom = self.subs.wants_quote, self.subs.wants_dom
         self.streamed = self.subs.streamed
@@ -106,13 +90,7 @@ class TradovateConnection:
         self.requests: deque[tuple[float, str, int | None, str, str]] = deque(maxlen=1000)
         self.heartbeats = 0
         self.last_activity_at = self.last_sent_at = self.opened_at
-        self.closed_reason: str | None = None
-        self._send, self._recv = trio.open_memory_channel[_Frame | _Close](hub.config.send_queue)
-        self._closing = self._aborted = False
-        self._nursery: trio.Nursery | None = None
         self._replay_scope: trio.CancelScope | None = None
-        self._limits = trio.Event()
-        self._malformed_count = 0
 
     def __repr__(self) -> str:
         who, quotes = self.user.name if self.user else "-", list(self.quote_symbols)
@@ -142,11 +120,7 @@ class TradovateConnection:
         """Wall-clock seconds to stamp market data with (replay time on a replay clock)."""
         return self.replay.wall_at(now) if self.replay is not None else self._hub.wall_time()
 
-    # ---- SimConnection ---------------------------------------------------------
-
-    @property
-    def token_masked(self) -> str:
-        return str(self._token) if self._token else ""
+    # ---- SimConnection (the rest is in VenueConnection) ------------------------
 
     def uses_token(self, token: str) -> bool:
         return bool(token) and self._token.reveal() == token
@@ -154,38 +128,21 @@ class TradovateConnection:
     def subscribed(self) -> frozenset[str]:
         return self.subs.subscribed()
 
-    def abort(self, reason: str) -> None:
-        if self._aborted:
-            return
-        self._aborted = self._closing = True
-        self._end(reason)
-        self._ws.abort()
-        if self._nursery is not None:
-            self._nursery.cancel_scope.cancel()
-
     def kick(self) -> None:
-        self._close_with([], GO_AWAY, "Go away!", "kick")
+        self._close_after([], GO_AWAY, "Go away!", "kick")
 
     def expire_token(self) -> None:
-        self._close_with([], GO_AWAY, "Access token revoked", "token_expired")
+        self._close_after([], GO_AWAY, "Access token revoked", "token_expired")
 
     def shutdown(self, reason_code: str, reason: str) -> None:
         event = proto.array_frame([proto.shutdown_event(reason_code, reason)])
-        self._close_with([event], GO_AWAY, reason, "shutdown")
+        self._close_after([event], GO_AWAY, reason, "shutdown")
 
     def send_malformed(self, n: int) -> None:
         cid = next(iter(self.subs.quotes), 123456)
-        for _ in range(n):
-            kind = proto.MALFORMED_KINDS[self._malformed_count % len(proto.MALFORMED_KINDS)]
-            self._malformed_count += 1
-            frame = proto.malformed_frame(kind, cid)
-            if isinstance(frame, bytes):
-                self._enqueue(_Frame(OP_BINARY, frame, None))
-            else:
-                self._enqueue(_Frame(OP_TEXT, frame.encode(), None))
-
-    def limits_changed(self) -> None:
-        self._limits.set()
+        self._queue_malformed(
+            n, proto.MALFORMED_KINDS, lambda kind: proto.malformed_frame(kind, cid)
+        )
 
     # ---- what the dispatcher asks (Session) ------------------------------------
 
@@ -211,7 +168,7 @@ class TradovateConnection:
         self._venue.accounts.revoke(self._token.reveal())
         event = proto.shutdown_event("ConnectionQuotaReached", "Connection quota reached")
         frame = proto.array_frame([event])
-        self._close_with([frame], GO_AWAY, "Connection quota reached", "connection_quota")
+        self._close_after([frame], GO_AWAY, "Connection quota reached", "connection_quota")
 
     def start_replay(self, clock: ReplayClock) -> None:
         self.replay = clock
@@ -221,98 +178,23 @@ class TradovateConnection:
             self._replay_scope = trio.CancelScope()
             self._nursery.start_soon(self._clock_events, self._replay_scope)
 
-    # ---- what the streamer asks ------------------------------------------------
+    # ---- VenueConnection hooks ------------------------------------------------
 
-    def deliver(self, payload: bytes, symbol: str) -> None:
-        """Queue a market-data frame; a full queue drops this client as a slow consumer."""
-        self._enqueue(_Frame(OP_TEXT, payload, symbol))
+    def _opened(self) -> None:
+        self._send_text([proto.OPEN])
 
-    # ---- lifetime --------------------------------------------------------------
+    def _start_tasks(self, nursery: trio.Nursery) -> None:
+        nursery.start_soon(self._server_heartbeats)
 
-    async def run(self) -> None:
-        hub = self._hub
-        hub.connections[self.id] = self
-        hub.stats.connections_live += 1
-        self._enqueue(_Frame(OP_TEXT, proto.OPEN, None))
-        try:
-            async with trio.open_nursery() as nursery:
-                self._nursery = nursery
-                nursery.start_soon(self._guarded, self._reader, nursery)
-                nursery.start_soon(self._guarded, self._writer, nursery)
-                nursery.start_soon(self._server_heartbeats)
-                nursery.start_soon(self._watchdog)
-                if self._aborted:
-                    nursery.cancel_scope.cancel()
-        finally:
-            del hub.connections[self.id]
-            hub.stats.connections_live -= 1
-            self._send.close()
-            self._recv.close()
-            hub.subscriptions_changed()
-            if not self._aborted:
-                await self._ws.aclose()
+    def _close_frames(self, code: int, reason: str) -> list[bytes]:
+        return [proto.close_frame(code, reason)]
 
-    @staticmethod
-    async def _guarded(task: Any, nursery: trio.Nursery) -> None:
-        try:
-            await task()
-        finally:
-            nursery.cancel_scope.cancel()
-
-    def _end(self, reason: str) -> None:
-        if self.closed_reason is None:
-            self.closed_reason = reason
-            self._hub.stats.closes[reason] += 1
-
-    def _enqueue(self, item: _Frame | _Close) -> None:
-        if self._closing:
-            return
-        try:
-            self._send.send_nowait(item)
-        except trio.WouldBlock:
-            self.abort("slow_consumer")
-        except (trio.BrokenResourceError, trio.ClosedResourceError):
-            pass
-
-    def _close_with(self, frames: list[bytes], code: int, reason: str, why: str) -> None:
-        for frame in [*frames, proto.close_frame(code, reason)]:
-            self._enqueue(_Frame(OP_TEXT, frame, None))
-        self._enqueue(_Close(code, reason))
-        if not self._aborted:
-            self._closing = True
-            self._end(why)
-
-    async def _writer(self) -> None:
-        recv, ws, stats, faults = self._recv, self._ws, self._hub.stats, self._faults
-        while True:
-            try:
-                batch = [await recv.receive()]
-                while len(batch) < _BATCH:
-                    batch.append(recv.receive_nowait())
-            except trio.WouldBlock:
-                pass
-            except (trio.EndOfChannel, trio.ClosedResourceError):
-                return
-            frames = [item for item in batch if isinstance(item, _Frame)]
-            close = next((item for item in batch if isinstance(item, _Close)), None)
-            if close is not None:
-                frames = frames[: batch.index(close)]
-            if frames and not faults.stalled():
-                sent = await ws.send_frames((f.opcode, f.payload) for f in frames)
-                if not sent and ws.gone:
-                    return
-                self.last_sent_at = trio.current_time()
-                stats.frames_sent += sent
-                for frame in frames:
-                    if frame.symbol is not None:
-                        stats.ticks_sent_by_symbol[frame.symbol] += 1
-                    elif frame.payload == proto.HEARTBEAT:
-                        stats.server_heartbeats += 1
-            if close is not None:
-                await ws.send_close(close.code, close.reason)
-                with trio.move_on_after(CLOSE_TIMEOUT):
-                    await ws.closed.wait()
-                return
+    def _sent(self, frames: list[Frame]) -> None:
+        self.last_sent_at = trio.current_time()
+        stats = self._hub.stats
+        for frame in frames:
+            if frame.symbol is None and frame.payload == proto.HEARTBEAT:
+                stats.server_heartbeats += 1
 
     async def _server_heartbeats(self) -> None:
         interval = self._hub.config.tradovate_heartbeat_interval
@@ -324,48 +206,35 @@ class TradovateConnection:
             now = trio.current_time()
             if now >= self.last_sent_at + interval:
                 self.last_sent_at = now
-                self._enqueue(_Frame(OP_TEXT, proto.HEARTBEAT, None))
+                self._send_text([proto.HEARTBEAT])
 
     async def _clock_events(self, scope: trio.CancelScope) -> None:
         with scope:
             while self.replay is not None:
                 event = self.replay.event(trio.current_time())
-                self._enqueue(_Frame(OP_TEXT, proto.array_frame([event]), None))
+                self._send_text([proto.array_frame([event])])
                 await trio.sleep(CLOCK_INTERVAL)
 
-    async def _watchdog(self) -> None:
+    def _check_limits(self, now: float) -> float | None:
         config = self._hub.config
-        while not self._closing:
-            now = trio.current_time()
-            deadlines: list[tuple[float, str]] = []
-            silence = config.tradovate_heartbeat_timeout
-            if silence is not None:
-                deadlines.append((self.last_activity_at + silence, "heartbeat_timeout"))
-            if self._hub.max_age is not None:
-                deadlines.append((self.opened_at + self._hub.max_age, "max_age"))
-            if self.is_replay and config.replay_drop_after is not None:
-                deadlines.append((self.opened_at + config.replay_drop_after, "replay_drop"))
-            due, why = min(deadlines, default=(math.inf, ""))
-            if now >= due:
-                if why == "heartbeat_timeout":
-                    self.violations[why] += 1
-                    self._hub.stats.violations[why] += 1
-                self.abort(why)
-                return
-            with trio.move_on_at(due):
-                await self._limits.wait()
-            if self._limits.is_set():
-                self._limits = trio.Event()
+        deadlines: list[tuple[float, str]] = []
+        silence = config.tradovate_heartbeat_timeout
+        if silence is not None:
+            deadlines.append((self.last_activity_at + silence, "heartbeat_timeout"))
+        if self._hub.max_age is not None:
+            deadlines.append((self.opened_at + self._hub.max_age, "max_age"))
+        if self.is_replay and config.replay_drop_after is not None:
+            deadlines.append((self.opened_at + config.replay_drop_after, "replay_drop"))
+        due, why = min(deadlines, default=(math.inf, ""))
+        if now >= due:
+            if why == "heartbeat_timeout":
+                self.violations[why] += 1
+                self._hub.stats.violations[why] += 1
+            self.abort(why)
+            return None
+        return due
 
     # ---- requests --------------------------------------------------------------
-
-    async def _reader(self) -> None:
-        while True:
-            message = await self._ws.receive_message()
-            if message is None:
-                self._end("client_closed")
-                return
-            self._on_message(message, trio.current_time())
 
     def _on_message(self, message: str | bytes, now: float) -> None:
         stats = self._hub.stats
@@ -389,10 +258,4 @@ class TradovateConnection:
             elif fault != "lose" and self._nursery is not None:
                 self._nursery.start_soon(self._send_later, float(fault), [answer, *frames])
                 return
-        for frame in frames:
-            self._enqueue(_Frame(OP_TEXT, frame, None))
-
-    async def _send_later(self, delay: float, frames: list[bytes]) -> None:
-        await trio.sleep(delay)
-        for frame in frames:
-            self._enqueue(_Frame(OP_TEXT, frame, None))
+        self._send_text(frames)

@@ -28,9 +28,10 @@ import h11
 import trio
 
 from . import _tradovate_protocol as proto
+from ._connection import CLOSE_TIMEOUT
 from ._faults import Faults
 from ._hub import Hub
-from ._tradovate_connection import CLOSE_TIMEOUT, TradovateConnection
+from ._tradovate_connection import TradovateConnection
 from ._tradovate_market import TradovateMarket
 from ._tradovate_rest import next_event, serve_rest
 from ._tradovate_state import TradovateVenue
