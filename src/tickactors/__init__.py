@@ -31,11 +31,13 @@ from ._transport import TransportFactory as TransportFactory
 from ._transport import connect_websocket as connect_websocket
 from ._transport_batched import connect_batched as connect_batched
 from ._values import BOOK as BOOK
+from ._values import QUOTES as QUOTES
 from ._values import TRADES as TRADES
 from ._values import BookLevel as BookLevel
 from ._values import BookSnapshot as BookSnapshot
 from ._values import HealthEvent as HealthEvent
 from ._values import MarketData as MarketData
+from ._values import Quote as Quote
 from ._values import StreamKind as StreamKind
 from ._values import Tick as Tick
 
@@ -43,6 +45,7 @@ __version__ = "0.1.0.dev0"
 
 __all__ = [
     "BOOK",
+    "QUOTES",
     "TRADES",
     "AuthenticationError",
     "BatchQueue",
@@ -59,6 +62,7 @@ __all__ = [
     "MarketData",
     "Policy",
     "ProtocolError",
+    "Quote",
     "RequestTimeoutError",
     "Secret",
     "StaticToken",

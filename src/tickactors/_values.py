@@ -19,6 +19,7 @@ class StreamKind(enum.Enum):
 
     TRADES = "trades"
     BOOK = "book"
+    QUOTES = "quotes"
 
     def __str__(self) -> str:
         return self.value
@@ -26,11 +27,12 @@ class StreamKind(enum.Enum):
 
 TRADES = StreamKind.TRADES
 BOOK = StreamKind.BOOK
+QUOTES = StreamKind.QUOTES
 
 
 @attrs.frozen(slots=True)
 class Tick:
-    """One trade (AllTick 22998; Tradovate quote ``Trade`` entries).
+    """One trade (AllTick 22998; Tradovate trades arrive inside a :class:`Quote`).
 
     ``price`` and ``volume`` keep the venue's exact decimal value. ``exchange_time``
     is the venue's timestamp in seconds since the epoch, ``received_at`` the
@@ -77,7 +79,42 @@ class BookSnapshot:
         return StreamKind.BOOK
 
 
-MarketData = Tick | BookSnapshot
+@attrs.frozen(slots=True)
+class Quote:
+    """One top-of-book quote (Tradovate ``md/subscribeQuote``): any part may be missing.
+
+    ``bid``/``bid_size``, ``offer``/``offer_size`` are the best levels, ``last`` and
+    ``last_size`` the last trade (the ``Trade`` entry), ``total_volume`` the session's
+    traded volume; each is None when the venue left the entry (or the price or size
+    inside it) out. ``contract_id`` is the venue's id of the contract, ``symbol`` its
+    name (``"#<id>"`` while the id is unknown to the dialect). ``fields`` holds the
+    venue's other entries by name (``HighPrice``, ``OpenInterest``, ...).
+    """
+
+    symbol: str
+    contract_id: int | None = None
+    bid: Decimal | None = None
+    bid_size: Decimal | None = None
+    offer: Decimal | None = None
+    offer_size: Decimal | None = None
+    last: Decimal | None = None
+    last_size: Decimal | None = None
+    total_volume: Decimal | None = None
+    exchange_time: float | None = None
+    received_at: float = 0.0
+    fields: Mapping[str, Any] = attrs.field(factory=dict, eq=False)
+
+    @property
+    def kind(self) -> StreamKind:
+        return StreamKind.QUOTES
+
+    @property
+    def price(self) -> Decimal | None:
+        """The last trade price (``last``), so ``item.price`` reads alike for every value."""
+        return self.last
+
+
+MarketData = Tick | BookSnapshot | Quote
 
 
 @attrs.frozen(slots=True)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 import trio
 
@@ -29,14 +29,15 @@ from .._errors import ProtocolError
 from .._handoff import BatchQueue
 from .._health import HealthBus
 from .._transport import Transport, TransportClosed
-from .._values import BOOK, TRADES, MarketData, StreamKind
-from ..venues import AnswerKind, Dialect, MarketBatch
+from .._values import BOOK, QUOTES, TRADES, MarketData, StreamKind
+from ..venues import AnswerKind, Dialect, MarketBatch, Notice
 from .messages import AnswerIn, Heartbeat, TrackerMessage
 from .reconciling import ReconcilerActor
 
 logger = logging.getLogger("tickactors")
 
 MAX_FRAMES_PER_BATCH = 512
+_NOTHING_WANTED: frozenset[str] = frozenset()
 
 
 class SessionEnded(Exception):
@@ -151,6 +152,8 @@ class Session:
                     continue
                 if answers:
                     for answer in answers:
+                        if isinstance(answer, Notice):
+                            continue  # the Tradovate integration (authorize step) handles these
                         if answer.kind is AnswerKind.AUTH:
                             self._health.emit(
                                 "auth_failed", self.connection, answer.message, code=answer.code
@@ -174,10 +177,16 @@ class Session:
         seen = self._monitor.symbol_seen
         out: list[MarketData] = []
         ghosts: set[tuple[StreamKind, str]] | None = None
-        for kind, items in ((TRADES, batch.trades), (BOOK, batch.books)):
+        groups: tuple[tuple[StreamKind, Sequence[MarketData]], ...] = (
+            (TRADES, batch.trades),
+            (BOOK, batch.books),
+            (QUOTES, batch.quotes),
+        )
+        for kind, items in groups:
             if not items:
                 continue
-            wanted = self._wanted[kind]
+            # A kind the feed keeps no set for is wanted by nobody: all ghosts.
+            wanted = self._wanted.get(kind, _NOTHING_WANTED)
             for item in items:
                 symbol = item.symbol
                 if symbol in wanted:

@@ -87,6 +87,12 @@ class RequestTracker:
             self.unsent += 1
             return
         if isinstance(message, Heartbeat):
+            if not self._dialect.heartbeat_tracked:
+                # The venue answers no heartbeat (Tradovate's ``[]``): no id, no deadline.
+                untracked = self._dialect.encode_heartbeat(0)
+                if untracked is not None:
+                    self._write(writer, untracked)
+                return
             meta = _Meta("heartbeat", message.connection)
         else:
             request = message.request
@@ -106,6 +112,9 @@ class RequestTracker:
         if frame is None:
             self.table.answer(request_id, None, now)
             return
+        self._write(writer, frame)
+
+    def _write(self, writer: trio.MemorySendChannel[str], frame: str) -> None:
         try:
             writer.send_nowait(frame)
         except (trio.BrokenResourceError, trio.ClosedResourceError):

@@ -19,7 +19,7 @@ from typing import Any
 import trio
 
 from .._feed import Feed
-from .._values import BOOK, HealthEvent, MarketData, Tick
+from .._values import BookSnapshot, HealthEvent, MarketData, Tick
 from ..sim import SimConfig, open_simulator
 from ..venues import AllTick
 from .output import JsonLines, Writer
@@ -126,7 +126,7 @@ class LiveView:
             if isinstance(item, Tick):
                 _, _, count = self._last.get(item.symbol, (item.price, 0.0, 0))
                 self._last[item.symbol] = (item.price, item.received_at, count + 1)
-            elif item.kind is BOOK and item.bids and item.asks:
+            elif isinstance(item, BookSnapshot) and item.bids and item.asks:
                 self._books[item.symbol] = f"{item.bids[0].price} / {item.asks[0].price}"
 
     def event(self, event: HealthEvent) -> None:

@@ -9,7 +9,7 @@ from typing import Any, Protocol, TextIO
 import orjson
 import trio
 
-from .._values import BookSnapshot, HealthEvent, MarketData, Tick
+from .._values import BookSnapshot, HealthEvent, MarketData, Quote, Tick
 
 
 class Writer(Protocol):
@@ -38,7 +38,7 @@ def _now() -> float:
 
 
 def market_dict(item: MarketData, clock_offset: float = 0.0) -> dict[str, Any]:
-    """One tick or book update as the runner prints it. Prices stay exact (strings).
+    """One tick, book update or quote as the runner prints it. Prices stay exact (strings).
 
     ``received_at`` is the feed's clock plus ``clock_offset`` (the runner passes the
     offset to the epoch, so the line carries wall-clock seconds).
@@ -55,6 +55,8 @@ def market_dict(item: MarketData, clock_offset: float = 0.0) -> dict[str, Any]:
         }
         out.update(item.fields)
         return out
+    if isinstance(item, Quote):
+        return _quote_dict(item, clock_offset)
     assert isinstance(item, BookSnapshot)
     return {
         "kind": "book",
@@ -65,6 +67,29 @@ def market_dict(item: MarketData, clock_offset: float = 0.0) -> dict[str, Any]:
         "seq": item.seq,
         "received_at": round(item.received_at + clock_offset, 6),
     }
+
+
+def _text(value: Decimal | None) -> str | None:
+    return None if value is None else str(value)
+
+
+def _quote_dict(item: Quote, clock_offset: float) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "kind": "quote",
+        "symbol": item.symbol,
+        "price": _text(item.last),
+        "bid": _text(item.bid),
+        "bid_size": _text(item.bid_size),
+        "offer": _text(item.offer),
+        "offer_size": _text(item.offer_size),
+        "last_size": _text(item.last_size),
+        "total_volume": _text(item.total_volume),
+        "contract_id": item.contract_id,
+        "exchange_time": item.exchange_time,
+        "received_at": round(item.received_at + clock_offset, 6),
+    }
+    out.update(item.fields)  # the venue's other entries (HighPrice, ...), as for ticks
+    return out
 
 
 def dumps(obj: dict[str, Any]) -> str:
@@ -113,6 +138,13 @@ class TextLines:
         for item in batch:
             if isinstance(item, Tick):
                 lines.append(f"tick  {item.symbol:<12} {item.price} x {item.volume}\n")
+            elif isinstance(item, Quote):
+                bid = "-" if item.bid is None else item.bid
+                offer = "-" if item.offer is None else item.offer
+                last = "-" if item.last is None else item.last
+                lines.append(
+                    f"quote {item.symbol:<12} {bid} / {offer} last {last} x {item.last_size}\n"
+                )
             else:
                 bid = item.bids[0].price if item.bids else "-"
                 ask = item.asks[0].price if item.asks else "-"

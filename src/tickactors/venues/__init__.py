@@ -11,7 +11,8 @@ from typing import Protocol
 from .._secret import Secret
 from .._token_source import StaticToken, TokenSource
 from ._alltick import MARKETS_URL, STOCK_URL, AllTickDialect
-from ._dialect import Answer, AnswerKind, Dialect, MarketBatch
+from ._dialect import Answer, AnswerKind, Dialect, MarketBatch, Notice, NoticeKind
+from ._tradovate import DEMO_URL, LIVE_URL, MD_URL, REPLAY_URL, TradovateDialect
 
 
 class Venue(Protocol):
@@ -61,10 +62,7 @@ class AllTick:
             reconnect_floor=reconnect_floor,
             max_symbols=max_symbols,
         )
-        if token is None or isinstance(token, str | Secret):
-            self._token_source: TokenSource | None = None if token is None else StaticToken(token)
-        else:
-            self._token_source = token
+        self._token_source = _token_source(token)
 
     @property
     def dialect(self) -> AllTickDialect:
@@ -78,6 +76,60 @@ class AllTick:
         return f"AllTick(url={self._dialect.display_url()!r})"
 
 
+class Tradovate:
+    """Tradovate: ``Tradovate(url=..., token=...)``; the token goes in ``authorize``.
+
+    ``url`` defaults to the market-data socket (``Tradovate.MD_URL``); ``DEMO_URL``,
+    ``LIVE_URL`` and ``REPLAY_URL`` are the others. ``token`` is a static token
+    (str or :class:`~tickactors.Secret`) or a :class:`~tickactors.TokenSource` such
+    as ``TradovateTokenSource``, which renews it. ``max_symbols``: symbols per
+    connection, None to leave limits to the venue. ``repr()`` shows no secret.
+    """
+
+    MD_URL = MD_URL
+    DEMO_URL = DEMO_URL
+    LIVE_URL = LIVE_URL
+    REPLAY_URL = REPLAY_URL
+
+    def __init__(
+        self,
+        url: str = MD_URL,
+        token: str | Secret | TokenSource | None = None,
+        *,
+        heartbeat_interval: float = 2.5,
+        stale_after: float = 10.0,
+        request_timeout: float = 10.0,
+        reconnect_floor: float = 1.0,
+        max_symbols: int | None = None,
+    ) -> None:
+        self._dialect = TradovateDialect(
+            url,
+            heartbeat_interval=heartbeat_interval,
+            stale_after=stale_after,
+            request_timeout=request_timeout,
+            reconnect_floor=reconnect_floor,
+            max_symbols=max_symbols,
+        )
+        self._token_source = _token_source(token)
+
+    @property
+    def dialect(self) -> TradovateDialect:
+        return self._dialect
+
+    @property
+    def token_source(self) -> TokenSource | None:
+        return self._token_source
+
+    def __repr__(self) -> str:
+        return f"Tradovate(url={self._dialect.display_url()!r})"
+
+
+def _token_source(token: str | Secret | TokenSource | None) -> TokenSource | None:
+    if token is None or isinstance(token, str | Secret):
+        return None if token is None else StaticToken(token)
+    return token
+
+
 __all__ = [
     "AllTick",
     "AllTickDialect",
@@ -85,5 +137,9 @@ __all__ = [
     "AnswerKind",
     "Dialect",
     "MarketBatch",
+    "Notice",
+    "NoticeKind",
+    "Tradovate",
+    "TradovateDialect",
     "Venue",
 ]

@@ -30,7 +30,7 @@ from .._core.reconciler import Action, Semantics, SendRequest
 from .._errors import InvalidSymbolError, ProtocolError
 from .._secret import MASK, Secret
 from .._values import BOOK, TRADES, BookLevel, BookSnapshot, StreamKind, Tick
-from ._dialect import NO_ANSWERS, Answer, AnswerKind, MarketBatch
+from ._dialect import NO_ANSWERS, Answer, AnswerKind, MarketBatch, Notice
 
 HEARTBEAT: Final = 22000
 SUBSCRIBE_DEPTH: Final = 22002
@@ -73,6 +73,8 @@ class AllTickDialect:
     name = "alltick"
     semantics = Semantics.REPLACE_ALL
     kinds: tuple[StreamKind, ...] = (TRADES, BOOK)
+    heartbeat_tracked = True  # 22000 is answered by 22001: a request with a deadline
+    authorize_required = False  # the token travels in the URL
 
     def __init__(
         self,
@@ -141,6 +143,9 @@ class AllTickDialect:
     def encode_heartbeat(self, request_id: int) -> str:
         return _request(HEARTBEAT, request_id, {})
 
+    def encode_authorize(self, token: Secret, request_id: int) -> None:
+        return None
+
     def encode_request(self, request: SendRequest, request_id: int) -> str:
         kind = request.kind
         if request.action is Action.CANCEL:
@@ -156,7 +161,9 @@ class AllTickDialect:
 
     # -- frames ----------------------------------------------------------------------
 
-    def decode(self, frame: str | bytes, received_at: float, out: MarketBatch) -> Sequence[Answer]:
+    def decode(
+        self, frame: str | bytes, received_at: float, out: MarketBatch
+    ) -> Sequence[Answer | Notice]:
         try:
             msg = orjson.loads(frame)
         except orjson.JSONDecodeError as exc:

@@ -1,40 +1,49 @@
 """What a venue dialect is: the sans-I/O wire form of one venue.
 
 A dialect turns the reconciler's requests into frames and frames into values,
-answers and notices. It never touches the network or the clock: the connection
-actor hands it each frame with the time it arrived. One dialect object serves
-one feed (all its connections); it keeps no per-connection state beyond what
-its ``new_session()`` returns.
+answers (:class:`Answer`, to a request of ours) and notices (:class:`Notice`,
+the venue's word about the connection: opened, closing, shutting down). It
+never touches the network or the clock: the connection actor hands it each
+frame with the time it arrived. One dialect object serves one feed (all its
+connections); it keeps no per-connection state beyond what its
+``new_session()`` returns.
 
 The hot path is :meth:`Dialect.decode`: it appends market data straight into
 the caller's batch (:class:`MarketBatch`) and returns the (usually empty)
-tuple of answers, so decoding a tick allocates nothing but the tick.
+tuple of answers and notices, so decoding a tick allocates nothing but the tick.
+
+Two venue traits the session asks about: ``heartbeat_tracked`` (AllTick's
+heartbeat is a request the venue answers, so the tracker gives it an id and a
+deadline; Tradovate's ``[]`` gets no answer and goes out untracked) and
+``authorize_required`` (Tradovate wants ``encode_authorize`` sent after its
+``o`` frame; AllTick's token travels in the URL).
 """
 
 from __future__ import annotations
 
 import enum
-from collections.abc import Sequence
-from typing import Protocol
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
 
 import attrs
 
 from .._core.reconciler import Semantics, SendRequest
 from .._secret import Secret
-from .._values import BookSnapshot, StreamKind, Tick
+from .._values import BookSnapshot, Quote, StreamKind, Tick
 
 
 class MarketBatch:
-    """The reader's batch: trades and books decoded from a run of frames."""
+    """The reader's batch: trades, books and quotes decoded from a run of frames."""
 
-    __slots__ = ("books", "trades")
+    __slots__ = ("books", "quotes", "trades")
 
     def __init__(self) -> None:
         self.trades: list[Tick] = []
         self.books: list[BookSnapshot] = []
+        self.quotes: list[Quote] = []
 
     def __bool__(self) -> bool:
-        return bool(self.trades or self.books)
+        return bool(self.trades or self.books or self.quotes)
 
 
 class AnswerKind(enum.Enum):
@@ -46,20 +55,49 @@ class AnswerKind(enum.Enum):
     KICKED = "kicked"  # too fast, and the venue closes the connection
     AUTH = "auth"  # the token was refused
     BAD_REQUEST = "bad-request"  # our request was malformed: a bug on our side
+    PENALTY = "penalty"  # not applied: resend it with ``ticket`` after ``retry_after`` s
+    CAPTCHA = "captcha"  # not applied, and a person must act before anything is resent
 
 
 @attrs.frozen(slots=True)
 class Answer:
-    """A venue's answer to one request, or an unsolicited error (``request_id`` 0)."""
+    """A venue's answer to one request, or an unsolicited error (``request_id`` 0).
+
+    ``ticket`` is a penalty ticket to add to the resent request (Tradovate
+    ``p-ticket``); ``data`` the answer's payload as decoded (Tradovate ``d``), for
+    requests whose caller wants it (``contract/find``, user requests).
+    """
 
     request_id: int
     kind: AnswerKind
     code: int
     message: str = ""
     retry_after: float | None = None
+    ticket: str | None = None
+    data: Any = None
 
 
 NO_ANSWERS: tuple[Answer, ...] = ()
+
+
+class NoticeKind(enum.Enum):
+    """What a :class:`Notice` says about the connection."""
+
+    OPENED = "opened"  # the venue is ready for the authorize request (Tradovate ``o``)
+    CLOSING = "closing"  # the venue closes the connection (``c[code,"reason"]``)
+    SHUTDOWN = "shutdown"  # the venue will shut the connection down (``text``: reason code)
+    CLOCK = "clock"  # a replay clock tick (``data``: ``{"t": ISO time, "s": speed}``)
+    PROPS = "props"  # an entity changed (``data``: the event's ``d``)
+
+
+@attrs.frozen(slots=True)
+class Notice:
+    """The venue's word about the connection, not an answer to a request."""
+
+    kind: NoticeKind
+    code: int | None = None
+    text: str = ""
+    data: Mapping[str, Any] = attrs.field(factory=dict)
 
 
 class Dialect(Protocol):
@@ -76,6 +114,8 @@ class Dialect(Protocol):
     reconnect_floor: float
     request_timeout: float
     max_symbols: int | None
+    heartbeat_tracked: bool
+    authorize_required: bool
 
     def validate_symbol(self, symbol: object) -> str:
         """The symbol as the venue spells it, or raise ``InvalidSymbolError``."""
@@ -87,13 +127,18 @@ class Dialect(Protocol):
         """The URL with every secret masked: safe to print."""
 
     def encode_heartbeat(self, request_id: int) -> str | None:
-        """The heartbeat frame, or None when the venue's heartbeat is not a request."""
+        """The heartbeat frame (``request_id`` 0 when untracked), or None for no heartbeat."""
+
+    def encode_authorize(self, token: Secret, request_id: int) -> str | None:
+        """The authorize frame (sent after ``NoticeKind.OPENED``), or None when not needed."""
 
     def encode_request(self, request: SendRequest, request_id: int) -> str:
         """The frame for one reconciler request."""
 
-    def decode(self, frame: str | bytes, received_at: float, out: MarketBatch) -> Sequence[Answer]:
-        """Append the frame's market data to ``out``; return its answers.
+    def decode(
+        self, frame: str | bytes, received_at: float, out: MarketBatch
+    ) -> Sequence[Answer | Notice]:
+        """Append the frame's market data to ``out``; return its answers and notices.
 
         Raises ``ProtocolError`` for a frame it cannot understand; the caller counts
         it and goes on.

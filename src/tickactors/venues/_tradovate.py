@@ -1,0 +1,342 @@
+"""The Tradovate dialect (``venues.md``, seed 001), sans-I/O.
+
+Theory of operation
+-------------------
+Server frames start with one letter: ``o`` (open: the client now authorizes),
+``h`` (the server's heartbeat, sent only while nothing else is), ``a`` and a
+JSON array of responses and events, ``c`` and ``[code, "reason"]``. ``o`` and
+``c`` become :class:`Notice` values; ``h`` decodes to nothing, its arrival has
+fed the staleness clock already. Client requests are four lines joined by
+``\\n``: endpoint, request id, query, body. The client heartbeat is ``[]``
+every 2.5 s; the venue never answers it, so it is not a tracked request
+(``heartbeat_tracked = False``). The token goes in ``authorize`` after ``o``,
+never in the URL.
+
+Subscriptions are incremental: one ``md/subscribeQuote`` / ``md/subscribeDOM``
+(or the matching unsubscribe) per symbol, body ``{"symbol": name-or-id}``.
+
+Quotes and DOMs name the contract by ``contractId`` only. The dialect keeps an
+id -> name map for the feed's life (:meth:`TradovateDialect.remember_contract`,
+fed from ``contract/find`` answers); a symbol subscribed by its id maps that id
+to the id's spelling. Data about an id the map does not hold decodes under the
+symbol ``"#<id>"``, which no user can subscribe: the feed counts it as a ghost,
+and the reconciler's UNSUBSCRIBE of ``"#<id>"`` goes out with the id as body.
+
+Responses ``{"i", "s", "d"}`` become :class:`Answer` values (the status
+mapping, penalty tickets and error texts are in :mod:`._tradovate_wire`);
+events ``clock``, ``props`` and ``shutdown`` become notices.
+
+Strictness, as in the AllTick dialect: anything that breaks the documented
+shape raises ``ProtocolError`` (the connection counts it and goes on): text
+that is not UTF-8, an unknown frame letter, JSON that does not parse, an
+answer without an integer ``i``, a price that is not a positive finite JSON
+number (Tradovate sends numbers, never strings), a negative size, an
+unreadable timestamp. A frame either decodes whole or adds nothing to the
+batch. Events the feed has no use for (``chart``, entity events, md parts
+other than quotes and DOMs) are counted in ``ignored``.
+
+Budget: Tradovate documents no per-second rule; it enforces its limits with
+penalty tickets (``p-time`` seconds of waiting) instead. The feed keeps to 10
+frames per second per connection: room for the 2.5 s heartbeat and for
+re-subscribing a watchlist quickly after a reconnect (100 symbols in 10 s),
+while staying well below request rates any public report ties to tickets.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any, Final
+from urllib.parse import urlencode, urlsplit
+
+import orjson
+
+from .._core.reconciler import Action, Semantics, SendRequest
+from .._errors import InvalidSymbolError, ProtocolError
+from .._secret import Secret
+from .._values import BOOK, QUOTES, BookSnapshot, Quote, StreamKind
+from ._dialect import NO_ANSWERS, Answer, MarketBatch, Notice, NoticeKind
+from ._tradovate_wire import MAX_ID, answer, closing, event_notice, levels, price, size, wire_id
+
+MD_URL: Final = "wss://md.tradovateapi.com/v1/websocket"
+DEMO_URL: Final = "wss://demo.tradovateapi.com/v1/websocket"
+LIVE_URL: Final = "wss://live.tradovateapi.com/v1/websocket"
+REPLAY_URL: Final = "wss://replay.tradovateapi.com/v1/websocket"
+
+HEARTBEAT: Final = "[]"
+
+_ENDPOINTS: Final[dict[tuple[Action, StreamKind], str]] = {
+    (Action.SUBSCRIBE, QUOTES): "md/subscribeQuote",
+    (Action.UNSUBSCRIBE, QUOTES): "md/unsubscribeQuote",
+    (Action.SUBSCRIBE, BOOK): "md/subscribeDOM",
+    (Action.UNSUBSCRIBE, BOOK): "md/unsubscribeDOM",
+}
+_SYMBOL = re.compile(r"[A-Za-z0-9@][A-Za-z0-9@._\-]{0,31}")
+_OPENED: Final = (Notice(NoticeKind.OPENED),)
+
+
+class TradovateDialect:
+    """Tradovate's wire form. Build it through :class:`tickactors.venues.Tradovate`."""
+
+    name = "tradovate"
+    semantics = Semantics.INCREMENTAL
+    kinds: tuple[StreamKind, ...] = (QUOTES, BOOK)
+    heartbeat_tracked = False  # ``[]`` gets no answer
+    authorize_required = True  # ``authorize`` after ``o``
+
+    def __init__(
+        self,
+        url: str = MD_URL,
+        *,
+        heartbeat_interval: float = 2.5,
+        stale_after: float = 10.0,
+        request_timeout: float = 10.0,
+        reconnect_floor: float = 1.0,
+        max_symbols: int | None = None,
+    ) -> None:
+        parts = urlsplit(url)
+        if parts.scheme not in ("ws", "wss") or not parts.netloc:
+            raise ValueError(f"a Tradovate URL is ws:// or wss://, not {url!r}")
+        if max_symbols is not None and max_symbols < 1:
+            raise ValueError("max_symbols is at least 1")
+        self._url = url
+        self.heartbeat_interval = heartbeat_interval
+        self.stale_after = stale_after
+        self.request_timeout = request_timeout
+        self.reconnect_floor = reconnect_floor
+        self.max_symbols = max_symbols
+        self.budget_frames = 10  # no documented rule: see the module docstring
+        self.budget_per = 1.0
+        self.budget_margin = 0.0
+        #: Events and md parts decoded to nothing (``chart``, entity events, ...).
+        self.ignored = 0
+        self._names: dict[int, str] = {}
+        self._stamp: str | None = None  # the last timestamp text and its value:
+        self._stamp_value: float | None = None  # one frame's quotes share their stamp
+
+    # -- symbols, contracts and URLs -----------------------------------------------
+
+    def validate_symbol(self, symbol: object) -> str:
+        if type(symbol) is int:
+            if not 0 < symbol < MAX_ID:
+                raise InvalidSymbolError(symbol, "a contract id is a positive 63-bit integer")
+            return str(symbol)
+        if not isinstance(symbol, str):
+            raise InvalidSymbolError(
+                symbol, f"a contract name (str) or id (int), not {type(symbol).__name__}"
+            )
+        if not symbol:
+            raise InvalidSymbolError(symbol, "empty")
+        if len(symbol) > 32:
+            raise InvalidSymbolError(symbol[:40] + "...", "longer than 32 characters")
+        if not symbol.isascii():
+            raise InvalidSymbolError(symbol, "non-ASCII characters (look-alike letters?)")
+        if _SYMBOL.fullmatch(symbol) is None:
+            raise InvalidSymbolError(
+                symbol, "Tradovate contracts are letters, digits, '@', '.', '_' and '-', like ESZ6"
+            )
+        if symbol.isdigit():
+            return self.validate_symbol(int(symbol))  # a contract id, without leading zeros
+        return symbol.upper()  # the venue's spelling (contract/find answers ESZ6 for esz6)
+
+    def remember_contract(self, contract_id: int, name: str) -> None:
+        """Quotes and DOMs of ``contract_id`` decode under ``name`` from now on."""
+        if type(contract_id) is not int or not 0 < contract_id < MAX_ID:
+            raise ValueError("a contract id is a positive 63-bit integer")
+        if not isinstance(name, str) or not name:
+            raise ValueError("a contract name is a non-empty str")
+        self._names[contract_id] = name
+
+    def contract_name(self, contract_id: int) -> str | None:
+        return self._names.get(contract_id)
+
+    def connect_url(self, token: Secret | None) -> str:
+        return self._url  # the token travels in ``authorize``
+
+    def display_url(self) -> str:
+        return self._url
+
+    # -- requests --------------------------------------------------------------------
+
+    def encode_heartbeat(self, request_id: int) -> str:
+        return HEARTBEAT
+
+    def encode_authorize(self, token: Secret, request_id: int) -> str:
+        return f"authorize\n{request_id}\n\n{token.reveal()}"
+
+    def encode_request(self, request: SendRequest, request_id: int) -> str:
+        endpoint = _ENDPOINTS.get((request.action, request.kind))
+        if endpoint is None or len(request.symbols) != 1:
+            raise ValueError(f"Tradovate speaks one symbol per request; cannot encode {request!r}")
+        symbol = request.symbols[0]
+        digits = symbol[1:] if symbol.startswith("#") else symbol
+        target: str | int = int(digits) if digits.isascii() and digits.isdigit() else symbol
+        if type(target) is int and request.action is Action.SUBSCRIBE:
+            self._names.setdefault(target, symbol)
+        return f"{endpoint}\n{request_id}\n\n{orjson.dumps({'symbol': target}).decode()}"
+
+    def encode_call(
+        self,
+        endpoint: str,
+        request_id: int,
+        query: str | Mapping[str, Any] = "",
+        body: Any = None,
+    ) -> str:
+        """Any request (``contract/find``, ``user/syncrequest``, ...): body str as is, else JSON."""
+        if not isinstance(query, str):
+            query = urlencode(query)
+        if not endpoint or any(c in text for text in (endpoint, query) for c in "\r\n"):
+            raise ValueError("endpoint and query are one non-empty line each")
+        if type(request_id) is not int or request_id < 0:
+            raise ValueError("a request id is an int >= 0")
+        text = _body_text(body)
+        return f"{endpoint}\n{request_id}\n{query}\n{text}"
+
+    # -- frames ----------------------------------------------------------------------
+
+    def decode(
+        self, frame: str | bytes, received_at: float, out: MarketBatch
+    ) -> Sequence[Answer | Notice]:
+        if not isinstance(frame, str):
+            try:
+                frame = frame.decode("utf-8")
+            except UnicodeDecodeError:
+                raise ProtocolError("a binary frame that is not UTF-8 text") from None
+        if frame[:1] == "a":
+            try:
+                items = orjson.loads(frame[1:])
+            except orjson.JSONDecodeError as exc:
+                raise ProtocolError(f"an a-frame that is not JSON: {exc}") from None
+            if type(items) is not list:
+                raise ProtocolError("an a-frame holds a JSON array")
+            quotes, books = len(out.quotes), len(out.books)
+            try:
+                return self._items(items, received_at, out)
+            except ProtocolError:
+                del out.quotes[quotes:], out.books[books:]  # all of a frame or none of it
+                raise
+        if frame == "h":
+            return NO_ANSWERS
+        if frame == "o":
+            return _OPENED
+        if frame[:1] == "c":
+            return (closing(frame[1:]),)
+        raise ProtocolError(f"unknown frame starting {frame[:8]!r}")
+
+    def _items(
+        self, items: list[Any], received_at: float, out: MarketBatch
+    ) -> Sequence[Answer | Notice]:
+        found: list[Answer | Notice] | None = None  # market data needs no list
+        for item in items:
+            if type(item) is not dict:
+                raise ProtocolError("an a-frame item is not an object")
+            event = item.get("e")
+            if event == "md":
+                self._md(item.get("d"), received_at, out)
+                continue
+            result: Answer | Notice | None
+            result = answer(item) if event is None else event_notice(event, item.get("d"))
+            if result is None:
+                self.ignored += 1
+                continue
+            if found is None:
+                found = []
+            found.append(result)
+        return NO_ANSWERS if found is None else found
+
+    def _md(self, data: object, received_at: float, out: MarketBatch) -> None:
+        if type(data) is not dict:
+            raise ProtocolError("an md event without a d object")
+        for part, values in data.items():
+            if part == "quotes" or part == "doms":
+                if type(values) is not list:
+                    raise ProtocolError(f"md {part} is not a list")
+                if part == "quotes":
+                    out.quotes.extend([self._quote(q, received_at) for q in values])
+                else:
+                    out.books.extend([self._dom(d, received_at) for d in values])
+            else:
+                self.ignored += 1
+
+    def _quote(self, quote: object, received_at: float) -> Quote:
+        if type(quote) is not dict:
+            raise ProtocolError("a quote is not an object")
+        cid = wire_id(quote.get("contractId"))
+        entries = quote.get("entries")
+        if type(entries) is not dict:
+            raise ProtocolError("a quote without an entries object")
+        bid = bid_size = offer = offer_size = last = last_size = total = None
+        fields: dict[str, Any] = {}
+        for name, entry in entries.items():
+            if type(entry) is not dict:
+                raise ProtocolError(f"quote entry {name} is not an object")
+            p = entry.get("price")
+            if p is not None:
+                p = price(p)
+            s = entry.get("size")
+            if s is not None:
+                s = size(s)
+            if name == "Bid":
+                bid, bid_size = p, s
+            elif name == "Offer":
+                offer, offer_size = p, s
+            elif name == "Trade":
+                last, last_size = p, s
+            elif name == "TotalTradeVolume":
+                total = s
+            else:
+                fields[name] = p if s is None else s if p is None else {"price": p, "size": s}
+        known = self._names.get(cid)
+        return Quote(
+            f"#{cid}" if known is None else known,
+            cid,
+            bid,
+            bid_size,
+            offer,
+            offer_size,
+            last,
+            last_size,
+            total,
+            self._time(quote.get("timestamp")),
+            received_at,
+            fields,
+        )
+
+    def _dom(self, dom: object, received_at: float) -> BookSnapshot:
+        if type(dom) is not dict:
+            raise ProtocolError("a dom is not an object")
+        cid = wire_id(dom.get("contractId"))
+        known = self._names.get(cid)
+        return BookSnapshot(
+            f"#{cid}" if known is None else known,
+            levels(dom.get("bids"), "bids"),
+            levels(dom.get("offers"), "offers"),
+            self._time(dom.get("timestamp")),
+            None,
+            received_at,
+            {"contract_id": cid},
+        )
+
+    def _time(self, stamp: object) -> float | None:
+        if stamp is None:
+            return None
+        if type(stamp) is not str or len(stamp) > 64:
+            raise ProtocolError("a timestamp is an ISO-8601 string")
+        if stamp == self._stamp:
+            return self._stamp_value
+        try:
+            moment = datetime.fromisoformat(stamp)
+            if moment.tzinfo is None:
+                moment = moment.replace(tzinfo=UTC)
+            value = moment.timestamp()
+        except (ValueError, OverflowError):
+            raise ProtocolError(f"an unreadable timestamp {stamp!r}") from None
+        self._stamp, self._stamp_value = stamp, value
+        return value
+
+
+def _body_text(body: Any) -> str:
+    if body is None:
+        return ""
+    return body if isinstance(body, str) else orjson.dumps(body).decode()
