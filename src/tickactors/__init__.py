@@ -17,6 +17,7 @@ from ._errors import InvalidSymbolError as InvalidSymbolError
 from ._errors import ProtocolError as ProtocolError
 from ._errors import RequestTimeoutError as RequestTimeoutError
 from ._errors import VenueRejectedError as VenueRejectedError
+from ._errors import VenueShutdownError as VenueShutdownError
 from ._feed import Feed as Feed
 from ._feed import open_feed as open_feed
 from ._handoff import BatchQueue as BatchQueue
@@ -73,6 +74,7 @@ __all__ = [
     "TransportClosed",
     "TransportFactory",
     "VenueRejectedError",
+    "VenueShutdownError",
     "connect_batched",
     "connect_websocket",
     "open_feed",

@@ -69,3 +69,15 @@ class ProtocolError(FeedError):
 
 class ConnectError(FeedError, ConnectionError):
     """A connection could not be opened (refused, unreachable, handshake timed out)."""
+
+
+class VenueShutdownError(FeedError):
+    """The venue shut the connection down for a reason that reconnecting cannot fix.
+
+    Tradovate's ``ConnectionQuotaReached`` and ``IPQuotaReached``: a new connection would
+    only push out another one. ``reason`` is the venue's reason code.
+    """
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(f"the venue shut the connection down: {reason}; not reconnecting")

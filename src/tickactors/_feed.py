@@ -39,7 +39,7 @@ from ._health import HealthBus
 from ._iterators import BatchIterator, ItemIterator
 from ._transport import TransportFactory
 from ._transport_batched import connect_batched
-from ._values import TRADES, HealthEvent, MarketData, StreamKind
+from ._values import HealthEvent, MarketData, StreamKind
 from .venues import Venue
 
 
@@ -74,7 +74,8 @@ class Feed:
         self.reconciler_machine = Reconciler(
             dialect.semantics,
             dialect.kinds,
-            request_spacing=dialect.budget_per + dialect.budget_margin,
+            # One request per budget slot: AllTick 1 per 1.05 s, Tradovate 1 per 0.1 s.
+            request_spacing=dialect.budget_per / dialect.budget_frames + dialect.budget_margin,
             max_symbols=dialect.max_symbols,
         )
         self.monitor = StalenessMonitor(
@@ -122,19 +123,21 @@ class Feed:
 
     # -- intent ------------------------------------------------------------------------
 
-    def subscribe(self, *symbols: str, kind: StreamKind = TRADES) -> None:
+    def subscribe(self, *symbols: str, kind: StreamKind | None = None) -> None:
         """Want these symbols' ``kind`` stream. Validated at once; reconciled in the background.
 
         Raises ``InvalidSymbolError`` (and changes nothing) if any symbol is invalid.
         """
+        kind = self._kind(kind)
         valid = self._validate(symbols, kind)
         new = valid - self._wanted[kind]
         if new:
             self._wanted[kind] |= new
             self.reconciler.inbox.send_nowait(Want(kind, frozenset(new)))
 
-    def unsubscribe(self, *symbols: str, kind: StreamKind = TRADES) -> None:
+    def unsubscribe(self, *symbols: str, kind: StreamKind | None = None) -> None:
         """Stop wanting these symbols; their ticks stop reaching you at once."""
+        kind = self._kind(kind)
         valid = self._validate(symbols, kind)
         gone = valid & self._wanted[kind]
         if gone:
@@ -150,22 +153,27 @@ class Feed:
         validate = self.dialect.validate_symbol
         return frozenset([validate(symbol) for symbol in symbols])
 
-    def desired(self, kind: StreamKind = TRADES) -> frozenset[str]:
-        return frozenset(self._wanted[kind])
+    def _kind(self, kind: StreamKind | None) -> StreamKind:
+        """``kind``, or the venue's main stream (AllTick: trades; Tradovate: quotes)."""
+        return self.dialect.kinds[0] if kind is None else kind
 
-    def confirmed(self, kind: StreamKind = TRADES) -> frozenset[str]:
-        return self.reconciler_machine.confirmed(kind)
+    def desired(self, kind: StreamKind | None = None) -> frozenset[str]:
+        return frozenset(self._wanted[self._kind(kind)])
 
-    def rejected(self, kind: StreamKind = TRADES) -> dict[str, tuple[int, str]]:
-        return dict(self.reconciler_machine.rejected(kind))
+    def confirmed(self, kind: StreamKind | None = None) -> frozenset[str]:
+        return self.reconciler_machine.confirmed(self._kind(kind))
 
-    async def wait_confirmed(self, *symbols: str, kind: StreamKind = TRADES) -> None:
+    def rejected(self, kind: StreamKind | None = None) -> dict[str, tuple[int, str]]:
+        return dict(self.reconciler_machine.rejected(self._kind(kind)))
+
+    async def wait_confirmed(self, *symbols: str, kind: StreamKind | None = None) -> None:
         """Wait until the venue confirmed every one of ``symbols`` (all desired ones if none).
 
         Raises ``VenueRejectedError`` if the venue rejected one of them. Put it under
         ``trio.fail_after`` for a deadline.
         """
-        wanted = frozenset(symbols) if symbols else None
+        kind = self._kind(kind)
+        wanted = self._validate(symbols, kind) if symbols else None
         while True:
             target = self._wanted[kind] if wanted is None else wanted
             rejected = self.reconciler_machine.rejected(kind)

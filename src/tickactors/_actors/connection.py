@@ -23,20 +23,23 @@ import trio
 
 from .._core.backoff import Backoff
 from .._core.budget import OutboundBudget
-from .._core.reconciler import GhostSeen, Refresh
+from .._core.reconciler import ConnectionReady, GhostSeen, Refresh
 from .._core.staleness import ConnectionStale, StalenessMonitor, SymbolStale
-from .._errors import ProtocolError
+from .._errors import ProtocolError, VenueShutdownError
 from .._handoff import BatchQueue
 from .._health import HealthBus
+from .._secret import Secret
 from .._transport import Transport, TransportClosed
 from .._values import BOOK, QUOTES, TRADES, MarketData, StreamKind
-from ..venues import AnswerKind, Dialect, MarketBatch, Notice
-from .messages import AnswerIn, Heartbeat, TrackerMessage
+from ..venues import Answer, AnswerKind, Dialect, MarketBatch, Notice, NoticeKind
+from .messages import AnswerIn, Authorize, Heartbeat, TrackerMessage
 from .reconciling import ReconcilerActor
 
 logger = logging.getLogger("tickactors")
 
 MAX_FRAMES_PER_BATCH = 512
+#: Tradovate shutdown reasons after which reconnecting would only evict another connection.
+QUOTA_SHUTDOWNS = frozenset({"ConnectionQuotaReached", "IPQuotaReached"})
 _NOTHING_WANTED: frozenset[str] = frozenset()
 
 
@@ -94,6 +97,8 @@ class Session:
         health: HealthBus,
         counters: SessionCounters,
         writer: trio.MemoryReceiveChannel[str],
+        token: Secret | None = None,
+        request_timeout: float = 10.0,
     ) -> None:
         self.connection = connection
         self._transport = transport
@@ -108,20 +113,22 @@ class Session:
         self._health = health
         self._counters = counters
         self._writer = writer
+        self._token = token
+        self._request_timeout = request_timeout
+        self._opened = trio.Event()
         self._reason: BaseException | None = None
         self._paused = False
         self._resumed = trio.Event()
 
     async def run(self) -> BaseException:
         async with trio.open_nursery() as nursery:
-            for task in (self._read, self._write, self._heartbeat, self._watch_staleness):
+            tasks = (self._read, self._write, self._heartbeat, self._watch_staleness, self._ready)
+            for task in tasks:
                 nursery.start_soon(self._guard, task, nursery.cancel_scope)
         assert self._reason is not None
         return self._reason
 
-    async def _guard(
-        self, task: Callable[[], Awaitable[None]], scope: trio.CancelScope
-    ) -> None:
+    async def _guard(self, task: Callable[[], Awaitable[None]], scope: trio.CancelScope) -> None:
         try:
             await task()
         except CONNECTION_ENDINGS as exc:
@@ -153,7 +160,8 @@ class Session:
                 if answers:
                     for answer in answers:
                         if isinstance(answer, Notice):
-                            continue  # the Tradovate integration (authorize step) handles these
+                            self._notice(answer)
+                            continue
                         if answer.kind is AnswerKind.AUTH:
                             self._health.emit(
                                 "auth_failed", self.connection, answer.message, code=answer.code
@@ -229,6 +237,46 @@ class Session:
                 count=count,
                 frame=excerpt,
             )
+
+    # -- authorize, notices ------------------------------------------------------------
+
+    async def _ready(self) -> None:
+        """Tell the reconciler the connection is ready: at once, or once authorized."""
+        if self._dialect.authorize_required:
+            await self._authorize()
+        self._reconciler.inbox.send_nowait(ConnectionReady())
+
+    async def _authorize(self) -> None:
+        """Wait for the venue's open frame, then authorize; nothing else goes first."""
+        with trio.fail_after(self._request_timeout):
+            await self._opened.wait()
+        if self._token is None:
+            raise AuthRefused("the venue wants a token and the feed has none")
+        reply_in, reply_out = trio.open_memory_channel[Answer | None](1)
+        self._tracker.send_nowait(Authorize(self.connection, self._token, reply_in))
+        async with reply_out:
+            answer = await reply_out.receive()  # the tracker's deadline bounds this
+        if answer is None:
+            raise SessionEnded("no answer to authorize")
+        if answer.kind is AnswerKind.AUTH:
+            self._health.emit("auth_failed", self.connection, answer.message, code=answer.code)
+            raise AuthRefused(answer.message)
+        if answer.kind is not AnswerKind.OK:
+            raise SessionEnded(f"authorize answered {answer.code} {answer.message}")
+        self._health.emit("authorized", self.connection)
+
+    def _notice(self, notice: Notice) -> None:
+        kind = notice.kind
+        if kind is NoticeKind.OPENED:
+            self._opened.set()
+        elif kind is NoticeKind.CLOSING:
+            self._health.emit("venue_closing", self.connection, notice.text, code=notice.code)
+        elif kind is NoticeKind.SHUTDOWN:
+            self._health.emit("shutdown", self.connection, notice.text, reason=notice.text)
+            if notice.text in QUOTA_SHUTDOWNS:
+                raise VenueShutdownError(notice.text)
+        elif kind is NoticeKind.CLOCK:
+            self._health.emit("clock", self.connection, **dict(notice.data))
 
     # -- writer, heartbeat, staleness --------------------------------------------------
 

@@ -6,6 +6,7 @@ import attrs
 import trio
 
 from .._core.reconciler import SendRequest
+from .._secret import Secret
 from ..venues import Answer
 
 
@@ -47,4 +48,14 @@ class LinkDown:
     connection: int
 
 
-TrackerMessage = Heartbeat | Subscription | AnswerIn | LinkUp | LinkDown
+@attrs.frozen(slots=True)
+class Authorize:
+    """From a session: authorize connection ``connection``; the answer (None: none came) goes
+    to ``reply``."""
+
+    connection: int
+    token: Secret
+    reply: trio.MemorySendChannel[Answer | None] = attrs.field(eq=False)
+
+
+TrackerMessage = Heartbeat | Subscription | AnswerIn | LinkUp | LinkDown | Authorize

@@ -24,7 +24,7 @@ import trio
 
 from .._core.backoff import Backoff
 from .._core.budget import OutboundBudget
-from .._core.reconciler import ConnectionLost, ConnectionReady
+from .._core.reconciler import ConnectionLost
 from .._core.staleness import StalenessMonitor
 from .._errors import AuthenticationError, ConnectError
 from .._handoff import BatchQueue
@@ -138,7 +138,6 @@ class Supervisor:
             writer_in, writer_out = trio.open_memory_channel[str](math.inf)
             self._reconciler.connection = number
             self._tracker.send_nowait(LinkUp(number, writer_in))
-            self._reconciler.inbox.send_nowait(ConnectionReady())
             self._health.emit("connected", number, url=self._dialect.display_url())
             session = Session(
                 connection=number,
@@ -154,6 +153,8 @@ class Supervisor:
                 health=self._health,
                 counters=self.counters,
                 writer=writer_out,
+                token=self._tokens.current(),
+                request_timeout=self._dialect.request_timeout,
             )
             reason: BaseException | None = None
             try:

@@ -11,25 +11,38 @@ carried fails at once.
 
 from __future__ import annotations
 
+import contextlib
 from typing import Literal
 
 import attrs
 import trio
 
-from .._core.reconciler import Acked, Event, RateLimited, Rejected, TimedOut
+from .._core.reconciler import Acked, Action, Event, RateLimited, Rejected, TimedOut
 from .._core.requests import Outcome, RequestTable, Resolution
 from .._health import HealthBus
 from ..venues import Answer, AnswerKind, Dialect
-from .messages import AnswerIn, Heartbeat, LinkDown, LinkUp, Subscription, TrackerMessage
+from .messages import (
+    AnswerIn,
+    Authorize,
+    Heartbeat,
+    LinkDown,
+    LinkUp,
+    Subscription,
+    TrackerMessage,
+)
 from .timers import receive_or_deadline
 
 
 @attrs.frozen(slots=True)
 class _Meta:
-    what: Literal["heartbeat", "subscription"]
+    what: Literal["heartbeat", "subscription", "lookup", "authorize"]
     connection: int
     ref: int = 0
     describe: str = ""
+    #: lookup: the subscription that waits for it
+    pending: Subscription | None = attrs.field(default=None, eq=False)
+    #: authorize: where the answer goes
+    reply: trio.MemorySendChannel[Answer | None] | None = attrs.field(default=None, eq=False)
 
 
 class RequestTracker:
@@ -71,6 +84,8 @@ class RequestTracker:
             self._answer(message.connection, message.answer, now)
         elif isinstance(message, Heartbeat | Subscription):
             self._send(message, now)
+        elif isinstance(message, Authorize):
+            self._authorize(message, now)
         elif isinstance(message, LinkUp):
             self._links[message.connection] = message.writer
         else:
@@ -78,6 +93,36 @@ class RequestTracker:
             self._links.pop(message.connection, None)
             for resolution in self.table.connection_lost(message.connection, now):
                 self._route(resolution)
+
+    def _authorize(self, message: Authorize, now: float) -> None:
+        writer = self._links.get(message.connection)
+        meta = _Meta("authorize", message.connection, describe="authorize", reply=message.reply)
+        request_id = self.table.open(
+            meta, now=now, timeout=self._timeout, connection=message.connection
+        )
+        frame = self._dialect.encode_authorize(message.token, request_id)
+        if writer is None or frame is None:
+            for resolution in self.table.connection_lost(message.connection, now):
+                self._route(resolution)
+            return
+        self._write(writer, frame)
+
+    def _lookup(
+        self, message: Subscription, writer: trio.MemorySendChannel[str], now: float
+    ) -> bool:
+        """Resolve the symbol first when the venue needs it; True if a lookup went out."""
+        request = message.request
+        if request.action is not Action.SUBSCRIBE or len(request.symbols) != 1:
+            return False
+        symbol = request.symbols[0]
+        if not self._dialect.needs_contract_lookup(symbol):
+            return False
+        meta = _Meta("lookup", message.connection, request.ref, f"lookup {symbol}", pending=message)
+        request_id = self.table.open(
+            meta, now=now, timeout=self._timeout, connection=message.connection
+        )
+        self._write(writer, self._dialect.encode_contract_lookup(symbol, request_id))
+        return True
 
     def _send(self, message: Heartbeat | Subscription, now: float) -> None:
         writer = self._links.get(message.connection)
@@ -95,6 +140,8 @@ class RequestTracker:
                 return
             meta = _Meta("heartbeat", message.connection)
         else:
+            if self._lookup(message, writer, now):
+                return
             request = message.request
             meta = _Meta(
                 "subscription",
@@ -149,7 +196,21 @@ class RequestTracker:
                 f"within {self._timeout:g} s",
                 request_id=resolution.request_id,
             )
-        if meta.what != "subscription":
+        if meta.what == "authorize":
+            assert meta.reply is not None
+            answer = resolution.answer if resolution.outcome is Outcome.ANSWERED else None
+            with contextlib.suppress(trio.BrokenResourceError, trio.WouldBlock):
+                meta.reply.send_nowait(answer if isinstance(answer, Answer) else None)
+            return
+        if meta.what == "lookup" and resolution.outcome is Outcome.ANSWERED:
+            answer = resolution.answer
+            assert isinstance(answer, Answer) and meta.pending is not None
+            symbol = meta.pending.request.symbols[0]
+            if answer.kind is AnswerKind.OK and self._dialect.learn_contract(symbol, answer):
+                self._send(meta.pending, resolution.resolved_at)  # now the subscription itself
+                return
+            # fall through: the venue does not know the symbol -> the reconciler rejects it
+        if meta.what not in ("subscription", "lookup"):
             return
         if resolution.outcome is Outcome.TIMED_OUT:
             self._reconciler.send_nowait(TimedOut(meta.ref))
@@ -158,9 +219,13 @@ class RequestTracker:
             return  # connection lost or feed closed: the reconciler hears ConnectionLost
         answer = resolution.answer
         assert isinstance(answer, Answer)
-        if answer.kind is AnswerKind.OK:
+        if answer.kind is AnswerKind.OK and meta.what == "lookup":
+            self._reconciler.send_nowait(Rejected(meta.ref, 404, "unknown contract"))
+        elif answer.kind is AnswerKind.OK:
             self._reconciler.send_nowait(Acked(meta.ref))
-        elif answer.kind in (AnswerKind.RATE_LIMITED, AnswerKind.KICKED):
+        elif answer.kind in (AnswerKind.RATE_LIMITED, AnswerKind.KICKED, AnswerKind.PENALTY):
+            # A penalty ticket waits p-time like a rate limit; resending with the ticket in
+            # the body (Tradovate's rule) is the tracker's next step (docs/dev/tradovate-plan.md).
             self._health.emit("rate_limited", meta.connection, answer.message, code=answer.code)
             self._reconciler.send_nowait(RateLimited(meta.ref, answer.retry_after))
         else:

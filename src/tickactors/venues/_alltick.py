@@ -146,6 +146,15 @@ class AllTickDialect:
     def encode_authorize(self, token: Secret, request_id: int) -> None:
         return None
 
+    def needs_contract_lookup(self, symbol: str) -> bool:
+        return False  # pushes carry the code itself
+
+    def encode_contract_lookup(self, symbol: str, request_id: int) -> str:
+        raise ValueError("AllTick has no contract lookup")
+
+    def learn_contract(self, symbol: str, answer: Answer) -> bool:
+        return True
+
     def encode_request(self, request: SendRequest, request_id: int) -> str:
         kind = request.kind
         if request.action is Action.CANCEL:

@@ -132,6 +132,18 @@ class Dialect(Protocol):
     def encode_authorize(self, token: Secret, request_id: int) -> str | None:
         """The authorize frame (sent after ``NoticeKind.OPENED``), or None when not needed."""
 
+    def needs_contract_lookup(self, symbol: str) -> bool:
+        """Whether ``symbol`` must be resolved before it is first subscribed.
+
+        Tradovate's quotes name only a contract id: the feed asks ``contract/find`` first.
+        """
+
+    def encode_contract_lookup(self, symbol: str, request_id: int) -> str:
+        """The request that resolves ``symbol``."""
+
+    def learn_contract(self, symbol: str, answer: Answer) -> bool:
+        """Record what a lookup answered; False when the answer names no contract."""
+
     def encode_request(self, request: SendRequest, request_id: int) -> str:
         """The frame for one reconciler request."""
 

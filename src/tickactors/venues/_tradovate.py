@@ -112,6 +112,7 @@ class TradovateDialect:
         #: Events and md parts decoded to nothing (``chart``, entity events, ...).
         self.ignored = 0
         self._names: dict[int, str] = {}
+        self._known_names: set[str] = set()
         self._stamp: str | None = None  # the last timestamp text and its value:
         self._stamp_value: float | None = None  # one frame's quotes share their stamp
 
@@ -147,9 +148,28 @@ class TradovateDialect:
         if not isinstance(name, str) or not name:
             raise ValueError("a contract name is a non-empty str")
         self._names[contract_id] = name
+        self._known_names.add(name)
 
     def contract_name(self, contract_id: int) -> str | None:
         return self._names.get(contract_id)
+
+    def needs_contract_lookup(self, symbol: str) -> bool:
+        """A name whose contract id is not known yet (ids need no lookup)."""
+        return not (symbol.isdigit() or symbol.startswith("#") or symbol in self._known_names)
+
+    def encode_contract_lookup(self, symbol: str, request_id: int) -> str:
+        """``contract/find`` by name."""
+        return self.encode_call("contract/find", request_id, {"name": symbol})
+
+    def learn_contract(self, symbol: str, answer: Answer) -> bool:
+        data = answer.data
+        if not isinstance(data, Mapping):
+            return False
+        contract_id = data.get("id")
+        if type(contract_id) is not int or not 0 < contract_id < MAX_ID:
+            return False
+        self.remember_contract(contract_id, symbol)
+        return True
 
     def connect_url(self, token: Secret | None) -> str:
         return self._url  # the token travels in ``authorize``

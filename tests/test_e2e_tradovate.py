@@ -1,0 +1,133 @@
+"""End to end on Tradovate: a real feed against the simulated Tradovate venue on loopback.
+
+The simulator enforces what Tradovate does (authorize first, heartbeats, contract ids in
+quotes); the feed must authorize before anything else on every connection, resolve names to
+contract ids, and stream quotes under their names.
+"""
+
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+
+import pytest
+import trio
+
+import tickactors
+from tickactors import BOOK, QUOTES, Quote
+from tickactors.sim import SimConfig, open_simulator
+from tickactors.venues import Tradovate
+
+TOKEN = "tv-e2e-token-5b5b"
+
+
+@asynccontextmanager
+async def tradovate_feed(config=None, token=TOKEN, **feed_kw):
+    config = config or SimConfig(tokens={TOKEN})
+    feed_kw.setdefault("seed", 5)
+    async with open_simulator("tradovate", config=config, seed=5) as sim:
+        async with tickactors.open_feed(Tradovate(url=sim.url, token=token), **feed_kw) as feed:
+            yield sim, feed
+
+
+async def quotes_for(feed, symbols, timeout=20.0):
+    missing = set(symbols)
+    seen = []
+    with trio.fail_after(timeout):
+        while missing:
+            for item in await feed.get_batch():
+                seen.append(item)
+                missing.discard(item.symbol)
+    return seen
+
+
+async def until_event(feed, name, timeout=60.0):
+    with trio.fail_after(timeout):
+        async for event in feed.events():
+            if event.event == name:
+                return event
+    raise AssertionError(name)
+
+
+def endpoints(connection):
+    return [endpoint for _, endpoint, *_ in connection.requests]
+
+
+async def test_authorize_first_then_quotes_under_their_names(autojump_clock):
+    async with tradovate_feed() as (sim, feed):
+        feed.subscribe("ESZ6", "nqz6")  # quotes are Tradovate's main stream
+        with trio.fail_after(20):
+            await feed.wait_confirmed("ESZ6", "NQZ6")
+        seen = await quotes_for(feed, ["ESZ6", "NQZ6"])
+        assert all(isinstance(q, Quote) and q.kind is QUOTES for q in seen)
+        assert {q.symbol for q in seen} <= {"ESZ6", "NQZ6"}
+        assert all(q.contract_id for q in seen)
+        (conn,) = sim.connections
+        assert endpoints(conn)[:2] == ["authorize", "contract/find"]
+        assert dict(sim.stats.violations) == {}
+        await trio.sleep(10)
+        assert sim.stats.heartbeats >= 3  # [] every 2.5 s on our own timer
+
+
+async def test_unknown_contract_is_rejected_once_and_the_rest_flows(autojump_clock):
+    async with tradovate_feed() as (sim, feed):
+        feed.subscribe("ESZ6", "NOSUCH9")
+        with trio.fail_after(30):
+            await feed.wait_converged()
+        assert set(feed.rejected()) == {"NOSUCH9"}
+        assert feed.confirmed() == {"ESZ6"}
+        await quotes_for(feed, ["ESZ6"])
+        sent = sum(sim.stats.requests_by_endpoint.values())
+        await trio.sleep(30)
+        later = sum(sim.stats.requests_by_endpoint.values())
+        assert later == sent  # no resend loop (heartbeats are not requests)
+
+
+async def test_every_new_connection_authorizes_before_resubscribing(autojump_clock):
+    async with tradovate_feed() as (sim, feed):
+        feed.subscribe("ESZ6")
+        feed.subscribe("ESZ6", kind=BOOK)
+        await quotes_for(feed, ["ESZ6"])
+        sim.faults.drop()
+        await until_event(feed, "disconnected")
+        await until_event(feed, "authorized")
+        with trio.fail_after(30):
+            await feed.wait_confirmed("ESZ6")
+            await feed.wait_confirmed("ESZ6", kind=BOOK)
+        (conn,) = sim.connections
+        assert conn.requests[0][1] == "authorize"
+        assert dict(sim.stats.violations) == {}
+
+
+async def test_a_refused_token_ends_the_feed_with_authentication_error(autojump_clock):
+    with pytest.raises(tickactors.AuthenticationError):
+        async with tradovate_feed(token="not-the-token"):
+            await trio.sleep_forever()
+
+
+async def test_quota_shutdown_stops_for_good_and_maintenance_reconnects(autojump_clock):
+    async with tradovate_feed() as (sim, feed):
+        feed.subscribe("ESZ6")
+        await quotes_for(feed, ["ESZ6"])
+        sim.faults.shutdown("Maintenance")
+        await until_event(feed, "shutdown")
+        await until_event(feed, "authorized")
+        await quotes_for(feed, ["ESZ6"])
+    with pytest.raises(tickactors.VenueShutdownError) as info:
+        async with tradovate_feed() as (sim, feed):
+            feed.subscribe("ESZ6")
+            await quotes_for(feed, ["ESZ6"])
+            sim.faults.shutdown("ConnectionQuotaReached")
+            await trio.sleep_forever()
+    assert info.value.reason == "ConnectionQuotaReached"
+
+
+async def test_many_symbols_subscribe_at_the_venues_pace_not_alltick_s(autojump_clock):
+    symbols = ["ESZ6", "NQZ6", "CLF7", "GCG7"]
+    async with tradovate_feed() as (sim, feed):
+        start = trio.current_time()
+        feed.subscribe(*symbols)
+        with trio.fail_after(30):
+            await feed.wait_confirmed(*symbols)
+        # a lookup and a subscribe per symbol, ten requests a second at most
+        assert trio.current_time() - start <= len(symbols) * 2 * 0.1 + 0.5
+        assert dict(sim.stats.violations) == {}
