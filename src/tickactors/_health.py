@@ -33,6 +33,8 @@ _WARNINGS = frozenset(
         "token_failed",
         "auth_failed",
         "venue_error",
+        "venue_closing",
+        "shutdown",
     }
 )
 
