@@ -131,3 +131,30 @@ async def test_many_symbols_subscribe_at_the_venues_pace_not_alltick_s(autojump_
         # a lookup and a subscribe per symbol, ten requests a second at most
         assert trio.current_time() - start <= len(symbols) * 2 * 0.1 + 0.5
         assert dict(sim.stats.violations) == {}
+
+
+async def test_a_penalty_ticket_is_waited_out_exactly_and_resent_with_the_ticket(autojump_clock):
+    async with tradovate_feed() as (sim, feed):
+        await until_event(feed, "authorized")
+        beats_before = sim.stats.heartbeats
+        sim.faults.p_ticket(1, p_time=60)
+        start = trio.current_time()
+        feed.subscribe("ESZ6")
+        penalty = await until_event(feed, "penalty")
+        assert penalty.detail["wait"] == 60
+        with trio.fail_after(90):
+            await feed.wait_confirmed("ESZ6")
+        assert trio.current_time() - start >= 60
+        assert sim.stats.heartbeats - beats_before >= 60 / 2.5 - 1  # never blocked
+        assert sim.stats.violations.get("penalty_ignored", 0) == 0
+        assert dict(sim.stats.violations) == {}
+        await quotes_for(feed, ["ESZ6"])
+
+
+async def test_a_captcha_stops_the_feed_with_a_typed_error(autojump_clock):
+    with pytest.raises(tickactors.CaptchaRequiredError):
+        async with tradovate_feed() as (sim, feed):
+            await until_event(feed, "authorized")
+            sim.faults.p_ticket(1, p_time=60, captcha=True)
+            feed.subscribe("ESZ6")
+            await trio.sleep_forever()

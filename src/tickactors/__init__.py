@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 from ._errors import AuthenticationError as AuthenticationError
+from ._errors import CaptchaRequiredError as CaptchaRequiredError
 from ._errors import ConnectError as ConnectError
 from ._errors import ConnectionLostError as ConnectionLostError
 from ._errors import FeedClosedError as FeedClosedError
@@ -52,6 +53,7 @@ __all__ = [
     "BatchQueue",
     "BookLevel",
     "BookSnapshot",
+    "CaptchaRequiredError",
     "ConnectError",
     "ConnectionLostError",
     "Feed",

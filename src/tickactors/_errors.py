@@ -81,3 +81,18 @@ class VenueShutdownError(FeedError):
     def __init__(self, reason: str) -> None:
         self.reason = reason
         super().__init__(f"the venue shut the connection down: {reason}; not reconnecting")
+
+
+class CaptchaRequiredError(FeedError):
+    """The venue wants a person to solve a captcha before it takes more requests.
+
+    Tradovate's penalty ticket with ``p-captcha: true``: retrying would only make it
+    worse, so the feed stops and says so. ``request`` names what was refused.
+    """
+
+    def __init__(self, request: str) -> None:
+        self.request = request
+        super().__init__(
+            f"the venue requires a captcha before more requests ({request}): a person must "
+            "log in to the venue's web platform; the feed stopped instead of retrying"
+        )

@@ -17,8 +17,10 @@ from typing import Literal
 import attrs
 import trio
 
+from .._core.penalties import PenaltyBox
 from .._core.reconciler import Acked, Action, Event, RateLimited, Rejected, TimedOut
 from .._core.requests import Outcome, RequestTable, Resolution
+from .._errors import CaptchaRequiredError
 from .._health import HealthBus
 from ..venues import Answer, AnswerKind, Dialect
 from .messages import (
@@ -64,6 +66,7 @@ class RequestTracker:
         self._reconciler = reconciler
         self._timeout = request_timeout
         self.table: RequestTable[_Meta] = RequestTable()
+        self.penalties: PenaltyBox[_Meta] = PenaltyBox()
         self.inbox, self._receive = inbox
         self._links: dict[int, trio.MemorySendChannel[str]] = {}
         self.unsent = 0
@@ -71,13 +74,19 @@ class RequestTracker:
 
     async def run(self) -> None:
         while True:
-            message = await receive_or_deadline(self._receive, self.table.next_deadline)
+            message = await receive_or_deadline(self._receive, self._next_deadline)
             now = trio.current_time()
             if message is None:
                 for resolution in self.table.poll(now):
                     self._route(resolution)
+                for due in self.penalties.poll(now):
+                    self._resend(due.item, due.ticket, now)
             else:
                 self._handle(message, now)
+
+    def _next_deadline(self) -> float | None:
+        deadlines = [d for d in (self.table.next_deadline(), self.penalties.next_deadline()) if d]
+        return min(deadlines) if deadlines else None
 
     def _handle(self, message: TrackerMessage, now: float) -> None:
         if isinstance(message, AnswerIn):
@@ -91,6 +100,7 @@ class RequestTracker:
         else:
             assert isinstance(message, LinkDown)
             self._links.pop(message.connection, None)
+            self.penalties.connection_lost(message.connection)
             for resolution in self.table.connection_lost(message.connection, now):
                 self._route(resolution)
 
@@ -148,6 +158,7 @@ class RequestTracker:
                 message.connection,
                 request.ref,
                 f"{request.action.value} {request.kind.value} ({len(request.symbols)} symbols)",
+                pending=message,
             )
         request_id = self.table.open(
             meta, now=now, timeout=self._timeout, connection=message.connection
@@ -202,6 +213,8 @@ class RequestTracker:
             with contextlib.suppress(trio.BrokenResourceError, trio.WouldBlock):
                 meta.reply.send_nowait(answer if isinstance(answer, Answer) else None)
             return
+        if resolution.outcome is Outcome.ANSWERED and self._penalized(meta, resolution):
+            return
         if meta.what == "lookup" and resolution.outcome is Outcome.ANSWERED:
             answer = resolution.answer
             assert isinstance(answer, Answer) and meta.pending is not None
@@ -223,16 +236,59 @@ class RequestTracker:
             self._reconciler.send_nowait(Rejected(meta.ref, 404, "unknown contract"))
         elif answer.kind is AnswerKind.OK:
             self._reconciler.send_nowait(Acked(meta.ref))
-        elif answer.kind in (AnswerKind.RATE_LIMITED, AnswerKind.KICKED, AnswerKind.PENALTY):
-            # A penalty ticket waits p-time like a rate limit; resending with the ticket in
-            # the body (Tradovate's rule) is the tracker's next step (docs/dev/tradovate-plan.md).
+        elif answer.kind in (AnswerKind.RATE_LIMITED, AnswerKind.KICKED):
             self._health.emit("rate_limited", meta.connection, answer.message, code=answer.code)
             self._reconciler.send_nowait(RateLimited(meta.ref, answer.retry_after))
         else:
             self._reconciler.send_nowait(Rejected(meta.ref, answer.code, answer.message))
 
+    def _penalized(self, meta: _Meta, resolution: Resolution[_Meta]) -> bool:
+        """Hold a request the venue ticketed; raise for a captcha. True if handled here."""
+        answer = resolution.answer
+        if not isinstance(answer, Answer) or meta.pending is None:
+            return False
+        if answer.kind is AnswerKind.CAPTCHA:
+            self._health.emit("captcha", meta.connection, answer.message, request=meta.describe)
+            raise CaptchaRequiredError(meta.describe)
+        if answer.kind is not AnswerKind.PENALTY or answer.ticket is None:
+            return False
+        wait = answer.retry_after or 0.0
+        self.penalties.hold(
+            meta,
+            ticket=answer.ticket,
+            connection=meta.connection,
+            now=resolution.resolved_at,
+            wait=wait,
+        )
+        self._health.emit(
+            "penalty",
+            meta.connection,
+            f"the venue asks to resend {meta.describe} in {wait:g} s",
+            wait=wait,
+            request=meta.describe,
+        )
+        return True
+
+    def _resend(self, meta: _Meta, ticket: str, now: float) -> None:
+        """The identical request again, with the penalty ticket, under a new id."""
+        writer = self._links.get(meta.connection)
+        assert meta.pending is not None
+        if writer is None:
+            self.unsent += 1
+            return
+        request_id = self.table.open(
+            meta, now=now, timeout=self._timeout, connection=meta.connection
+        )
+        request = meta.pending.request
+        if meta.what == "lookup":
+            frame = self._dialect.encode_contract_lookup(request.symbols[0], request_id)
+        else:
+            frame = self._dialect.encode_request(request, request_id)
+        self._write(writer, self._dialect.add_penalty_ticket(frame, ticket))
+
     def statistics(self) -> dict[str, object]:
         stats = attrs.asdict(self.table.statistics())
         stats["unsent"] = self.unsent
         stats["unsolicited_errors"] = self.unsolicited
+        stats["penalties"] = self.penalties.statistics()
         return stats

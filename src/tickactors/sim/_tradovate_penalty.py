@@ -57,6 +57,8 @@ def fingerprint(endpoint: str, query: str, body: Any) -> str:
     """What makes two requests "the identical request" (see the module docstring)."""
     if isinstance(body, dict):
         body = {k: v for k, v in body.items() if k != "p-ticket"}
+    if body is None or body == "" or body == {}:
+        body = {}  # a query-only request resent with only the ticket in its body is identical
     canonical = orjson.dumps(body, option=orjson.OPT_SORT_KEYS).decode()
     return f"{endpoint.lower()}\n{query}\n{canonical}"
 

@@ -146,6 +146,9 @@ class AllTickDialect:
     def encode_authorize(self, token: Secret, request_id: int) -> None:
         return None
 
+    def add_penalty_ticket(self, frame: str, ticket: str) -> str:
+        raise ValueError("AllTick has no penalty tickets")
+
     def needs_contract_lookup(self, symbol: str) -> bool:
         return False  # pushes carry the code itself
 

@@ -132,6 +132,9 @@ class Dialect(Protocol):
     def encode_authorize(self, token: Secret, request_id: int) -> str | None:
         """The authorize frame (sent after ``NoticeKind.OPENED``), or None when not needed."""
 
+    def add_penalty_ticket(self, frame: str, ticket: str) -> str:
+        """``frame`` with the penalty ticket added (Tradovate: ``"p-ticket"`` in the body)."""
+
     def needs_contract_lookup(self, symbol: str) -> bool:
         """Whether ``symbol`` must be resolved before it is first subscribed.
 

@@ -153,6 +153,18 @@ class TradovateDialect:
     def contract_name(self, contract_id: int) -> str | None:
         return self._names.get(contract_id)
 
+    def add_penalty_ticket(self, frame: str, ticket: str) -> str:
+        """The identical request with ``"p-ticket"`` added to its JSON body."""
+        endpoint, request_id, query, body = frame.split("\n", 3)
+        if body.strip():
+            data = orjson.loads(body)
+            if not isinstance(data, dict):
+                raise ValueError("a penalty ticket goes into a JSON object body")
+        else:
+            data = {}
+        data["p-ticket"] = ticket
+        return f"{endpoint}\n{request_id}\n{query}\n{orjson.dumps(data).decode()}"
+
     def needs_contract_lookup(self, symbol: str) -> bool:
         """A name whose contract id is not known yet (ids need no lookup)."""
         return not (symbol.isdigit() or symbol.startswith("#") or symbol in self._known_names)
