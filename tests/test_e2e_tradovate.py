@@ -158,3 +158,36 @@ async def test_a_captcha_stops_the_feed_with_a_typed_error(autojump_clock):
             sim.faults.p_ticket(1, p_time=60, captcha=True)
             feed.subscribe("ESZ6")
             await trio.sleep_forever()
+
+
+async def test_the_users_own_requests_are_answered_or_fail_typed(autojump_clock):
+    async with tradovate_feed() as (sim, feed):
+        with pytest.raises(tickactors.ConnectionLostError):
+            await feed.request("contract/find", "name=ESZ6")  # not authorized yet: at once
+        await until_event(feed, "authorized")
+        found = await feed.request("contract/find", "name=ESZ6")
+        assert found["name"] == "ESZ6" and isinstance(found["id"], int)
+        with pytest.raises(tickactors.VenueRejectedError) as info:
+            await feed.request("contract/find", "name=NOSUCH9")
+        assert info.value.code == 404
+        sim.faults.p_ticket(1, p_time=30)
+        start = trio.current_time()
+        assert (await feed.request("contract/find", "name=NQZ6"))["name"] == "NQZ6"
+        assert trio.current_time() - start >= 30
+        sim.faults.lose_acks(1)
+        with pytest.raises(tickactors.RequestTimeoutError):
+            await feed.request("contract/find", "name=CLF7")
+        assert dict(sim.stats.violations) == {}
+
+
+async def test_alltick_has_no_requests_of_the_users_own(autojump_clock):
+    async with open_simulator("alltick", seed=1) as sim:
+        from tickactors.venues import AllTick
+
+        async with tickactors.open_feed(AllTick(url=sim.url, token="t")) as feed:
+            with pytest.raises(tickactors.ConnectionLostError):
+                await feed.request("anything")
+            feed.subscribe("BTCUSDT")
+            await feed.wait_confirmed()
+            with pytest.raises(tickactors.VenueRejectedError):
+                await feed.request("anything")

@@ -24,7 +24,7 @@ from typing import Any
 import attrs
 import trio
 
-from ._actors.messages import TrackerMessage
+from ._actors.messages import TrackerMessage, UserRequest
 from ._actors.reconciling import ReconcilerActor
 from ._actors.supervisor import Supervisor, connection_numbers
 from ._actors.tokens import TokenRefresher
@@ -32,15 +32,22 @@ from ._actors.tracker import RequestTracker
 from ._core.backoff import Backoff
 from ._core.reconciler import Event as ReconcilerEvent
 from ._core.reconciler import Reconciler, Unwant, Want
+from ._core.requests import Outcome, Resolution
 from ._core.staleness import StalenessMonitor
-from ._errors import FeedClosedError, FeedError, VenueRejectedError
+from ._errors import (
+    ConnectionLostError,
+    FeedClosedError,
+    FeedError,
+    RequestTimeoutError,
+    VenueRejectedError,
+)
 from ._handoff import BatchQueue, Policy
 from ._health import HealthBus
 from ._iterators import BatchIterator, ItemIterator
 from ._transport import TransportFactory
 from ._transport_batched import connect_batched
 from ._values import HealthEvent, MarketData, StreamKind
-from .venues import Venue
+from .venues import Answer, AnswerKind, Venue
 
 
 class Feed:
@@ -193,6 +200,31 @@ class Feed:
             and all(machine.desired(kind) == wanted for kind, wanted in self._wanted.items())
         ):
             await self.reconciler.wait_changed()
+
+    async def request(self, endpoint: str, query: str = "", body: Any = None) -> Any:
+        """Send a request of your own (Tradovate: ``contract/find``, ``user/syncrequest``, ...).
+
+        Returns the venue's answer payload. It goes on the current authorized connection,
+        under the feed's request deadline, and waits out penalty tickets like every request.
+        Raises ``RequestTimeoutError`` (no answer in time), ``ConnectionLostError`` (no
+        connection, or it was lost meanwhile), ``VenueRejectedError`` (an error answer),
+        ``CaptchaRequiredError``.
+        """
+        if self._closed:
+            raise FeedClosedError("the feed is closed")
+        reply_in, reply_out = trio.open_memory_channel[Resolution[Any]](1)
+        self.tracker.inbox.send_nowait(UserRequest(endpoint, query, body, reply_in))
+        async with reply_out:
+            resolution = await reply_out.receive()
+        if resolution.outcome is Outcome.TIMED_OUT:
+            raise RequestTimeoutError(f"no answer to {endpoint} in time")
+        if resolution.outcome is not Outcome.ANSWERED:
+            raise ConnectionLostError(f"{endpoint}: no connection carried it to an answer")
+        answer = resolution.answer
+        assert isinstance(answer, Answer)
+        if answer.kind is not AnswerKind.OK:
+            raise VenueRejectedError(answer.code, answer.message, request=endpoint)
+        return answer.data
 
     # -- data --------------------------------------------------------------------------
 
@@ -347,8 +379,6 @@ def _unwrap(
             return leaf  # KeyboardInterrupt and friends
     if len(leaves) == 1 and isinstance(leaves[0], FeedError):
         return leaves[0]
-    error = FeedError(
-        "the feed failed: " + "; ".join(f"{type(e).__name__}: {e}" for e in leaves)
-    )
+    error = FeedError("the feed failed: " + "; ".join(f"{type(e).__name__}: {e}" for e in leaves))
     error.__cause__ = leaves[0] if len(leaves) == 1 else group
     return error

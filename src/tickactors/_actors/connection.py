@@ -32,7 +32,7 @@ from .._secret import Secret
 from .._transport import Transport, TransportClosed
 from .._values import BOOK, QUOTES, TRADES, MarketData, StreamKind
 from ..venues import Answer, AnswerKind, Dialect, MarketBatch, Notice, NoticeKind
-from .messages import AnswerIn, Authorize, Heartbeat, TrackerMessage
+from .messages import AnswerIn, Authorize, Heartbeat, LinkReady, TrackerMessage
 from .reconciling import ReconcilerActor
 
 logger = logging.getLogger("tickactors")
@@ -244,6 +244,7 @@ class Session:
         """Tell the reconciler the connection is ready: at once, or once authorized."""
         if self._dialect.authorize_required:
             await self._authorize()
+        self._tracker.send_nowait(LinkReady(self.connection))
         self._reconciler.inbox.send_nowait(ConnectionReady())
 
     async def _authorize(self) -> None:

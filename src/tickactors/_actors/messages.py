@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import attrs
 import trio
 
 from .._core.reconciler import SendRequest
+from .._core.requests import Resolution
 from .._secret import Secret
 from ..venues import Answer
 
@@ -58,4 +61,24 @@ class Authorize:
     reply: trio.MemorySendChannel[Answer | None] = attrs.field(eq=False)
 
 
-TrackerMessage = Heartbeat | Subscription | AnswerIn | LinkUp | LinkDown | Authorize
+@attrs.frozen(slots=True)
+class LinkReady:
+    """From a session: connection ``connection`` is authorized; user requests may use it."""
+
+    connection: int
+
+
+@attrs.frozen(slots=True)
+class UserRequest:
+    """From the feed: a request of the user's own (``contract/find``, ...); the resolution
+    goes to ``reply``."""
+
+    endpoint: str
+    query: str
+    body: Any
+    reply: trio.MemorySendChannel[Resolution[Any]] = attrs.field(eq=False)
+
+
+TrackerMessage = (
+    Heartbeat | Subscription | AnswerIn | LinkUp | LinkDown | Authorize | LinkReady | UserRequest
+)

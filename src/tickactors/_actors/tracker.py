@@ -28,16 +28,18 @@ from .messages import (
     Authorize,
     Heartbeat,
     LinkDown,
+    LinkReady,
     LinkUp,
     Subscription,
     TrackerMessage,
+    UserRequest,
 )
 from .timers import receive_or_deadline
 
 
 @attrs.frozen(slots=True)
 class _Meta:
-    what: Literal["heartbeat", "subscription", "lookup", "authorize"]
+    what: Literal["heartbeat", "subscription", "lookup", "authorize", "user"]
     connection: int
     ref: int = 0
     describe: str = ""
@@ -45,6 +47,8 @@ class _Meta:
     pending: Subscription | None = attrs.field(default=None, eq=False)
     #: authorize: where the answer goes
     reply: trio.MemorySendChannel[Answer | None] | None = attrs.field(default=None, eq=False)
+    #: user: the request, and where its resolution goes
+    call: UserRequest | None = attrs.field(default=None, eq=False)
 
 
 class RequestTracker:
@@ -69,6 +73,7 @@ class RequestTracker:
         self.penalties: PenaltyBox[_Meta] = PenaltyBox()
         self.inbox, self._receive = inbox
         self._links: dict[int, trio.MemorySendChannel[str]] = {}
+        self._ready: set[int] = set()  # authorized links, for the user's own requests
         self.unsent = 0
         self.unsolicited = 0
 
@@ -95,11 +100,16 @@ class RequestTracker:
             self._send(message, now)
         elif isinstance(message, Authorize):
             self._authorize(message, now)
+        elif isinstance(message, LinkReady):
+            self._ready.add(message.connection)
+        elif isinstance(message, UserRequest):
+            self._user_request(message, now)
         elif isinstance(message, LinkUp):
             self._links[message.connection] = message.writer
         else:
             assert isinstance(message, LinkDown)
             self._links.pop(message.connection, None)
+            self._ready.discard(message.connection)
             self.penalties.connection_lost(message.connection)
             for resolution in self.table.connection_lost(message.connection, now):
                 self._route(resolution)
@@ -114,6 +124,28 @@ class RequestTracker:
         if writer is None or frame is None:
             for resolution in self.table.connection_lost(message.connection, now):
                 self._route(resolution)
+            return
+        self._write(writer, frame)
+
+    def _user_request(self, message: UserRequest, now: float) -> None:
+        """On the newest authorized connection; none -> it fails at once as connection lost."""
+        connection = max(self._ready, default=0)
+        meta = _Meta("user", connection, describe=message.endpoint, call=message)
+        request_id = self.table.open(meta, now=now, timeout=self._timeout, connection=connection)
+        writer = self._links.get(connection)
+        if writer is None:
+            for resolution in self.table.connection_lost(connection, now):
+                self._route(resolution)
+            return
+        try:
+            frame = self._dialect.encode_call(
+                message.endpoint, request_id, message.query, message.body
+            )
+        except ValueError as exc:  # a request the venue cannot take: refused at once
+            refused = Answer(request_id, AnswerKind.BAD_REQUEST, 0, str(exc))
+            answered = self.table.answer(request_id, refused, now)
+            if answered is not None:
+                self._route(answered)
             return
         self._write(writer, frame)
 
@@ -207,6 +239,12 @@ class RequestTracker:
                 f"within {self._timeout:g} s",
                 request_id=resolution.request_id,
             )
+        if meta.what == "user":
+            assert meta.call is not None
+            if not (resolution.outcome is Outcome.ANSWERED and self._penalized(meta, resolution)):
+                with contextlib.suppress(trio.BrokenResourceError, trio.WouldBlock):
+                    meta.call.reply.send_nowait(resolution)
+            return
         if meta.what == "authorize":
             assert meta.reply is not None
             answer = resolution.answer if resolution.outcome is Outcome.ANSWERED else None
@@ -245,7 +283,7 @@ class RequestTracker:
     def _penalized(self, meta: _Meta, resolution: Resolution[_Meta]) -> bool:
         """Hold a request the venue ticketed; raise for a captcha. True if handled here."""
         answer = resolution.answer
-        if not isinstance(answer, Answer) or meta.pending is None:
+        if not isinstance(answer, Answer) or (meta.pending is None and meta.call is None):
             return False
         if answer.kind is AnswerKind.CAPTCHA:
             self._health.emit("captcha", meta.connection, answer.message, request=meta.describe)
@@ -272,13 +310,18 @@ class RequestTracker:
     def _resend(self, meta: _Meta, ticket: str, now: float) -> None:
         """The identical request again, with the penalty ticket, under a new id."""
         writer = self._links.get(meta.connection)
-        assert meta.pending is not None
         if writer is None:
             self.unsent += 1
             return
         request_id = self.table.open(
             meta, now=now, timeout=self._timeout, connection=meta.connection
         )
+        if meta.call is not None:
+            call = meta.call
+            frame = self._dialect.encode_call(call.endpoint, request_id, call.query, call.body)
+            self._write(writer, self._dialect.add_penalty_ticket(frame, ticket))
+            return
+        assert meta.pending is not None
         request = meta.pending.request
         if meta.what == "lookup":
             frame = self._dialect.encode_contract_lookup(request.symbols[0], request_id)

@@ -146,6 +146,9 @@ class AllTickDialect:
     def encode_authorize(self, token: Secret, request_id: int) -> None:
         return None
 
+    def encode_call(self, endpoint: str, request_id: int, query: str = "", body: Any = None) -> str:
+        raise ValueError("AllTick has no requests beyond subscriptions and heartbeats")
+
     def add_penalty_ticket(self, frame: str, ticket: str) -> str:
         raise ValueError("AllTick has no penalty tickets")
 

@@ -132,6 +132,9 @@ class Dialect(Protocol):
     def encode_authorize(self, token: Secret, request_id: int) -> str | None:
         """The authorize frame (sent after ``NoticeKind.OPENED``), or None when not needed."""
 
+    def encode_call(self, endpoint: str, request_id: int, query: str = "", body: Any = None) -> str:
+        """A request of the user's own (``feed.request``); ValueError where there are none."""
+
     def add_penalty_ticket(self, frame: str, ticket: str) -> str:
         """``frame`` with the penalty ticket added (Tradovate: ``"p-ticket"`` in the body)."""
 
