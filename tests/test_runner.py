@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+from typing import Any
 
 import trio
 
@@ -61,7 +62,14 @@ class Child:
         await self.process.stdin.send_all(text.encode())
 
 
-async def start(url: str, *args: str) -> Child:
+async def start(
+    url: str,
+    *args: str,
+    venue: str = "alltick",
+    auth: tuple[str, ...] = ("--token", TOKEN),
+    **process_options: Any,
+) -> Child:
+    """``python -m tickactors run`` with JSON lines; ``process_options`` go to open_process."""
     process = await trio.lowlevel.open_process(
         [
             sys.executable,
@@ -69,17 +77,17 @@ async def start(url: str, *args: str) -> Child:
             "tickactors",
             "run",
             "--venue",
-            "alltick",
+            venue,
             "--url",
             url,
-            "--token",
-            TOKEN,
+            *auth,
             "--format",
             "jsonl",
             *args,
         ],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
+        **process_options,
     )
     return Child(process)
 

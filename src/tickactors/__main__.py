@@ -23,10 +23,13 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     run_parser = commands.add_parser(
         "run",
-        help="connect to a venue; ticks and health as JSON lines on stdout",
+        help="connect to a venue; market data and health as JSON lines on stdout",
         description=(
-            "Connect to a venue and write every tick and health event to stdout. "
-            "Lines on stdin change the subscription: 'subscribe SYM [SYM ...]', "
+            "Connect to a venue (AllTick, or Tradovate with --token or --rest-url and "
+            "TRADOVATE_* credentials in the environment) and write every tick, quote, book "
+            "and health event to stdout. "
+            "Lines on stdin change the subscription: 'subscribe SYM [SYM ...]' (the venue's "
+            "main stream: AllTick trades, Tradovate quotes), "
             "'unsubscribe SYM [SYM ...]', 'subscribe-book SYM', 'unsubscribe-book SYM'. "
             "SIGINT or SIGTERM end it with exit 0."
         ),

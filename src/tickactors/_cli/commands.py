@@ -2,7 +2,7 @@
 
 One command a line::
 
-    subscribe SYM [SYM ...]          trades of these symbols
+    subscribe SYM [SYM ...]          the venue's main stream (AllTick: trades; Tradovate: quotes)
     unsubscribe SYM [SYM ...]
     subscribe-book SYM [SYM ...]     order books
     unsubscribe-book SYM [SYM ...]
@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import attrs
 
-from .._values import BOOK, TRADES, StreamKind
+from .._values import BOOK, StreamKind
 
 MAX_LINE = 64 * 1024
 
-_VERBS: dict[str, tuple[bool, StreamKind]] = {
-    "subscribe": (True, TRADES),
-    "unsubscribe": (False, TRADES),
+#: verb -> (subscribe?, stream); None is the venue's main stream (the feed resolves it)
+_VERBS: dict[str, tuple[bool, StreamKind | None]] = {
+    "subscribe": (True, None),
+    "unsubscribe": (False, None),
     "subscribe-book": (True, BOOK),
     "unsubscribe-book": (False, BOOK),
 }
@@ -33,7 +34,7 @@ class CommandError(ValueError):
 @attrs.frozen
 class Command:
     subscribe: bool
-    kind: StreamKind
+    kind: StreamKind | None  # None: the venue's main stream
     symbols: tuple[str, ...]
 
 

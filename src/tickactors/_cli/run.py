@@ -1,4 +1,10 @@
-"""``python -m tickactors run``: a feed whose ticks and health go to stdout, commands from stdin."""
+"""``python -m tickactors run``: a feed whose ticks and health go to stdout, commands from stdin.
+
+``--venue alltick`` (token from ``--token`` or ``TICKACTORS_TOKEN``) or ``--venue tradovate``
+(a static ``--token``, or ``--rest-url`` with credentials from the ``TRADOVATE_*`` environment
+variables, renewed by :class:`~tickactors.venues._tradovate_auth.TradovateTokenSource`).
+Tokens, passwords and ``sec`` are never printed.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +13,8 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
 import trio
@@ -15,15 +22,23 @@ import trio
 from .._errors import FeedError, InvalidSymbolError
 from .._feed import Feed, open_feed
 from .._values import BOOK, TRADES
-from ..venues import AllTick
+from ..venues import AllTick, Tradovate, Venue
+from ..venues._tradovate_auth import TradovateCredentials, TradovateTokenSource
 from .commands import MAX_LINE, CommandError, parse_command
 from .output import JsonLines, TextLines, Writer
 
 
 def add_feed_arguments(parser: argparse.ArgumentParser) -> None:
     """The options every feed-running command shares."""
-    parser.add_argument("--symbols", default="", help="trade symbols, comma-separated: A,B,C")
-    parser.add_argument("--book-symbols", default="", help="order-book symbols, comma-separated")
+    parser.add_argument(
+        "--symbols",
+        default="",
+        help="symbols of the venue's main stream (AllTick: trades; Tradovate: quotes), "
+        "comma-separated: A,B,C",
+    )
+    parser.add_argument(
+        "--book-symbols", default="", help="order-book (Tradovate: DOM) symbols, comma-separated"
+    )
     parser.add_argument(
         "--format",
         choices=("jsonl", "text"),
@@ -51,12 +66,22 @@ def add_feed_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--venue", choices=("alltick",), default="alltick")
+    parser.add_argument("--venue", choices=("alltick", "tradovate"), default="alltick")
     parser.add_argument("--url", required=True, help="the venue's WebSocket URL (no token in it)")
-    parser.add_argument(
+    auth = parser.add_mutually_exclusive_group()
+    auth.add_argument(
         "--token",
         default=None,
         help="the venue token (or set TICKACTORS_TOKEN); never printed",
+    )
+    auth.add_argument(
+        "--rest-url",
+        default=None,
+        metavar="URL",
+        help="tradovate: the REST API root (https://demo.tradovateapi.com/v1); tokens are "
+        "requested and renewed there with TRADOVATE_USERNAME, TRADOVATE_PASSWORD, "
+        "TRADOVATE_APP_ID, TRADOVATE_APP_VERSION, TRADOVATE_CID and TRADOVATE_SEC "
+        "(TRADOVATE_DEVICE_ID optional) from the environment; never printed",
     )
     add_feed_arguments(parser)
 
@@ -74,15 +99,47 @@ def make_writer(fmt: str | None) -> Writer:
     return JsonLines(clock_offset=time.time() - trio.current_time())
 
 
-async def run_from_args(args: argparse.Namespace) -> int:
+class _UsageError(Exception):
+    """A command line that cannot run; the message names what is wrong, never a secret."""
+
+
+@asynccontextmanager
+async def _venue_from_args(args: argparse.Namespace) -> AsyncIterator[Venue]:
+    """The venue the options describe (with its token source open while the run lasts)."""
     token = args.token or os.environ.get("TICKACTORS_TOKEN")
-    venue = AllTick(url=args.url, token=token)
+    if args.venue == "alltick":
+        if args.rest_url:
+            raise _UsageError("--rest-url is for --venue tradovate only")
+        yield AllTick(url=args.url, token=token)
+        return
+    if not args.rest_url:
+        if not token:
+            raise _UsageError(
+                "--venue tradovate needs --token (or TICKACTORS_TOKEN) or --rest-url "
+                "with TRADOVATE_* credentials in the environment"
+            )
+        yield Tradovate(url=args.url, token=token)
+        return
+    try:
+        credentials = TradovateCredentials.from_env()
+    except ValueError as exc:  # names the missing variables, never a value
+        raise _UsageError(f"--rest-url: {exc}") from None
+    async with TradovateTokenSource(args.rest_url, credentials) as source:
+        yield Tradovate(url=args.url, token=source)
+
+
+async def run_from_args(args: argparse.Namespace) -> int:
     writer = make_writer(args.format)
-    return await run_feed(venue, args, writer)
+    try:
+        async with _venue_from_args(args) as venue:
+            return await run_feed(venue, args, writer)
+    except _UsageError as exc:
+        writer.status("error", str(exc))
+        return 2
 
 
 async def run_feed(
-    venue: AllTick,
+    venue: Venue,
     args: argparse.Namespace,
     writer: Writer,
     *,
@@ -178,8 +235,9 @@ def apply_line(feed: Feed, writer: Writer, raw: bytes) -> None:
     except (CommandError, InvalidSymbolError) as exc:
         writer.status("command_error", str(exc))
         return
+    kind = feed.dialect.kinds[0] if command.kind is None else command.kind
     detail: dict[str, Any] = {
-        "stream": command.kind.value,
+        "stream": kind.value,
         "symbols": list(command.symbols),
     }
     verb = "subscribe" if command.subscribe else "unsubscribe"
