@@ -189,3 +189,15 @@ def test_options_before_the_command_are_refused_not_silently_dropped():
     )
     assert done.returncode == 2
     assert "options go after the command" in done.stderr
+
+
+async def test_a_reader_that_goes_away_ends_the_runner_quietly():
+    async with open_simulator("alltick", seed=6) as sim:
+        child = await start(sim.url, "--symbols", "BTCUSDT,ETHUSDT")
+        async with child:
+            await child.wait_for(lambda o: o["kind"] == "tick")
+            assert child.process.stdout is not None
+            await child.process.stdout.aclose()  # like `| head` exiting
+            with trio.fail_after(10):
+                code = await child.process.wait()
+        assert code == 0

@@ -13,7 +13,7 @@ import os
 import signal
 import sys
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -161,9 +161,8 @@ async def run_feed(
                     writer.status("error", str(exc))
                     return 2
                 async with trio.open_nursery() as nursery:
-                    nursery.start_soon(_pump_market, feed, writer)
-                    nursery.start_soon(_pump_events, feed, writer)
-                    nursery.start_soon(_read_commands, feed, writer)
+                    for task in (_pump_market, _pump_events, _read_commands):
+                        nursery.start_soon(_until_stdout_closes, task, feed, writer, nursery)
                     nursery.start_soon(_until_signal, nursery.cancel_scope)
                     if extra is not None:
                         extra(feed, nursery)
@@ -172,6 +171,24 @@ async def run_feed(
         return 1
     writer.status("stopped", "bye")
     return 0
+
+
+async def _until_stdout_closes(
+    task: Callable[[Feed, Writer], Awaitable[None]],
+    feed: Feed,
+    writer: Writer,
+    nursery: trio.Nursery,
+) -> None:
+    """Run ``task``; when whoever reads our stdout goes away (``| head``), end quietly."""
+    try:
+        await task(feed, writer)
+    except BrokenPipeError:
+        # Nobody reads any more: point stdout at /dev/null so that nothing else (the
+        # final status line, the interpreter's flush at exit) fails, and stop cleanly.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        nursery.cancel_scope.cancel()
 
 
 async def _pump_market(feed: Feed, writer: Writer) -> None:
