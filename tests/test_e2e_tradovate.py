@@ -8,6 +8,7 @@ contract ids, and stream quotes under their names.
 from __future__ import annotations
 
 from contextlib import asynccontextmanager
+from datetime import datetime
 
 import pytest
 import trio
@@ -191,3 +192,36 @@ async def test_alltick_has_no_requests_of_the_users_own(autojump_clock):
             await feed.wait_confirmed()
             with pytest.raises(tickactors.VenueRejectedError):
                 await feed.request("anything")
+
+
+async def test_replay_initializes_its_clock_and_resumes_it_after_a_drop(autojump_clock):
+    from tickactors.venues import Replay
+
+    start = "2024-01-02T14:30:00.000Z"
+    config = SimConfig(tokens={TOKEN}, replay_drop_after=60.0)
+    async with open_simulator("tradovate", config=config, seed=5) as sim:
+        venue = Tradovate(url=sim.replay_url, token=TOKEN, replay=Replay(start, speed=400))
+        async with tickactors.open_feed(venue, seed=5) as feed:
+            feed.subscribe("ESZ6")
+            await quotes_for(feed, ["ESZ6"])
+            clock = await until_event(feed, "clock")
+            assert clock.detail["s"] == 400
+            (first,) = sim.connections
+            assert endpoints(first)[:2] == ["authorize", "replay/initializeClock"]
+            # the venue drops replay sessions after a minute (seed 001); we resume, not restart
+            await until_event(feed, "disconnected", timeout=90)
+            last_clock = venue.dialect.replay_clock
+            assert last_clock is not None and last_clock > start
+            await until_event(feed, "setup", timeout=30)
+            (second,) = sim.connections
+            assert endpoints(second)[:2] == ["authorize", "replay/initializeClock"]
+            resumed_at = second.replay.start_wall
+            assert (
+                resumed_at == datetime.fromisoformat(last_clock.replace("Z", "+00:00")).timestamp()
+            )
+            # about a minute at 4x real time after the start, not the start again
+            assert (
+                resumed_at - datetime.fromisoformat("2024-01-02T14:30:00+00:00").timestamp() > 200
+            )
+            await quotes_for(feed, ["ESZ6"])
+            assert dict(sim.stats.violations) == {}

@@ -236,3 +236,52 @@ def test_token_and_rest_url_are_exclusive_and_rest_url_is_tradovate_only():
     )
     assert no_token.returncode == 2
     assert "needs --token" in no_token.stdout
+
+
+async def test_replay_from_the_command_line():
+    config = SimConfig(tokens={TOKEN})
+    async with open_simulator("tradovate", config=config, seed=8) as sim:
+        child = await start(
+            sim.replay_url,
+            "--symbols",
+            "ESZ6",
+            "--replay-start",
+            "2024-01-02T14:30:00.000Z",
+            "--replay-speed",
+            "400",
+            venue="tradovate",
+            auth=("--token", TOKEN),
+        )
+        async with child:
+            clock = await child.wait_for(lambda o: o.get("event") == "clock")
+            assert clock["s"] == 400 and clock["t"] >= "2024-01-02T14:30"
+            await child.wait_for(lambda o: o["kind"] == "quote" and o["symbol"] == "ESZ6")
+            child.process.send_signal(signal.SIGINT)
+            with trio.fail_after(2):
+                assert await child.process.wait() == 0
+
+
+def test_replay_speed_out_of_range_is_a_usage_error():
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tickactors",
+            "run",
+            "--venue",
+            "tradovate",
+            "--url",
+            "ws://127.0.0.1:1/replay/v1/websocket",
+            "--token",
+            TOKEN,
+            "--replay-start",
+            "2024-01-02T14:30:00Z",
+            "--replay-speed",
+            "900",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert done.returncode == 2
+    assert "0 to 400" in done.stdout + done.stderr

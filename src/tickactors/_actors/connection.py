@@ -18,12 +18,14 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any
 
 import trio
 
 from .._core.backoff import Backoff
 from .._core.budget import OutboundBudget
 from .._core.reconciler import ConnectionReady, GhostSeen, Refresh
+from .._core.requests import Resolution
 from .._core.staleness import ConnectionStale, StalenessMonitor, SymbolStale
 from .._errors import ProtocolError, VenueShutdownError
 from .._handoff import BatchQueue
@@ -32,7 +34,7 @@ from .._secret import Secret
 from .._transport import Transport, TransportClosed
 from .._values import BOOK, QUOTES, TRADES, MarketData, StreamKind
 from ..venues import Answer, AnswerKind, Dialect, MarketBatch, Notice, NoticeKind
-from .messages import AnswerIn, Authorize, Heartbeat, LinkReady, TrackerMessage
+from .messages import AnswerIn, Authorize, Heartbeat, LinkReady, TrackerMessage, UserRequest
 from .reconciling import ReconcilerActor
 
 logger = logging.getLogger("tickactors")
@@ -244,6 +246,8 @@ class Session:
         """Tell the reconciler the connection is ready: at once, or once authorized."""
         if self._dialect.authorize_required:
             await self._authorize()
+        for endpoint, query, body in self._dialect.setup_calls():
+            await self._setup_call(endpoint, query, body)
         self._tracker.send_nowait(LinkReady(self.connection))
         self._reconciler.inbox.send_nowait(ConnectionReady())
 
@@ -265,6 +269,18 @@ class Session:
         if answer.kind is not AnswerKind.OK:
             raise SessionEnded(f"authorize answered {answer.code} {answer.message}")
         self._health.emit("authorized", self.connection)
+
+    async def _setup_call(self, endpoint: str, query: str, body: object) -> None:
+        """One setup request on this connection; anything but a 2xx ends the connection."""
+        reply_in, reply_out = trio.open_memory_channel[Resolution[Any]](1)
+        self._tracker.send_nowait(UserRequest(endpoint, query, body, reply_in, self.connection))
+        async with reply_out:
+            resolution = await reply_out.receive()  # the tracker's deadline bounds this
+        answer = resolution.answer
+        if not isinstance(answer, Answer) or answer.kind is not AnswerKind.OK:
+            why = answer.message if isinstance(answer, Answer) else resolution.outcome.value
+            raise SessionEnded(f"{endpoint} failed: {why}")
+        self._health.emit("setup", self.connection, endpoint, request=endpoint)
 
     def _notice(self, notice: Notice) -> None:
         kind = notice.kind

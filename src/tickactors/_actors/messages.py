@@ -77,6 +77,8 @@ class UserRequest:
     query: str
     body: Any
     reply: trio.MemorySendChannel[Resolution[Any]] = attrs.field(eq=False)
+    #: a connection's own setup request (before it is ready): that connection, not the newest
+    connection: int | None = None
 
 
 TrackerMessage = (

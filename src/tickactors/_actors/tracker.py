@@ -129,7 +129,7 @@ class RequestTracker:
 
     def _user_request(self, message: UserRequest, now: float) -> None:
         """On the newest authorized connection; none -> it fails at once as connection lost."""
-        connection = max(self._ready, default=0)
+        connection = message.connection or max(self._ready, default=0)
         meta = _Meta("user", connection, describe=message.endpoint, call=message)
         request_id = self.table.open(meta, now=now, timeout=self._timeout, connection=connection)
         writer = self._links.get(connection)

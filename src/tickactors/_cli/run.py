@@ -22,7 +22,7 @@ import trio
 from .._errors import FeedError, InvalidSymbolError
 from .._feed import Feed, open_feed
 from .._values import BOOK, TRADES
-from ..venues import AllTick, Tradovate, Venue
+from ..venues import AllTick, Replay, Tradovate, Venue
 from ..venues._tradovate_auth import TradovateCredentials, TradovateTokenSource
 from .commands import MAX_LINE, CommandError, parse_command
 from .output import JsonLines, TextLines, Writer
@@ -83,6 +83,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "TRADOVATE_APP_ID, TRADOVATE_APP_VERSION, TRADOVATE_CID and TRADOVATE_SEC "
         "(TRADOVATE_DEVICE_ID optional) from the environment; never printed",
     )
+    parser.add_argument(
+        "--replay-start",
+        default=None,
+        metavar="ISO",
+        help="tradovate market replay (with the replay URL): the clock's start, e.g. "
+        "2024-01-02T14:30:00.000Z; after a drop the replay resumes from its last clock",
+    )
+    parser.add_argument(
+        "--replay-speed",
+        type=int,
+        default=100,
+        metavar="PCT",
+        help="tradovate market replay speed, percent of real time, 0 to 400 (default 100)",
+    )
     add_feed_arguments(parser)
 
 
@@ -107,6 +121,14 @@ class _UsageError(Exception):
 async def _venue_from_args(args: argparse.Namespace) -> AsyncIterator[Venue]:
     """The venue the options describe (with its token source open while the run lasts)."""
     token = args.token or os.environ.get("TICKACTORS_TOKEN")
+    replay = None
+    if args.replay_start is not None:
+        if args.venue != "tradovate":
+            raise _UsageError("--replay-start is for --venue tradovate only")
+        try:
+            replay = Replay(args.replay_start, speed=args.replay_speed)
+        except ValueError as exc:
+            raise _UsageError(f"--replay-start/--replay-speed: {exc}") from None
     if args.venue == "alltick":
         if args.rest_url:
             raise _UsageError("--rest-url is for --venue tradovate only")
@@ -118,14 +140,14 @@ async def _venue_from_args(args: argparse.Namespace) -> AsyncIterator[Venue]:
                 "--venue tradovate needs --token (or TICKACTORS_TOKEN) or --rest-url "
                 "with TRADOVATE_* credentials in the environment"
             )
-        yield Tradovate(url=args.url, token=token)
+        yield Tradovate(url=args.url, token=token, replay=replay)
         return
     try:
         credentials = TradovateCredentials.from_env()
     except ValueError as exc:  # names the missing variables, never a value
         raise _UsageError(f"--rest-url: {exc}") from None
     async with TradovateTokenSource(args.rest_url, credentials) as source:
-        yield Tradovate(url=args.url, token=source)
+        yield Tradovate(url=args.url, token=source, replay=replay)
 
 
 async def run_from_args(args: argparse.Namespace) -> int:

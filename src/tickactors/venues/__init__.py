@@ -12,7 +12,7 @@ from .._secret import Secret
 from .._token_source import StaticToken, TokenSource
 from ._alltick import MARKETS_URL, STOCK_URL, AllTickDialect
 from ._dialect import Answer, AnswerKind, Dialect, MarketBatch, Notice, NoticeKind
-from ._tradovate import DEMO_URL, LIVE_URL, MD_URL, REPLAY_URL, TradovateDialect
+from ._tradovate import DEMO_URL, LIVE_URL, MD_URL, REPLAY_URL, Replay, TradovateDialect
 
 
 class Venue(Protocol):
@@ -101,9 +101,11 @@ class Tradovate:
         request_timeout: float = 10.0,
         reconnect_floor: float = 1.0,
         max_symbols: int | None = None,
+        replay: Replay | None = None,
     ) -> None:
         self._dialect = TradovateDialect(
             url,
+            replay=replay,
             heartbeat_interval=heartbeat_interval,
             stale_after=stale_after,
             request_timeout=request_timeout,
@@ -139,6 +141,7 @@ __all__ = [
     "MarketBatch",
     "Notice",
     "NoticeKind",
+    "Replay",
     "Tradovate",
     "TradovateDialect",
     "Venue",

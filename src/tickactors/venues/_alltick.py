@@ -149,6 +149,9 @@ class AllTickDialect:
     def encode_call(self, endpoint: str, request_id: int, query: str = "", body: Any = None) -> str:
         raise ValueError("AllTick has no requests beyond subscriptions and heartbeats")
 
+    def setup_calls(self) -> list[tuple[str, str, Any]]:
+        return []
+
     def add_penalty_ticket(self, frame: str, ticket: str) -> str:
         raise ValueError("AllTick has no penalty tickets")
 

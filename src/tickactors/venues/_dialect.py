@@ -135,6 +135,10 @@ class Dialect(Protocol):
     def encode_call(self, endpoint: str, request_id: int, query: str = "", body: Any = None) -> str:
         """A request of the user's own (``feed.request``); ValueError where there are none."""
 
+    def setup_calls(self) -> list[tuple[str, str, Any]]:
+        """(endpoint, query, body) requests each new connection makes after authorize and
+        before subscribing (Tradovate replay: ``replay/initializeClock``)."""
+
     def add_penalty_ticket(self, frame: str, ticket: str) -> str:
         """``frame`` with the penalty ticket added (Tradovate: ``"p-ticket"`` in the body)."""
 

@@ -50,6 +50,7 @@ from datetime import UTC, datetime
 from typing import Any, Final
 from urllib.parse import urlencode, urlsplit
 
+import attrs
 import orjson
 
 from .._core.reconciler import Action, Semantics, SendRequest
@@ -76,6 +77,29 @@ _SYMBOL = re.compile(r"[A-Za-z0-9@][A-Za-z0-9@._\-]{0,31}")
 _OPENED: Final = (Notice(NoticeKind.OPENED),)
 
 
+@attrs.frozen
+class Replay:
+    """Market replay: where the clock starts, how fast (percent of real time, 0 to 400, as
+    Tradovate documents ``speed``) and the simulated account's starting balance."""
+
+    start: str  # ISO-8601, e.g. "2024-01-02T14:30:00.000Z"
+    speed: int = 100
+    initial_balance: float = 50_000.0
+
+    def __attrs_post_init__(self) -> None:
+        if not 0 <= self.speed <= 400:
+            raise ValueError("replay speed is 0 to 400 (percent of real time)")
+        if _iso_seconds(self.start) is None:
+            raise ValueError(f"replay start is an ISO-8601 time, not {self.start!r}")
+
+
+def _iso_seconds(text: str) -> float | None:
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+    except (ValueError, AttributeError):
+        return None
+
+
 class TradovateDialect:
     """Tradovate's wire form. Build it through :class:`tickactors.venues.Tradovate`."""
 
@@ -94,10 +118,14 @@ class TradovateDialect:
         request_timeout: float = 10.0,
         reconnect_floor: float = 1.0,
         max_symbols: int | None = None,
+        replay: Replay | None = None,
     ) -> None:
         parts = urlsplit(url)
         if parts.scheme not in ("ws", "wss") or not parts.netloc:
             raise ValueError(f"a Tradovate URL is ws:// or wss://, not {url!r}")
+        #: Market replay, and the replay clock's last reading (a reconnect resumes there).
+        self.replay = replay
+        self.replay_clock: str | None = None
         if max_symbols is not None and max_symbols < 1:
             raise ValueError("max_symbols is at least 1")
         self._url = url
@@ -208,6 +236,21 @@ class TradovateDialect:
             self._names.setdefault(target, symbol)
         return f"{endpoint}\n{request_id}\n\n{orjson.dumps({'symbol': target}).decode()}"
 
+    def setup_calls(self) -> list[tuple[str, str, Any]]:
+        """Requests every new connection makes after authorize, before subscribing.
+
+        Replay: ``replay/initializeClock`` from the start, or after a reconnect from the
+        clock's last reading, so a dropped replay session resumes where it was.
+        """
+        if self.replay is None:
+            return []
+        body = {
+            "startTimestamp": self.replay_clock or self.replay.start,
+            "speed": self.replay.speed,
+            "initialBalance": self.replay.initial_balance,
+        }
+        return [("replay/initializeClock", "", body)]
+
     def encode_call(
         self,
         endpoint: str,
@@ -272,6 +315,10 @@ class TradovateDialect:
             if result is None:
                 self.ignored += 1
                 continue
+            if isinstance(result, Notice) and result.kind is NoticeKind.CLOCK:
+                stamp = result.data.get("t")
+                if isinstance(stamp, str):
+                    self.replay_clock = stamp  # where a reconnect resumes the replay
             if found is None:
                 found = []
             found.append(result)
