@@ -225,3 +225,73 @@ async def test_replay_initializes_its_clock_and_resumes_it_after_a_drop(autojump
             )
             await quotes_for(feed, ["ESZ6"])
             assert dict(sim.stats.violations) == {}
+
+
+async def test_a_request_in_flight_fails_at_once_when_its_connection_drops(autojump_clock):
+    async with tradovate_feed(request_timeout=30.0) as (sim, feed):
+        await until_event(feed, "authorized")
+        sim.faults.lose_acks(1)  # the request stays in flight
+        failed_at = []
+
+        async def ask():
+            with pytest.raises(tickactors.ConnectionLostError):
+                await feed.request("contract/find", "name=ESZ6")
+            failed_at.append(trio.current_time())
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(ask)
+            await trio.sleep(2)
+            dropped_at = trio.current_time()
+            sim.faults.drop()
+        assert failed_at and failed_at[0] - dropped_at < 1.0  # not at its 30 s deadline
+
+
+async def test_request_ids_never_repeat_across_three_reconnects(autojump_clock):
+    async with tradovate_feed() as (sim, feed):
+        feed.subscribe("ESZ6", "NQZ6")
+        ids = []
+        for _ in range(3):
+            await quotes_for(feed, ["ESZ6", "NQZ6"])
+            ids.extend(request[2] for request in sim.connections[0].requests)
+            sim.faults.drop()
+            await until_event(feed, "authorized")
+        await quotes_for(feed, ["ESZ6", "NQZ6"])
+        ids.extend(request[2] for request in sim.connections[0].requests)
+        assert len(ids) == len(set(ids)) >= 4 * 3  # authorize + 2 subscribes per connection
+
+
+async def test_a_token_renewed_while_streaming_is_the_one_the_next_connection_uses(
+    autojump_clock,
+):
+    from tickactors.venues._tradovate_auth import TradovateCredentials, TradovateTokenSource
+
+    epoch = 1_700_000_000.0
+    config = SimConfig(
+        epoch=epoch, token_lifetime=120.0, tradovate_user="erin", tradovate_password="pw-9"
+    )
+    credentials = TradovateCredentials(
+        name="erin", password="pw-9", app_id="app", app_version="1.0", cid="8", sec="s"
+    )
+    async with open_simulator("tradovate", config=config, seed=5) as sim:
+        source = TradovateTokenSource(
+            sim.rest_url, credentials, wall_clock=lambda: epoch + trio.current_time()
+        )
+        async with source:
+            async with tickactors.open_feed(Tradovate(url=sim.url, token=source)) as feed:
+                feed.subscribe("ESZ6")
+                await quotes_for(feed, ["ESZ6"])
+                first_token = feed.tokens.current()
+                assert sim.connections[0].uses_token(first_token.reveal())
+                # a 120 s token is renewed 30 s before it expires, while quotes stream
+                with trio.fail_after(120):
+                    async for renewed in feed.events():
+                        if renewed.event == "token_refreshed" and renewed.detail["generation"] == 2:
+                            break
+                assert renewed.time == pytest.approx(90.0, abs=1.0)
+                assert sim.stats.tokens_renewed == 1
+                second_token = feed.tokens.current()
+                assert second_token != first_token
+                sim.faults.drop()
+                await until_event(feed, "authorized")
+                await quotes_for(feed, ["ESZ6"])
+                assert sim.connections[0].uses_token(second_token.reveal())
