@@ -295,3 +295,61 @@ async def test_a_token_renewed_while_streaming_is_the_one_the_next_connection_us
                 await until_event(feed, "authorized")
                 await quotes_for(feed, ["ESZ6"])
                 assert sim.connections[0].uses_token(second_token.reveal())
+
+
+async def test_a_socket_muted_when_its_token_expires_is_declared_stale_and_replaced(
+    autojump_clock,
+):
+    from tickactors.venues._tradovate_auth import TradovateCredentials, TradovateTokenSource
+
+    epoch = 1_700_000_000.0
+    config = SimConfig(
+        epoch=epoch,
+        token_lifetime=120.0,
+        mute_on_token_expiry=True,
+        tradovate_user="erin",
+        tradovate_password="pw-9",
+    )
+    credentials = TradovateCredentials(
+        name="erin", password="pw-9", app_id="app", app_version="1.0", cid="8", sec="s"
+    )
+    async with open_simulator("tradovate", config=config, seed=5) as sim:
+        source = TradovateTokenSource(
+            sim.rest_url, credentials, wall_clock=lambda: epoch + trio.current_time()
+        )
+        async with source:
+            venue = Tradovate(url=sim.url, token=source)
+            async with tickactors.open_feed(venue, stale_after=10) as feed:
+                feed.subscribe("ESZ6")
+                await quotes_for(feed, ["ESZ6"])
+                first = sim.connections[0]
+                events = []
+                with trio.fail_after(200):
+                    async for event in feed.events():
+                        events.append(event)
+                        if event.event == "authorized" and event.time > 100:
+                            break
+                names = [e.event for e in events]
+                # renewed 30 s before expiry; the old socket still mutes when ITS token expires
+                (renewed,) = [
+                    e
+                    for e in events
+                    if e.event == "token_refreshed" and e.detail["generation"] == 2
+                ]
+                assert renewed.time == pytest.approx(90.0, abs=1.0)
+                assert first.muted_at == pytest.approx(120.0, abs=0.01)
+                assert sim.stats.faults_injected["token_mute"] == 1
+                # nothing lost silently: the mute socket is declared stale within stale_after
+                (stale,) = [e for e in events if e.event == "stale"]
+                assert first.muted_at < stale.time <= first.muted_at + 10.0
+                assert names.index("token_refreshed") < names.index("stale")
+                assert names.index("stale") < len(names) - 1  # then authorized again
+                with trio.fail_after(30):
+                    await feed.wait_confirmed("ESZ6")
+                seen = await quotes_for(feed, ["ESZ6"])
+                assert seen and trio.current_time() < 160
+                (second,) = sim.connections
+                assert second is not first and second.muted_at is None
+                assert second.uses_token(feed.tokens.current().reveal())
+                assert sim.stats.tokens_renewed == 1
+                assert dict(sim.stats.violations) == {}

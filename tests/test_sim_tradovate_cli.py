@@ -29,7 +29,7 @@ def test_options_map_to_config() -> None:
         _parse(
             *("--venue", "tradovate", "--token-lifetime", "600", "--user", "u"),
             *("--password", "p", "--heartbeat-timeout", "50", "--max-connections-per-user", "3"),
-            *("--replay-drop-after", "60"),
+            *("--replay-drop-after", "60", "--mute-on-token-expiry"),
         )
     )
     assert (config.token_lifetime, config.tradovate_user, config.tradovate_password) == (
@@ -39,8 +39,10 @@ def test_options_map_to_config() -> None:
     )
     assert (config.tradovate_heartbeat_timeout, config.heartbeat_timeout) == (50.0, 30.0)
     assert (config.max_connections_per_user, config.replay_drop_after) == (3, 60.0)
+    assert config.mute_on_token_expiry is True
     default = config_from_args(_parse("--venue", "tradovate"))
     assert default.tradovate_heartbeat_timeout == 45.0 and default.token_lifetime == 5100.0
+    assert default.mute_on_token_expiry is False
 
 
 async def test_in_process_run(

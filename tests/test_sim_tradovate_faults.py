@@ -269,3 +269,82 @@ async def test_random_faults_deterministic_per_seed(autojump_clock: trio.abc.Clo
         rng = random.Random(1)
         kinds = {sim.faults.inject_random(rng, {"ESZ6"}) for _ in range(300)}
         assert kinds == {kind for kind, _ in TRADOVATE_RANDOM_MENU}
+
+
+async def _live(probe: TradovateProbe, until: float) -> None:
+    """Send ``[]`` every 2.5 s and record frames until trio time ``until``."""
+    while trio.current_time() < until:
+        await probe.heartbeat()
+        await probe.collect(2.5)
+
+
+async def test_mute_on_token_expiry_silences_the_socket_not_the_renewed_one(
+    autojump_clock: trio.abc.Clock,
+) -> None:
+    config = SimConfig(token_lifetime=30.0, mute_on_token_expiry=True, error_text="plain")
+    async with open_simulator("tradovate", config=config) as sim:
+        accounts = sim.tradovate.accounts
+        old = accounts.issue("frank").access  # expires at 30
+        async with open_tradovate_probe(sim.url) as idle:
+            assert await idle.authorize(old) == {"i": 0, "s": 200}
+            (first,) = sim.connections
+            assert (first.token_expires_at, first.muted_at) == (30.0, None)
+            await _live(idle, 20.0)
+            renewed = accounts.renew(old)
+            assert not isinstance(renewed, str) and renewed.expires_at == 50.0
+            async with open_tradovate_probe(sim.url) as streaming:
+                assert (await streaming.authorize(renewed.access))["s"] == 200
+                await streaming.call("md/subscribeQuote", {"symbol": "ESZ6"})
+                second = sim.connections[1]
+
+                async def idle_side() -> None:
+                    await _live(idle, 35.0)
+                    await idle.request("contract/find", "", "name=ESZ6", id=7)  # swallowed
+                    await _live(idle, 40.0)  # then silence from the client too
+                    assert (await closed(idle))[0] == 1006  # the heartbeat watchdog still works
+                    assert trio.current_time() == 37.5 + 45.0
+
+                async def streaming_side() -> None:
+                    await _live(streaming, 60.0)
+                    second.kick()  # a mute socket is dropped: no c[...], no close frame
+                    assert (await closed(streaming))[0] == 1006
+
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(idle_side)
+                    nursery.start_soon(streaming_side)
+
+            # the idle socket: h every 2.5 s up to the expiry, then nothing (no h, no answer)
+            beats = [t for t, frame in idle.frames if frame == "h"]
+            assert beats[:11] == [2.5 * k for k in range(1, 12)] and max(beats) <= 30.0
+            assert [f for t, f in idle.frames if t > 30.0] == []
+            assert first.muted_at == 30.0 and first.requests[-1][1:3] == ("contract/find", 7)
+            assert all(item.get("i") != 7 for item in idle.items)
+            # the socket on the renewed token streams until ITS expiry, 20 s later
+            quotes = [t for t, frame in streaming.frames if "quotes" in str(frame)]
+            assert quotes and max(quotes) <= 50.0 and max(quotes) > 49.0
+            assert [f for t, f in streaming.frames if t > 50.0] == []
+            assert second.muted_at == 50.0 and second.closed_reason == "kick"
+        assert sim.stats.faults_injected["token_mute"] == 2
+        mutes = [entry for entry in sim.stats.fault_log if entry[1] == "token_mute"]
+        assert mutes == [
+            (30.0, "token_mute", "connection #1"),
+            (50.0, "token_mute", "connection #2"),
+        ]
+        assert sim.stats.closes["heartbeat_timeout"] == sim.stats.closes["kick"] == 1
+
+
+async def test_expiry_leaves_sockets_alone_by_default_and_preshared_tokens_never_mute(
+    autojump_clock: trio.abc.Clock,
+) -> None:
+    for config in (
+        SimConfig(token_lifetime=10.0),
+        SimConfig(token_lifetime=10.0, mute_on_token_expiry=True, tokens={"shared"}),
+    ):
+        async with open_simulator("tradovate", config=config) as sim:
+            token = "shared" if config.tokens else sim.tradovate.accounts.issue("frank").access
+            async with open_tradovate_probe(sim.url) as probe:
+                assert (await probe.authorize(token))["s"] == 200
+                await _live(probe, 20.0)
+                assert (await probe.call("contract/find", "", "name=ESZ6"))["s"] == 200
+                assert sim.connections[0].muted_at is None
+            assert sim.stats.faults_injected["token_mute"] == 0

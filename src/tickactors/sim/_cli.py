@@ -124,6 +124,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="seconds an access token lives (default: 5100)",
     )
     tradovate.add_argument(
+        "--mute-on-token-expiry",
+        action="store_true",
+        help="a socket whose token expires stays open but sends nothing more (default: "
+        "expiry leaves open sockets alone)",
+    )
+    tradovate.add_argument(
         "--user", metavar="NAME", help="the only user name accepted (default: any)"
     )
     tradovate.add_argument(
@@ -165,6 +171,7 @@ def config_from_args(args: argparse.Namespace) -> SimConfig:
         over_cap=args.over_cap,
         **timeouts,  # type: ignore[arg-type]
         token_lifetime=args.token_lifetime,
+        mute_on_token_expiry=args.mute_on_token_expiry,
         tradovate_user=args.user,
         tradovate_password=args.password,
         max_connections_per_user=args.max_connections_per_user,

@@ -73,6 +73,11 @@ class SimConfig:
 
         token_lifetime: seconds an access token lives on trio's clock (80-90 min per
             the sources; default 85 min).
+        mute_on_token_expiry: when the token a socket authorized with expires (trio
+            time; a renewal issues a new token, so the old socket still reaches it),
+            that socket goes mute: open, sending nothing more (no data, no ``h``, no
+            answers), its requests read and swallowed. Default: a token that expires
+            leaves open sockets alone (only presenting it again is refused).
         tradovate_user, tradovate_password: the credentials ``auth/accesstokenrequest``
             accepts; ``None`` accepts any (for that field).
         tradovate_heartbeat_timeout: seconds without a client ``[]`` or request before
@@ -110,6 +115,7 @@ class SimConfig:
     epoch: float | None = None
     max_message_size: int = 1 << 20
     token_lifetime: float = attrs.field(default=85 * 60.0, validator=_positive)
+    mute_on_token_expiry: bool = False
     tradovate_user: str | None = None
     tradovate_password: str | None = None
     tradovate_heartbeat_timeout: float | None = attrs.field(

@@ -28,6 +28,12 @@ started on purpose (:meth:`~VenueConnection._close_after`) queue the venue's
 last frames, its ``_close_frames`` and the close; after that nothing more is
 queued. On the way out the connection leaves the hub, both channel ends
 close and the socket is closed politely unless aborted.
+
+A venue may :meth:`~VenueConnection._mute` a connection (Tradovate: its token
+expired, see ``SimConfig.mute_on_token_expiry``): from then on nothing is
+queued or written (frames already queued are discarded), the reader still
+reads, and a close the server starts on purpose becomes an abort (a mute
+socket sends no close frame either).
 """
 
 from __future__ import annotations
@@ -62,7 +68,8 @@ class VenueConnection:
     """The venue-independent half of one live simulated connection.
 
     Public attributes: ``id``, ``path``, ``opened_at`` (trio time),
-    ``token_masked`` and ``closed_reason`` once the server ended it.
+    ``token_masked``, ``muted_at`` (trio time the connection went mute, or
+    None) and ``closed_reason`` once the server ended it.
     """
 
     def __init__(self, hub: Hub, faults: Faults, ws: ServerWebSocket, path: str) -> None:
@@ -72,6 +79,7 @@ class VenueConnection:
         self.opened_at = trio.current_time()
         self._token = _secret.Secret("")
         self.closed_reason: str | None = None
+        self.muted_at: float | None = None
         self._send, self._recv = trio.open_memory_channel[Frame | Close](hub.config.send_queue)
         self._closing = self._aborted = False
         self._nursery: trio.Nursery | None = None
@@ -132,7 +140,7 @@ class VenueConnection:
 
     async def deliver_wait(self, payload: bytes, symbol: str) -> None:
         """Queue a push, waiting only when the queue is full (firehose mode)."""
-        if self._closing:
+        if self._closing or self.muted_at is not None:
             return
         item = Frame(OP_TEXT, payload, symbol)
         with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
@@ -196,13 +204,18 @@ class VenueConnection:
         finally:
             nursery.cancel_scope.cancel()
 
+    def _mute(self, now: float) -> None:
+        """Send nothing more on this connection (see the module docstring)."""
+        if self.muted_at is None:
+            self.muted_at = now
+
     def _end(self, reason: str) -> None:
         if self.closed_reason is None:
             self.closed_reason = reason
             self._hub.stats.closes[reason] += 1
 
     def _enqueue(self, item: Frame | Close) -> None:
-        if self._closing:
+        if self._closing or self.muted_at is not None:
             return
         try:
             self._send.send_nowait(item)
@@ -220,6 +233,9 @@ class VenueConnection:
         self._send_text(frames)
 
     def _close_after(self, frames: list[bytes], code: int, reason: str, why: str) -> None:
+        if self.muted_at is not None:
+            self.abort(why)
+            return
         self._send_text([*frames, *self._close_frames(code, reason)])
         self._enqueue(Close(code, reason))
         if not self._aborted:
@@ -249,7 +265,7 @@ class VenueConnection:
             close = next((item for item in batch if isinstance(item, Close)), None)
             if close is not None:
                 frames = frames[: batch.index(close)]
-            if frames and not faults.stalled():
+            if frames and not faults.stalled() and self.muted_at is None:
                 sent = await ws.send_frames((f.opcode, f.payload) for f in frames)
                 if not sent and ws.gone:
                     return

@@ -35,8 +35,10 @@ class SimStats:
             ``empty_list``, ``bad_request``).
         ticks_sent_by_symbol: trade and depth pushes written to sockets, by code.
         frames_sent: every WebSocket data frame written (answers, pushes, bad frames).
-        faults_injected: fault calls by kind (one per call, random ones included).
-        fault_log: ``(trio time, kind, detail)`` for every fault call.
+        faults_injected: fault calls by kind (one per call, random ones included);
+            on Tradovate also ``token_mute``, once per socket muted by
+            ``SimConfig.mute_on_token_expiry``.
+        fault_log: ``(trio time, kind, detail)`` for every fault call (and mute).
         closes: connections ended by the server, by reason (``heartbeat_timeout``,
             ``rate_kick``, ``max_age``, ``token_rejected``, ``token_expired``,
             ``slow_consumer``, ``drop``, ``kick``, ``accept_then_close``, ...).

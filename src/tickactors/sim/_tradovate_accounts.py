@@ -22,7 +22,9 @@ Picks where ``venues.md`` is silent or UNSURE:
   requests already using it are not disturbed).
 - **an open socket outlives its token**: expiry is checked when a token is
   presented (authorize, REST), never on a live connection; revocation is
-  what closes sockets (see ``_tradovate_connection``).
+  what closes sockets (see ``_tradovate_connection``). Unless
+  ``SimConfig.mute_on_token_expiry``: then the socket goes mute (open,
+  silent) when its token expires (also in ``_tradovate_connection``).
 - user ids and account ids are stable per (seed, user name); token strings
   come from a seed-derived stream, so a run is repeatable.
 """

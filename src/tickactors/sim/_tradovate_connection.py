@@ -6,9 +6,9 @@ A :class:`TradovateConnection` (created by ``_tradovate_server`` once the
 upgrade is through) first queues the ``o`` frame, then runs four tasks:
 
 - **reader**: every inbound message refreshes the client-activity clock
-  (``[]`` heartbeats and requests alike, even during a stall). ``[]`` is
-  counted and never answered. Requests are logged, then: closing ->
-  ignored; stalled -> discarded; ``drop_requests`` -> discarded; otherwise
+  (``[]`` heartbeats and requests alike, even during a stall or once mute).
+  ``[]`` is counted and never answered. Requests are logged, then: closing
+  or mute -> ignored; stalled -> discarded; ``drop_requests`` -> discarded; otherwise
   the :class:`._tradovate_requests.Dispatcher` decides. Its answer goes out
   as ``a[answer]`` subject to ``lose_acks`` / ``delay_acks`` (a lost answer's
   follow-up events still go out; a delayed one's go out after it).
@@ -22,7 +22,9 @@ upgrade is through) first queues the ``o`` frame, then runs four tasks:
   inside the documented 30-60 s) -> dropped without a close frame (counted as
   a ``heartbeat_timeout`` violation); older than the maximum age, or a replay
   socket older than ``replay_drop_after`` -> dropped without a close frame
-  too (the seed reports such drops with neither close frame nor event).
+  too (the seed reports such drops with neither close frame nor event); with
+  ``SimConfig.mute_on_token_expiry``, the token the socket authorized with
+  expiring -> the socket goes mute (below).
 
 Closes the server starts on purpose send ``c[code,"reason"]`` and then a
 WebSocket close frame with the same code: ``kick`` -> ``c[3000,"Go away!"]``;
@@ -30,7 +32,23 @@ WebSocket close frame with the same code: ``kick`` -> ``c[3000,"Go away!"]``;
 ``shutdown`` -> a ``shutdown`` event then ``c[3000,reason]``; the per-user
 quota -> the OLDEST connection of that user gets a ``shutdown`` event with
 ``ConnectionQuotaReached``, then ``c[3000,"Connection quota reached"]``, and
-its token is revoked. A token that merely expires leaves open sockets alone.
+its token is revoked.
+
+A token that merely expires leaves open sockets alone by default. With
+``SimConfig.mute_on_token_expiry`` the socket goes **mute** at the trio time
+the token it last authorized with expires (``Accounts.expires_at``; renewal
+issues a NEW token, so a socket authorized with the old one still mutes when
+the old one expires; pre-shared ``SimConfig.tokens`` never expire, so never
+mute): it stays open but sends nothing more, ever -- no market data, no
+``h``, no replay clock, no answers; requests are still read, logged and
+counted, then swallowed; client ``[]`` still counts, so the heartbeat watchdog
+and the age limits still apply (they drop without a close frame anyway). A
+close the server starts on purpose (``kick``, revocation, ``shutdown``, the
+quota) on a mute socket drops it without any frame (a mute socket sends
+nothing). This is the "mute authorized socket" a client must notice through
+its own staleness clock. Recorded as ``conn.muted_at`` (trio time),
+``stats.faults_injected["token_mute"]`` and a ``(time, "token_mute",
+"connection #N")`` entry in ``stats.fault_log``, once per socket.
 """
 
 from __future__ import annotations
@@ -65,7 +83,9 @@ class TradovateConnection(VenueConnection):
     ``dom_symbols``/``dom_ids``, ``requests`` (last 1000 as ``(time,
     endpoint, id, query, body)``), ``heartbeats`` (client ``[]``),
     ``violations``, ``replay`` (the clock, once initialized),
-    ``last_activity_at``, ``last_sent_at`` and ``closed_reason``.
+    ``last_activity_at``, ``last_sent_at``, ``token_expires_at`` (trio time the
+    token it authorized with expires; None for a pre-shared token or before
+    authorize), ``muted_at`` (see the module docstring) and ``closed_reason``.
     """
 
     def __init__(
@@ -82,6 +102,7 @@ class TradovateConnection(VenueConnection):
         self._venue, self.is_replay = venue, is_replay
         self.user: User | None = None
         self.authorized_at: float | None = None
+        self.token_expires_at: float | None = None
         self.subs = MdSubscriptions(faults, hub.subscriptions_changed)
         self.wants_quote, self.wants_dom = self.subs.wants_quote, self.subs.wants_dom
         self.streamed = self.subs.streamed
@@ -149,6 +170,8 @@ class TradovateConnection(VenueConnection):
     def authorized(self, user: User, token: str) -> None:
         self.user, self._token = user, _secret.Secret(token)
         self.authorized_at = trio.current_time()
+        self.token_expires_at = self._venue.accounts.expires_at(token)
+        self.limits_changed()
         peers = [
             c
             for c in self._hub.connections.values()
@@ -198,7 +221,7 @@ class TradovateConnection(VenueConnection):
 
     async def _server_heartbeats(self) -> None:
         interval = self._hub.config.tradovate_heartbeat_interval
-        while not self._closing:
+        while not self._closing and self.muted_at is None:
             await trio.sleep_until(self.last_sent_at + interval)
             if self._faults.stalled():
                 await self._faults.wait_unstalled()
@@ -225,14 +248,28 @@ class TradovateConnection(VenueConnection):
             deadlines.append((self.opened_at + self._hub.max_age, "max_age"))
         if self.is_replay and config.replay_drop_after is not None:
             deadlines.append((self.opened_at + config.replay_drop_after, "replay_drop"))
+        expiry = self.token_expires_at
+        if config.mute_on_token_expiry and expiry is not None and self.muted_at is None:
+            deadlines.append((expiry, "token_mute"))
         due, why = min(deadlines, default=(math.inf, ""))
         if now >= due:
+            if why == "token_mute":
+                self._token_mute(now)
+                return self._check_limits(now)
             if why == "heartbeat_timeout":
                 self.violations[why] += 1
                 self._hub.stats.violations[why] += 1
             self.abort(why)
             return None
         return due
+
+    def _token_mute(self, now: float) -> None:
+        self._mute(now)
+        if self._replay_scope is not None:
+            self._replay_scope.cancel()
+        stats = self._hub.stats
+        stats.faults_injected["token_mute"] += 1
+        stats.fault_log.append((now, "token_mute", f"connection #{self.id}"))
 
     # ---- requests --------------------------------------------------------------
 
@@ -246,7 +283,9 @@ class TradovateConnection(VenueConnection):
         req = proto.parse_request(message)
         self.requests.append((now, req.endpoint, req.id, req.query, req.body[:200]))
         stats.requests_by_endpoint[req.key or "?"] += 1
-        if self._closing or self._faults.stalled() or self._faults.take_drop_request():
+        if self._closing or self.muted_at is not None:
+            return
+        if self._faults.stalled() or self._faults.take_drop_request():
             return
         result = self.dispatcher.handle(req)
         frames = [proto.array_frame([event]) for event in result.events]
