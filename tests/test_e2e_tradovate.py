@@ -353,3 +353,20 @@ async def test_a_socket_muted_when_its_token_expires_is_declared_stale_and_repla
                 assert second.uses_token(feed.tokens.current().reveal())
                 assert sim.stats.tokens_renewed == 1
                 assert dict(sim.stats.violations) == {}
+
+
+async def test_a_429_pauses_the_request_and_a_close_frame_reconnects(autojump_clock):
+    async with tradovate_feed() as (sim, feed):
+        await until_event(feed, "authorized")
+        sim.faults.rate_limit_429(1)
+        feed.subscribe("ESZ6")
+        limited = await until_event(feed, "rate_limited")
+        assert limited.detail["code"] == 429
+        with trio.fail_after(10):
+            await feed.wait_confirmed("ESZ6")
+        sim.faults.kick()  # c[3000, ...] then the close frame
+        closing = await until_event(feed, "venue_closing")
+        assert closing.detail["code"] == 3000
+        await until_event(feed, "authorized")
+        await quotes_for(feed, ["ESZ6"])
+        assert dict(sim.stats.violations) == {}
