@@ -6,13 +6,14 @@ connect and where tokens come from. ``open_feed`` takes one.
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Generic, Protocol, TypeVar
 
 from .._secret import Secret
 from .._token_source import StaticToken, TokenSource
 from ._alltick import MARKETS_URL, STOCK_URL, AllTickDialect
 from ._dialect import Answer, AnswerKind, Dialect, MarketBatch, Notice, NoticeKind
-from ._tradovate import DEMO_URL, LIVE_URL, MD_URL, REPLAY_URL, Replay, TradovateDialect
+from ._tradovate import DEMO_URL, LIVE_URL, MD_URL, REPLAY_URL, TradovateDialect
+from ._tradovate_replay import Replay
 
 
 class Venue(Protocol):
@@ -25,7 +26,35 @@ class Venue(Protocol):
     def token_source(self) -> TokenSource | None: ...
 
 
-class AllTick:
+D = TypeVar("D", AllTickDialect, TradovateDialect)
+
+
+class _VenueBase(Generic[D]):
+    """What every venue object is: a dialect and where its tokens come from."""
+
+    _dialect: D
+    _token_source: TokenSource | None
+
+    def __init__(self, dialect: D, token: str | Secret | TokenSource | None) -> None:
+        self._dialect = dialect
+        if token is None or isinstance(token, str | Secret):
+            self._token_source = None if token is None else StaticToken(token)
+        else:
+            self._token_source = token
+
+    @property
+    def dialect(self) -> D:
+        return self._dialect
+
+    @property
+    def token_source(self) -> TokenSource | None:
+        return self._token_source
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(url={self._dialect.display_url()!r})"
+
+
+class AllTick(_VenueBase[AllTickDialect]):
     """AllTick: ``AllTick(url=..., token=...)``; the token travels in the URL's query.
 
     ``max_symbols``: the plan's symbols per connection (free 5, basic 100, premium 200,
@@ -53,7 +82,7 @@ class AllTick:
         reconnect_floor: float = 3.0,
         max_symbols: int | None = None,
     ) -> None:
-        self._dialect = AllTickDialect(
+        dialect = AllTickDialect(
             url,
             depth_level=depth_level,
             heartbeat_interval=heartbeat_interval,
@@ -62,21 +91,10 @@ class AllTick:
             reconnect_floor=reconnect_floor,
             max_symbols=max_symbols,
         )
-        self._token_source = _token_source(token)
-
-    @property
-    def dialect(self) -> AllTickDialect:
-        return self._dialect
-
-    @property
-    def token_source(self) -> TokenSource | None:
-        return self._token_source
-
-    def __repr__(self) -> str:
-        return f"AllTick(url={self._dialect.display_url()!r})"
+        super().__init__(dialect, token)
 
 
-class Tradovate:
+class Tradovate(_VenueBase[TradovateDialect]):
     """Tradovate: ``Tradovate(url=..., token=...)``; the token goes in ``authorize``.
 
     ``url`` defaults to the market-data socket (``Tradovate.MD_URL``); ``DEMO_URL``,
@@ -103,7 +121,7 @@ class Tradovate:
         max_symbols: int | None = None,
         replay: Replay | None = None,
     ) -> None:
-        self._dialect = TradovateDialect(
+        dialect = TradovateDialect(
             url,
             replay=replay,
             heartbeat_interval=heartbeat_interval,
@@ -112,24 +130,7 @@ class Tradovate:
             reconnect_floor=reconnect_floor,
             max_symbols=max_symbols,
         )
-        self._token_source = _token_source(token)
-
-    @property
-    def dialect(self) -> TradovateDialect:
-        return self._dialect
-
-    @property
-    def token_source(self) -> TokenSource | None:
-        return self._token_source
-
-    def __repr__(self) -> str:
-        return f"Tradovate(url={self._dialect.display_url()!r})"
-
-
-def _token_source(token: str | Secret | TokenSource | None) -> TokenSource | None:
-    if token is None or isinstance(token, str | Secret):
-        return None if token is None else StaticToken(token)
-    return token
+        super().__init__(dialect, token)
 
 
 __all__ = [

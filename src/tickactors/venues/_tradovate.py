@@ -50,7 +50,6 @@ from datetime import UTC, datetime
 from typing import Any, Final
 from urllib.parse import urlencode, urlsplit
 
-import attrs
 import orjson
 
 from .._core.reconciler import Action, Semantics, SendRequest
@@ -58,6 +57,7 @@ from .._errors import InvalidSymbolError, ProtocolError
 from .._secret import Secret
 from .._values import BOOK, QUOTES, BookSnapshot, Quote, StreamKind
 from ._dialect import NO_ANSWERS, Answer, MarketBatch, Notice, NoticeKind
+from ._tradovate_replay import Replay
 from ._tradovate_wire import MAX_ID, answer, closing, event_notice, levels, price, size, wire_id
 
 MD_URL: Final = "wss://md.tradovateapi.com/v1/websocket"
@@ -75,29 +75,6 @@ _ENDPOINTS: Final[dict[tuple[Action, StreamKind], str]] = {
 }
 _SYMBOL = re.compile(r"[A-Za-z0-9@][A-Za-z0-9@._\-]{0,31}")
 _OPENED: Final = (Notice(NoticeKind.OPENED),)
-
-
-@attrs.frozen
-class Replay:
-    """Market replay: where the clock starts, how fast (percent of real time, 0 to 400, as
-    Tradovate documents ``speed``) and the simulated account's starting balance."""
-
-    start: str  # ISO-8601, e.g. "2024-01-02T14:30:00.000Z"
-    speed: int = 100
-    initial_balance: float = 50_000.0
-
-    def __attrs_post_init__(self) -> None:
-        if not 0 <= self.speed <= 400:
-            raise ValueError("replay speed is 0 to 400 (percent of real time)")
-        if _iso_seconds(self.start) is None:
-            raise ValueError(f"replay start is an ISO-8601 time, not {self.start!r}")
-
-
-def _iso_seconds(text: str) -> float | None:
-    try:
-        return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
-    except (ValueError, AttributeError):
-        return None
 
 
 class TradovateDialect:
