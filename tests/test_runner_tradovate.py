@@ -117,20 +117,25 @@ async def test_static_token_quotes_stdin_commands_and_sigint(tmp_path: Path):
         assert dict(sim.stats.violations) == {}
 
 
+async def start_with_rest(sim, err) -> Child:
+    """The runner on Tradovate with --rest-url and the credentials in its environment."""
+    return await start(
+        sim.url,
+        "--symbols",
+        "ESZ6",
+        venue="tradovate",
+        auth=("--rest-url", sim.rest_url),
+        env=credentials(),
+        stderr=err,
+    )
+
+
 async def test_rest_url_with_credentials_from_the_environment(tmp_path: Path):
     stderr = tmp_path / "stderr"
     config = SimConfig(tradovate_user=USER, tradovate_password=PASSWORD)
     async with open_simulator("tradovate", config=config, seed=8) as sim:
         with stderr.open("wb") as err:
-            child = await start(
-                sim.url,
-                "--symbols",
-                "ESZ6",
-                venue="tradovate",
-                auth=("--rest-url", sim.rest_url),
-                env=credentials(),
-                stderr=err,
-            )
+            child = await start_with_rest(sim, err)
         async with child:
             await child.wait_for(lambda o: o.get("event") == "token_refreshed")
             await child.wait_for(quote_of("ESZ6"))
@@ -153,15 +158,7 @@ async def test_rest_url_with_a_wrong_password_exits_1_without_showing_it(tmp_pat
     config = SimConfig(tradovate_user=USER, tradovate_password="the-right-one")
     async with open_simulator("tradovate", config=config, seed=9) as sim:
         with stderr.open("wb") as err:
-            child = await start(
-                sim.url,
-                "--symbols",
-                "ESZ6",
-                venue="tradovate",
-                auth=("--rest-url", sim.rest_url),
-                env=credentials(),
-                stderr=err,
-            )
+            child = await start_with_rest(sim, err)
         async with child:
             fatal = await child.wait_for(lambda o: o.get("event") == "fatal")
             assert fatal["error"] == "AuthenticationError"
