@@ -241,6 +241,15 @@ class RequestTable(Generic[M]):
         ]
         heapq.heapify(self._heap)
 
+    def overdue(self, now: float, grace: float = 0.0) -> list[int]:
+        """Open requests whose deadline passed more than ``grace`` seconds before ``now``.
+
+        None, as long as the owner polls at every :meth:`next_deadline`; an audit (the
+        chaos soak) asks, to prove no request outlives its deadline.
+        """
+        limit = now - grace
+        return [rid for rid, entry in self._open.items() if entry.deadline < limit]
+
     def statistics(self) -> RequestStatistics:
         return RequestStatistics(
             opened=self._opened,

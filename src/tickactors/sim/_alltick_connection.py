@@ -83,6 +83,9 @@ class AllTickConnection(VenueConnection):
     def subscribed(self) -> frozenset[str]:
         return self.subs.subscribed()
 
+    def subscribed_by_kind(self) -> dict[str, frozenset[str]]:
+        return self.subs.by_kind()
+
     def kick(self) -> None:
         self._close_after([proto.encode_answer(*proto.KICKED, 0)], 1008, "kicked", "kick")
 

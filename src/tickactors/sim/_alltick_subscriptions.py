@@ -43,6 +43,10 @@ class StreamedSets:
     def subscribed(self) -> frozenset[str]:
         return self._trade_set | frozenset(self.depth_symbols)
 
+    def by_kind(self) -> dict[str, frozenset[str]]:
+        """What this connection streams (ghosts aside), by the client's stream kind."""
+        return {"trades": self._trade_set, "book": frozenset(self.depth_symbols)}
+
     # ---- what the streamer asks ------------------------------------------------
 
     def wants_trade(self, code: str, now: float) -> bool:

@@ -98,6 +98,9 @@ class VenueConnection:
     def subscribed(self) -> frozenset[str]:
         raise NotImplementedError
 
+    def subscribed_by_kind(self) -> dict[str, frozenset[str]]:
+        raise NotImplementedError
+
     def kick(self) -> None:
         raise NotImplementedError
 

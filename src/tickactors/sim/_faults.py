@@ -250,6 +250,21 @@ class Faults:
         self._tickets.clear()
         self._too_many = 0
 
+    def armed(self, kind: str) -> int:
+        """How many occurrences of the counted fault ``kind`` are still to come."""
+        counts = {
+            "lose_acks": self._lose_acks,
+            "drop_requests": self._drop_requests,
+            "delay_acks": sum(int(remaining) for _, remaining in self._delays),
+            "accept_then_close": self._accept_then_close,
+            "hang_upgrade": self._hang_upgrade,
+            "p_ticket": len(self._tickets),
+            "rate_limit_429": self._too_many,
+        }
+        if kind not in counts:
+            raise ValueError(f"{kind!r} is not a counted fault; counted: {', '.join(counts)}")
+        return counts[kind]
+
     # ---- queries used by the server --------------------------------------------
 
     def _signal_stall(self) -> None:

@@ -34,6 +34,9 @@ class SimConnection(Protocol):
     def subscribed(self) -> frozenset[str]:
         """Every code this connection subscribes (trades and depth)."""
 
+    def subscribed_by_kind(self) -> dict[str, frozenset[str]]:
+        """The codes this connection streams by stream kind (``trades``/``quotes``, ``book``)."""
+
     def abort(self, reason: str) -> None:
         """Drop the TCP connection now, without a close frame."""
 

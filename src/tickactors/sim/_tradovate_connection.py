@@ -149,6 +149,9 @@ class TradovateConnection(VenueConnection):
     def subscribed(self) -> frozenset[str]:
         return self.subs.subscribed()
 
+    def subscribed_by_kind(self) -> dict[str, frozenset[str]]:
+        return self.subs.by_kind()
+
     def kick(self) -> None:
         self._close_after([], GO_AWAY, "Go away!", "kick")
 

@@ -55,6 +55,10 @@ class MdSubscriptions:
     def subscribed(self) -> frozenset[str]:
         return frozenset(self.quotes.values()) | frozenset(self.doms.values())
 
+    def by_kind(self) -> dict[str, frozenset[str]]:
+        """What this connection streams (ghosts aside), by the client's stream kind."""
+        return {"quotes": frozenset(self.quotes.values()), "book": frozenset(self.doms.values())}
+
     def add(self, kind: Kind, contract: Contract) -> None:
         live, ghosts = self._maps(kind)
         live[contract.id] = contract.name

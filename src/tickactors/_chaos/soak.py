@@ -1,0 +1,421 @@
+"""The chaos soak: a feed against the simulator while both sides do their worst.
+
+One Trio run holds the simulator and the feed (one clock, so fault times and
+feed events compare directly) and these tasks:
+
+- the **injector** draws faults from a :class:`~.plan.FaultPlan` deck and
+  applies them to ``sim.faults``; a stall goes in only while the feed is
+  healthy and nothing else goes in until it recovered (so its detection is
+  its own); other faults may overlap the previous one's recovery;
+- the **churner** changes the subscription at random: adds, removes, flaps,
+  order-book toggles, now and then a burst;
+- the **observer** reads every batch: a tick of a symbol not desired at that
+  moment is a ghost tick; a batch while converged is a healthy point;
+- the **auditor** looks for requests the tracker left open past their deadline,
+  for counted faults the simulator used up, and (Tradovate) sends requests of
+  its own, each of which must resolve by its deadline;
+- **events** turn ``stale`` health events into stall detections.
+
+After ``duration`` seconds the faults stop and the churn stops; the soak waits
+up to ``settle`` seconds for every fault to be recovered and for the feed's
+confirmed set, its desired set and what the simulator really streams to agree.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import random
+from collections.abc import Callable
+from functools import partial
+from typing import Any
+
+import attrs
+import trio
+
+from .._errors import FeedError
+from .._feed import Feed, open_feed
+from .._values import BOOK, StreamKind
+from ..sim import Simulator, open_simulator
+from .ledger import FaultRecord, Ledger
+from .plan import FaultPlan, FaultSpec, kinds_for
+from .setups import FEED_OPTIONS, VENUES, ChaosVenue, RecordingSource
+
+OVERDUE_GRACE = 0.5  # seconds a request may stay open past its deadline (scheduling slack)
+STALL_QUIET_CAP = 15.0  # seconds the injector waits for a healthy feed before a stall
+
+
+@attrs.frozen
+class SoakOptions:
+    venue: str = "alltick"
+    duration: float = 60.0
+    seed: int = 0
+    settle: float = 30.0
+    fault_gap: float = 0.5  # mean seconds between a fault's end and the next
+    churn_every: float = 2.0  # mean seconds between two subscription changes
+    kinds: tuple[str, ...] | None = None  # None: every kind the venue's simulator knows
+    feed_options: dict[str, Any] = attrs.field(factory=dict)  # overrides FEED_OPTIONS
+
+
+Progress = Callable[[dict[str, Any]], None]
+
+
+class _Soak:
+    def __init__(
+        self, options: SoakOptions, sim: Simulator, feed: Feed, source: RecordingSource
+    ) -> None:
+        self.options = options
+        self.setup: ChaosVenue = VENUES[options.venue]
+        self.sim = sim
+        self.feed = feed
+        self.source = source
+        self.ledger = Ledger()
+        self.rng = random.Random(f"tickactors-chaos-{options.venue}-{options.seed}")
+        self.churn_ops = 0
+        self.user_requests = 0
+        self.last_healthy = -1.0
+        self.progress: Progress = lambda _: None
+        self.nursery: trio.Nursery | None = None
+
+    # ---- helpers ---------------------------------------------------------------
+
+    def say(self, event: str, **detail: Any) -> None:
+        self.progress({"event": event, "t": round(trio.current_time(), 3), **detail})
+
+    def healthy_since(self, moment: float) -> bool:
+        return self.last_healthy >= moment
+
+    async def wait_until(self, predicate: Callable[[], bool], cap: float) -> bool:
+        # Polled: the predicates span the feed, the simulator and the ledger at once.
+        with trio.move_on_after(cap):
+            while not predicate():  # noqa: ASYNC110
+                await trio.sleep(0.05)
+            return True
+        return False
+
+    # ---- the injector ----------------------------------------------------------
+
+    async def inject(self) -> None:
+        kinds = self.options.kinds or kinds_for(self.options.venue)
+        plan = FaultPlan(
+            self.rng,
+            kinds,
+            stale_after=self.setup.stale_after,
+            request_timeout=self.setup.request_timeout,
+        )
+        while True:
+            kind = plan.next_kind()
+            if kind == "stall":
+                start = trio.current_time()
+                await self.wait_until(partial(self.healthy_since, start), STALL_QUIET_CAP)
+            spec = plan.draw(kind, sorted(self.feed.confirmed()))
+            record = self.apply(spec)
+            self.say("fault", kind=kind, **{k: v for k, v in spec.params.items() if v is not None})
+            if record.ends is not None:
+                await trio.sleep_until(record.ends)
+            else:
+                await self.wait_until(partial(_has_ended, record), 30.0)
+            await self.wait_until(partial(_is_recovered, record), 30.0 if kind == "stall" else 1.5)
+            await trio.sleep(plan.gap(self.options.fault_gap))
+
+    def apply(self, spec: FaultSpec) -> FaultRecord:
+        faults, params, kind = self.sim.faults, spec.params, spec.kind
+        symbol = params.get("symbol")
+        record = self.ledger.fault_injected(
+            kind,
+            trio.current_time(),
+            connection=self.feed.supervisor.connection,
+            needs_new_connection=spec.needs_new_connection,
+            lasts=spec.lasts,
+            symbol=symbol if kind == "silence_symbol" else None,
+        )
+        if kind == "stall":
+            faults.stall(params["duration"])
+        elif kind == "silence_symbol":
+            if symbol is not None:
+                faults.silence_symbol(symbol, params["duration"])
+        elif kind == "ghost":
+            faults.ghost(None, params["duration"], armed_for=params["armed_for"])
+            if symbol is not None:
+                self.feed.unsubscribe(symbol)  # the venue keeps sending it: ghost data
+        elif kind == "max_age":
+            faults.set_max_age(params["seconds"])
+            assert self.nursery is not None
+            self.nursery.start_soon(self._max_age_off, record)
+        elif kind == "expire_token":
+            token = self.source.current
+            if token is not None:
+                faults.expire_token(token.reveal())
+        elif kind in ("accept_then_close", "hang_upgrade"):
+            getattr(faults, kind)(params["n"])
+            faults.drop()  # the reconnect meets the armed fault
+        elif kind == "delay_acks":
+            faults.delay_acks(params["seconds"], params["n"])
+        elif kind == "p_ticket":
+            faults.p_ticket(params["n"], p_time=params["p_time"])
+        elif kind == "shutdown":
+            faults.shutdown(params["reason_code"])
+        elif kind in ("lose_acks", "drop_requests", "rate_limit_429", "malformed"):
+            getattr(faults, kind)(params["n"])
+        else:  # drop, kick
+            getattr(faults, kind)()
+        return record
+
+    async def _max_age_off(self, record: FaultRecord) -> None:
+        assert record.ends is not None
+        await trio.sleep_until(record.ends)
+        self.sim.faults.set_max_age(None)
+
+    # ---- the churner -----------------------------------------------------------
+
+    async def churn(self) -> None:
+        rng, feed, setup = self.rng, self.feed, self.setup
+        while True:
+            await trio.sleep(rng.expovariate(1.0 / self.options.churn_every))
+            desired = feed.desired()
+            absent = sorted(set(setup.symbols) - desired)
+            roll = rng.random()
+            if roll < 0.45 and absent:
+                feed.subscribe(*rng.sample(absent, min(len(absent), rng.randint(1, 3))))
+            elif roll < 0.8 and len(desired) > 2:
+                feed.unsubscribe(*rng.sample(sorted(desired), rng.randint(1, 2)))
+            elif roll < 0.9 and desired:
+                symbol = rng.choice(sorted(desired))
+                feed.unsubscribe(symbol)  # a flap: gone and wanted again at once
+                feed.subscribe(symbol)
+            elif roll < 0.95:
+                symbol = rng.choice(setup.book_symbols)
+                if symbol in feed.desired(BOOK):
+                    feed.unsubscribe(symbol, kind=BOOK)
+                else:
+                    feed.subscribe(symbol, kind=BOOK)
+            else:  # a burst: five changes in one go
+                for _ in range(5):
+                    symbol = rng.choice(setup.symbols)
+                    if symbol in feed.desired():
+                        feed.unsubscribe(symbol)
+                    else:
+                        feed.subscribe(symbol)
+            self.churn_ops += 1
+
+    # ---- the observer, the auditor, events --------------------------------------
+
+    async def observe(self) -> None:
+        feed, ledger = self.feed, self.ledger
+        async for batch in feed.batches():
+            now = trio.current_time()
+            wanted: dict[StreamKind, frozenset[str]] = {}
+            ghosts = 0
+            symbols = set()
+            for item in batch:
+                desired = wanted.get(item.kind)
+                if desired is None:
+                    desired = wanted[item.kind] = feed.desired(item.kind)
+                if item.symbol not in desired:
+                    ghosts += 1
+                symbols.add(item.symbol)
+            converged = feed.is_converged()
+            if converged:
+                self.last_healthy = now
+            ledger.ticks(len(batch))
+            ledger.delivered(
+                now,
+                symbols,
+                ghosts=ghosts,
+                converged=converged,
+                connection=feed.supervisor.connection,
+                desired=feed.desired(),
+            )
+            if ghosts:
+                self.say("ghost_ticks", n=ghosts)
+
+    async def audit(self) -> None:
+        table = self.feed.tracker.table
+        while True:
+            now = trio.current_time()
+            for request_id in table.overdue(now, OVERDUE_GRACE):
+                if request_id not in self.ledger.overdue_requests:
+                    self.say("request_overdue", id=request_id)
+                self.ledger.request_overdue(request_id)
+            for record in self.ledger.pending():
+                if record.ends is None and self.sim.faults.armed(record.kind) == 0:
+                    self.ledger.fault_ended(record, now)
+            await trio.sleep(0.05)
+
+    async def user_requests_forever(self) -> None:
+        if self.setup.user_request is None:
+            return
+        endpoint, query = self.setup.user_request
+        # A penalty ticket may hold one resend back for up to 4 s (plan.py).
+        bound = 2 * self.setup.request_timeout + 4.0 + OVERDUE_GRACE
+        while True:
+            await trio.sleep(self.rng.expovariate(1.0 / 4.0))
+            symbol = self.rng.choice(self.setup.symbols)
+            self.user_requests += 1
+            with trio.move_on_after(bound) as scope, contextlib.suppress(FeedError):
+                # An answer, a timeout or a lost connection: each resolves it in time.
+                await self.feed.request(endpoint, query.format(symbol=symbol))
+            if scope.cancelled_caught:
+                self.ledger.user_requests_overdue += 1
+                self.say("user_request_overdue", endpoint=endpoint)
+
+    async def events(self) -> None:
+        async for event in self.feed.events():
+            if event.event == "stale":
+                self.ledger.stale_detected(event.time)
+
+    # ---- the end ---------------------------------------------------------------
+
+    def stop_faults(self) -> None:
+        faults = self.sim.faults
+        faults.clear()
+        faults.set_max_age(None)
+        now = trio.current_time()
+        for record in self.ledger.pending():
+            if record.ends is None or record.ends > now:
+                record.ends = now  # disarmed, or its window cut short
+
+    def truth(self) -> dict[str, Any]:
+        """What the feed believes against what the simulator really streams."""
+        feed = self.feed
+        live = sorted(self.sim.connections, key=lambda c: c.id)
+        streamed = live[-1].subscribed_by_kind() if live else {}
+        agree = True
+        for kind in feed.dialect.kinds:
+            expected = feed.desired(kind) - frozenset(feed.rejected(kind))
+            actual = streamed.get(kind.value, frozenset())
+            agree = agree and feed.confirmed(kind) == expected == actual
+        return {"agree": agree, "sim_connections_live": len(live)}
+
+    def settled(self) -> bool:
+        return (
+            not self.ledger.pending() and self.feed.is_converged() and bool(self.truth()["agree"])
+        )
+
+
+def _has_ended(record: FaultRecord) -> bool:
+    return record.ends is not None
+
+
+def _is_recovered(record: FaultRecord) -> bool:
+    return record.recovered is not None
+
+
+class _ErrorCounter(logging.Handler):
+    """Counts log records that carry an exception: an exception someone swallowed."""
+
+    def __init__(self, ledger: Ledger) -> None:
+        super().__init__(logging.ERROR)
+        self.ledger = ledger
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.exc_info:
+            self.ledger.unhandled_exception(f"{record.name}: {record.getMessage()}")
+
+
+def rss_mb() -> float:
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return round(int(line.split()[1]) / 1024.0, 1)
+    except OSError:
+        pass
+    import resource
+
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0, 1)
+
+
+async def soak(options: SoakOptions, progress: Progress | None = None) -> dict[str, Any]:
+    """Run one soak; returns the summary (``ok`` says whether nothing was lost)."""
+    setup = VENUES[options.venue]
+    config = setup.sim_config(options.seed)
+    async with open_simulator(options.venue, config=config, seed=options.seed) as sim:
+        venue, source = setup.make(sim)
+        feed_options = {**FEED_OPTIONS, **options.feed_options}
+        state: _Soak | None = None
+        escaped: list[str] = []
+        logger = logging.getLogger("tickactors")
+        try:
+            async with open_feed(venue, seed=options.seed, **feed_options) as feed:
+                state = _Soak(options, sim, feed, source)
+                if progress is not None:
+                    state.progress = progress
+                handler = _ErrorCounter(state.ledger)
+                logger.addHandler(handler)
+                try:
+                    summary = await _run(state)
+                finally:
+                    logger.removeHandler(handler)
+        except Exception as exc:  # the soak reports what escaped, never hides it
+            escaped.append(f"{type(exc).__name__}: {exc}")
+            summary = _failed(state, sim)
+        summary["unhandled_exceptions"] += len(escaped)
+        summary["exceptions"] = (state.ledger.unhandled if state else []) + escaped
+    summary["ok"] = _ok(summary)
+    return summary
+
+
+async def _run(state: _Soak) -> dict[str, Any]:
+    options, feed = state.options, state.feed
+    rss_start = rss_mb()
+    start = trio.current_time()
+    feed.subscribe(*state.rng.sample(state.setup.symbols[:-1], 4))  # never the rejected one
+    feed.subscribe(state.setup.book_symbols[0], kind=BOOK)
+    with trio.fail_after(30.0):
+        await feed.wait_converged()
+    async with trio.open_nursery() as nursery:
+        state.nursery = nursery
+        nursery.start_soon(state.observe)
+        nursery.start_soon(state.events)
+        nursery.start_soon(state.audit)
+        async with trio.open_nursery() as chaos:
+            chaos.start_soon(state.inject)
+            chaos.start_soon(state.churn)
+            chaos.start_soon(state.user_requests_forever)
+            await trio.sleep(options.duration)
+            chaos.cancel_scope.cancel()
+        state.stop_faults()
+        state.say("faults_stopped", pending=len(state.ledger.pending()))
+        await state.wait_until(state.settled, options.settle)
+        settle_end = trio.current_time()
+        nursery.cancel_scope.cancel()
+    summary = state.ledger.summary()
+    truth = state.truth()
+    stats = feed.statistics()
+    summary.update(
+        {
+            "venue": options.venue,
+            "seed": options.seed,
+            "duration_s": options.duration,
+            "settle_s": round(settle_end - start - options.duration, 3),
+            "converged": feed.is_converged() and bool(truth["agree"]),
+            "sim_agrees": truth["agree"],
+            "sim_connections_live": truth["sim_connections_live"],
+            "churn_ops": state.churn_ops,
+            "user_requests": state.user_requests,
+            "connections": stats["connection"]["connects"],
+            "token_fetches": state.source.fetches,
+            "decode_errors": stats["connection"]["decode_errors"],
+            "venue_violations": dict(state.sim.stats.violations),
+            "rss_start_mb": rss_start,
+            "rss_end_mb": rss_mb(),
+        }
+    )
+    return summary
+
+
+def _failed(state: _Soak | None, sim: Simulator) -> dict[str, Any]:
+    summary = Ledger().summary() if state is None else state.ledger.summary()
+    summary.update({"converged": False, "venue_violations": dict(sim.stats.violations)})
+    return summary
+
+
+def _ok(summary: dict[str, Any]) -> bool:
+    return (
+        summary["faults_recovered"] == summary["faults_injected"]
+        and summary["ghost_ticks_delivered"] == 0
+        and summary["requests_past_deadline"] == 0
+        and summary["unhandled_exceptions"] == 0
+        and bool(summary["converged"])
+    )
