@@ -246,6 +246,30 @@ async def test_a_request_in_flight_fails_at_once_when_its_connection_drops(autoj
         assert failed_at and failed_at[0] - dropped_at < 1.0  # not at its 30 s deadline
 
 
+async def test_a_request_waiting_out_a_penalty_fails_at_once_when_its_connection_drops(
+    autojump_clock,
+):
+    # Found by the chaos soak: the held resend was forgotten with its connection and the
+    # caller's await never returned.
+    async with tradovate_feed() as (sim, feed):
+        await until_event(feed, "authorized")
+        sim.faults.p_ticket(1, p_time=60)
+        failed_at = []
+
+        async def ask():
+            with pytest.raises(tickactors.ConnectionLostError):
+                await feed.request("contract/find", "name=ESZ6")
+            failed_at.append(trio.current_time())
+
+        with trio.fail_after(300):  # without the fix, the caller would wait forever
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(ask)
+                await until_event(feed, "penalty")
+                dropped_at = trio.current_time()
+                sim.faults.drop()
+        assert failed_at and failed_at[0] - dropped_at < 1.0  # not after the 60 s penalty
+
+
 async def test_request_ids_never_repeat_across_three_reconnects(autojump_clock):
     async with tradovate_feed() as (sim, feed):
         feed.subscribe("ESZ6", "NQZ6")

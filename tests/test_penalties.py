@@ -28,7 +28,8 @@ def test_a_lost_connection_empties_its_part_only():
     box: PenaltyBox[str] = PenaltyBox()
     box.hold("a", ticket="t", connection=1, now=0.0, wait=5.0)
     box.hold("b", ticket="t", connection=2, now=0.0, wait=6.0)
-    assert box.connection_lost(1) == 1
+    assert box.connection_lost(1) == ["a"]
+    assert box.statistics()["dropped"] == 1
     assert [d.item for d in box.poll(10.0)] == ["b"]
 
 

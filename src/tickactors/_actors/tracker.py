@@ -110,7 +110,8 @@ class RequestTracker:
             assert isinstance(message, LinkDown)
             self._links.pop(message.connection, None)
             self._ready.discard(message.connection)
-            self.penalties.connection_lost(message.connection)
+            for held in self.penalties.connection_lost(message.connection):
+                self._held_request_lost(held, now)
             for resolution in self.table.connection_lost(message.connection, now):
                 self._route(resolution)
 
@@ -307,11 +308,24 @@ class RequestTracker:
         )
         return True
 
+    def _held_request_lost(self, meta: _Meta, now: float) -> None:
+        """A request waiting out a penalty lost its connection: a user's fails at once.
+
+        Subscriptions and lookups need nothing: the reconciler hears ConnectionLost and
+        sends again on the next connection.
+        """
+        if meta.call is None:
+            return
+        lost = Resolution(0, meta, Outcome.CONNECTION_LOST, None, now, now)
+        with contextlib.suppress(trio.BrokenResourceError, trio.WouldBlock):
+            meta.call.reply.send_nowait(lost)
+
     def _resend(self, meta: _Meta, ticket: str, now: float) -> None:
         """The identical request again, with the penalty ticket, under a new id."""
         writer = self._links.get(meta.connection)
         if writer is None:
             self.unsent += 1
+            self._held_request_lost(meta, now)
             return
         request_id = self.table.open(
             meta, now=now, timeout=self._timeout, connection=meta.connection

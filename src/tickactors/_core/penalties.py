@@ -60,15 +60,17 @@ class PenaltyBox(Generic[T]):
         self.released += len(out)
         return out
 
-    def connection_lost(self, connection: int) -> int:
-        """Forget what was held for ``connection``; returns how many."""
+    def connection_lost(self, connection: int) -> list[T]:
+        """Forget what was held for ``connection``; returns those items, in hold order, so
+        their owner can tell whoever waits for them (a request must never wait forever)."""
         kept = [entry for entry in self._heap if entry[2].connection != connection]
-        dropped = len(self._heap) - len(kept)
-        if dropped:
-            heapq.heapify(kept)
-            self._heap = kept
-            self.dropped += dropped
-        return dropped
+        if len(kept) == len(self._heap):
+            return []
+        gone = sorted(entry for entry in self._heap if entry[2].connection == connection)
+        heapq.heapify(kept)
+        self._heap = kept
+        self.dropped += len(gone)
+        return [entry[2].item for entry in gone]
 
     def next_deadline(self) -> float | None:
         return self._heap[0][0] if self._heap else None
