@@ -118,6 +118,8 @@ class Session:
         self._token = token
         self._request_timeout = request_timeout
         self._opened = trio.Event()
+        #: The venue accepted this connection's token (Tradovate's ``authorize`` answered OK).
+        self.authorized = False
         self._reason: BaseException | None = None
         self._paused = False
         self._resumed = trio.Event()
@@ -268,6 +270,7 @@ class Session:
             raise AuthRefused(answer.message)
         if answer.kind is not AnswerKind.OK:
             raise SessionEnded(f"authorize answered {answer.code} {answer.message}")
+        self.authorized = True
         self._health.emit("authorized", self.connection)
 
     async def _setup_call(self, endpoint: str, query: str, body: object) -> None:

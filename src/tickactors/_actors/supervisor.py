@@ -77,6 +77,7 @@ class Supervisor:
         self.connects = 0
         self.disconnects = 0
         self.budget: OutboundBudget | None = None
+        self._token_proven = False  # the last attempt's token carried a session
 
     async def run(self) -> None:
         refused_in_a_row = 0
@@ -88,7 +89,9 @@ class Supervisor:
             reason = await self._attempt()
             now = trio.current_time()
             if isinstance(reason, AuthRefused):
-                refused_in_a_row += 1
+                # A token that carried a session before (an ``authorize`` answered OK, or
+                # data delivered) was revoked since: a new episode, not a second refusal.
+                refused_in_a_row = 1 if self._token_proven else refused_in_a_row + 1
                 if refused_in_a_row >= 2:
                     raise AuthenticationError(
                         "the venue refused the token twice in a row, the second time "
@@ -98,8 +101,8 @@ class Supervisor:
                     self._tokens.request_refresh()
                     with trio.move_on_after(30):
                         await self._tokens.wait_token(token_generation)
-            elif self.backoff.attempts == 0:
-                refused_in_a_row = 0  # that connection proved healthy
+            elif self._token_proven or self.backoff.attempts == 0:
+                refused_in_a_row = 0  # that connection proved the token (or was healthy)
             delay = self.backoff.connection_failed(now)
             self.state = "backoff"
             self._health.emit(
@@ -113,6 +116,8 @@ class Supervisor:
 
     async def _attempt(self) -> BaseException:
         self.connection = number = next(self._numbers)
+        self._token_proven = False
+        ticks_before = self.counters.ticks_delivered
         self.state = "connecting"
         url = self._dialect.connect_url(self._tokens.current())
         self._health.emit("connecting", number, url=self._dialect.display_url())
@@ -160,6 +165,9 @@ class Supervisor:
             try:
                 reason = await session.run()
             finally:
+                self._token_proven = (
+                    session.authorized or self.counters.ticks_delivered > ticks_before
+                )
                 self.disconnects += 1
                 self._tracker.send_nowait(LinkDown(number))
                 self._reconciler.inbox.send_nowait(ConnectionLost())
