@@ -30,7 +30,7 @@ from .._core.reconciler import Action, Semantics, SendRequest
 from .._errors import InvalidSymbolError, ProtocolError
 from .._secret import MASK, Secret
 from .._values import BOOK, TRADES, BookLevel, BookSnapshot, StreamKind, Tick
-from ._dialect import NO_ANSWERS, Answer, AnswerKind, MarketBatch, Notice
+from ._dialect import NO_ANSWERS, Answer, AnswerKind, MarketBatch, Notice, check_timings
 
 HEARTBEAT: Final = 22000
 SUBSCRIBE_DEPTH: Final = 22002
@@ -110,6 +110,15 @@ class AllTickDialect:
         self.budget_frames = 1
         self.budget_per = 1.0
         self.budget_margin = 0.05
+        check_timings(
+            "AllTick",
+            heartbeat_interval=heartbeat_interval,
+            stale_after=stale_after,
+            request_timeout=request_timeout,
+            reconnect_floor=reconnect_floor,
+            budget_frames=self.budget_frames,
+            budget_per=self.budget_per,
+        )
 
     # -- symbols and URLs ------------------------------------------------------------
 

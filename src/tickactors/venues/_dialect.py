@@ -22,6 +22,7 @@ deadline; Tradovate's ``[]`` gets no answer and goes out untracked) and
 from __future__ import annotations
 
 import enum
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
@@ -165,3 +166,43 @@ class Dialect(Protocol):
         Raises ``ProtocolError`` for a frame it cannot understand; the caller counts
         it and goes on.
         """
+
+
+def check_timings(
+    venue: str,
+    *,
+    heartbeat_interval: float,
+    stale_after: float,
+    request_timeout: float,
+    reconnect_floor: float,
+    budget_frames: int,
+    budget_per: float,
+) -> None:
+    """Refuse timings a feed cannot live with, with a ``ValueError`` that says why.
+
+    Heartbeats count against the venue's outbound budget: one every
+    ``heartbeat_interval`` may take at most half of it, or subscription
+    requests queue behind them until every one of them misses its deadline.
+    A connection must hear something (a heartbeat answer at least) before it
+    is called stale.
+    """
+    for name, value in (
+        ("heartbeat_interval", heartbeat_interval),
+        ("stale_after", stale_after),
+        ("request_timeout", request_timeout),
+    ):
+        if not (math.isfinite(value) and value > 0):
+            raise ValueError(f"{venue}: {name} must be a finite number > 0, got {value!r}")
+    if not (math.isfinite(reconnect_floor) and reconnect_floor >= 0):
+        raise ValueError(f"{venue}: reconnect_floor must be >= 0, got {reconnect_floor!r}")
+    least = 2.0 * budget_per / budget_frames
+    if heartbeat_interval < least:
+        raise ValueError(
+            f"{venue}: heartbeat_interval {heartbeat_interval:g} s would take over half of the "
+            f"venue's budget of {budget_frames} request(s) per {budget_per:g} s; use >= {least:g} s"
+        )
+    if heartbeat_interval >= stale_after:
+        raise ValueError(
+            f"{venue}: heartbeat_interval ({heartbeat_interval:g} s) must be shorter than "
+            f"stale_after ({stale_after:g} s), or a quiet connection is called stale"
+        )

@@ -56,7 +56,7 @@ from .._core.reconciler import Action, Semantics, SendRequest
 from .._errors import InvalidSymbolError, ProtocolError
 from .._secret import Secret
 from .._values import BOOK, QUOTES, BookSnapshot, Quote, StreamKind
-from ._dialect import NO_ANSWERS, Answer, MarketBatch, Notice, NoticeKind
+from ._dialect import NO_ANSWERS, Answer, MarketBatch, Notice, NoticeKind, check_timings
 from ._tradovate_replay import Replay
 from ._tradovate_wire import MAX_ID, answer, closing, event_notice, levels, price, size, wire_id
 
@@ -114,6 +114,15 @@ class TradovateDialect:
         self.budget_frames = 10  # no documented rule: see the module docstring
         self.budget_per = 1.0
         self.budget_margin = 0.0
+        check_timings(
+            "Tradovate",
+            heartbeat_interval=heartbeat_interval,
+            stale_after=stale_after,
+            request_timeout=request_timeout,
+            reconnect_floor=reconnect_floor,
+            budget_frames=self.budget_frames,
+            budget_per=self.budget_per,
+        )
         #: Events and md parts decoded to nothing (``chart``, entity events, ...).
         self.ignored = 0
         self._names: dict[int, str] = {}
