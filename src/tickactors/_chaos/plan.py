@@ -1,6 +1,6 @@
 """What the chaos soak injects: every fault the simulator knows, drawn from a shuffled deck.
 
-Pure like the core: a :class:`FaultPlan` takes a ``random.Random`` the caller
+Pure like the core: a :class:`FaultPlan` takes a random stream (``random.Random``) the caller
 seeded and answers :class:`FaultSpec` values; the soak applies them to
 ``sim.faults``. A deck holds every kind once in a random order, so the first
 ``len(kinds)`` faults of a run cover every kind; the next deck follows.
@@ -18,8 +18,8 @@ the quota shutdowns (``ConnectionQuotaReached``, ``IPQuotaReached``:
 
 from __future__ import annotations
 
-import random
-from typing import Any, Final
+from collections.abc import MutableSequence
+from typing import Any, Final, Protocol
 
 import attrs
 
@@ -89,12 +89,22 @@ class FaultSpec:
         return self.kind in NEEDS_NEW_CONNECTION
 
 
+class Draws(Protocol):
+    """The part of ``random.Random`` a plan uses (the caller seeds it)."""
+
+    def random(self) -> float: ...
+    def uniform(self, a: float, b: float) -> float: ...
+    def randint(self, a: int, b: int) -> int: ...
+    def expovariate(self, lambd: float) -> float: ...
+    def shuffle(self, x: MutableSequence[Any]) -> None: ...
+
+
 class FaultPlan:
     """Draws the soak's faults from shuffled decks of ``kinds``."""
 
     def __init__(
         self,
-        rng: random.Random,
+        rng: Draws,
         kinds: tuple[str, ...],
         *,
         stale_after: float,
@@ -125,12 +135,13 @@ class FaultPlan:
         if kind == "stall":
             seconds = round(uniform(1.3, 2.0) * self._stale_after, 3)
             return FaultSpec(kind, {"duration": seconds}, seconds)
+        # Always one draw for the symbol, so later draws do not depend on the candidates.
+        pick = rng.random()
+        symbol = sorted(candidates)[int(pick * len(candidates))] if candidates else None
         if kind == "silence_symbol":
-            symbol = sorted(candidates)[rng.randrange(len(candidates))] if candidates else None
             seconds = round(uniform(1.5, 3.0), 3)
             return FaultSpec(kind, {"symbol": symbol, "duration": seconds}, seconds)
         if kind == "ghost":
-            symbol = sorted(candidates)[rng.randrange(len(candidates))] if candidates else None
             duration, armed = round(uniform(1.0, 3.0), 3), round(uniform(1.0, 2.0), 3)
             params = {"symbol": symbol, "duration": duration, "armed_for": armed}
             return FaultSpec(kind, params, duration + armed)

@@ -43,6 +43,10 @@ from .setups import FEED_OPTIONS, VENUES, ChaosVenue, RecordingSource
 
 OVERDUE_GRACE = 0.5  # seconds a request may stay open past its deadline (scheduling slack)
 STALL_QUIET_CAP = 15.0  # seconds the injector waits for a healthy feed before a stall
+#: Injected only while the feed is healthy: a stall (so its detection is its own) and a
+#: revocation (a token that streamed, expiring mid-stream; revoking a token the feed just
+#: fetched and never used looks like bad credentials, and a feed must stop on those).
+HEALTHY_FIRST = frozenset({"stall", "expire_token"})
 
 
 @attrs.frozen
@@ -70,7 +74,15 @@ class _Soak:
         self.feed = feed
         self.source = source
         self.ledger = Ledger()
-        self.rng = random.Random(f"tickactors-chaos-{options.venue}-{options.seed}")
+
+        # One random stream per task: the faults drawn depend on the seed alone, not on
+        # how the churn and the requests interleave with them.
+        def stream(purpose: str) -> random.Random:
+            return random.Random(f"tickactors-chaos-{options.venue}-{options.seed}-{purpose}")
+
+        self.fault_rng = stream("faults")
+        self.rng = stream("churn")
+        self.request_rng = stream("requests")
         self.churn_ops = 0
         self.user_requests = 0
         self.last_healthy = -1.0
@@ -95,20 +107,24 @@ class _Soak:
 
     # ---- the injector ----------------------------------------------------------
 
-    async def inject(self) -> None:
+    async def inject(self, until: float) -> None:
+        """Inject faults until ``until``; a window that would outlast it is not started
+        (cut short, a stall shorter than ``stale_after`` is no fault at all)."""
         kinds = self.options.kinds or kinds_for(self.options.venue)
         plan = FaultPlan(
-            self.rng,
+            self.fault_rng,
             kinds,
             stale_after=self.setup.stale_after,
             request_timeout=self.setup.request_timeout,
         )
         while True:
             kind = plan.next_kind()
-            if kind == "stall":
+            if kind in HEALTHY_FIRST:
                 start = trio.current_time()
                 await self.wait_until(partial(self.healthy_since, start), STALL_QUIET_CAP)
             spec = plan.draw(kind, sorted(self.feed.confirmed()))
+            if trio.current_time() + (spec.lasts or 0.0) > until:
+                return
             record = self.apply(spec)
             self.say("fault", kind=kind, **{k: v for k, v in spec.params.items() if v is not None})
             if record.ends is not None:
@@ -249,8 +265,8 @@ class _Soak:
         # A penalty ticket may hold one resend back for up to 4 s (plan.py).
         bound = 2 * self.setup.request_timeout + 4.0 + OVERDUE_GRACE
         while True:
-            await trio.sleep(self.rng.expovariate(1.0 / 4.0))
-            symbol = self.rng.choice(self.setup.symbols)
+            await trio.sleep(self.request_rng.expovariate(1.0 / 4.0))
+            symbol = self.request_rng.choice(self.setup.symbols)
             self.user_requests += 1
             with trio.move_on_after(bound) as scope, contextlib.suppress(FeedError):
                 # An answer, a timeout or a lost connection: each resolves it in time.
@@ -370,7 +386,7 @@ async def _run(state: _Soak) -> dict[str, Any]:
         nursery.start_soon(state.events)
         nursery.start_soon(state.audit)
         async with trio.open_nursery() as chaos:
-            chaos.start_soon(state.inject)
+            chaos.start_soon(state.inject, trio.current_time() + options.duration)
             chaos.start_soon(state.churn)
             chaos.start_soon(state.user_requests_forever)
             await trio.sleep(options.duration)

@@ -14,9 +14,9 @@ import json
 import sys
 from typing import Any
 
-from .._chaos import SoakOptions, soak
 from .._chaos.plan import COMMON_KINDS, TRADOVATE_KINDS
 from .._chaos.setups import VENUES
+from .._chaos.soak import SoakOptions, soak
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
