@@ -38,3 +38,9 @@ def test_cannot_be_pickled():
 
 def test_redact_masks_every_occurrence():
     assert redact(f"a {TOKEN} b {TOKEN}", Secret(TOKEN), None) == "a *** b ***"
+
+
+def test_redact_masks_the_url_encoded_forms_too():
+    token = Secret("a+b/c=d e")
+    text = "?token=a%2Bb%2Fc%3Dd+e and a%2Bb%2Fc%3Dd%20e and a+b/c=d e"
+    assert redact(text, token) == "?token=*** and *** and ***"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from ._errors import AuthenticationError as AuthenticationError
 from ._errors import CaptchaRequiredError as CaptchaRequiredError
+from ._errors import CertificateError as CertificateError
 from ._errors import ConnectError as ConnectError
 from ._errors import ConnectionLostError as ConnectionLostError
 from ._errors import FeedClosedError as FeedClosedError
@@ -54,6 +55,7 @@ __all__ = [
     "BookLevel",
     "BookSnapshot",
     "CaptchaRequiredError",
+    "CertificateError",
     "ConnectError",
     "ConnectionLostError",
     "Feed",

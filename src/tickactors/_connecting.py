@@ -5,6 +5,18 @@ Both transports connect the same way: parse the URL, open TCP (TLS for
 within one ``trio.fail_after``; close the stream on any failure; turn every
 failure into a :class:`~tickactors.ConnectError` whose message has the token
 masked and never holds the URL (its query carries the token).
+
+The TLS handshake runs here, before the WebSocket upgrade, so that both
+transports see a failed certificate the same way (trio-websocket would
+otherwise meet it in its background reader and only time out). A
+certificate that cannot be verified becomes a
+:class:`~tickactors.CertificateError`: the supervisor ends the feed on it,
+because retrying cannot fix a CA nobody told us to trust.
+
+The error is raised outside the ``except`` block that caught the original,
+so neither ``__cause__`` nor ``__context__`` leads to an exception (or a
+frame) that may hold the URL, and ``traceback.format_exception`` prints our
+message alone.
 """
 
 from __future__ import annotations
@@ -19,7 +31,7 @@ import trio
 import trio_websocket
 from wsproto.utilities import ProtocolError
 
-from ._errors import ConnectError
+from ._errors import CertificateError, ConnectError
 from ._secret import Secret, redact
 
 T = TypeVar("T")
@@ -51,14 +63,23 @@ class Endpoint:
 
 
 async def open_stream(endpoint: Endpoint, ssl_context: ssl.SSLContext | None) -> Stream:
-    """TCP, or TLS over TCP for a secure endpoint (default context: verify certificates)."""
+    """TCP, or TLS over TCP for a secure endpoint (default context: verify certificates).
+
+    The TLS handshake is done before returning, so a certificate problem shows here.
+    """
     if endpoint.secure:
-        return await trio.open_ssl_over_tcp_stream(
+        stream = await trio.open_ssl_over_tcp_stream(
             endpoint.host,
             endpoint.port,
             ssl_context=ssl_context or ssl.create_default_context(),
             https_compatible=True,
         )
+        try:
+            await stream.do_handshake()
+        except BaseException:
+            await trio.aclose_forcefully(stream)
+            raise
+        return stream
     return await trio.open_tcp_stream(endpoint.host, endpoint.port)
 
 
@@ -72,6 +93,7 @@ async def connect_within(
     """Open the stream and run ``handshake`` on it, all within ``connect_timeout``."""
     endpoint = Endpoint.from_url(url)
     stream: Stream | None = None
+    error: ConnectError | None = None
     try:
         with trio.fail_after(connect_timeout):
             stream = await open_stream(endpoint, ssl_context)
@@ -79,19 +101,28 @@ async def connect_within(
     except BaseException as exc:
         if stream is not None:
             await trio.aclose_forcefully(stream)
-        error = connect_error(exc, token, connect_timeout)
+        error = connect_error(exc, token, connect_timeout, endpoint)
         if error is None:
             raise
-        raise error from None
+    if error is not None:  # raised out here: no __context__ leads to the URL
+        raise error
+    assert stream is not None
     return stream, result
 
 
 def connect_error(
-    exc: BaseException, token: Secret | None, connect_timeout: float
+    exc: BaseException,
+    token: Secret | None,
+    connect_timeout: float,
+    endpoint: Endpoint | None = None,
 ) -> ConnectError | None:
     """The :class:`ConnectError` for a failed connect, or None for anything else."""
     if isinstance(exc, ConnectError):
         return exc
+    failure = certificate_failure(exc)
+    if failure is not None:
+        where = "the venue" if endpoint is None else f"{endpoint.host}:{endpoint.port}"
+        return certificate_error(where, failure, token)
     if isinstance(exc, trio.TooSlowError):
         return ConnectError(f"no WebSocket handshake within {connect_timeout:g} s")
     if isinstance(exc, trio_websocket.ConnectionRejected):
@@ -112,3 +143,43 @@ def connect_error(
 def describe(exc: BaseException) -> str:
     text = str(exc)
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def certificate_failure(exc: BaseException) -> ssl.SSLCertVerificationError | None:
+    """The certificate verification failure behind ``exc``, if one is.
+
+    trio wraps it in ``BrokenResourceError`` (``__cause__``); httpx in two
+    ``ConnectError`` layers; refused connects come in groups. A short walk finds it.
+    """
+    pending: list[BaseException] = [exc]
+    seen = 0
+    while pending and seen < 20:
+        seen += 1
+        current = pending.pop(0)
+        if isinstance(current, ssl.SSLCertVerificationError):
+            return current
+        if isinstance(current, BaseExceptionGroup):
+            pending.extend(current.exceptions)
+        pending.extend(e for e in (current.__cause__, current.__context__) if e is not None)
+    return None
+
+
+def certificate_error(
+    where: str,
+    failure: ssl.SSLCertVerificationError,
+    *secrets: Secret | None,
+    option: str = "open_feed(ssl_context=...)",
+) -> CertificateError:
+    """A :class:`CertificateError` that says what failed and how to fix it.
+
+    ``option`` names the library's way to pass a context where this connection is made.
+    """
+    reason = (failure.verify_message or failure.reason or "verification failed").rstrip(".")
+    return CertificateError(
+        redact(
+            f"cannot verify the TLS certificate of {where}: {reason}; if it comes from a "
+            f"private CA, trust that CA (runner: --ca-file PATH; library: {option} with "
+            "ssl.create_default_context(cafile=PATH)); not retrying",
+            *secrets,
+        )
+    )

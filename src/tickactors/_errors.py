@@ -7,7 +7,8 @@ generic handlers keep working, as attrs does with ``FrozenError(AttributeError)`
 
 Who is at fault decides the name, as in h11: ``InvalidSymbolError`` and
 ``FeedClosedError`` are the caller's doing; ``VenueRejectedError``,
-``AuthenticationError`` and ``ProtocolError`` are the venue's.
+``AuthenticationError`` and ``ProtocolError`` are the venue's; ``CertificateError`` is
+the configuration's (a CA the feed was not told to trust).
 """
 
 from __future__ import annotations
@@ -69,6 +70,16 @@ class ProtocolError(FeedError):
 
 class ConnectError(FeedError, ConnectionError):
     """A connection could not be opened (refused, unreachable, handshake timed out)."""
+
+
+class CertificateError(ConnectError):
+    """The venue's TLS certificate could not be verified; the feed stops, it does not retry.
+
+    An unknown issuer, an expired certificate or a host name that does not match is a
+    matter of configuration, not of luck: reconnecting would fail the same way for ever.
+    The message names the host and the verifier's reason, and how to trust a private CA
+    (``open_feed(ssl_context=...)``, runner ``--ca-file``). It never holds a token.
+    """
 
 
 class VenueShutdownError(FeedError):

@@ -25,6 +25,7 @@ _WARNINGS = frozenset(
         "symbol_stale",
         "disconnected",
         "connect_failed",
+        "certificate_failed",
         "rejected",
         "ghost",
         "decode_error",

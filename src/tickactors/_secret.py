@@ -9,6 +9,7 @@ the token goes on the wire.
 from __future__ import annotations
 
 from typing import Any, Final
+from urllib.parse import quote, quote_plus
 
 MASK: Final = "***"
 
@@ -59,8 +60,14 @@ class Secret:
 
 
 def redact(text: str, *secrets: Secret | None) -> str:
-    """``text`` with every occurrence of each secret's value replaced by the mask."""
+    """``text`` with every occurrence of each secret's value replaced by the mask.
+
+    The forms a URL gives it (``quote_plus`` as in a query, ``quote``) are masked too:
+    a token with ``+``, ``/`` or ``=`` in it travels percent-encoded.
+    """
     for secret in secrets:
         if secret is not None and secret.reveal():
-            text = text.replace(secret.reveal(), MASK)
+            value = secret.reveal()
+            for form in dict.fromkeys((value, quote_plus(value), quote(value, safe=""))):
+                text = text.replace(form, MASK)
     return text

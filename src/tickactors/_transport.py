@@ -25,7 +25,8 @@ from typing import Protocol
 import trio
 import trio_websocket
 
-from ._connecting import Endpoint, Stream, connect_within
+from ._connecting import Endpoint, Stream, connect_error, connect_within
+from ._errors import ConnectError
 from ._secret import Secret
 
 
@@ -146,17 +147,70 @@ async def connect_websocket(
     a connect that fails or times out half-way always closes its socket, and so that
     trio-websocket never logs the URL (whose query holds the token). Every failure
     becomes a :class:`ConnectError` whose message has the token masked.
+
+    trio-websocket reports an HTTP rejection of the upgrade by raising
+    ``ConnectionRejected`` in its reader task, not to the caller. So the reader runs in
+    a nursery of ours (hosted by a task in ``nursery``), and what it raises before the
+    handshake completes becomes a :class:`ConnectError` like every other failure.
     """
+    transport: Transport = await nursery.start(
+        _host_websocket, url, token, ssl_context, connect_timeout
+    )
+    return transport
 
-    async def handshake(stream: Stream, endpoint: Endpoint) -> trio_websocket.WebSocketConnection:
-        return await trio_websocket.wrap_client_stream(
-            nursery,
-            stream,
-            endpoint.host_header,
-            endpoint.resource,
-            message_queue_size=256,
-            receive_buffer_size=65536,
-        )
 
-    stream, ws = await connect_within(url, token, ssl_context, connect_timeout, handshake)
-    return WebSocketTransport(ws, stream)
+async def _host_websocket(
+    url: str,
+    token: Secret | None,
+    ssl_context: ssl.SSLContext | None,
+    connect_timeout: float,
+    *,
+    task_status: trio.TaskStatus[Transport] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Connect, hand the transport over, then host trio-websocket's tasks until it ends."""
+    started = False
+    error: ConnectError | None = None
+    try:
+        async with trio.open_nursery() as tasks:
+
+            async def handshake(
+                stream: Stream, endpoint: Endpoint
+            ) -> trio_websocket.WebSocketConnection:
+                return await trio_websocket.wrap_client_stream(
+                    tasks,
+                    stream,
+                    endpoint.host_header,
+                    endpoint.resource,
+                    message_queue_size=256,
+                    receive_buffer_size=65536,
+                )
+
+            stream, ws = await connect_within(url, token, ssl_context, connect_timeout, handshake)
+            task_status.started(WebSocketTransport(ws, stream))
+            started = True
+    except BaseExceptionGroup as group:
+        if started:
+            raise
+        error = _connect_failure(group, token, connect_timeout)
+        if error is None:
+            raise
+    if error is not None:  # raised out here: no __context__ leads to trio-websocket's errors
+        raise error
+
+
+def _connect_failure(
+    group: BaseExceptionGroup[BaseException], token: Secret | None, connect_timeout: float
+) -> ConnectError | None:
+    """The ConnectError among a failed connect's exceptions; None if anything else is there."""
+    leaves: list[BaseException] = []
+    pending: list[BaseException] = [group]
+    while pending:
+        exc = pending.pop()
+        if isinstance(exc, BaseExceptionGroup):
+            pending.extend(exc.exceptions)
+        elif not isinstance(exc, trio.Cancelled):
+            leaves.append(exc)
+    errors = [connect_error(leaf, token, connect_timeout) for leaf in leaves]
+    if not errors or any(error is None for error in errors):
+        return None
+    return errors[0]

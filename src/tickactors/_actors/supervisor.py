@@ -9,7 +9,10 @@ sees delays grow, not a storm.
 
 When the venue refuses the token, the supervisor asks the token refresher for
 one fresh token and tries once more; a second refusal in a row ends the feed
-with ``AuthenticationError``.
+with ``AuthenticationError``. A TLS certificate that cannot be verified ends
+the feed at once with ``CertificateError`` (event ``certificate_failed``):
+the next attempt would meet the same certificate, so retrying only hides a
+configuration error.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from .._core.backoff import Backoff
 from .._core.budget import OutboundBudget
 from .._core.reconciler import ConnectionLost
 from .._core.staleness import StalenessMonitor
-from .._errors import AuthenticationError, ConnectError
+from .._errors import AuthenticationError, CertificateError, ConnectError
 from .._handoff import BatchQueue
 from .._health import HealthBus
 from .._transport import TransportClosed, TransportFactory
@@ -88,6 +91,9 @@ class Supervisor:
             token_generation = self._tokens.generation
             reason = await self._attempt()
             now = trio.current_time()
+            if isinstance(reason, CertificateError):
+                self.state = "failed"
+                raise reason
             if isinstance(reason, AuthRefused):
                 # A token that carried a session before (an ``authorize`` answered OK, or
                 # data delivered) was revoked since: a new episode, not a second refusal.
@@ -126,6 +132,10 @@ class Supervisor:
                 transport = await self._factory(
                     nursery, url, self._tokens.current(), self._ssl, self._connect_timeout
                 )
+            except CertificateError as exc:
+                self._health.emit("certificate_failed", number, str(exc))
+                nursery.cancel_scope.cancel()
+                return exc
             except ConnectError as exc:
                 self._health.emit("connect_failed", number, str(exc))
                 nursery.cancel_scope.cancel()

@@ -14,7 +14,7 @@ import random
 import trio
 
 from .._core.tokens import TokenSchedule
-from .._errors import AuthenticationError
+from .._errors import AuthenticationError, CertificateError
 from .._health import HealthBus
 from .._secret import Secret, redact
 from .._token_source import TokenSource
@@ -80,6 +80,9 @@ class TokenRefresher:
                 with trio.fail_after(self._fetch_timeout):
                     issued = await self._source.fetch()
             except AuthenticationError:
+                raise
+            except CertificateError as exc:  # a CA nobody trusts: retrying cannot help
+                self._health.emit("certificate_failed", 0, str(exc))
                 raise
             except Exception as exc:
                 now = trio.current_time()

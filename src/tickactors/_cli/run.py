@@ -3,7 +3,9 @@
 ``--venue alltick`` (token from ``--token`` or ``TICKACTORS_TOKEN``) or ``--venue tradovate``
 (a static ``--token``, or ``--rest-url`` with credentials from the ``TRADOVATE_*`` environment
 variables, renewed by :class:`~tickactors.venues._tradovate_auth.TradovateTokenSource`).
-Tokens, passwords and ``sec`` are never printed.
+``--ca-file`` / ``--insecure`` (``tls.py``) apply to the socket and the REST client alike.
+Tokens, passwords and ``sec`` are never printed. A fatal error is a status line on stdout
+and one ``error:`` line on stderr, never a traceback.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import argparse
 import os
 import signal
+import ssl
 import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -21,11 +24,13 @@ import trio
 
 from .._errors import FeedError, InvalidSymbolError
 from .._feed import Feed, open_feed
+from .._secret import Secret, redact
 from .._values import BOOK, TRADES
 from ..venues import AllTick, Replay, Tradovate, Venue
 from ..venues._tradovate_auth import TradovateCredentials, TradovateTokenSource
 from .commands import MAX_LINE, CommandError, parse_command
 from .output import JsonLines, TextLines, Writer
+from .tls import TLSOptionError, add_tls_arguments, tls_from_args
 
 
 def add_feed_arguments(parser: argparse.ArgumentParser) -> None:
@@ -97,6 +102,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="PCT",
         help="tradovate market replay speed, percent of real time, 0 to 400 (default 100)",
     )
+    add_tls_arguments(parser)
     add_feed_arguments(parser)
 
 
@@ -118,7 +124,9 @@ class _UsageError(Exception):
 
 
 @asynccontextmanager
-async def _venue_from_args(args: argparse.Namespace) -> AsyncIterator[Venue]:
+async def _venue_from_args(
+    args: argparse.Namespace, ssl_context: ssl.SSLContext | None
+) -> AsyncIterator[Venue]:
     """The venue the options describe (with its token source open while the run lasts)."""
     token = args.token or os.environ.get("TICKACTORS_TOKEN")
     replay = None
@@ -132,7 +140,7 @@ async def _venue_from_args(args: argparse.Namespace) -> AsyncIterator[Venue]:
     if args.venue == "alltick":
         if args.rest_url:
             raise _UsageError("--rest-url is for --venue tradovate only")
-        yield AllTick(url=args.url, token=token)
+        yield _built(lambda: AllTick(url=args.url, token=token), token)
         return
     if not args.rest_url:
         if not token:
@@ -140,22 +148,31 @@ async def _venue_from_args(args: argparse.Namespace) -> AsyncIterator[Venue]:
                 "--venue tradovate needs --token (or TICKACTORS_TOKEN) or --rest-url "
                 "with TRADOVATE_* credentials in the environment"
             )
-        yield Tradovate(url=args.url, token=token, replay=replay)
+        yield _built(lambda: Tradovate(url=args.url, token=token, replay=replay), token)
         return
     try:
         credentials = TradovateCredentials.from_env()
     except ValueError as exc:  # names the missing variables, never a value
         raise _UsageError(f"--rest-url: {exc}") from None
-    async with TradovateTokenSource(args.rest_url, credentials) as source:
-        yield Tradovate(url=args.url, token=source, replay=replay)
+    async with TradovateTokenSource(args.rest_url, credentials, ssl_context=ssl_context) as source:
+        yield _built(lambda: Tradovate(url=args.url, token=source, replay=replay), None)
+
+
+def _built(make: Callable[[], Venue], token: str | None) -> Venue:
+    """``make()``; a ValueError (a bad URL, say) is a usage error, its text redacted."""
+    try:
+        return make()
+    except ValueError as exc:
+        raise _UsageError(redact(str(exc), Secret(token) if token else None)) from None
 
 
 async def run_from_args(args: argparse.Namespace) -> int:
     writer = make_writer(args.format)
     try:
-        async with _venue_from_args(args) as venue:
-            return await run_feed(venue, args, writer)
-    except _UsageError as exc:
+        ssl_context = tls_from_args(args)
+        async with _venue_from_args(args, ssl_context) as venue:
+            return await run_feed(venue, args, writer, ssl_context=ssl_context)
+    except (_UsageError, TLSOptionError) as exc:
         writer.status("error", str(exc))
         return 2
 
@@ -166,6 +183,7 @@ async def run_feed(
     writer: Writer,
     *,
     extra: Callable[[Feed, trio.Nursery], None] | None = None,
+    ssl_context: ssl.SSLContext | None = None,
 ) -> int:
     """Run a feed until --duration, SIGINT/SIGTERM or a fatal error. Returns the exit code."""
     try:
@@ -175,6 +193,7 @@ async def run_feed(
                 stale_after=args.stale_after,
                 symbol_stale_after=args.symbol_stale_after,
                 seed=args.seed,
+                ssl_context=ssl_context,
             ) as feed:
                 try:
                     feed.subscribe(*symbols_of(args.symbols))
@@ -190,6 +209,7 @@ async def run_feed(
                         extra(feed, nursery)
     except FeedError as exc:
         writer.status("fatal", str(exc), error=type(exc).__name__)
+        print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
         return 1
     writer.status("stopped", "bye")
     return 0

@@ -6,8 +6,9 @@ the ``sim`` subcommand); :func:`run_from_args` runs the simulator until
 (0 on every clean stop). The first line on stdout is always
 ``listening ws://HOST:PORT/quote-b-ws-api`` (AllTick) or
 ``listening ws://HOST:PORT/v1/websocket rest http://HOST:PORT/v1``
-(``--venue tradovate``); a one-line summary of the counters goes to stderr
-at exit. Tokens and passwords are never printed.
+(``--venue tradovate``), ``wss://`` and ``https://`` with ``--tls-cert``;
+a one-line summary of the counters goes to stderr at exit. Tokens and
+passwords are never printed.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import argparse
 import math
 import signal
+import ssl
 import sys
 
 import trio
@@ -55,6 +57,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     net.add_argument(
         "--port", type=int, default=0, help="TCP port; 0 picks a free one (default: 0)"
+    )
+    net.add_argument(
+        "--tls-cert",
+        metavar="FILE",
+        help="serve over TLS (wss://, https://) with this PEM certificate chain",
+    )
+    net.add_argument(
+        "--tls-key",
+        metavar="FILE",
+        help="the PEM private key of --tls-cert (default: read from the --tls-cert file)",
     )
     net.add_argument(
         "--duration",
@@ -183,10 +195,32 @@ def config_from_args(args: argparse.Namespace) -> SimConfig:
     )
 
 
+def tls_from_args(args: argparse.Namespace) -> ssl.SSLContext | None:
+    """The server TLS context of ``--tls-cert``/``--tls-key``, or None; ValueError if unusable."""
+    cert, key = getattr(args, "tls_cert", None), getattr(args, "tls_key", None)
+    if cert is None:
+        if key is not None:
+            raise ValueError("--tls-key needs --tls-cert")
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    try:
+        context.load_cert_chain(cert, key)
+    except ssl.SSLError as exc:
+        files = cert if key is None else f"{cert} and {key}"
+        raise ValueError(
+            f"--tls-cert/--tls-key: no PEM certificate chain with its private key in {files} "
+            f"({exc.reason or exc})"
+        ) from None
+    except OSError as exc:
+        raise ValueError(f"--tls-cert/--tls-key: cannot read: {exc}") from None
+    return context
+
+
 async def run_from_args(args: argparse.Namespace) -> int:
     """Run the simulator the options describe; 0 on a clean stop, 2 on bad options."""
     try:
         config = config_from_args(args)
+        tls = tls_from_args(args)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -194,7 +228,12 @@ async def run_from_args(args: argparse.Namespace) -> int:
         # the signal handlers are in place before the URL is printed
         with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
             async with open_simulator(
-                args.venue, host=args.host, port=args.port, config=config, seed=args.seed
+                args.venue,
+                host=args.host,
+                port=args.port,
+                config=config,
+                seed=args.seed,
+                ssl_context=tls,
             ) as sim:
                 line = f"listening {sim.url}"
                 if sim.venue == "tradovate":

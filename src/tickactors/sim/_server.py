@@ -12,6 +12,12 @@ The Tradovate venue serves REST and WebSocket on the same port: its TCP
 connections go to ``_tradovate_server.serve_tradovate`` instead, and its
 streamer is the :class:`._tradovate_stream.TradovateStreamer`.
 
+With a server ``ssl_context`` every TCP connection is wrapped in TLS before
+the venue's handler sees it (``trio.SSLStream``; the handshake runs at the
+handler's first read, under its 10 s deadline, and a client that rejects the
+certificate simply leaves), so the URLs become ``wss://`` and ``https://``.
+Nothing else changes: REST and WebSocket share the port as before.
+
 Leaving the ``async with`` cancels everything and closes every socket
 without close frames (the simulator does not say goodbye). An exception
 raised in the body comes out as itself, never wrapped in an
@@ -22,8 +28,9 @@ simulator and its client under ``MockClock(autojump_threshold=0)``.
 from __future__ import annotations
 
 import ipaddress
+import ssl
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from functools import partial
 from typing import Any
@@ -60,8 +67,11 @@ class Simulator:
         faults: Faults,
         streamer: AllTickStreamer | TradovateStreamer,
         tradovate: TradovateVenue | None = None,
+        *,
+        tls: bool = False,
     ) -> None:
         self.venue = venue
+        self.tls = tls  # served over TLS: wss:// and https://
         self.host = host
         self.port = port
         self.faults = faults
@@ -105,7 +115,7 @@ class Simulator:
 
     @property
     def rest_url(self) -> str:
-        """Tradovate's REST base, ``http://HOST:PORT/v1``."""
+        """Tradovate's REST base, ``http://HOST:PORT/v1`` (``https://`` over TLS)."""
         return "http" + self.url_for(REST_PATH)[2:]
 
     async def run_random_faults(self, mean: float) -> None:
@@ -118,7 +128,8 @@ class Simulator:
 
     def url_for(self, path: str = DEFAULT_PATH) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"ws://{host}:{self.port}{path}"
+        scheme = "wss" if self.tls else "ws"
+        return f"{scheme}://{host}:{self.port}{path}"
 
 
 def _check_loopback(host: str) -> None:
@@ -132,7 +143,16 @@ def _check_loopback(host: str) -> None:
         raise ValueError(f"the simulator binds loopback addresses only, not {host!r}")
 
 
-async def _handle_tcp(hub: Hub, faults: Faults, stream: trio.SocketStream) -> None:
+async def _over_tls(
+    context: ssl.SSLContext,
+    handler: Callable[[trio.abc.Stream], Awaitable[None]],
+    stream: trio.SocketStream,
+) -> None:
+    """Serve one TCP connection through TLS (the handshake runs at the handler's first read)."""
+    await handler(trio.SSLStream(stream, context, server_side=True, https_compatible=True))
+
+
+async def _handle_tcp(hub: Hub, faults: Faults, stream: trio.abc.Stream) -> None:
     hub.stats.tcp_accepted += 1
     ws = ServerWebSocket(stream, max_message_size=hub.config.max_message_size)
     try:
@@ -158,12 +178,15 @@ async def open_simulator(
     port: int = 0,
     config: SimConfig | None = None,
     seed: int = 0,
+    ssl_context: ssl.SSLContext | None = None,
 ) -> AsyncIterator[Simulator]:
     """Run a simulated ``venue`` on ``host:port`` (0 = any free port) for the ``async with``.
 
     ``seed`` makes every random choice (prices, jitter, wire variants, random
-    faults) repeatable. Raises ``ValueError`` for an unknown venue or a
-    non-loopback host.
+    faults) repeatable. ``ssl_context``: a server-side context with the certificate
+    loaded (``ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)`` then
+    ``load_cert_chain``) serves everything over TLS, ``wss://`` and ``https://``.
+    Raises ``ValueError`` for an unknown venue or a non-loopback host.
     """
     if venue not in VENUES:
         raise ValueError(f"unknown venue {venue!r}; the simulator speaks {', '.join(VENUES)}")
@@ -182,9 +205,13 @@ async def open_simulator(
     else:
         streamer = AllTickStreamer(hub, faults)
         handler = partial(_handle_tcp, hub, faults)
+    if ssl_context is not None:
+        handler = partial(_over_tls, ssl_context, handler)
     listeners = await trio.open_tcp_listeners(port, host=host)
     bound_port = listeners[0].socket.getsockname()[1]
-    sim = Simulator(venue, host, bound_port, hub, faults, streamer, tradovate)
+    sim = Simulator(
+        venue, host, bound_port, hub, faults, streamer, tradovate, tls=ssl_context is not None
+    )
     body_error: BaseException | None = None
     try:
         async with trio.open_nursery() as nursery:

@@ -55,7 +55,7 @@ def _is_upgrade(request: h11.Request) -> bool:
     return "websocket" in upgrade and "upgrade" in connection
 
 
-async def _sniff(stream: trio.SocketStream, conn: h11.Connection, raw: bytearray) -> h11.Request:
+async def _sniff(stream: trio.abc.Stream, conn: h11.Connection, raw: bytearray) -> h11.Request:
     """Read until one request head is parsed; ``raw`` collects every byte read."""
 
     class _Recorder:
@@ -75,7 +75,7 @@ async def serve_tradovate(
     faults: Faults,
     venue: TradovateVenue,
     market: TradovateMarket,
-    stream: trio.SocketStream,
+    stream: trio.abc.Stream,
 ) -> None:
     """Handle one TCP connection to its end (see the module docstring)."""
     hub.stats.tcp_accepted += 1

@@ -15,6 +15,7 @@ itself:
 - **abort()** sets ``SO_LINGER`` to zero and closes the socket: the peer sees a
   TCP reset, never a close frame (the sim's "TCP abort").
 
+The stream is TCP, or TLS over TCP (``abort`` resets the TCP underneath).
 A listener that sniffed the request head itself (the Tradovate venue serves
 REST and WebSocket on one port) passes the bytes it read as ``initial``.
 
@@ -29,6 +30,7 @@ import socket
 import struct
 from collections import deque
 from collections.abc import Iterable
+from typing import cast
 
 import trio
 from wsproto import ConnectionType, WSConnection
@@ -66,7 +68,7 @@ class ServerWebSocket:
     """One accepted TCP stream speaking the server side of RFC 6455."""
 
     def __init__(
-        self, stream: trio.SocketStream, *, max_message_size: int = 1 << 20, initial: bytes = b""
+        self, stream: trio.abc.Stream, *, max_message_size: int = 1 << 20, initial: bytes = b""
     ) -> None:
         self._stream = stream
         self._initial = initial  # bytes already read off the stream (a sniffed request head)
@@ -88,6 +90,7 @@ class ServerWebSocket:
         """Read once into wsproto; False when the stream ended."""
         if self.gone:
             return False
+        data: bytes | bytearray
         if self._initial:
             data, self._initial = self._initial, b""
         else:
@@ -96,7 +99,7 @@ class ServerWebSocket:
             except _GONE:
                 data = b""
         try:
-            self._ws.receive_data(data or None)
+            self._ws.receive_data(cast(bytes, data) or None)  # a bytearray over TLS: fine
         except RemoteProtocolError as exc:
             if exc.event_hint is not None:
                 with contextlib.suppress(LocalProtocolError):
@@ -204,11 +207,15 @@ class ServerWebSocket:
                 await self._write(self._ws.send(CloseConnection(code=code, reason=reason)))
 
     def abort(self) -> None:
-        """Reset the TCP connection now: no close frame, no FIN handshake."""
-        sock = self._stream.socket
-        with contextlib.suppress(OSError):
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        sock.close()
+        """Reset the TCP connection now: no close frame, no FIN handshake (nor TLS close)."""
+        stream = self._stream
+        while isinstance(stream, trio.SSLStream):
+            stream = stream.transport_stream
+        if isinstance(stream, trio.SocketStream):
+            sock = stream.socket
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            sock.close()
         self._mark_gone()
 
     async def aclose(self) -> None:

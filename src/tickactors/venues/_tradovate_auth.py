@@ -30,6 +30,10 @@ Token-request answers, in Tradovate's manner:
 - HTTP 429 or another status: :class:`VenueRejectedError`; network errors:
   :class:`ConnectError`; no answer within ``request_timeout``:
   :class:`RequestTimeoutError`. The refresher retries these with backoff.
+- a TLS certificate that cannot be verified: :class:`CertificateError`,
+  which ends the feed (the same CA would be distrusted on every retry).
+  ``ssl_context`` says whom to trust, as ``open_feed(ssl_context=...)`` does
+  for the socket (default: httpx's, which verifies certificates).
 
 Every HTTP call runs under ``trio.fail_after(request_timeout)`` and httpx's own
 timeout. The password, ``sec`` and the tokens are :class:`Secret` values,
@@ -43,6 +47,7 @@ from __future__ import annotations
 
 import logging
 import os
+import ssl
 import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
@@ -53,6 +58,7 @@ import httpx
 import orjson
 import trio
 
+from .._connecting import certificate_error, certificate_failure
 from .._errors import (
     AuthenticationError,
     ConnectError,
@@ -163,8 +169,9 @@ class TradovateTokenSource:
 
     ``rest_url`` is the API root (``https://demo.tradovateapi.com/v1``, or the
     simulator's ``sim.rest_url``). ``wall_clock`` reads the wall-clock seconds the
-    venue's ``expirationTime`` is compared with; ``transport`` is handed to httpx
-    (tests). Call :meth:`aclose` (or use ``async with``) when done.
+    venue's ``expirationTime`` is compared with; ``ssl_context`` whom to trust over
+    ``https`` (default: verify against httpx's CA bundle); ``transport`` is handed to
+    httpx (tests). Call :meth:`aclose` (or use ``async with``) when done.
     """
 
     def __init__(
@@ -175,6 +182,7 @@ class TradovateTokenSource:
         which: Literal["md", "access"] = "md",
         request_timeout: float = 10.0,
         wall_clock: Callable[[], float] = time.time,
+        ssl_context: ssl.SSLContext | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         if which not in ("md", "access"):
@@ -186,6 +194,7 @@ class TradovateTokenSource:
         self._which = which
         self._timeout = request_timeout
         self._wall_clock = wall_clock
+        self._ssl_context = ssl_context
         self._transport = transport
         self._client: httpx.AsyncClient | None = None
         self._session: _Session | None = None
@@ -311,7 +320,10 @@ class TradovateTokenSource:
         """Status and parsed JSON answer (None if the body is empty or not JSON)."""
         if self._client is None:
             self._client = httpx.AsyncClient(
-                transport=self._transport, timeout=self._timeout, follow_redirects=False
+                transport=self._transport,
+                timeout=self._timeout,
+                follow_redirects=False,
+                verify=True if self._ssl_context is None else self._ssl_context,
             )
         content = None if json is None else orjson.dumps(json)
         send_headers = {"Accept": "application/json", **(headers or {})}
@@ -330,9 +342,17 @@ class TradovateTokenSource:
             text = f"Tradovate {where}: {type(exc).__name__}: {exc}"
             failure = RequestTimeoutError(self._clean(text))
         except httpx.HTTPError as exc:
-            failure = ConnectError(
-                self._clean(f"Tradovate {where} failed: {type(exc).__name__}: {exc}")
-            )
+            certificate = certificate_failure(exc)
+            if certificate is not None:
+                failure = certificate_error(
+                    f"Tradovate's REST API ({where})",
+                    certificate,
+                    option="TradovateTokenSource(ssl_context=...)",
+                )
+            else:
+                failure = ConnectError(
+                    self._clean(f"Tradovate {where} failed: {type(exc).__name__}: {exc}")
+                )
         if failure is not None:  # raised out here: no __context__ leads to httpx's request
             raise failure
         try:
