@@ -296,7 +296,12 @@ class Session:
             if notice.text in QUOTA_SHUTDOWNS:
                 raise VenueShutdownError(notice.text)
         elif kind is NoticeKind.CLOCK:
-            self._health.emit("clock", self.connection, **dict(notice.data))
+            # Only the documented keys: the venue's own could collide with emit's
+            # arguments (``{"connection": 1}``) and end the feed with a TypeError.
+            data = notice.data
+            self._health.emit(
+                "clock", self.connection, **{key: data[key] for key in ("t", "s") if key in data}
+            )
 
     # -- writer, heartbeat, staleness --------------------------------------------------
 

@@ -7,16 +7,23 @@ One command a line::
     subscribe-book SYM [SYM ...]     order books
     unsubscribe-book SYM [SYM ...]
 
-A bad line raises :class:`CommandError` and changes nothing.
+Words are separated by spaces and tabs only. Any other control character or
+Unicode space (``\\x1c``, ``\\x0b``, a no-break space, ...) stays inside its word,
+so the symbol check refuses it with a clear error instead of silently splitting
+``BTC\\x1cUSDT`` into two symbols. A bad line raises :class:`CommandError` and
+changes nothing.
 """
 
 from __future__ import annotations
+
+import re
 
 import attrs
 
 from .._values import BOOK, StreamKind
 
 MAX_LINE = 64 * 1024
+_SEPARATORS = re.compile(r"[ \t]+")
 
 #: verb -> (subscribe?, stream); None is the venue's main stream (the feed resolves it)
 _VERBS: dict[str, tuple[bool, StreamKind | None]] = {
@@ -42,7 +49,7 @@ def parse_command(line: str) -> Command | None:
     """The command on ``line``; None for a blank line or a ``#`` comment."""
     if len(line) > MAX_LINE:
         raise CommandError(f"line longer than {MAX_LINE} characters")
-    words = line.split()
+    words = [word for word in _SEPARATORS.split(line) if word]
     if not words or words[0].startswith("#"):
         return None
     verb, *symbols = words

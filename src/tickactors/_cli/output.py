@@ -88,7 +88,8 @@ def _quote_dict(item: Quote, clock_offset: float) -> dict[str, Any]:
         "exchange_time": item.exchange_time,
         "received_at": round(item.received_at + clock_offset, 6),
     }
-    out.update(item.fields)  # the venue's other entries (HighPrice, ...), as for ticks
+    for key, value in item.fields.items():  # the venue's other entries (HighPrice, ...),
+        out.setdefault(key, value)  # never in place of ours: an entry named "symbol"
     return out
 
 
@@ -127,6 +128,15 @@ class JsonLines:
         self._stream.flush()
 
 
+def _printable(value: object) -> str:
+    """``value`` as text, control characters escaped: what a venue sent (a ghost's code,
+    a close reason, a bad frame) must not drive the user's terminal."""
+    text = str(value)
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 class TextLines:
     """A human-readable line per tick and per event."""
 
@@ -153,11 +163,12 @@ class TextLines:
         self._stream.flush()
 
     def event(self, event: HealthEvent) -> None:
-        detail = " ".join(f"{k}={v}" for k, v in event.detail.items())
-        self._stream.write(f"[{event.event}] conn {event.connection} {event.message} {detail}\n")
+        detail = " ".join(f"{k}={_printable(v)}" for k, v in event.detail.items())
+        message = _printable(event.message)
+        self._stream.write(f"[{event.event}] conn {event.connection} {message} {detail}\n")
         self._stream.flush()
 
     def status(self, event: str, message: str = "", **detail: Any) -> None:
-        extra = " ".join(f"{k}={v}" for k, v in detail.items())
-        self._stream.write(f"[{event}] {message} {extra}\n")
+        extra = " ".join(f"{k}={_printable(v)}" for k, v in detail.items())
+        self._stream.write(f"[{event}] {_printable(message)} {extra}\n")
         self._stream.flush()

@@ -122,6 +122,18 @@ class VenueConnection:
     def limits_changed(self) -> None:
         self._limits.set()
 
+    def send_raw(self, frames: Sequence[str | bytes]) -> None:
+        """Queue ``frames`` exactly as given: ``str`` as text frames, ``bytes`` as binary.
+
+        A hook for tests that bring their own hostile frames; like every frame, these
+        are dropped while the connection closes, is mute or stalls.
+        """
+        for frame in frames:
+            if isinstance(frame, bytes):
+                self._enqueue(Frame(OP_BINARY, frame, None))
+            else:
+                self._enqueue(Frame(OP_TEXT, frame.encode(), None))
+
     def _queue_malformed(
         self, n: int, kinds: Sequence[str], make: Callable[[str], str | bytes]
     ) -> None:

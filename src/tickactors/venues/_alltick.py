@@ -10,9 +10,10 @@ second per connection, heartbeats included.
 Pushes are 22998 (trade) and 22999 (depth). Where the venue's documents and
 examples disagree, every variant is accepted: ``seq`` and ``tick_time`` as
 integers or strings, ``tick_time`` in seconds or milliseconds (below 10**11
-it is seconds), prices and volumes as decimal strings or JSON numbers. A frame
-that breaks the shape raises ``ProtocolError``: the connection counts it and
-goes on.
+it is seconds), prices and volumes as decimal strings (at most 64 characters) or JSON numbers.
+A price lies in ``[MIN_PRICE, MAX_NUMBER)``, a volume or turnover in
+``[0, MAX_NUMBER)`` (``_dialect``). A frame that breaks the shape raises
+``ProtocolError``: the connection counts it and goes on.
 """
 
 from __future__ import annotations
@@ -30,7 +31,17 @@ from .._core.reconciler import Action, Semantics, SendRequest
 from .._errors import InvalidSymbolError, ProtocolError
 from .._secret import MASK, Secret
 from .._values import BOOK, TRADES, BookLevel, BookSnapshot, StreamKind, Tick
-from ._dialect import NO_ANSWERS, Answer, AnswerKind, MarketBatch, Notice, check_timings
+from ._dialect import (
+    MAX_NUMBER,
+    MIN_PRICE,
+    NO_ANSWERS,
+    Answer,
+    AnswerKind,
+    MarketBatch,
+    Notice,
+    check_timings,
+    shown,
+)
 
 HEARTBEAT: Final = 22000
 SUBSCRIBE_DEPTH: Final = 22002
@@ -64,6 +75,7 @@ RET_CODES: Final[dict[int, tuple[AnswerKind, str]]] = {
 _SYMBOL = re.compile(r"[A-Za-z0-9][A-Za-z0-9._\-]{0,39}")
 _SECONDS_LIMIT: Final = 10**11
 _ZERO: Final = Decimal(0)  # comparing Decimal to Decimal skips an int conversion
+_MAX_TEXT: Final = 64  # characters of a decimal string: longer is a broken frame
 _MAX_LEVELS: Final = 50
 
 
@@ -124,7 +136,9 @@ class AllTickDialect:
 
     def validate_symbol(self, symbol: object) -> str:
         if not isinstance(symbol, str):
-            raise InvalidSymbolError(symbol, f"a symbol is a str, not {type(symbol).__name__}")
+            raise InvalidSymbolError(
+                shown(symbol), f"a symbol is a str, not {type(symbol).__name__}"
+            )
         if not symbol:
             raise InvalidSymbolError(symbol, "empty")
         if len(symbol) > 40:
@@ -206,7 +220,9 @@ class AllTickDialect:
             return NO_ANSWERS
         if "ret" in msg:
             return (_answer(msg),)
-        raise ProtocolError(f"unknown frame with cmd_id {cmd_id!r}")
+        # Never the repr of what the venue sent: it may be nested a thousand deep.
+        shown = cmd_id if type(cmd_id) is int else type(cmd_id).__name__
+        raise ProtocolError(f"unknown frame with cmd_id {shown}")
 
 
 def _request(cmd_id: int, request_id: int, data: dict[str, Any]) -> str:
@@ -251,7 +267,11 @@ def _symbol(data: dict[str, Any]) -> str:
 
 def _decimal(value: object, what: str, *, positive: bool) -> Decimal:
     try:
-        if type(value) is str or type(value) is int:
+        if type(value) is str:
+            if len(value) > _MAX_TEXT:
+                raise ProtocolError(f"{what} is longer than {_MAX_TEXT} characters")
+            number = Decimal(value)
+        elif type(value) is int:
             number = Decimal(value)
         elif type(value) is float and math.isfinite(value):
             number = Decimal(repr(value))
@@ -259,7 +279,7 @@ def _decimal(value: object, what: str, *, positive: bool) -> Decimal:
             raise ProtocolError(f"{what} is not a decimal: {type(value).__name__}")
     except InvalidOperation:
         raise ProtocolError(f"{what} is not a decimal") from None
-    if not number.is_finite() or number < _ZERO or (positive and number == _ZERO):
+    if not number.is_finite() or not (MIN_PRICE if positive else _ZERO) <= number < MAX_NUMBER:
         raise ProtocolError(f"{what} out of range")
     return number
 
@@ -269,7 +289,7 @@ def _integer(value: object, what: str) -> int | None:
         return None
     if type(value) is int:
         number = value
-    elif type(value) is str and value.isdigit() and len(value) <= 20:
+    elif type(value) is str and len(value) <= 20 and value.isascii() and value.isdigit():
         number = int(value)
     else:
         raise ProtocolError(f"{what} is not an integer")

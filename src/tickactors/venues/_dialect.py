@@ -23,14 +23,42 @@ from __future__ import annotations
 
 import enum
 import math
+import reprlib
 from collections.abc import Mapping, Sequence
-from typing import Any, Protocol
+from decimal import Decimal
+from typing import Any, Final, Protocol
 
 import attrs
 
 from .._core.reconciler import Semantics, SendRequest
 from .._secret import Secret
 from .._values import BookSnapshot, Quote, StreamKind, Tick
+
+#: Where a decoded number may lie, both venues: a price in ``[MIN_PRICE, MAX_NUMBER)``; a
+#: size, volume or turnover in ``[0, MAX_NUMBER)``. Wider than any market; a value beyond is
+#: a broken frame, and an exact ``Decimal`` out there (``1E+99999999``) would break the
+#: user's own arithmetic (``x * y`` and ``1 / x`` overflow the default decimal context).
+MIN_PRICE: Final = Decimal("1e-30")
+MAX_NUMBER: Final = Decimal("1e30")
+
+
+def shown(value: object) -> object:
+    """What a caller passed as a symbol, fit for an error message.
+
+    ``value`` itself when it prints short (None, bool, float, a str or int of
+    reasonable size), else a short repr: a megabyte of bytes must not become the
+    message, a list nested thousands deep must not raise ``RecursionError``, an
+    int of 5,000 digits must not raise ``ValueError`` instead of the typed error.
+    """
+    if value is None or type(value) is bool or type(value) is float:
+        return value
+    if type(value) is str and len(value) <= 48:
+        return value
+    if type(value) is int and -(10**40) < value < 10**40:
+        return value
+    if type(value) is int:
+        return f"<int of {value.bit_length()} bits>"
+    return reprlib.repr(value)
 
 
 class MarketBatch:

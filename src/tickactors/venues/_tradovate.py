@@ -56,7 +56,7 @@ from .._core.reconciler import Action, Semantics, SendRequest
 from .._errors import InvalidSymbolError, ProtocolError
 from .._secret import Secret
 from .._values import BOOK, QUOTES, BookSnapshot, Quote, StreamKind
-from ._dialect import NO_ANSWERS, Answer, MarketBatch, Notice, NoticeKind, check_timings
+from ._dialect import NO_ANSWERS, Answer, MarketBatch, Notice, NoticeKind, check_timings, shown
 from ._tradovate_replay import Replay
 from ._tradovate_wire import MAX_ID, answer, closing, event_notice, levels, price, size, wire_id
 
@@ -135,11 +135,11 @@ class TradovateDialect:
     def validate_symbol(self, symbol: object) -> str:
         if type(symbol) is int:
             if not 0 < symbol < MAX_ID:
-                raise InvalidSymbolError(symbol, "a contract id is a positive 63-bit integer")
+                raise InvalidSymbolError(shown(symbol), "a contract id is a positive 63-bit int")
             return str(symbol)
         if not isinstance(symbol, str):
             raise InvalidSymbolError(
-                symbol, f"a contract name (str) or id (int), not {type(symbol).__name__}"
+                shown(symbol), f"a contract name (str) or id (int), not {type(symbol).__name__}"
             )
         if not symbol:
             raise InvalidSymbolError(symbol, "empty")

@@ -21,9 +21,10 @@ An error's ``message`` is ``d`` as text: a double-encoded string
 ``errorText`` or its JSON. A response without an integer ``i`` is a protocol
 error (the venue sends one only for a request it could not read).
 
-Prices are positive finite JSON numbers (Tradovate sends numbers, never
-strings), sizes non-negative ones; a float becomes the :class:`Decimal` of its
-shortest repr, so ``18405.12`` on the wire is ``Decimal("18405.12")``.
+Prices are JSON numbers in ``[MIN_PRICE, MAX_NUMBER)`` (Tradovate sends
+numbers, never strings), sizes in ``[0, MAX_NUMBER)`` (bounds in ``_dialect``);
+a float becomes the :class:`Decimal` of its shortest repr, so ``18405.12`` on
+the wire is ``Decimal("18405.12")``.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ import orjson
 
 from .._errors import ProtocolError
 from .._values import BookLevel
-from ._dialect import Answer, AnswerKind, Notice, NoticeKind
+from ._dialect import MAX_NUMBER, MIN_PRICE, Answer, AnswerKind, Notice, NoticeKind
 
 #: Non-2xx statuses with a kind of their own (see the module docstring).
 STATUS_KINDS: Final[dict[int, AnswerKind]] = {
@@ -50,6 +51,9 @@ MAX_ID: Final = 2**63
 _PENALTY_KEYS: Final = ("p-ticket", "p-time", "p-captcha")
 _MAX_LEVELS: Final = 200
 _INF: Final = math.inf
+_MIN_PRICE: Final = float(MIN_PRICE)
+_MAX_FLOAT: Final = float(MAX_NUMBER)  # ints need no upper check: orjson reads none >= 2**64
+_MAX_STAMP: Final = 64  # characters of a clock's ``t``
 
 
 def wire_id(value: object) -> int:
@@ -60,14 +64,14 @@ def wire_id(value: object) -> int:
 
 def price(value: object) -> Decimal:
     if type(value) is float:
-        if 0.0 < value < _INF:  # NaN fails every comparison
+        if _MIN_PRICE <= value < _MAX_FLOAT:  # NaN fails every comparison
             return Decimal(repr(value))
     elif type(value) is int:
         if value > 0:
             return Decimal(value)
     else:
         raise ProtocolError(f"a price is a JSON number, not {type(value).__name__}")
-    raise ProtocolError("a price is positive and finite")
+    raise ProtocolError("a price out of range")
 
 
 def size(value: object) -> Decimal:
@@ -75,11 +79,11 @@ def size(value: object) -> Decimal:
         if value >= 0:
             return Decimal(value)
     elif type(value) is float:
-        if 0.0 <= value < _INF:
+        if 0.0 <= value < _MAX_FLOAT:
             return Decimal(repr(value))
     else:
         raise ProtocolError(f"a size is a JSON number, not {type(value).__name__}")
-    raise ProtocolError("a size is non-negative and finite")
+    raise ProtocolError("a size out of range")
 
 
 def levels(value: object, what: str) -> tuple[BookLevel, ...]:
@@ -144,7 +148,10 @@ def _error_text(data: object, status: int) -> str:
     elif data is None:
         text = ""
     else:
-        text = orjson.dumps(data).decode()
+        try:
+            text = orjson.dumps(data).decode()
+        except orjson.JSONEncodeError:  # nested deeper than orjson writes (254)
+            text = ""
     return text[:200] or f"status {status}"
 
 
@@ -171,6 +178,12 @@ def event_notice(event: object, data: object) -> Notice | None:
                 raise ProtocolError("a clock event whose d is not JSON") from None
         if type(data) is not dict:
             raise ProtocolError("a clock event without a JSON object")
+        stamp, speed = data.get("t"), data.get("s")
+        if stamp is not None and (type(stamp) is not str or len(stamp) > _MAX_STAMP):
+            # ``t`` goes back to the venue as the replay's start after a reconnect
+            raise ProtocolError("a clock event whose t is not a timestamp")
+        if speed is not None and type(speed) is not int and type(speed) is not float:
+            raise ProtocolError("a clock event whose s is not a number")  # s goes to the log
         return Notice(NoticeKind.CLOCK, data=data)
     if event == "props" or event == "shutdown":
         if type(data) is not dict:
