@@ -15,6 +15,7 @@ import trio
 from tickactors import (
     AuthenticationError,
     ConnectError,
+    ProtocolError,
     RequestTimeoutError,
     Secret,
     VenueRejectedError,
@@ -264,6 +265,18 @@ async def test_gives_up_after_max_penalties(autojump_clock: trio.abc.Clock) -> N
         with pytest.raises(VenueRejectedError, match="penalty"):
             await source.fetch()
     assert len(calls) == MAX_PENALTIES + 1 and trio.current_time() == 2.5 * MAX_PENALTIES
+
+
+async def test_an_unbelievable_penalty_wait_is_a_bad_answer_not_a_sleep(
+    autojump_clock: trio.abc.Clock,
+) -> None:
+    async def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json={"p-ticket": "t", "p-time": 1e308, "p-captcha": False})
+
+    async with mock(handler) as source:
+        with pytest.raises(ProtocolError, match="p-time"):
+            await source.fetch()
+    assert trio.current_time() == 0.0
 
 
 async def test_renewal_answer_without_tokens_keeps_them(autojump_clock: trio.abc.Clock) -> None:

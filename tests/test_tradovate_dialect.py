@@ -311,6 +311,8 @@ def test_penalty_and_captcha_answers():
         {"p-ticket": "T", "p-time": True},
         {"p-ticket": 5, "p-time": 60},
         {"p-ticket": "T", "p-time": 60, "p-captcha": "yes"},
+        {"p-ticket": "T", "p-time": 3600.5},  # waiting it out would be waiting forever
+        {"p-ticket": "T", "p-time": 1e308},
     ],
 )
 def test_malformed_penalties_raise(d):

@@ -40,6 +40,9 @@ from .._values import BookSnapshot, Quote, StreamKind, Tick
 #: user's own arithmetic (``x * y`` and ``1 / x`` overflow the default decimal context).
 MIN_PRICE: Final = Decimal("1e-30")
 MAX_NUMBER: Final = Decimal("1e30")
+#: The longest penalty wait believed (Tradovate's captcha tickets say 3600 s). A longer
+#: ``p-time`` is a bad answer: waiting it out would be waiting forever.
+MAX_PENALTY_WAIT: Final = 3600.0
 
 
 def shown(value: object) -> object:

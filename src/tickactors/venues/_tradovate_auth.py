@@ -69,6 +69,7 @@ from .._errors import (
 )
 from .._secret import Secret, redact
 from .._token_source import IssuedToken
+from ._dialect import MAX_PENALTY_WAIT
 
 __all__ = ["MAX_PENALTIES", "TradovateCredentials", "TradovateTokenSource"]
 
@@ -256,7 +257,11 @@ class TradovateTokenSource:
                         "a person must act (log in on Tradovate's site) before retrying"
                     )
                 p_time = answer.get("p-time")
-                if not isinstance(p_time, int | float) or isinstance(p_time, bool) or p_time < 0:
+                if (
+                    not isinstance(p_time, int | float)
+                    or isinstance(p_time, bool)
+                    or not 0 <= p_time <= MAX_PENALTY_WAIT
+                ):
                     raise ProtocolError("Tradovate penalty ticket without a valid p-time")
                 if tickets == MAX_PENALTIES:
                     break

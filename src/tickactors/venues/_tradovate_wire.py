@@ -29,7 +29,6 @@ the wire is ``Decimal("18405.12")``.
 
 from __future__ import annotations
 
-import math
 from decimal import Decimal
 from typing import Any, Final
 
@@ -37,7 +36,15 @@ import orjson
 
 from .._errors import ProtocolError
 from .._values import BookLevel
-from ._dialect import MAX_NUMBER, MIN_PRICE, Answer, AnswerKind, Notice, NoticeKind
+from ._dialect import (
+    MAX_NUMBER,
+    MAX_PENALTY_WAIT,
+    MIN_PRICE,
+    Answer,
+    AnswerKind,
+    Notice,
+    NoticeKind,
+)
 
 #: Non-2xx statuses with a kind of their own (see the module docstring).
 STATUS_KINDS: Final[dict[int, AnswerKind]] = {
@@ -50,7 +57,6 @@ STATUS_KINDS: Final[dict[int, AnswerKind]] = {
 MAX_ID: Final = 2**63
 _PENALTY_KEYS: Final = ("p-ticket", "p-time", "p-captcha")
 _MAX_LEVELS: Final = 200
-_INF: Final = math.inf
 _MIN_PRICE: Final = float(MIN_PRICE)
 _MAX_FLOAT: Final = float(MAX_NUMBER)  # ints need no upper check: orjson reads none >= 2**64
 _MAX_STAMP: Final = 64  # characters of a clock's ``t``
@@ -124,8 +130,10 @@ def _penalty(request_id: int, status: int, data: dict[str, Any]) -> Answer:
         if type(p_time) is not int and type(p_time) is not float:
             raise ProtocolError("a penalty without a numeric p-time")
         wait = float(p_time)
-        if not 0.0 <= wait < _INF:
-            raise ProtocolError("a penalty whose p-time is negative or not finite")
+        if not 0.0 <= wait <= MAX_PENALTY_WAIT:
+            raise ProtocolError(
+                f"a penalty whose p-time is negative, not finite or over {MAX_PENALTY_WAIT:g} s"
+            )
     if captcha:
         message = "captcha: a person must act before anything is resent"
         return Answer(request_id, AnswerKind.CAPTCHA, status, message, wait, ticket, data)
