@@ -776,6 +776,20 @@ def test_ghost_resend_respects_spacing() -> None:
     assert r.poll(2.1) == [GhostPersisting(T, "A", 1), SendRequest(3, T, CANCEL, ())]
 
 
+def test_ghost_bookkeeping_is_bounded_when_the_venue_invents_codes() -> None:
+    from tickactors._core.reconciler_kind import MAX_GHOST_SYMBOLS
+
+    r = ready(RA, kinds=[T], ghost_threshold=3, ghost_grace=0.0)
+    for i in range(MAX_GHOST_SYMBOLS + 500):
+        r.handle(GhostSeen(T, f"X{i}"), 1.0)
+    state = r._kinds[T]
+    assert len(state.ghost_counts) == MAX_GHOST_SYMBOLS
+    assert r.statistics()["ghosts_seen"] == MAX_GHOST_SYMBOLS + 500  # all still counted
+    # A symbol already tracked keeps counting toward its corrective resend.
+    r.handle(GhostSeen(T, "X0"), 1.1)
+    assert r.handle(GhostSeen(T, "X0"), 1.2) != []
+
+
 def test_ghost_of_a_desired_symbol_is_not_a_ghost() -> None:
     r = ready(RA, kinds=[T], ghost_threshold=1, ghost_grace=0.0)
     r.handle(Want(T, fs("A")), 0.0)

@@ -80,6 +80,19 @@ async def test_quotes_are_filtered_under_their_own_kind():
     assert stub._counters.ghosts_by_symbol == {"#2": 1}
 
 
+async def test_ghosts_by_symbol_stops_growing_at_its_bound():
+    from tickactors._actors.connection import MAX_GHOST_SYMBOLS
+
+    stub, _, _ = session_stub({QUOTES: {"ESZ6"}, BOOK: set()})
+    batch = MarketBatch()
+    batch.quotes += [Quote(f"#{i}", i) for i in range(MAX_GHOST_SYMBOLS + 10)]
+    Session._filter(stub, batch, 1.0)  # type: ignore[arg-type]
+    Session._filter(stub, batch, 2.0)  # type: ignore[arg-type]
+    assert len(stub._counters.ghosts_by_symbol) == MAX_GHOST_SYMBOLS
+    assert stub._counters.ghosts_by_symbol["#0"] == 2
+    assert stub._counters.ghost_ticks == 2 * (MAX_GHOST_SYMBOLS + 10)
+
+
 async def test_a_kind_the_feed_keeps_no_set_for_is_all_ghosts():
     stub, _, ghosts = session_stub({TRADES: {"BTCUSDT"}, BOOK: set()})
     batch = MarketBatch()

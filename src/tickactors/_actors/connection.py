@@ -68,6 +68,9 @@ CONNECTION_ENDINGS = (
 )
 
 
+MAX_GHOST_SYMBOLS = 1024
+
+
 class SessionCounters:
     """Counters that outlive one session (one per connection slot)."""
 
@@ -77,6 +80,8 @@ class SessionCounters:
         self.ticks_delivered = 0
         self.ghost_ticks = 0
         self.decode_errors = 0
+        #: Ghost ticks by symbol, for the first ``MAX_GHOST_SYMBOLS`` symbols seen (a venue
+        #: inventing codes must not grow this for days); ``ghost_ticks`` counts them all.
         self.ghosts_by_symbol: dict[str, int] = {}
 
 
@@ -210,7 +215,8 @@ class Session:
                     ghosts.add((kind, symbol))
                     self._counters.ghost_ticks += 1
                     by_symbol = self._counters.ghosts_by_symbol
-                    by_symbol[symbol] = by_symbol.get(symbol, 0) + 1
+                    if symbol in by_symbol or len(by_symbol) < MAX_GHOST_SYMBOLS:
+                        by_symbol[symbol] = by_symbol.get(symbol, 0) + 1
         if ghosts:
             for kind, symbol in ghosts:
                 self._reconciler.inbox.send_nowait(GhostSeen(kind, symbol))

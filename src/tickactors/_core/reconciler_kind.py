@@ -36,6 +36,8 @@ __all__ = ["CAP_CODE", "CAP_REASON", "STAT_NAMES", "Config", "InFlight", "KindSt
 
 CAP_CODE = 603
 CAP_REASON = "over the per-connection symbol cap"
+#: Distinct ghost symbols tracked per kind and connection (beyond: counted in stats only).
+MAX_GHOST_SYMBOLS = 1024
 
 STAT_NAMES = (
     "requests_sent",
@@ -144,6 +146,8 @@ class KindState(abc.ABC):
         anchor = self.absent_since.get(symbol, self.ready_at)
         if now - anchor <= self.config.ghost_grace:
             return False
+        if symbol not in self.ghost_counts and len(self.ghost_counts) >= MAX_GHOST_SYMBOLS:
+            return False  # a venue inventing codes must not grow this without bound
         count = self.ghost_counts.get(symbol, 0) + 1
         if count < self.config.ghost_threshold:
             self.ghost_counts[symbol] = count
