@@ -111,3 +111,14 @@ def test_the_cli_refuses_unknown_faults_and_empty_durations() -> None:
     )
     assert no_time.returncode == 2
     assert "--duration" in no_time.stderr
+
+
+def test_the_virtual_clock_runs_ten_simulated_minutes_in_seconds() -> None:
+    run = subprocess.run(
+        chaos_command("--venue", "alltick", "--duration", "600", "--clock", "virtual", "--quiet"),
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    summary = json.loads(run.stdout.strip().splitlines()[-1])
+    assert run.stdout.count("\n") == 1  # --quiet: the summary alone
+    assert run.returncode == 0, summary
+    assert summary["clock"] == "virtual" and summary["faults_injected"] > 100

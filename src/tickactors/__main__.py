@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     from .sim import _cli as sim_cli
 
     if args.command == "chaos":
-        return trio.run(chaos.run_from_args, args)
+        return chaos.main(args)
     if args.command == "run":
         return trio.run(run.run_from_args, args)
     if args.command == "sim":
