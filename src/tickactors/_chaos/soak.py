@@ -342,8 +342,13 @@ def rss_mb() -> float:
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0, 1)
 
 
-async def soak(options: SoakOptions, progress: Progress | None = None) -> dict[str, Any]:
-    """Run one soak; returns the summary (``ok`` says whether nothing was lost)."""
+async def soak(
+    options: SoakOptions, progress: Progress | None = None, ledger: Ledger | None = None
+) -> dict[str, Any]:
+    """Run one soak; returns the summary (``ok`` says whether nothing was lost).
+
+    ``ledger``: keep the books in this one (to read every fault's figures afterwards).
+    """
     setup = VENUES[options.venue]
     config = setup.sim_config(options.seed)
     async with open_simulator(options.venue, config=config, seed=options.seed) as sim:
@@ -355,6 +360,8 @@ async def soak(options: SoakOptions, progress: Progress | None = None) -> dict[s
         try:
             async with open_feed(venue, seed=options.seed, **feed_options) as feed:
                 state = _Soak(options, sim, feed, source)
+                if ledger is not None:
+                    state.ledger = ledger
                 if progress is not None:
                     state.progress = progress
                 handler = _ErrorCounter(state.ledger)
