@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypedDict
 
 import attrs
 import trio
@@ -32,6 +32,7 @@ from ..sim import SimConfig, Simulator
 from ..venues import AllTick, Tradovate, Venue
 from ..venues._tradovate_auth import TradovateCredentials, TradovateTokenSource
 
+RECONNECT_FLOOR = 0.5
 FEED_OPTIONS: dict[str, Any] = {
     "connect_timeout": 2.0,
     "backoff_base": 0.25,
@@ -75,6 +76,13 @@ class RotatingToken:
         return IssuedToken(Secret(token), None)
 
 
+class Timings(TypedDict):
+    heartbeat_interval: float
+    stale_after: float
+    request_timeout: float
+    reconnect_floor: float
+
+
 @attrs.frozen
 class ChaosVenue:
     """One venue of the soak."""
@@ -82,11 +90,21 @@ class ChaosVenue:
     name: str
     symbols: tuple[str, ...]  # the main stream's universe
     book_symbols: tuple[str, ...]
+    heartbeat_interval: float
     stale_after: float
     request_timeout: float
     sim_config: Callable[[int], SimConfig]
     make: Callable[[Simulator], tuple[Venue, RecordingSource]]
     user_request: tuple[str, str] | None  # (endpoint, query format) the soak sends itself
+
+    def timings(self) -> Timings:
+        """The venue object's timing options."""
+        return Timings(
+            heartbeat_interval=self.heartbeat_interval,
+            stale_after=self.stale_after,
+            request_timeout=self.request_timeout,
+            reconnect_floor=RECONNECT_FLOOR,
+        )
 
 
 def _alltick_tokens(seed: int) -> list[str]:
@@ -100,15 +118,7 @@ def _alltick_config(seed: int) -> SimConfig:
 
 def _alltick(sim: Simulator) -> tuple[Venue, RecordingSource]:
     source = RecordingSource(RotatingToken(_alltick_tokens(sim.seed)))
-    venue = AllTick(
-        url=sim.url,
-        token=source,
-        heartbeat_interval=3.0,
-        stale_after=ALLTICK.stale_after,
-        request_timeout=ALLTICK.request_timeout,
-        reconnect_floor=0.5,
-    )
-    return venue, source
+    return AllTick(url=sim.url, token=source, **ALLTICK.timings()), source
 
 
 def _tradovate_config(seed: int) -> SimConfig:
@@ -129,15 +139,7 @@ def _tradovate(sim: Simulator) -> tuple[Venue, RecordingSource]:
             wall_clock=lambda: epoch + trio.current_time(),  # the simulator's clock
         )
     )
-    venue = Tradovate(
-        url=sim.url,
-        token=source,
-        heartbeat_interval=1.0,
-        stale_after=TRADOVATE.stale_after,
-        request_timeout=TRADOVATE.request_timeout,
-        reconnect_floor=0.5,
-    )
-    return venue, source
+    return Tradovate(url=sim.url, token=source, **TRADOVATE.timings()), source
 
 
 ALLTICK = ChaosVenue(
@@ -147,6 +149,7 @@ ALLTICK = ChaosVenue(
         "GBPUSD", "USDJPY", "XAUUSD", "AUDUSD", "NOSUCH",
     ),
     book_symbols=("BTCUSDT", "ETHUSDT", "EURUSD"),
+    heartbeat_interval=3.0,
     stale_after=4.0,
     request_timeout=2.0,
     sim_config=_alltick_config,
@@ -160,6 +163,7 @@ TRADOVATE = ChaosVenue(
         "GCG7", "SIH7", "ZBZ6", "6EZ6", "QQZ9",
     ),
     book_symbols=("ESZ6", "NQZ6"),
+    heartbeat_interval=1.0,
     stale_after=3.0,
     request_timeout=2.0,
     sim_config=_tradovate_config,

@@ -122,15 +122,7 @@ class AllTickDialect:
         self.budget_frames = 1
         self.budget_per = 1.0
         self.budget_margin = 0.05
-        check_timings(
-            "AllTick",
-            heartbeat_interval=heartbeat_interval,
-            stale_after=stale_after,
-            request_timeout=request_timeout,
-            reconnect_floor=reconnect_floor,
-            budget_frames=self.budget_frames,
-            budget_per=self.budget_per,
-        )
+        check_timings(self)
 
     # -- symbols and URLs ------------------------------------------------------------
 

@@ -199,16 +199,7 @@ class Dialect(Protocol):
         """
 
 
-def check_timings(
-    venue: str,
-    *,
-    heartbeat_interval: float,
-    stale_after: float,
-    request_timeout: float,
-    reconnect_floor: float,
-    budget_frames: int,
-    budget_per: float,
-) -> None:
+def check_timings(dialect: Dialect) -> None:
     """Refuse timings a feed cannot live with, with a ``ValueError`` that says why.
 
     Heartbeats count against the venue's outbound budget: one every
@@ -217,10 +208,17 @@ def check_timings(
     A connection must hear something (a heartbeat answer at least) before it
     is called stale.
     """
+    venue = dialect.name
+    heartbeat_interval, stale_after = dialect.heartbeat_interval, dialect.stale_after
+    reconnect_floor, budget_frames, budget_per = (
+        dialect.reconnect_floor,
+        dialect.budget_frames,
+        dialect.budget_per,
+    )
     for name, value in (
         ("heartbeat_interval", heartbeat_interval),
         ("stale_after", stale_after),
-        ("request_timeout", request_timeout),
+        ("request_timeout", dialect.request_timeout),
     ):
         if not (math.isfinite(value) and value > 0):
             raise ValueError(f"{venue}: {name} must be a finite number > 0, got {value!r}")

@@ -114,15 +114,7 @@ class TradovateDialect:
         self.budget_frames = 10  # no documented rule: see the module docstring
         self.budget_per = 1.0
         self.budget_margin = 0.0
-        check_timings(
-            "Tradovate",
-            heartbeat_interval=heartbeat_interval,
-            stale_after=stale_after,
-            request_timeout=request_timeout,
-            reconnect_floor=reconnect_floor,
-            budget_frames=self.budget_frames,
-            budget_per=self.budget_per,
-        )
+        check_timings(self)
         #: Events and md parts decoded to nothing (``chart``, entity events, ...).
         self.ignored = 0
         self._names: dict[int, str] = {}
