@@ -37,8 +37,10 @@ from .._errors import FeedError
 from .._feed import Feed, open_feed
 from .._values import BOOK, StreamKind
 from ..sim import Simulator, open_simulator
+from .faulting import apply_fault
 from .ledger import FaultRecord, Ledger
 from .plan import FaultPlan, FaultSpec, kinds_for
+from .process import ErrorCounter, rss_mb
 from .setups import FEED_OPTIONS, VENUES, ChaosVenue, RecordingSource
 
 OVERDUE_GRACE = 0.5  # seconds a request may stay open past its deadline (scheduling slack)
@@ -135,8 +137,7 @@ class _Soak:
             await trio.sleep(plan.gap(self.options.fault_gap))
 
     def apply(self, spec: FaultSpec) -> FaultRecord:
-        faults, params, kind = self.sim.faults, spec.params, spec.kind
-        symbol = params.get("symbol")
+        kind, symbol = spec.kind, spec.params.get("symbol")
         record = self.ledger.fault_injected(
             kind,
             trio.current_time(),
@@ -145,42 +146,10 @@ class _Soak:
             lasts=spec.lasts,
             symbol=symbol if kind == "silence_symbol" else None,
         )
-        if kind == "stall":
-            faults.stall(params["duration"])
-        elif kind == "silence_symbol":
-            if symbol is not None:
-                faults.silence_symbol(symbol, params["duration"])
-        elif kind == "ghost":
-            faults.ghost(None, params["duration"], armed_for=params["armed_for"])
-            if symbol is not None:
-                self.feed.unsubscribe(symbol)  # the venue keeps sending it: ghost data
-        elif kind == "max_age":
-            faults.set_max_age(params["seconds"])
-            assert self.nursery is not None
-            self.nursery.start_soon(self._max_age_off, record)
-        elif kind == "expire_token":
-            token = self.source.current
-            if token is not None:
-                faults.expire_token(token.reveal())
-        elif kind in ("accept_then_close", "hang_upgrade"):
-            getattr(faults, kind)(params["n"])
-            faults.drop()  # the reconnect meets the armed fault
-        elif kind == "delay_acks":
-            faults.delay_acks(params["seconds"], params["n"])
-        elif kind == "p_ticket":
-            faults.p_ticket(params["n"], p_time=params["p_time"])
-        elif kind == "shutdown":
-            faults.shutdown(params["reason_code"])
-        elif kind in ("lose_acks", "drop_requests", "rate_limit_429", "malformed"):
-            getattr(faults, kind)(params["n"])
-        else:  # drop, kick
-            getattr(faults, kind)()
+        window_end = record.ends if kind == "max_age" else None
+        assert self.nursery is not None
+        apply_fault(spec, self.sim, self.feed, self.source, self.nursery, window_end)
         return record
-
-    async def _max_age_off(self, record: FaultRecord) -> None:
-        assert record.ends is not None
-        await trio.sleep_until(record.ends)
-        self.sim.faults.set_max_age(None)
 
     # ---- the churner -----------------------------------------------------------
 
@@ -317,31 +286,6 @@ def _is_recovered(record: FaultRecord) -> bool:
     return record.recovered is not None
 
 
-class _ErrorCounter(logging.Handler):
-    """Counts log records that carry an exception: an exception someone swallowed."""
-
-    def __init__(self, ledger: Ledger) -> None:
-        super().__init__(logging.ERROR)
-        self.ledger = ledger
-
-    def emit(self, record: logging.LogRecord) -> None:
-        if record.exc_info:
-            self.ledger.unhandled_exception(f"{record.name}: {record.getMessage()}")
-
-
-def rss_mb() -> float:
-    try:
-        with open("/proc/self/status") as status:
-            for line in status:
-                if line.startswith("VmRSS:"):
-                    return round(int(line.split()[1]) / 1024.0, 1)
-    except OSError:
-        pass
-    import resource
-
-    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0, 1)
-
-
 async def soak(
     options: SoakOptions, progress: Progress | None = None, ledger: Ledger | None = None
 ) -> dict[str, Any]:
@@ -364,7 +308,7 @@ async def soak(
                     state.ledger = ledger
                 if progress is not None:
                     state.progress = progress
-                handler = _ErrorCounter(state.ledger)
+                handler = ErrorCounter(state.ledger)
                 logger.addHandler(handler)
                 try:
                     summary = await _run(state)
