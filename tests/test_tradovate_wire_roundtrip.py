@@ -16,6 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tickactors import ProtocolError
 from tickactors.sim import _tradovate_protocol as proto
 from tickactors.sim._config import SimConfig
 from tickactors.sim._market import Market
@@ -181,7 +182,7 @@ def test_error_answers_round_trip_plain_or_double_encoded(request_id, status, te
 @given(
     request_id=st.integers(0, 2**31),
     ticket=st.text(min_size=1, max_size=20),
-    p_time=st.floats(0, 7200, allow_nan=False) | st.integers(0, 7200),
+    p_time=st.floats(0, 3600, allow_nan=False) | st.integers(0, 3600),  # MAX_PENALTY_WAIT
     captcha=st.booleans(),
     data=st.none() | st.dictionaries(st.text(max_size=5), st.integers(-(2**63), 2**63), max_size=3),
 )
@@ -197,6 +198,13 @@ def test_ok_and_penalty_answers_round_trip(request_id, ticket, p_time, captcha, 
         ticket,
         float(p_time),
     )
+
+
+@settings(max_examples=50, deadline=None)
+@given(p_time=st.floats(3600, 1e18, exclude_min=True) | st.integers(3601, 2**62))
+def test_a_penalty_wait_over_an_hour_is_refused(p_time):
+    with pytest.raises(ProtocolError, match="p-time"):
+        decode_one(proto.array_frame([proto.penalty(1, "t", p_time, False)]))
 
 
 @settings(max_examples=100, deadline=None)
@@ -231,8 +239,6 @@ def test_open_and_heartbeat_and_chart_frames():
 
 @pytest.mark.parametrize("kind", proto.MALFORMED_KINDS)
 def test_every_malformed_frame_of_the_simulator_raises(kind):
-    from tickactors import ProtocolError
-
     with pytest.raises(ProtocolError):
         decode_one(proto.malformed_frame(kind, 123456))
 
