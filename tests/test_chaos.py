@@ -19,6 +19,7 @@ import trio
 
 from tickactors._actors.connection import Session
 from tickactors._chaos.plan import kinds_for
+from tickactors._chaos.setups import RotatingToken
 from tickactors._chaos.soak import SoakOptions, soak
 from tickactors._values import MarketData
 from tickactors.venues import MarketBatch
@@ -122,3 +123,11 @@ def test_the_virtual_clock_runs_ten_simulated_minutes_in_seconds() -> None:
     assert run.stdout.count("\n") == 1  # --quiet: the summary alone
     assert run.returncode == 0, summary
     assert summary["clock"] == "virtual" and summary["faults_injected"] > 100
+
+
+async def test_the_soaks_alltick_tokens_never_repeat() -> None:
+    # A simulated day wrapped around a pool of 1000 and handed out a revoked token.
+    source = RotatingToken(["a", "b"])
+    assert [(await source.fetch()).token.reveal() for _ in range(2)] == ["a", "b"]
+    with pytest.raises(LookupError):
+        await source.fetch()
