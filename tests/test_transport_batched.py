@@ -9,6 +9,7 @@ is virtual (``autojump_clock``) wherever a deadline is involved.
 
 from __future__ import annotations
 
+import itertools
 import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -19,7 +20,10 @@ import pytest
 import trio
 import trio.testing
 import trustme
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from wsproto import ConnectionType, WSConnection
+from wsproto.connection import Connection
 from wsproto.events import (
     AcceptConnection,
     CloseConnection,
@@ -32,9 +36,11 @@ from wsproto.events import (
 
 import tickactors
 from tickactors import CertificateError, ConnectError
+from tickactors._frames import frame_end
+from tickactors._handshake import client_handshake
 from tickactors._secret import Secret
 from tickactors._transport import TransportClosed
-from tickactors._transport_batched import BatchedTransport, _client_handshake, connect_batched
+from tickactors._transport_batched import BatchedTransport, connect_batched
 from tickactors.sim import open_simulator
 from tickactors.venues import AllTick
 
@@ -373,8 +379,10 @@ async def test_a_complete_message_over_a_small_limit_is_1009():
     async with server(send_two) as (url, peers):
         parts = urlsplit(url)
         stream = await trio.open_tcp_stream("127.0.0.1", parts.port)
-        connection = await _client_handshake(stream, parts.netloc, f"{parts.path}?{parts.query}")
-        t = BatchedTransport(stream, connection, max_message_size=100)
+        connection, initial = await client_handshake(
+            stream, parts.netloc, f"{parts.path}?{parts.query}"
+        )
+        t = BatchedTransport(stream, connection, max_message_size=100, initial=initial)
         assert await t.receive_many(10) == ["x" * 100]
         with pytest.raises(TransportClosed) as info:
             await t.receive_many(10)
@@ -624,3 +632,97 @@ async def test_feed_on_the_simulator_with_the_batched_transport(autojump_clock):
             assert stats["connection"]["connects"] >= 3
             assert stats["connection"]["frames_received"] > 0
             assert dict(sim.stats.violations) == {}
+
+
+# -- the fast path never drifts from wsproto ---------------------------------------------
+
+
+def _frames_strategy() -> st.SearchStrategy[list[bytes | int]]:
+    """Frame sequences; an int stands for a text frame of that many bytes (short reprs)."""
+    text = st.text(max_size=200).map(str.encode)
+    raw = st.binary(max_size=200)
+    plain = st.one_of(
+        text.map(frame),
+        raw.map(lambda b: frame(b, BINARY)),
+        st.integers(60_000, 70_000),  # 16- and 64-bit lengths
+    )
+    fragmented = st.tuples(
+        st.sampled_from([TEXT, BINARY]),
+        st.lists(text, min_size=1, max_size=4),
+        st.lists(st.sampled_from([b"", frame(b"p", PING), frame(b"", PONG)]), max_size=4),
+    ).map(
+        lambda spec: b"".join(
+            frame(part, spec[0] if i == 0 else CONT, fin=i == len(spec[1]) - 1)
+            + (spec[2][i] if i < len(spec[2]) else b"")
+            for i, part in enumerate(spec[1])
+        )
+    )
+    odd = st.sampled_from(
+        [
+            frame(b"caf\xc3("),  # invalid UTF-8
+            frame(b"\xe2\x82", TEXT, fin=False) + frame(b"\xac", CONT),  # valid across fragments
+            bytes([0x81, 0x80 | 2]) + b"\x00\x00\x00\x00hi",  # masked
+            bytes([0xC1, 1]) + b"x",  # RSV1 without deflate
+            frame(b"x", 0x3),  # reserved opcode
+            frame(b"x", CONT),  # continuation without a start
+            frame(b"p" * 200),  # over the small limit below
+            close_frame(4001, "bye"),
+        ]
+    )
+    return st.lists(st.one_of(plain, plain, fragmented, odd), max_size=12)
+
+
+class _NoStream:
+    """``_receive`` is called directly: no I/O."""
+
+
+def _feed(data: bytes, cuts: list[int], *, fast_path: bool) -> BatchedTransport:
+    t = BatchedTransport(
+        _NoStream(),  # type: ignore[arg-type]
+        Connection(ConnectionType.CLIENT),
+        max_message_size=150,
+        fast_path=fast_path,
+    )
+    bounds = [0, *sorted({min(c, len(data)) for c in cuts}), len(data)]
+    for a, b in itertools.pairwise(bounds):
+        if t._ended is not None:
+            break
+        t._receive(data[a:b])
+    return t
+
+
+@settings(max_examples=300, deadline=None)
+@given(spec=_frames_strategy(), cuts=st.lists(st.integers(0, 200_000), max_size=8))
+def test_the_fast_path_gives_what_wsproto_alone_gives(
+    spec: list[bytes | int], cuts: list[int]
+) -> None:
+    """Any frames, cut into reads anywhere: same messages, same verdict, same replies."""
+    data = b"".join(frame("y" * p) if isinstance(p, int) else p for p in spec)
+    fast = _feed(data, cuts, fast_path=True)
+    slow = _feed(data, cuts, fast_path=False)
+    assert fast._messages == slow._messages
+    assert (fast._ended is None) == (slow._ended is None)
+    if fast._ended is not None and slow._ended is not None:
+        code, reason = fast._ended
+        assert code == slow._ended[0]
+        if code not in (1002, 1007):  # wsproto's words say where in *its* input it failed
+            assert reason == slow._ended[1]
+    assert _sent(fast) == _sent(slow)  # pongs and closes, unmasked
+
+
+def _sent(t: BatchedTransport) -> list[tuple[int, bytes]]:
+    """The client frames in the transport's outgoing buffer: (opcode, payload); a close's code."""
+    data = bytes(t._outgoing)
+    frames = []
+    i = 0
+    while i < len(data):
+        end = frame_end(data, i)
+        assert end is not None and end <= len(data)
+        size = data[i + 1] & 0x7F
+        start = i + 2 + (2 if size == 126 else 8 if size == 127 else 0) + 4
+        key = data[start - 4 : start]
+        payload = bytes(b ^ key[j % 4] for j, b in enumerate(data[start:end]))
+        opcode = data[i] & 0x0F
+        frames.append((opcode, payload[:2] if opcode == CLOSE else payload))
+        i = end
+    return frames

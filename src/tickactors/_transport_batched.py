@@ -15,16 +15,44 @@ and reason it ended with (``_ended``). Receiving:
 
 * buffered messages are returned first (after a checkpoint), up to the
   caller's maximum;
-* otherwise one chunk is read, and *all* its events are handled before
-  anything is returned: text and binary messages are assembled from their
-  pieces (wsproto hands over a frame in pieces when it spans two chunks, and
-  fragmented messages come in several frames), pings get a pong, pongs are
-  ignored, a close frame is answered and ends the connection, a message over
-  ``max_message_size`` sends close 1009 and ends it;
+* otherwise one chunk is read, and *all* its frames are handled before
+  anything is returned (:meth:`BatchedTransport._receive`), see below;
 * the control frames produced go out under the send lock before returning;
 * once ended, every buffered message is still delivered; then each receive
   raises :class:`TransportClosed` with the code and reason. End of stream
   without a close frame is code 1006.
+
+The receive side has a fast path and wsproto, split at frame boundaries. A
+small scanner of our own (``_frames.py``) walks the chunk frame by frame. While
+no fragmented message is open, every *plain* frame (FIN, RSV clear, text or
+binary, unmasked, wholly in the buffer, within the size limit, and for text
+valid UTF-8: ``bytes.decode`` is the validation) becomes a message right there,
+in one loop. Every other frame -- control frames, fragments, compressed
+frames, masked or reserved ones, invalid UTF-8, over the limit -- is handed
+to wsproto *whole*, and its events are handled at once, in order with the
+fast path's messages. Why this cannot drift from the protocol: wsproto keeps
+state across frames only inside a message (the fragment's opcode and UTF-8
+decoder, the deflate flag) and across compressed messages (the inflate
+window); a plain frame outside a message is a whole uncompressed message, so
+removing it from wsproto's input leaves wsproto's state exactly as it would
+have been. wsproto always sees a sequence of whole frames, from a frame
+boundary, so it parses them as it would the full stream. The fast path
+decides no error: anything it does not take, wsproto judges. Two exceptions
+keep the bytes in step: the start of a frame not yet complete stays in our
+``_leftover`` until it is (frames up to 64 KiB and the size limit); a larger
+frame streams into wsproto as it arrives, its remaining bytes (``_owed``) go to
+wsproto before anything else is scanned. The handshake feeds wsproto the
+101 response's head only, so frames right behind it reach the scanner too.
+A property test (``tests/test_transport_batched.py``) feeds random frame
+sequences, cut anywhere, through both paths and compares what comes out.
+
+wsproto handles what the fast path leaves: text and binary messages are
+assembled from their pieces, pings get a pong, pongs are ignored, a close
+frame is answered and ends the connection, a message over ``max_message_size``
+sends close 1009 and ends it. With ``deflate=True`` the client offers
+permessage-deflate; compressed messages take wsproto's path (with
+:class:`~tickactors._frames.Deflate`, which fixes wsproto's handling of a ping
+between compressed fragments).
 
 wsproto's quirk: a frame it cannot parse (bad framing: 1002, invalid UTF-8 in
 a text message: 1007) is *not* raised; it comes out as a ``CloseConnection``
@@ -51,21 +79,18 @@ import ssl
 from typing import Final, cast
 
 import trio
-from wsproto import ConnectionType, WSConnection
 from wsproto.connection import Connection, ConnectionState
 from wsproto.events import (
-    AcceptConnection,
     CloseConnection,
     Message,
     Ping,
-    RejectConnection,
-    Request,
     TextMessage,
 )
 from wsproto.utilities import ProtocolError, RemoteProtocolError
 
 from ._connecting import Endpoint, Stream, connect_within
-from ._errors import ConnectError
+from ._frames import frame_end, take_plain
+from ._handshake import client_handshake
 from ._secret import Secret
 from ._transport import Transport, TransportClosed
 
@@ -93,6 +118,8 @@ class BatchedTransport:
         send_timeout: float = 10.0,
         close_timeout: float = 2.0,
         max_message_size: int = MAX_MESSAGE_SIZE,
+        initial: bytes = b"",
+        fast_path: bool = True,
     ) -> None:
         self._stream = stream
         self._conn = connection
@@ -106,8 +133,14 @@ class BatchedTransport:
         self._outgoing = bytearray()  # control frames waiting for the lock
         self._ended: tuple[int | None, str | None] | None = None
         self._send_broken = False
+        # The receive side (see the module docstring): wsproto sees whole frames only ...
+        self._fast = fast_path
+        self._leftover = b""  # the start of a frame not yet complete (ours, not wsproto's)
+        self._owed = 0  # ... except a large frame still arriving: its bytes still due
+        self._in_message = False  # wsproto holds the start of a fragmented message
         # The server may have sent frames right behind its 101 response.
-        self._process()
+        if initial:
+            self._receive(initial)
 
     # -- receiving ---------------------------------------------------------------------
 
@@ -123,7 +156,6 @@ class BatchedTransport:
                 await trio.lowlevel.checkpoint()
         else:
             receive_some = self._stream.receive_some
-            conn = self._conn
             while not messages:
                 if self._outgoing:
                     await self._flush()
@@ -137,8 +169,7 @@ class BatchedTransport:
                 if not data:
                     self._end(1006, "connection lost without a close frame")
                     continue
-                conn.receive_data(cast(bytes, data))  # a SocketStream gives bytes
-                self._process()
+                self._receive(cast(bytes, data))  # a SocketStream gives bytes
             if self._outgoing:
                 await self._flush()
         if len(messages) <= max_messages:
@@ -147,6 +178,62 @@ class BatchedTransport:
         batch = messages[:max_messages]
         del messages[:max_messages]
         return batch
+
+    def _receive(self, data: bytes) -> None:
+        """Turn received bytes into messages: plain frames here, every other frame by wsproto.
+
+        wsproto is fed whole frames, so between frames its buffer is empty; the one
+        exception is a frame larger than a read, whose remaining bytes (``_owed``) go
+        to wsproto first when they arrive. A plain frame is only taken outside a
+        fragmented message, so skipping it leaves wsproto's state as it was.
+        """
+        conn = self._conn
+        owed = self._owed
+        if owed:
+            if len(data) <= owed:
+                self._owed = owed - len(data)
+                conn.receive_data(data)
+                self._process()
+                return
+            self._owed = 0
+            conn.receive_data(data[:owed])
+            self._process()
+            if self._ended is not None:
+                return
+            data = data[owed:]
+        if self._leftover:
+            data = self._leftover + data
+            self._leftover = b""
+        if not self._fast:
+            conn.receive_data(data)
+            self._process()
+            return
+        append = self._messages.append
+        limit = self._max_size
+        keep = min(RECEIVE_SIZE, limit)  # a frame larger than this streams through wsproto
+        i = 0
+        n = len(data)
+        while i < n and self._ended is None:
+            if not self._in_message:
+                i = take_plain(data, i, append, limit)
+                if i == n:
+                    break
+            end = frame_end(data, i)
+            if end is None or (end > n and end - i <= keep):
+                self._leftover = data[i:]  # wait for the rest of the frame
+                break
+            first = data[i]
+            opcode = first & 0x0F
+            if opcode == 1 or opcode == 2:  # text, binary: a message starts
+                self._in_message = not first & 0x80
+            elif opcode == 0 and first & 0x80:  # the last fragment
+                self._in_message = False
+            if end > n:
+                self._owed = end - n
+                end = n
+            conn.receive_data(data[i:end])
+            self._process()
+            i = end
 
     def _process(self) -> None:
         """Handle every event wsproto has; stop at the first that ends the connection."""
@@ -266,6 +353,9 @@ class BatchedTransport:
                 try:
                     async with self._lock:
                         await self._send_all(conn.send(CloseConnection(code=1000)))
+                    if self._leftover:  # the start of a frame: wsproto is at a boundary
+                        conn.receive_data(self._leftover)
+                        self._leftover = b""
                     while conn.state is not _CLOSED:  # wait for the peer's close frame
                         data = await self._stream.receive_some(RECEIVE_SIZE)
                         if not data:
@@ -284,38 +374,29 @@ async def connect_batched(
     token: Secret | None,
     ssl_context: ssl.SSLContext | None,
     connect_timeout: float,
+    *,
+    deflate: bool = False,
 ) -> Transport:
     """Open a :class:`BatchedTransport` to ``url`` within ``connect_timeout`` seconds.
 
     Same contract as :func:`connect_websocket`; it starts no background task, so
     ``nursery`` is unused. Every failure closes the stream and becomes a
     :class:`ConnectError` with the token masked.
+
+    ``deflate``: offer permessage-deflate (RFC 7692) in the handshake; if the server
+    accepts, compressed messages are inflated. Off by default: it saves bandwidth on
+    slow links but costs CPU per message, and compressed messages take wsproto's path,
+    not the fast one. ``functools.partial(connect_batched, deflate=True)`` is a
+    transport factory that offers it.
     """
     del nursery
 
-    async def handshake(stream: Stream, endpoint: Endpoint) -> Connection:
-        return await _client_handshake(stream, endpoint.host_header, endpoint.resource)
+    async def handshake(stream: Stream, endpoint: Endpoint) -> tuple[Connection, bytes]:
+        return await client_handshake(
+            stream, endpoint.host_header, endpoint.resource, deflate=deflate
+        )
 
-    stream, connection = await connect_within(url, token, ssl_context, connect_timeout, handshake)
-    return BatchedTransport(stream, connection)
-
-
-async def _client_handshake(stream: trio.abc.Stream, host: str, resource: str) -> Connection:
-    """Send the upgrade request, read until the answer; the open wsproto connection.
-
-    Frames that came right behind the 101 response stay in the connection for
-    the transport to read.
-    """
-    ws = WSConnection(ConnectionType.CLIENT)
-    await stream.send_all(ws.send(Request(host=host, target=resource)))
-    while True:
-        data = await stream.receive_some(RECEIVE_SIZE)
-        if not data:
-            raise ConnectError("the server closed the connection during the WebSocket handshake")
-        ws.receive_data(cast(bytes, data))
-        for event in ws.events():
-            if isinstance(event, AcceptConnection):
-                assert ws.connection is not None
-                return ws.connection
-            if isinstance(event, RejectConnection):
-                raise ConnectError(f"handshake rejected with HTTP {event.status_code}")
+    stream, (connection, initial) = await connect_within(
+        url, token, ssl_context, connect_timeout, handshake
+    )
+    return BatchedTransport(stream, connection, initial=initial)

@@ -1,0 +1,133 @@
+"""The batched transport's frame scanner: where frames begin and end, and the fast path.
+
+Two functions, both pure (bytes in, indexes out), used by
+:class:`~tickactors._transport_batched.BatchedTransport`:
+
+:func:`take_plain` is the fast path. From an index at a frame boundary it
+consumes every frame that is *plainly* a whole message: FIN set, RSV bits
+clear, opcode text (``0x81``) or binary (``0x82``), unmasked, payload wholly in
+the buffer, no larger than the size limit and, for text, valid UTF-8 (the
+``bytes.decode`` that makes the ``str`` is the validation). It stops at the first
+frame that is anything else and returns that frame's index. It never decides
+an error: a frame it does not take goes to wsproto, which sees exactly the
+bytes it would have seen without the fast path and gives its own verdict
+(1002, 1007, ...), or the transport's size check gives 1009.
+
+:func:`frame_end` reads any frame's header (masked or not, any opcode) and
+says where the frame ends, so the transport can hand wsproto whole frames and
+know when wsproto is back at a frame boundary.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Final
+
+from wsproto.extensions import PerMessageDeflate
+from wsproto.frame_protocol import CloseReason, FrameDecoder, FrameProtocol, Opcode, RsvBits
+
+TEXT_FIN: Final = 0x81  # FIN, RSV clear, opcode 1
+BINARY_FIN: Final = 0x82  # FIN, RSV clear, opcode 2
+
+
+def take_plain(data: bytes, i: int, append: Callable[[str | bytes], None], limit: int) -> int:
+    """Append the message of every plain frame from ``data[i:]`` on; the index of the first other.
+
+    The caller guarantees that ``i`` is a frame boundary outside any fragmented
+    message: a plain frame is then a whole message by itself.
+    """
+    n = len(data)
+    while n - i >= 2:
+        b0 = data[i]
+        if b0 != TEXT_FIN and b0 != BINARY_FIN:
+            return i
+        size = data[i + 1]  # the mask bit is 0x80: any value >= 128 is a masked frame
+        if size < 126:
+            start = i + 2
+        elif size == 126:
+            start = i + 4
+            if start > n:
+                return i
+            size = data[i + 2] << 8 | data[i + 3]
+        elif size == 127:
+            start = i + 10
+            if start > n:
+                return i
+            size = int.from_bytes(data[i + 2 : start], "big")
+        else:
+            return i
+        end = start + size
+        if end > n or size > limit:
+            return i
+        if b0 == TEXT_FIN:
+            try:
+                append(data[start:end].decode())
+            except UnicodeDecodeError:
+                return i  # wsproto will say 1007
+        else:
+            append(data[start:end])
+        i = end
+    return i
+
+
+def frame_end(data: bytes, i: int) -> int | None:
+    """Where the frame at ``data[i]`` ends (maybe past the buffer); None if its header is cut."""
+    n = len(data)
+    if n - i < 2:
+        return None
+    second = data[i + 1]
+    size = second & 0x7F
+    start = i + 2
+    if size == 126:
+        start += 2
+        if start > n:
+            return None
+        size = int.from_bytes(data[i + 2 : start], "big")
+    elif size == 127:
+        start += 8
+        if start > n:
+            return None
+        size = int.from_bytes(data[i + 2 : start], "big")
+    if second & 0x80:
+        start += 4  # the masking key (servers must not mask: wsproto says 1002)
+    return start + size
+
+
+class Deflate(PerMessageDeflate):
+    """wsproto's permessage-deflate, with control frames kept out of the message's state.
+
+    wsproto 1.3 runs a control frame through the same hooks as data frames, and
+    the ping's completion resets the "this message is compressed" flag: a ping
+    (or pong) between the fragments of a compressed message makes the next
+    fragment pass uncompressed, and the message fail with 1007 (wsproto PR #205,
+    open). Here the hooks ignore control frames, which RFC 7692 never compresses
+    (RSV1 on one is still refused).
+    """
+
+    _control = False
+
+    def frame_inbound_header(
+        self,
+        proto: FrameDecoder | FrameProtocol,
+        opcode: Opcode,
+        rsv: RsvBits,
+        payload_length: int,
+    ) -> CloseReason | RsvBits:
+        self._control = opcode.iscontrol()
+        if self._control:
+            return CloseReason.PROTOCOL_ERROR if rsv.rsv1 else RsvBits(False, False, False)
+        return super().frame_inbound_header(proto, opcode, rsv, payload_length)
+
+    def frame_inbound_payload_data(
+        self, proto: FrameDecoder | FrameProtocol, data: bytes
+    ) -> bytes | CloseReason:
+        if self._control:
+            return data
+        return super().frame_inbound_payload_data(proto, data)
+
+    def frame_inbound_complete(
+        self, proto: FrameDecoder | FrameProtocol, fin: bool
+    ) -> bytes | CloseReason | None:
+        if self._control:
+            return None
+        return super().frame_inbound_complete(proto, fin)
