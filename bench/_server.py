@@ -64,6 +64,20 @@ def frame(opcode: int, payload: bytes) -> bytes:
     return struct.pack("!BBQ", 0x80 | opcode, 127, n) + payload
 
 
+def payloads(codes: tuple[str, ...], size: int, seed: int) -> list[bytes]:
+    """At least ``size`` 22998 pushes as the simulator's firehose writes them (also used by
+    ``bench/decode.py``): its market, its encoder, "mixed" wire variants, and the
+    round-robin over the sorted codes."""
+    market = Market(seed, time.time())
+    rng = random.Random(f"{seed}:stream")
+    out: list[bytes] = []
+    while len(out) < size:
+        for code in codes:
+            trade = market.trade(code, time.time())
+            out.append(proto.encode_trade(trade, proto.choose_variant(rng, "mixed")))
+    return out
+
+
 class Rings:
     """Pre-framed chunks of 22998 pushes per set of codes, built once each."""
 
@@ -81,14 +95,7 @@ class Rings:
             return ring
 
     def _build(self, codes: tuple[str, ...]) -> list[bytes]:
-        market = Market(self._seed, time.time())
-        rng = random.Random(f"{self._seed}:stream")
-        frames = []
-        while len(frames) < self._size:
-            for code in codes:  # the firehose's round-robin over the sorted codes
-                trade = market.trade(code, time.time())
-                payload = proto.encode_trade(trade, proto.choose_variant(rng, "mixed"))
-                frames.append(frame(_OP_TEXT, payload))
+        frames = [frame(_OP_TEXT, p) for p in payloads(codes, self._size, self._seed)]
         return [
             b"".join(frames[i : i + _CHUNK_FRAMES]) for i in range(0, len(frames), _CHUNK_FRAMES)
         ]
