@@ -74,6 +74,7 @@ class Ledger:
 
     def __init__(self) -> None:
         self.faults: list[FaultRecord] = []
+        self._pending: list[FaultRecord] = []  # not recovered yet: what each batch checks
         self.ghost_ticks = 0
         self.ticks_delivered = 0
         self.healthy_points = 0
@@ -99,6 +100,7 @@ class Ledger:
             len(self.faults), kind, now, connection, needs_new_connection, ends, symbol
         )
         self.faults.append(record)
+        self._pending.append(record)
         return record
 
     def fault_ended(self, record: FaultRecord, now: float) -> None:
@@ -107,12 +109,12 @@ class Ledger:
             record.ends = now
 
     def stale_detected(self, now: float) -> None:
-        for record in self.faults:
+        for record in self._pending:
             if record.kind == "stall" and record.detected is None and record.injected <= now:
                 record.detected = now
 
     def pending(self) -> list[FaultRecord]:
-        return [r for r in self.faults if r.recovered is None]
+        return list(self._pending)
 
     # ---- what the user saw -----------------------------------------------------
 
@@ -133,14 +135,22 @@ class Ledger:
         if not converged or not seen:
             return
         self.healthy_points += 1
-        for record in self.faults:
-            if record.recovered is not None or record.ends is None or now < record.ends:
-                continue
-            if record.needs_new_connection and connection <= record.connection:
-                continue
-            if record.symbol is not None and record.symbol in desired and record.symbol not in seen:
-                continue
-            record.recovered = now
+        still: list[FaultRecord] = []
+        for record in self._pending:
+            if (
+                record.ends is None
+                or now < record.ends
+                or (record.needs_new_connection and connection <= record.connection)
+                or (
+                    record.symbol is not None
+                    and record.symbol in desired
+                    and record.symbol not in seen
+                )
+            ):
+                still.append(record)
+            else:
+                record.recovered = now
+        self._pending = still
 
     def ticks(self, n: int) -> None:
         self.ticks_delivered += n
