@@ -723,6 +723,17 @@ def test_cap_603_on_a_single_group_rejects_all_remaining_suspects() -> None:
     assert r.is_converged()
 
 
+def test_events_handled_together_coalesce_into_one_request() -> None:
+    one_by_one = ready(RA, kinds=[T])
+    first = one_by_one.handle(Want(T, fs("A")), 0.0)
+    second = one_by_one.handle(Want(T, fs("B")), 0.0)
+    assert first == [SendRequest(1, T, REPLACE, ("A",))] and second == []
+    together = ready(RA, kinds=[T])
+    events = [Want(T, fs("A")), Want(T, fs("B")), Unwant(T, fs("A")), Want(T, fs("C"))]
+    assert together.handle_all(events, 0.0) == [SendRequest(1, T, REPLACE, ("B", "C"))]
+    assert together.handle_all([GhostSeen(T, "Z")], 0.1) == []  # nothing changed: no drain
+
+
 # -------------------------------------------------------------------- ghosts
 
 

@@ -32,6 +32,9 @@ from .._values import StreamKind
 from .messages import Subscription, TrackerMessage
 from .timers import receive_or_deadline
 
+#: Events handled in one step at most (the rest wait for the next one, after a checkpoint).
+MAX_EVENTS_PER_STEP = 4096
+
 
 class ReconcilerActor:
     """Owns one ``Reconciler`` (one connection slot)."""
@@ -62,10 +65,18 @@ class ReconcilerActor:
             if event is None:
                 commands = self.machine.poll(now)
             else:
-                commands = self.machine.handle(event, now)
-                if isinstance(event, ConnectionLost | ConnectionReady):
+                # Everything waiting goes in one step: a burst of subscribe calls costs one
+                # wake-up and one request, not one scheduler pass per call.
+                events = [event]
+                while len(events) < MAX_EVENTS_PER_STEP:
+                    try:
+                        events.append(self._receive.receive_nowait())
+                    except trio.WouldBlock:
+                        break
+                commands = self.machine.handle_all(events, now)
+                if any(isinstance(e, ConnectionLost | ConnectionReady) for e in events):
                     self._watching = set()  # the monitor was reset with the connection
-                elif isinstance(event, Unwant):
+                if any(isinstance(e, Unwant) for e in events):
                     self._sync_watch(now)
             self._dispatch(commands, now)
             # Wake anyone waiting for a state (wait_confirmed) after every step.

@@ -169,8 +169,25 @@ class Reconciler:
 
     def handle(self, event: Event, now: float) -> list[Command]:
         """Apply one event at time ``now``; return the commands it calls for, in order."""
+        return self.handle_all((event,), now)
+
+    def handle_all(self, events: Iterable[Event], now: float) -> list[Command]:
+        """Apply events that arrived together, then send once: what they call for, in order.
+
+        The same as handling them one by one, except that changes arriving together
+        coalesce into one request even when the spacing would let the first go alone.
+        """
         self._now = max(self._now, now)
         out: list[Command] = []
+        changed = False
+        for event in events:
+            changed = self._apply(event, now, out) or changed
+        if changed:
+            out += self._drain(now)
+        return out
+
+    def _apply(self, event: Event, now: float, out: list[Command]) -> bool:
+        """Apply one event; False when nothing changed that could send."""
         match event:
             case Want(kind, symbols):
                 out += self._state(kind).want(symbols)
@@ -201,13 +218,12 @@ class Reconciler:
             case GhostSeen(kind, symbol):
                 state = self._state(kind)
                 if symbol in state.desired or not state.ghost(symbol, now):
-                    return out  # the hot path: nothing changed that could send
+                    return False  # the hot path: nothing changed that could send
             case Refresh(kind, symbols):
                 self._state(kind).refresh(symbols)
             case _:
                 raise TypeError(f"not a reconciler event: {event!r}")
-        out += self._drain(now)
-        return out
+        return True
 
     def poll(self, now: float) -> list[Command]:
         """Send what timers (spacing, retry delays, rate limits) held back until ``now``."""
