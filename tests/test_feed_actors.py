@@ -446,3 +446,34 @@ async def test_a_silent_connection_is_not_mistaken_for_silent_symbols(autojump_c
         assert feed.health.counts.get("symbol_stale", 0) == 0
         assert len(conn.requests(22004)) == 1  # no resubscribe spent on a dead socket
         assert stale.detail["silent_for"] == 5.0
+
+
+def test_heartbeats_keep_their_grid_when_one_wakes_late() -> None:
+    """A late wake-up is not carried into the next interval (issue 5: heartbeat jitter)."""
+    from types import SimpleNamespace
+
+    from tickactors._actors.connection import Session
+
+    clock = trio.testing.MockClock(rate=0)
+    sent: list[float] = []
+
+    async def main() -> None:
+        tracker = SimpleNamespace(send_nowait=lambda _: sent.append(trio.current_time()))
+        stub = SimpleNamespace(
+            _dialect=SimpleNamespace(heartbeat_interval=2.0), _tracker=tracker, connection=1
+        )
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(Session._heartbeat, stub)
+            await trio.testing.wait_all_tasks_blocked()
+            clock.jump(2.3)  # the first wake-up comes 0.3 s late
+            await trio.testing.wait_all_tasks_blocked()
+            clock.jump(1.7)  # t = 4.0: the second is due on the grid, not at 4.3
+            await trio.testing.wait_all_tasks_blocked()
+            clock.jump(7.0)  # a long pause: one heartbeat, then the next a full interval on
+            await trio.testing.wait_all_tasks_blocked()
+            clock.jump(2.0)
+            await trio.testing.wait_all_tasks_blocked()
+            nursery.cancel_scope.cancel()
+
+    trio.run(main, clock=clock)
+    assert sent == [2.3, 4.0, 11.0, 13.0]

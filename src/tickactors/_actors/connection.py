@@ -321,10 +321,17 @@ class Session:
             self._counters.frames_sent += 1
 
     async def _heartbeat(self) -> None:
+        """One heartbeat per interval on a fixed grid: a late wake-up is not carried into
+        the next interval (no drift); after a pause longer than an interval, no burst."""
         interval = self._dialect.heartbeat_interval
+        due = trio.current_time() + interval
         while True:
-            await trio.sleep(interval)
+            await trio.sleep_until(due)
             self._tracker.send_nowait(Heartbeat(self.connection))
+            due += interval
+            now = trio.current_time()
+            if due <= now:
+                due = now + interval
 
     async def _watch_staleness(self) -> None:
         monitor = self._monitor
