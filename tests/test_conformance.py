@@ -19,7 +19,6 @@ import select
 import ssl
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
@@ -266,9 +265,10 @@ async def test_client_close_is_answered(servers: Servers, kind: str) -> None:
             t = await FACTORIES[kind](nursery, url, None, None, 5.0)
             await t.send("echo hi")
             assert await t.receive() == "hi"
-            start = time.monotonic()
-            await t.aclose()  # polite: close 1000, wait (up to 2 s) for the answer
-            assert time.monotonic() - start < 1.0  # answered, not timed out
+            # Polite close: 1000, then wait for the answer. With a 60 s close timeout, only
+            # an answered close returns inside the 10 s deadline above: no clock is read.
+            t._close_timeout = 60.0  # type: ignore[attr-defined]
+            await t.aclose()
         assert await server_received(servers, url) == "1000 "
 
 

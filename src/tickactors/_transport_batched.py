@@ -67,10 +67,8 @@ leave half a frame on the wire, so after one the transport refuses to send
 again. Closing sends close 1000 and waits up to ``close_timeout`` for the
 peer's (if polite), then always drops the stream.
 
-Connecting (:func:`connect_batched`) follows :func:`connect_websocket`'s
-contract: one deadline over TCP (TLS for ``wss://``) and the upgrade, the
-stream closed on any failure, every failure a :class:`ConnectError` with the
-token masked; the URL never appears in a message.
+Connecting (:func:`connect_batched`, the upgrade in :mod:`._handshake`) follows
+:func:`connect_websocket`'s contract (see :mod:`._connecting`).
 """
 
 from __future__ import annotations

@@ -21,8 +21,8 @@ Faults come in three shapes, and the server consults them at fixed points:
   connections ignore it). What ``kick``, ``malformed``, ``expire_token`` and
   the ages look like there is in ``_tradovate_connection``.
 
-Every call is counted in ``stats.faults_injected[kind]`` and logged in
-``stats.fault_log`` as ``(trio time, kind, detail)``, once per call.
+Every call is counted in ``stats.faults_injected[kind]`` and logged in ``stats.fault_log``
+as ``(trio time, kind, detail)``, once per call; ``armed(kind)`` says what is still to come.
 
 Picks where the brief leaves room: during a stall, inbound requests are read
 and discarded (not applied, not answered), but accepted-looking heartbeats
@@ -32,11 +32,10 @@ rule stays armed until ``clear_ghost()``/``clear()`` (or ``armed_for``
 seconds); each code it catches streams on for ``duration`` seconds after its
 removal (``None``: as long as the connection lives).
 
-Random mode (``SimConfig.random_faults`` = mean seconds between faults)
-draws exponential gaps and a weighted kind from :data:`RANDOM_MENU`
-(:data:`TRADOVATE_RANDOM_MENU` on the Tradovate venue), with
-bounded parameters, from a random stream derived from the seed alone: the
-fault log of a run is the same for the same seed and client behaviour.
+Random mode (``SimConfig.random_faults`` = mean seconds between faults) draws exponential
+gaps and a weighted kind from :data:`RANDOM_MENU` (:data:`TRADOVATE_RANDOM_MENU` on the
+Tradovate venue), with bounded parameters, from a random stream derived from the seed
+alone: the fault log of a run is the same for the same seed and client behaviour.
 """
 
 from __future__ import annotations
