@@ -141,3 +141,14 @@ def test_the_same_seed_draws_the_same_faults_whatever_the_candidates() -> None:
         ]
 
     assert draws([]) == draws(["A", "B", "C"])
+
+
+def test_stopping_the_faults_ends_every_window_and_armed_fault_now() -> None:
+    ledger = Ledger()
+    armed = ledger.fault_injected(
+        "lose_acks", 1.0, connection=1, needs_new_connection=False, lasts=None
+    )
+    window = ledger.fault_injected("max_age", 2.0, connection=1, needs_new_connection=True, lasts=9)
+    done = ledger.fault_injected("malformed", 3.0, connection=1, needs_new_connection=False)
+    ledger.faults_stopped(5.0)
+    assert (armed.ends, window.ends, done.ends) == (5.0, 5.0, 3.0)

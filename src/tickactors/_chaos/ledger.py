@@ -108,6 +108,12 @@ class Ledger:
         if record.ends is None:
             record.ends = now
 
+    def faults_stopped(self, now: float) -> None:
+        """Every fault was switched off at ``now``: armed ones disarmed, windows cut short."""
+        for record in self._pending:
+            if record.ends is None or record.ends > now:
+                record.ends = now
+
     def stale_detected(self, now: float) -> None:
         for record in self._pending:
             if record.kind == "stall" and record.detected is None and record.injected <= now:

@@ -255,10 +255,7 @@ class _Soak:
         faults = self.sim.faults
         faults.clear()
         faults.set_max_age(None)
-        now = trio.current_time()
-        for record in self.ledger.pending():
-            if record.ends is None or record.ends > now:
-                record.ends = now  # disarmed, or its window cut short
+        self.ledger.faults_stopped(trio.current_time())
 
     def truth(self) -> dict[str, Any]:
         """What the feed believes against what the simulator really streams."""
