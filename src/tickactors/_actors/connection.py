@@ -154,6 +154,7 @@ class Session:
     async def _read(self) -> None:
         receive_many = self._transport.receive_many
         decode = self._dialect.decode
+        take_trades = self._dialect.take_trades
         monitor = self._monitor
         counters = self._counters
         market = self._market
@@ -164,7 +165,14 @@ class Session:
             self._backoff.data_received(now)
             counters.frames_received += len(frames)
             batch = MarketBatch()
-            for frame in frames:
+            i, n = 0, len(frames)
+            while i < n:
+                if take_trades is not None:
+                    i = take_trades(frames, i, now, batch.trades)
+                    if i == n:
+                        break
+                frame = frames[i]
+                i += 1
                 try:
                     answers = decode(frame, now, batch)
                 except ProtocolError as exc:

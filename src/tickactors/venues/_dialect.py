@@ -24,7 +24,7 @@ from __future__ import annotations
 import enum
 import math
 import reprlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any, Final, Protocol
 
@@ -62,6 +62,10 @@ def shown(value: object) -> object:
     if type(value) is int:
         return f"<int of {value.bit_length()} bits>"
     return reprlib.repr(value)
+
+
+#: ``take_trades(frames, i, received_at, trades) -> index``: see ``Dialect.take_trades``.
+TakeTrades = Callable[[Sequence[str | bytes], int, float, list[Tick]], int]
 
 
 class MarketBatch:
@@ -148,6 +152,16 @@ class Dialect(Protocol):
     max_symbols: int | None
     heartbeat_tracked: bool
     authorize_required: bool
+
+    @property
+    def take_trades(self) -> TakeTrades | None:
+        """None, or the hot path for runs of plain trade frames.
+
+        ``take_trades(frames, i, received_at, trades)`` appends the ``Tick`` of each frame
+        from ``frames[i]`` on, stops at the first it does not take (``decode`` gets that
+        one), never raises, and returns the index it stopped at (``len(frames)`` when it
+        took them all).
+        """
 
     def validate_symbol(self, symbol: object) -> str:
         """The symbol as the venue spells it, or raise ``InvalidSymbolError``."""

@@ -85,6 +85,7 @@ class TradovateDialect:
     kinds: tuple[StreamKind, ...] = (QUOTES, BOOK)
     heartbeat_tracked = False  # ``[]`` gets no answer
     authorize_required = True  # ``authorize`` after ``o``
+    take_trades = None  # quotes, not trades: every frame goes through ``decode``
 
     def __init__(
         self,
