@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import math
+import operator
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
@@ -47,6 +48,7 @@ MAX_FRAMES_PER_BATCH = 128
 #: Tradovate shutdown reasons after which reconnecting would only evict another connection.
 QUOTA_SHUTDOWNS = frozenset({"ConnectionQuotaReached", "IPQuotaReached"})
 _NOTHING_WANTED: frozenset[str] = frozenset()
+_symbol_of: Callable[[MarketData], str] = operator.attrgetter("symbol")
 
 
 class SessionEnded(Exception):
@@ -216,6 +218,11 @@ class Session:
                 continue
             # A kind the feed keeps no set for is wanted by nobody: all ghosts.
             wanted = self._wanted.get(kind, _NOTHING_WANTED)
+            symbols = set(map(_symbol_of, items))
+            if symbols <= wanted:  # the usual batch: no ghost in it, no per-item loop
+                out.extend(items)
+                self._monitor.symbols_seen(symbols, now)
+                continue
             for item in items:
                 symbol = item.symbol
                 if symbol in wanted:
