@@ -38,6 +38,7 @@ from tickactors._errors import ProtocolError
 from tickactors._values import Tick
 from tickactors.venues import AllTick
 from tickactors.venues._alltick import _ZERO, _data, _decimal, _seconds, _trade
+from tickactors.venues._alltick_trades import take_trades
 from tickactors.venues._dialect import MAX_NUMBER, MIN_PRICE, MarketBatch
 
 CODES = ("700.HK", "BTCUSDT", "ETHUSDT", "EURUSD")
@@ -106,19 +107,25 @@ def _tick(code: str, price: Any, volume: Any, tick_time: Any, seq: Any, turnover
     )
 
 
-def alternatives() -> tuple[dict[str, Callable[[bytes], Any]], dict[str, str]]:
+def alternatives() -> tuple[dict[str, Callable[[str], Any]], dict[str, str]]:
     dialect = AllTick(url="wss://example.invalid/quote-b-ws-api", token="t").dialect
-    out: dict[str, Callable[[bytes], Any]] = {}
+    out: dict[str, Callable[[str], Any]] = {}
     notes: dict[str, str] = {}
     loads = orjson.loads
 
-    def full(frame: bytes) -> Any:
+    def full(frame: str) -> Any:
         batch = MarketBatch()
         dialect.decode(frame, 0.0, batch)
         return batch.trades[0]
 
+    def general(frame: str) -> Any:
+        batch = MarketBatch()
+        dialect.decode_general(frame, 0.0, batch)
+        return batch.trades[0]
+
     out["orjson.loads only"] = loads
     out["dialect.decode (current)"] = full
+    out["dialect.decode_general (before)"] = general
     out["orjson + _trade builder"] = lambda frame: _trade(_data(loads(frame)), 0.0)
     if msgspec is None:
         notes["msgspec"] = "skipped: msgspec does not import"
@@ -126,7 +133,7 @@ def alternatives() -> tuple[dict[str, Callable[[bytes], Any]], dict[str, str]]:
         decoder = msgspec.json.Decoder(Push)
         decode = decoder.decode
 
-        def typed(frame: bytes) -> Tick:
+        def typed(frame: str) -> Tick:
             d = decode(frame).data
             return _tick(d.code, d.price, d.volume, d.tick_time, d.seq, d.turnover,
                          d.trade_direction, 0.0)  # fmt: skip
@@ -140,7 +147,7 @@ def alternatives() -> tuple[dict[str, Callable[[bytes], Any]], dict[str, str]]:
         converter.register_structure_hook(Decimal, lambda v, _: Decimal(str(v)))
         structure = converter.structure
 
-        def with_cattrs(frame: bytes) -> Tick:
+        def with_cattrs(frame: str) -> Tick:
             d = structure(loads(frame)["data"], TradeData)
             return _tick(d.code, d.price, d.volume, d.tick_time, d.seq, d.turnover,
                          d.trade_direction, 0.0)  # fmt: skip
@@ -149,10 +156,10 @@ def alternatives() -> tuple[dict[str, Callable[[bytes], Any]], dict[str, str]]:
     return out, notes
 
 
-def measure(frames: list[bytes], repeat: int) -> dict[str, Any]:
+def measure(frames: list[str], repeat: int) -> dict[str, Any]:
     funcs, notes = alternatives()
     reference = [_trade(_data(orjson.loads(f)), 0.0) for f in frames]
-    rows: dict[str, Any] = {}
+    rows: dict[str, Any] = {"take_trades, batches of 128 (reader)": _batched(frames, repeat)}
     for name, func in funcs.items():
         passes = []
         for _ in range(repeat):
@@ -173,6 +180,27 @@ def measure(frames: list[bytes], repeat: int) -> dict[str, Any]:
     return {"frames": len(frames), "repeat": repeat, "results": rows, "notes": notes}
 
 
+def _batched(frames: list[str], repeat: int) -> dict[str, Any]:
+    batches = [frames[i : i + 128] for i in range(0, len(frames), 128)]
+    passes = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        for batch in batches:
+            take_trades(batch, 0, 0.0, [])
+        passes.append((time.perf_counter() - t0) / len(frames) * 1e9)
+    built: list[Tick] = []
+    for batch in batches:
+        take_trades(batch, 0, 0.0, built)
+    reference = [_trade(_data(orjson.loads(f)), 0.0) for f in frames]
+    differ = (
+        len(frames)
+        - len(built)
+        + sum(_key(b) != _key(r) for b, r in zip(built, reference, strict=False))
+    )
+    return {"ns_per_frame": round(statistics.median(passes)), "builds_tick": True,
+            "frames_differing": differ}  # fmt: skip
+
+
 def _key(t: Tick) -> tuple[Any, ...]:
     return (t.symbol, t.price, t.volume, t.exchange_time, t.seq, dict(t.fields))
 
@@ -185,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=7, help="passes per alternative")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args(argv)
-    frames = payloads(CODES, args.frames, 0)
+    frames = [frame.decode() for frame in payloads(CODES, args.frames, 0)]
     result = measure(frames, args.repeat)
     if args.json:
         print(json.dumps(result))
