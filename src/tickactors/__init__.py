@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 from ._errors import AuthenticationError as AuthenticationError
+from ._errors import CapacityError as CapacityError
 from ._errors import CaptchaRequiredError as CaptchaRequiredError
 from ._errors import CertificateError as CertificateError
 from ._errors import ConnectError as ConnectError
@@ -54,6 +55,7 @@ __all__ = [
     "BatchQueue",
     "BookLevel",
     "BookSnapshot",
+    "CapacityError",
     "CaptchaRequiredError",
     "CertificateError",
     "ConnectError",

@@ -30,6 +30,24 @@ class InvalidSymbolError(FeedError, ValueError):
         super().__init__(f"invalid symbol {symbol!r}: {reason}")
 
 
+class CapacityError(FeedError, ValueError):
+    """The desired symbols do not fit the venue's caps: symbols per connection and connections.
+
+    ``symbols`` names every subscription that did not fit (``"SYMBOL (kind)"``); nothing
+    of the change that raised it was applied.
+    """
+
+    def __init__(self, symbols: list[str], *, per_connection: int, connections: int) -> None:
+        self.symbols = tuple(symbols)
+        self.per_connection = per_connection
+        self.connections = connections
+        shown = ", ".join(self.symbols[:20]) + (", ..." if len(self.symbols) > 20 else "")
+        super().__init__(
+            f"{len(self.symbols)} subscription(s) do not fit {connections} connection(s) of "
+            f"{per_connection} symbols per kind: {shown}"
+        )
+
+
 class FeedClosedError(FeedError, RuntimeError):
     """The feed was used after it closed."""
 
