@@ -1,0 +1,137 @@
+"""Make-before-break, sans-I/O: when to replace a connection, and each tick once meanwhile.
+
+A connection is replaced before the venue cuts it (Binance-style 24 h limits, AllTick's
+"no visible cause at all") or when the venue announces a shutdown: a replacement opens,
+subscribes the same symbols and proves itself with first data for every one of them;
+only then does the old one close. Three small pieces here, the actors do the rest:
+
+:func:`rotation_due`
+    when a connection opened at ``opened_at`` should be replaced: ``max_age`` shortened by
+    up to ``jitter`` of itself, so that connections opened together do not all rotate at
+    once. The caller draws ``uniform`` (0 <= u < 1) from its seeded random source.
+:class:`Handover`
+    the replacement's proof: the symbols (per kind) still waiting for their first data,
+    and the deadline after which the handover goes ahead anyway (a symbol that does not
+    trade must not keep two connections open forever); ``missing`` says which ones never
+    showed, for the event that reports it.
+:class:`OverlapFilter`
+    while both connections stream, every item is delivered once. Items are keyed by the
+    venue's sequence number where they carry one, else by their content (all fields but
+    ``received_at`` and ``fields``). Counting, not a set: when one connection has seen a
+    key ``n`` times, the user has it ``n`` times, never more, so two real trades that look
+    alike are both kept when either connection carried both. Memory is bounded: the
+    oldest keys are forgotten first.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Set as AbstractSet
+from typing import Any
+
+from .._values import BookSnapshot, MarketData, Quote, StreamKind, Tick
+
+
+def rotation_due(opened_at: float, max_age: float, jitter: float, uniform: float) -> float:
+    """When to start replacing a connection opened at ``opened_at``."""
+    if not max_age > 0 or not 0 <= jitter < 1 or not 0 <= uniform < 1:
+        raise ValueError("max_age > 0, 0 <= jitter < 1 and 0 <= uniform < 1")
+    return opened_at + max_age * (1.0 - jitter * uniform)
+
+
+class Handover:
+    """A replacement connection proving itself: first data for every symbol it carries."""
+
+    def __init__(
+        self, symbols: Mapping[StreamKind, AbstractSet[str]], *, started_at: float, patience: float
+    ) -> None:
+        self._waiting = {kind: set(s) for kind, s in symbols.items() if s}
+        self.started_at = started_at
+        self.deadline = started_at + patience
+
+    def seen(self, items: Iterable[MarketData]) -> None:
+        """The replacement delivered ``items``."""
+        waiting = self._waiting
+        if not waiting:
+            return
+        for item in items:
+            symbols = waiting.get(item.kind)
+            if symbols is not None:
+                symbols.discard(item.symbol)
+                if not symbols:
+                    del waiting[item.kind]
+                    if not waiting:
+                        return
+
+    def ready(self, now: float) -> bool:
+        """Whether the old connection may close: every symbol showed, or patience ran out."""
+        return not self._waiting or now >= self.deadline
+
+    def missing(self) -> dict[StreamKind, frozenset[str]]:
+        """The symbols that have not shown yet, per kind."""
+        return {kind: frozenset(s) for kind, s in self._waiting.items()}
+
+
+def _key(item: MarketData) -> tuple[Any, ...]:
+    if isinstance(item, Tick):
+        if item.seq is not None:
+            return (0, item.symbol, item.seq)
+        return (1, item.symbol, item.price, item.volume, item.exchange_time)
+    if isinstance(item, BookSnapshot):
+        if item.seq is not None:
+            return (2, item.symbol, item.seq)
+        return (3, item.symbol, item.bids, item.asks, item.exchange_time)
+    assert isinstance(item, Quote)
+    return (
+        4,
+        item.symbol,
+        item.bid,
+        item.bid_size,
+        item.offer,
+        item.offer_size,
+        item.last,
+        item.last_size,
+        item.total_volume,
+        item.exchange_time,
+    )
+
+
+class OverlapFilter:
+    """Every item once while two connections (or more) carry the same subscriptions."""
+
+    def __init__(self, memory: int = 65_536) -> None:
+        if memory < 1:
+            raise ValueError("memory is at least 1 key")
+        self.memory = memory
+        # key -> [times delivered, times seen per connection...] as {connection: n}
+        self._keys: OrderedDict[tuple[Any, ...], dict[int, int]] = OrderedDict()
+        self.duplicates = 0
+        self.forgotten = 0
+
+    def admit(self, items: Sequence[MarketData], connection: int) -> list[MarketData]:
+        """The items of ``connection``'s batch the user has not had yet, in order."""
+        keys = self._keys
+        out: list[MarketData] = []
+        for item in items:
+            key = _key(item)
+            counts = keys.get(key)
+            if counts is None:
+                keys[key] = {connection: 1, -1: 1}  # -1: times delivered
+                out.append(item)
+                continue
+            seen = counts.get(connection, 0) + 1
+            counts[connection] = seen
+            if seen > counts[-1]:
+                counts[-1] = seen
+                out.append(item)
+            else:
+                self.duplicates += 1
+        while len(keys) > self.memory:
+            keys.popitem(last=False)
+            self.forgotten += 1
+        return out
+
+    def clear(self) -> None:
+        """The overlap is over: forget every key."""
+        self._keys.clear()
