@@ -57,10 +57,48 @@ def test_options_map_to_config() -> None:
     assert (config.max_connection_age, config.random_faults, config.firehose) == (60.0, 20.0, True)
     defaults = config_from_args(_parse())
     assert defaults.tokens is None and defaults.enforce_rate and not defaults.firehose
+    assert (defaults.plan, defaults.max_symbols, defaults.max_connections_per_token) == (
+        None,
+        100,
+        None,
+    )
+    assert defaults.token_rate_interval is None
+
+
+def test_plan_options() -> None:
+    plan = config_from_args(_parse("--plan", "professional"))
+    assert (plan.plan, plan.max_symbols, plan.max_connections_per_token) == (
+        "professional",
+        3000,
+        10,
+    )
+    assert plan.token_rate_interval == 3.0
+    explicit = config_from_args(
+        _parse(
+            "--plan",
+            "free",
+            "--max-symbols",
+            "7",
+            "--max-connections-per-token",
+            "2",
+            "--token-rate-interval",
+            "5",
+        )
+    )
+    assert (explicit.max_symbols, explicit.max_connections_per_token) == (7, 2)
+    assert explicit.token_rate_interval == 5.0
+    with pytest.raises(ValueError):
+        config_from_args(_parse("--max-connections-per-token", "0"))
 
 
 def test_bad_options_are_refused() -> None:
-    for argv in (["--venue", "binance"], ["--tick-interval", "0"], ["--random-faults", "-1"]):
+    for argv in (
+        ["--venue", "binance"],
+        ["--tick-interval", "0"],
+        ["--random-faults", "-1"],
+        ["--plan", "gold"],
+        ["--token-rate-interval", "0"],
+    ):
         with pytest.raises(SystemExit):
             _parse(*argv)
 
@@ -92,6 +130,9 @@ async def test_help() -> None:
         "--no-rate-limit",
         "--max-connection-age",
         "--heartbeat-timeout",
+        "--plan",
+        "--max-connections-per-token",
+        "--token-rate-interval",
     ):
         assert option in text
 

@@ -7,12 +7,15 @@ handshake and token are through) runs three tasks:
 
 - **reader**: every message is one request (:mod:`._alltick_protocol`). In
   order: stalled -> discarded (a heartbeat still refreshes the heartbeat
-  clock); ``drop_requests`` -> discarded; the rate rule (a request less than
-  ``rate_interval`` after the previous *counted* one gets 605 and changes
-  nothing; rate-rejected requests do not move that clock; the violation that
-  reaches ``kick_after_violations`` gets 606 instead, then close frame 1008);
-  then validation and application; then the answer, subject to
-  ``lose_acks``/``delay_acks``. Heartbeats are requests like any other.
+  clock); ``drop_requests`` -> discarded; the rate rules: first the
+  per-connection one (a request less than ``rate_interval`` after the
+  previous *counted* one), then the token-wide one
+  (:mod:`._alltick_tokens`); a violation of either gets 605 and changes
+  nothing; rate-rejected requests move neither clock; the violation (of
+  either rule) that reaches ``kick_after_violations`` gets 606 instead, then
+  close frame 1008; then validation and application; then the answer,
+  subject to ``lose_acks``/``delay_acks``. Heartbeats are requests like any
+  other for the per-connection rule.
 - **writer** (:mod:`._connection`, shared with Tradovate): drains the
   bounded frame queue, discarding frames while a stall holds; overflow drops
   the client as a slow consumer (TCP abort).
@@ -37,7 +40,8 @@ from typing import Any
 from .. import _secret
 from . import _alltick_protocol as proto
 from ._alltick_subscriptions import StreamedSets
-from ._connection import VenueConnection
+from ._alltick_tokens import TokenRules, too_soon
+from ._connection import Frame, VenueConnection
 from ._faults import Faults
 from ._hub import Hub
 from ._wsio import ServerWebSocket
@@ -55,10 +59,18 @@ class AllTickConnection(VenueConnection):
     """
 
     def __init__(
-        self, hub: Hub, faults: Faults, ws: ServerWebSocket, token: str, path: str
+        self,
+        hub: Hub,
+        faults: Faults,
+        ws: ServerWebSocket,
+        token: str,
+        path: str,
+        rules: TokenRules,
     ) -> None:
         super().__init__(hub, faults, ws, path)
         self._token = _secret.Secret(token)
+        self._rules = rules
+        self._record = hub.config.record_connections
         self.subs = StreamedSets(faults, hub.subscriptions_changed)
         # The streamer's per-tick questions, bound once (no delegation hop).
         self.wants_trade = self.subs.wants_trade
@@ -121,6 +133,13 @@ class AllTickConnection(VenueConnection):
     def depth_ghosts(self) -> dict[str, tuple[float, int]]:
         return self.subs.depth_ghosts
 
+    def _sent(self, frames: list[Frame]) -> None:
+        if self._record:
+            stats = self._hub.stats
+            for frame in frames:
+                if frame.trade_seq is not None and frame.symbol is not None:
+                    stats.trade_written(self.id, frame.symbol, frame.trade_seq)
+
     # ---- limits ----------------------------------------------------------------
 
     def _check_limits(self, now: float) -> float | None:
@@ -158,9 +177,9 @@ class AllTickConnection(VenueConnection):
             return
         if faults.take_drop_request():
             return
-        last = self.last_request_at
-        if config.enforce_rate and last is not None and now - last < config.rate_interval:
-            stats.violations["rate"] += 1
+        violation = self._rate_violation(req.cmd_id, now)
+        if violation is not None:
+            stats.violations[violation] += 1
             self.rate_violations += 1
             if self.rate_violations >= config.kick_after_violations:
                 answer = proto.encode_answer(*proto.KICKED, req.answer_id, req.seq_id, req.trace)
@@ -170,7 +189,6 @@ class AllTickConnection(VenueConnection):
                     [proto.encode_answer(*proto.TOO_MANY, req.answer_id, req.seq_id, req.trace)]
                 )
             return
-        self.last_request_at = now
         if req.error is not None:
             ret, msg, kind = req.error
             stats.violations[kind] += 1
@@ -182,6 +200,19 @@ class AllTickConnection(VenueConnection):
             self._send_text([answer])
         elif fault != "lose" and self._nursery is not None:
             self._nursery.start_soon(self._send_later, float(fault), [answer])
+
+    def _rate_violation(self, cmd_id: int | None, now: float) -> str | None:
+        """Which rate rule the request breaks (``rate``, ``token_rate``), else None.
+
+        A request that breaks neither moves both clocks (the token's only for
+        the requests it covers)."""
+        config = self._hub.config
+        if config.enforce_rate and too_soon(self.last_request_at, now, config.rate_interval):
+            return "rate"
+        if not self._rules.request_allowed(self._token.reveal(), cmd_id, now):
+            return "token_rate"
+        self.last_request_at = now
+        return None
 
     def _apply(self, req: proto.Request, now: float) -> tuple[int, str]:
         data = req.data
@@ -206,6 +237,8 @@ class AllTickConnection(VenueConnection):
             self.subs.replace_trades(result.codes, now)
         else:
             self.subs.replace_depth(result.codes, dict(result.depth_levels), now)
+        if self._record:
+            self._hub.stats.codes_subscribed(self.id, result.codes)
         return proto.OK
 
     def _reject(self, rejection: proto.Rejection) -> tuple[int, str]:

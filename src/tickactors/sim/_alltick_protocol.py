@@ -58,6 +58,7 @@ PLAN_TOO_SMALL: Final = (603, "plan too small, too many symbols")
 CODE_UNAUTHORIZED: Final = (604, "code unauthorized")
 TOO_MANY: Final = (605, "too many requests")
 KICKED: Final = (606, "too many requests, connection will be closed")
+TOO_MANY_CONNECTIONS: Final = (429, "too many connections")  # the sim's pick
 
 _CODE = re.compile(r"^[A-Za-z0-9._\-]{1,40}$")
 _UINT32_MAX: Final = 2**32 - 1

@@ -5,8 +5,13 @@ Theory of operation
 The market is shared, as at a real venue: each code trades once per
 ``tick_interval`` (jittered x0.5..1.5) whoever listens, and that one trade
 is fanned out to every connection that streams the code (its subscription,
-or a ghost of it). So two connections subscribed to the same code see the
-same prices and the same strictly increasing ``seq``.
+or a ghost of it): one payload, queued to each. So two connections subscribed
+to the same code see the same prices and the same strictly increasing
+``seq``, and a connection that subscribes while another streams the code
+joins the same sequence: the overlap of a make-before-break rotation holds
+the same trades on both. Every generated trade goes into
+``stats.trades_generated`` (and, with ``record_connections``, each written
+push into ``stats.trades_by_connection``; see :mod:`._stats`).
 
 Normal mode is the shared paced loop (:mod:`._streamer`): a heap of due
 ``(code, stream)`` pushes, a code leaving it once nobody listens, waiting
@@ -61,9 +66,10 @@ class AllTickStreamer(PacedStreamer[str, AllTickConnection]):
         listeners = [c for c in self.connections if c.wants_trade(code, now)]
         if listeners and not self._faults.silenced(code, now):
             trade = self._hub.market.trade(code, self._hub.wall_time())
+            self._hub.stats.trade_generated(code, trade.seq)
             payload = proto.encode_trade(trade, self._variant())
             for conn in listeners:
-                conn.deliver(payload, code)
+                conn.deliver(payload, code, trade.seq)
         return bool(listeners)
 
     def _push_depth(self, code: str, now: float) -> bool:
@@ -106,10 +112,11 @@ class AllTickStreamer(PacedStreamer[str, AllTickConnection]):
                     listeners = [c for c in conns if c.wants_trade(code, now)]
                     if listeners:
                         trade = self._hub.market.trade(code, self._hub.wall_time())
+                        self._hub.stats.trade_generated(code, trade.seq)
                         payload = proto.encode_trade(trade, self._variant())
                         sent += 1
                         for conn in listeners:
-                            await conn.deliver_wait(payload, code)
+                            await conn.deliver_wait(payload, code, trade.seq)
                         if sent % YIELD_EVERY == 0:
                             await trio.lowlevel.checkpoint()
                 if self._dirty or self._faults.stalled():

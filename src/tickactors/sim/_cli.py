@@ -21,7 +21,7 @@ import sys
 
 import trio
 
-from ._config import SimConfig
+from ._config import PLANS, SimConfig
 from ._server import VENUES, open_simulator
 
 
@@ -92,11 +92,31 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="mean seconds between trades of one symbol (default: 0.1)",
     )
     venue.add_argument(
+        "--plan",
+        choices=tuple(PLANS),
+        help="AllTick plan: its symbols per list, connections per token and the 3 s rule "
+        "across a token's connections become the defaults of --max-symbols, "
+        "--max-connections-per-token and --token-rate-interval (default: no plan)",
+    )
+    venue.add_argument(
         "--max-symbols",
         type=int,
-        default=100,
         metavar="N",
-        help="symbols per subscription list (default: 100)",
+        help="symbols per subscription list (default: 100, or the plan's)",
+    )
+    venue.add_argument(
+        "--max-connections-per-token",
+        type=int,
+        metavar="N",
+        help="live AllTick connections per token; one more gets ret 429 and close 1008 "
+        "(default: unlimited, or the plan's)",
+    )
+    venue.add_argument(
+        "--token-rate-interval",
+        type=_positive_float,
+        metavar="S",
+        help="seconds between subscription requests of one token across its connections, "
+        "while it has two or more (default: off, or 3 with --plan)",
     )
     venue.add_argument(
         "--over-cap",
@@ -176,10 +196,21 @@ def config_from_args(args: argparse.Namespace) -> SimConfig:
     if args.heartbeat_timeout is not None:
         key = "tradovate_heartbeat_timeout" if args.venue == "tradovate" else "heartbeat_timeout"
         timeouts[key] = args.heartbeat_timeout
+    # given explicitly, these win over the plan's; otherwise the plan (or none) decides
+    limits = {
+        key: value
+        for key, value in (
+            ("max_symbols", args.max_symbols),
+            ("max_connections_per_token", args.max_connections_per_token),
+            ("token_rate_interval", args.token_rate_interval),
+        )
+        if value is not None
+    }
     return SimConfig(
+        plan=args.plan,
         tokens=frozenset(args.token) if args.token else None,
         tick_interval=args.tick_interval,
-        max_symbols=args.max_symbols,
+        **limits,
         over_cap=args.over_cap,
         **timeouts,  # type: ignore[arg-type]
         token_lifetime=args.token_lifetime,

@@ -3,17 +3,60 @@
 Everything that shapes what the simulated venue does lives here, so a test
 states the venue it wants in one place. Live faults (stalls, drops, ...) are
 not configuration: they are switched on and off through ``sim.faults``.
+
+AllTick's plans (``venues.md``: connections per token 1 / 1 / 3 / 10, symbols
+per connection 5 / 100 / 200 / 3000) are presets: ``SimConfig(plan="premium")``
+gives ``max_symbols=200``, ``max_connections_per_token=3`` and the token-wide
+``token_rate_interval=3.0``; a value given explicitly wins over the plan's
+(``SimConfig(plan="premium", max_symbols=10)``). Without a plan those three are
+100, unlimited and off, as before plans existed. ``attrs.evolve`` copies the
+three values as they are, so evolving ``plan`` alone does not change them.
 """
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Mapping
+from typing import Final, Literal
 
 import attrs
 
 OverCap = Literal["reject", "ignore"]
 WireVariants = Literal["mixed", "documented"]
 ErrorText = Literal["plain", "double", "mixed"]
+Plan = Literal["free", "basic", "premium", "professional"]
+
+
+@attrs.frozen(slots=True)
+class PlanLimits:
+    """One AllTick plan's per-token limits (``venues.md``, "Limits")."""
+
+    max_symbols: int
+    max_connections_per_token: int
+
+
+PLANS: Final[Mapping[str, PlanLimits]] = {
+    "free": PlanLimits(5, 1),
+    "basic": PlanLimits(100, 1),
+    "premium": PlanLimits(200, 3),
+    "professional": PlanLimits(3000, 10),
+}
+#: "across several connections of one token, keep 3 s between requests"
+TOKEN_RATE_INTERVAL: Final = 3.0
+DEFAULT_MAX_SYMBOLS: Final = 100
+
+
+def _plan_symbols(config: SimConfig) -> int:
+    limits = PLANS.get(config.plan or "")
+    return limits.max_symbols if limits is not None else DEFAULT_MAX_SYMBOLS
+
+
+def _plan_connections(config: SimConfig) -> int | None:
+    limits = PLANS.get(config.plan or "")
+    return limits.max_connections_per_token if limits is not None else None
+
+
+def _plan_token_rate(config: SimConfig) -> float | None:
+    return TOKEN_RATE_INTERVAL if config.plan is not None else None
 
 
 def _positive(_inst: object, attribute: attrs.Attribute[float], value: float) -> None:
@@ -41,8 +84,26 @@ class SimConfig:
     """How the simulated venue behaves.
 
     Attributes:
+        plan: an AllTick plan (``"free"``, ``"basic"``, ``"premium"``, ``"professional"``)
+            whose limits become the defaults of ``max_symbols``,
+            ``max_connections_per_token`` and ``token_rate_interval`` (see the module
+            docstring); keyword only. ``None`` (default): no plan.
         tokens: accepted tokens; ``None`` accepts any non-empty token.
-        max_symbols: symbols per subscription list (trades and depth count separately).
+        max_symbols: symbols per subscription list (trades and depth count separately);
+            default 100, or the plan's.
+        max_connections_per_token: live AllTick connections one token may hold; one
+            more completes the handshake, gets ``{"ret":429,"msg":"too many
+            connections","cmd_id":0,...}`` and close frame 1008 "too many connections"
+            (see ``_alltick_tokens``). ``None`` = unlimited (default, or the plan's).
+        token_rate_interval: minimum seconds between two subscription requests
+            (22002/22004/22006; heartbeats do not count) of one token, on whichever
+            of its connections, while it has two or more live; a violation is
+            answered like the per-connection rule (605, then 606 and close), whatever
+            ``enforce_rate`` says. ``None`` = off (default; 3.0 with a plan).
+        record_connections: also record, per connection id, the codes it subscribed
+            and the trades written to it (``stats.codes_by_connection``,
+            ``stats.trades_by_connection``); off by default because it grows with
+            every connection.
         over_cap: over ``max_symbols``: ``"reject"`` answers 603, ``"ignore"`` accepts
             the request and streams only the first ``max_symbols`` codes.
         invalid_codes: codes answered with 600 "code invalid" even if well formed.
@@ -93,8 +154,10 @@ class SimConfig:
             seconds after their handshake; ``None`` = never.
     """
 
+    # ``plan`` comes first so that the factories below can read it; it is keyword only.
+    plan: Plan | None = attrs.field(default=None, kw_only=True)
     tokens: frozenset[str] | None = attrs.field(default=None, converter=_tokens)
-    max_symbols: int = 100
+    max_symbols: int = attrs.field(default=attrs.Factory(_plan_symbols, takes_self=True))
     over_cap: OverCap = "reject"
     invalid_codes: frozenset[str] = attrs.field(default=frozenset(), converter=frozenset)
     unauthorized_codes: frozenset[str] = attrs.field(default=frozenset(), converter=frozenset)
@@ -126,10 +189,24 @@ class SimConfig:
     max_connections_per_user: int = 50
     error_text: ErrorText = "mixed"
     replay_drop_after: float | None = attrs.field(default=None, validator=_optional_positive)
+    max_connections_per_token: int | None = attrs.field(
+        default=attrs.Factory(_plan_connections, takes_self=True)
+    )
+    token_rate_interval: float | None = attrs.field(
+        default=attrs.Factory(_plan_token_rate, takes_self=True),
+        validator=_optional_positive,
+    )
+    record_connections: bool = False
 
     def __attrs_post_init__(self) -> None:
+        if self.plan is not None and self.plan not in PLANS:
+            raise ValueError(
+                f"SimConfig.plan must be one of {', '.join(PLANS)} or None, not {self.plan!r}"
+            )
         if self.max_symbols < 1:
             raise ValueError("SimConfig.max_symbols must be >= 1")
+        if self.max_connections_per_token is not None and self.max_connections_per_token < 1:
+            raise ValueError("SimConfig.max_connections_per_token must be >= 1 or None")
         if self.over_cap not in ("reject", "ignore"):
             raise ValueError(
                 f"SimConfig.over_cap must be 'reject' or 'ignore', not {self.over_cap!r}"

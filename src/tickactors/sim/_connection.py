@@ -57,6 +57,7 @@ class Frame(NamedTuple):
     opcode: int
     payload: bytes
     symbol: str | None
+    trade_seq: int | None = None  # the ``seq`` of a trade push (AllTick's ledger)
 
 
 class Close(NamedTuple):
@@ -149,15 +150,15 @@ class VenueConnection:
 
     # ---- what the streamer asks ------------------------------------------------
 
-    def deliver(self, payload: bytes, symbol: str) -> None:
+    def deliver(self, payload: bytes, symbol: str, trade_seq: int | None = None) -> None:
         """Queue a push; a full queue drops this client as a slow consumer."""
-        self._enqueue(Frame(OP_TEXT, payload, symbol))
+        self._enqueue(Frame(OP_TEXT, payload, symbol, trade_seq))
 
-    async def deliver_wait(self, payload: bytes, symbol: str) -> None:
+    async def deliver_wait(self, payload: bytes, symbol: str, trade_seq: int | None = None) -> None:
         """Queue a push, waiting only when the queue is full (firehose mode)."""
         if self._closing or self.muted_at is not None:
             return
-        item = Frame(OP_TEXT, payload, symbol)
+        item = Frame(OP_TEXT, payload, symbol, trade_seq)
         with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
             try:
                 self._send.send_nowait(item)

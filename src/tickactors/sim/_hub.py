@@ -24,6 +24,7 @@ class SimConnection(Protocol):
 
     id: int
     opened_at: float
+    closed_reason: str | None  # set once either side starts to end the connection
 
     @property
     def token_masked(self) -> str: ...

@@ -39,6 +39,7 @@ import trio
 
 from ._alltick_server import serve_alltick
 from ._alltick_stream import AllTickStreamer
+from ._alltick_tokens import TokenRules
 from ._config import SimConfig
 from ._faults import Faults, run_random_faults
 from ._hub import Hub
@@ -152,7 +153,7 @@ async def _over_tls(
     await handler(trio.SSLStream(stream, context, server_side=True, https_compatible=True))
 
 
-async def _handle_tcp(hub: Hub, faults: Faults, stream: trio.abc.Stream) -> None:
+async def _handle_tcp(hub: Hub, faults: Faults, rules: TokenRules, stream: trio.abc.Stream) -> None:
     hub.stats.tcp_accepted += 1
     ws = ServerWebSocket(stream, max_message_size=hub.config.max_message_size)
     try:
@@ -165,7 +166,7 @@ async def _handle_tcp(hub: Hub, faults: Faults, stream: trio.abc.Stream) -> None
             request = await ws.receive_request()
         if request is None:
             return
-        await serve_alltick(hub, faults, ws, request.target)
+        await serve_alltick(hub, faults, rules, ws, request.target)
     finally:
         await ws.aclose()
 
@@ -204,7 +205,7 @@ async def open_simulator(
         handler: Any = partial(serve_tradovate, hub, faults, tradovate, market)
     else:
         streamer = AllTickStreamer(hub, faults)
-        handler = partial(_handle_tcp, hub, faults)
+        handler = partial(_handle_tcp, hub, faults, TokenRules(hub))
     if ssl_context is not None:
         handler = partial(_over_tls, ssl_context, handler)
     listeners = await trio.open_tcp_listeners(port, host=host)
