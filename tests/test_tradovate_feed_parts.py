@@ -52,7 +52,10 @@ def session_stub(wanted):
     ghosts_to, ghosts = trio.open_memory_channel(math.inf)
     seen: list[str] = []
     stub = SimpleNamespace(
-        _monitor=SimpleNamespace(symbol_seen=lambda symbol, now: seen.append(symbol)),
+        _monitor=SimpleNamespace(
+            symbol_seen=lambda symbol, now: seen.append(symbol),
+            symbols_seen=lambda symbols, now: seen.extend(sorted(symbols)),
+        ),
         _wanted=wanted,
         _counters=SessionCounters(),
         _reconciler=SimpleNamespace(inbox=ghosts_to),

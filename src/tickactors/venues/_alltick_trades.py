@@ -7,12 +7,15 @@ the decimal values and their ranges, digit strings turned into integers, the
 ``Tick`` itself. ``bench/decode.py`` measured the alternatives; ``docs/performance.md``
 has the table.
 
-It accepts exactly what the general path in ``_alltick`` accepts and builds the same
-``Tick``: anything it is not sure of (a frame of another kind, a field of an unexpected
-type, broken JSON or UTF-8, JSON nested too deep, a value out of range) returns None,
-and the general path decides, with its own error message. Prices, volumes and turnovers are
+It accepts what the general path in ``_alltick`` accepts and builds the same ``Tick``.
+Anything it is not sure of (a frame of another kind, a field of an unexpected type,
+broken JSON or UTF-8, JSON nested too deep, a value out of range) it leaves alone, and
+the general path decides, with its own error message. Prices, volumes and turnovers are
 taken as text only (``Decimal(text)``, as the general path does); one sent as a JSON
 number goes the general way, where ``orjson`` reads it as the general path always has.
+One difference: a number too large for a double in a field the trade does not use
+(``"x": 1e400``) is skipped here, where ``orjson`` refuses the whole frame; the frame is
+valid JSON and the trade in it whole, so it is delivered.
 """
 
 from __future__ import annotations
