@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 import random
 import ssl
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -25,13 +25,12 @@ import attrs
 import trio
 
 from ._actors.messages import TrackerMessage, UserRequest
-from ._actors.reconciling import ReconcilerActor
+from ._actors.reconciling import Inbound, ReconcilerActor
 from ._actors.supervisor import Supervisor, connection_numbers
 from ._actors.tokens import TokenRefresher
 from ._actors.tracker import RequestTracker
 from ._core.backoff import Backoff
-from ._core.reconciler import Event as ReconcilerEvent
-from ._core.reconciler import Reconciler, Unwant, Want
+from ._core.reconciler import Reconciler
 from ._core.requests import Outcome, Resolution
 from ._core.staleness import StalenessMonitor
 from ._errors import (
@@ -43,6 +42,7 @@ from ._errors import (
 )
 from ._handoff import BatchQueue, Policy
 from ._health import HealthBus
+from ._intent import FeedIntent
 from ._iterators import BatchIterator, ItemIterator
 from ._transport import TransportFactory
 from ._transport_batched import connect_batched
@@ -59,8 +59,11 @@ def request_spacing(dialect: Dialect) -> float:
     return 1.0 / (1.0 / slot - 1.0 / dialect.heartbeat_interval)
 
 
-class Feed:
-    """A live market-data feed. Create it with :func:`open_feed`."""
+class Feed(FeedIntent):
+    """A live market-data feed. Create it with :func:`open_feed`.
+
+    ``subscribe``, ``unsubscribe`` and ``desired`` come from :class:`FeedIntent`.
+    """
 
     def __init__(
         self,
@@ -83,7 +86,7 @@ class Feed:
         self.dialect = dialect
         self.health = HealthBus()
         self._market: BatchQueue[MarketData] = BatchQueue(buffer, Policy.BLOCK)
-        self._wanted: dict[StreamKind, set[str]] = {kind: set() for kind in dialect.kinds}
+        self._init_intent(dialect)
         self._filter_again = False
         self._closed = False
         self.tokens = TokenRefresher(venue.token_source, self.health, rng=rng)
@@ -99,7 +102,7 @@ class Feed:
         )
         # The two actors talk both ways: make both inboxes first.
         to_tracker, tracker_inbox = trio.open_memory_channel[TrackerMessage](math.inf)
-        to_reconciler, reconciler_inbox = trio.open_memory_channel[ReconcilerEvent](math.inf)
+        to_reconciler, reconciler_inbox = trio.open_memory_channel[Inbound](math.inf)
         self.tracker = RequestTracker(
             dialect,
             self.health,
@@ -114,6 +117,7 @@ class Feed:
             (to_reconciler, reconciler_inbox),
             to_tracker,
         )
+        self._hand_intents_to(self.reconciler)
         self.supervisor = Supervisor(
             dialect=dialect,
             transport_factory=transport_factory,
@@ -137,43 +141,6 @@ class Feed:
         )
 
     # -- intent ------------------------------------------------------------------------
-
-    def subscribe(self, *symbols: str, kind: StreamKind | None = None) -> None:
-        """Want these symbols' ``kind`` stream. Validated at once; reconciled in the background.
-
-        Raises ``InvalidSymbolError`` (and changes nothing) if any symbol is invalid.
-        """
-        kind = self._kind(kind)
-        valid = self._validate(symbols, kind)
-        new = valid - self._wanted[kind]
-        if new:
-            self._wanted[kind] |= new
-            self.reconciler.inbox.send_nowait(Want(kind, frozenset(new)))
-
-    def unsubscribe(self, *symbols: str, kind: StreamKind | None = None) -> None:
-        """Stop wanting these symbols; their ticks stop reaching you at once."""
-        kind = self._kind(kind)
-        valid = self._validate(symbols, kind)
-        gone = valid & self._wanted[kind]
-        if gone:
-            self._wanted[kind] -= gone
-            self._filter_again = True
-            self.reconciler.inbox.send_nowait(Unwant(kind, frozenset(gone)))
-
-    def _validate(self, symbols: Iterable[object], kind: StreamKind) -> frozenset[str]:
-        if self._closed:
-            raise FeedClosedError("the feed is closed")
-        if kind not in self._wanted:
-            raise ValueError(f"{self.dialect.name} has no {kind} stream")
-        validate = self.dialect.validate_symbol
-        return frozenset([validate(symbol) for symbol in symbols])
-
-    def _kind(self, kind: StreamKind | None) -> StreamKind:
-        """``kind``, or the venue's main stream (AllTick: trades; Tradovate: quotes)."""
-        return self.dialect.kinds[0] if kind is None else kind
-
-    def desired(self, kind: StreamKind | None = None) -> frozenset[str]:
-        return frozenset(self._wanted[self._kind(kind)])
 
     def confirmed(self, kind: StreamKind | None = None) -> frozenset[str]:
         return self.reconciler_machine.confirmed(self._kind(kind))

@@ -11,7 +11,8 @@ slot's reconnects. It is a sans-I/O machine: events go in through
 For each stream kind it keeps four things:
 
 ``desired``
-    the user's intent (:class:`Want` / :class:`Unwant`), in the order wanted;
+    the user's intent (:class:`Want` / :class:`Unwant`, or a burst of both in one
+    :class:`Intents`), in the order wanted;
 ``in flight``
     requests sent and not yet answered (each has a ``ref`` unique for the
     reconciler's whole life);
@@ -58,7 +59,7 @@ may force a deliberate resend of a state the venue already acked.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Set
+from collections.abc import Iterable, Mapping, Sequence, Set
 from types import MappingProxyType
 
 from tickactors._core.reconciler_events import (
@@ -71,6 +72,8 @@ from tickactors._core.reconciler_events import (
     Event,
     GhostPersisting,
     GhostSeen,
+    IntentChange,
+    Intents,
     RateLimited,
     Refresh,
     Rejected,
@@ -96,6 +99,8 @@ __all__ = [
     "Event",
     "GhostPersisting",
     "GhostSeen",
+    "IntentChange",
+    "Intents",
     "RateLimited",
     "Reconciler",
     "Refresh",
@@ -193,6 +198,8 @@ class Reconciler:
                 out += self._state(kind).want(symbols)
             case Unwant(kind, symbols):
                 self._state(kind).unwant(symbols)
+            case Intents(changes):
+                self._intents(changes, out)
             case ConnectionReady():
                 self._lose()
                 self._ready = True
@@ -224,6 +231,12 @@ class Reconciler:
             case _:
                 raise TypeError(f"not a reconciler event: {event!r}")
         return True
+
+    def _intents(self, changes: Sequence[IntentChange], out: list[Command]) -> None:
+        """Each change as its Want or Unwant would be handled, a run of one kind at a time."""
+        index = 0
+        while index < len(changes):
+            index = self._state(changes[index][0]).intend(changes, index, out)
 
     def poll(self, now: float) -> list[Command]:
         """Send what timers (spacing, retry delays, rate limits) held back until ``now``."""
@@ -303,6 +316,14 @@ class Reconciler:
 
     def confirmed(self, kind: StreamKind) -> frozenset[str]:
         return frozenset(self._state(kind).confirmed)
+
+    def desired_and_confirmed(self) -> set[str]:
+        """The symbols desired and confirmed in some kind (a new set; no per-kind copies)."""
+        out: set[str] = set()
+        for state in self._kinds.values():
+            if state.confirmed:
+                out |= state.desired.keys() & state.confirmed
+        return out
 
     def in_flight(self, kind: StreamKind) -> tuple[SendRequest, ...]:
         """The requests of ``kind`` on the wire, oldest first."""

@@ -5,7 +5,7 @@ tuples. The machine itself lives in :mod:`tickactors._core.reconciler`.
 
 Events (what the actor tells the reconciler):
 
-* user intent: :class:`Want`, :class:`Unwant`;
+* user intent: :class:`Want`, :class:`Unwant`, or many of them at once: :class:`Intents`;
 * connection life: :class:`ConnectionReady`, :class:`ConnectionLost`;
 * answers to a :class:`SendRequest`, matched by ``ref``: :class:`Acked`,
   :class:`Rejected`, :class:`RateLimited`, :class:`TimedOut`;
@@ -37,6 +37,8 @@ __all__ = [
     "Event",
     "GhostPersisting",
     "GhostSeen",
+    "IntentChange",
+    "Intents",
     "RateLimited",
     "Refresh",
     "Rejected",
@@ -88,6 +90,22 @@ class Unwant:
 
     kind: StreamKind
     symbols: frozenset[str]
+
+
+#: One change of the user's intent: ``(kind, symbols, wanted)``; ``wanted`` False: unwanted.
+IntentChange = tuple[StreamKind, tuple[str, ...], bool]
+
+
+@attrs.frozen(slots=True)
+class Intents:
+    """Changes of the user's intent, in the order the user made them.
+
+    Each change is handled exactly as ``Want(kind, frozenset(symbols))`` (``wanted``) or
+    ``Unwant(kind, frozenset(symbols))`` would be, one after the other: one event carries
+    a burst of ``subscribe``/``unsubscribe`` calls (a one-symbol change costs least).
+    """
+
+    changes: tuple[IntentChange, ...]
 
 
 @attrs.frozen(slots=True)
@@ -160,6 +178,7 @@ class Refresh:
 Event = (
     Want
     | Unwant
+    | Intents
     | ConnectionReady
     | ConnectionLost
     | Acked

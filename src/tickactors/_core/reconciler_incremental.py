@@ -215,5 +215,5 @@ class IncrementalKind(KindState):
             and not self.unknown
             and not self.dirty
             and not self.due
-            and self.confirmed == {s for s in self.desired if s not in self.rejected}
+            and self.confirmed == self.active
         )

@@ -20,13 +20,14 @@ symbol's removal is still pending or in flight, ghost ticks only count.
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable, Sequence
 
 import attrs
 
 from tickactors._core.reconciler_events import (
     Command,
     GhostPersisting,
+    IntentChange,
     SendRequest,
     SymbolsRejected,
 )
@@ -86,6 +87,9 @@ class KindState(abc.ABC):
         # Values are unused: a dict is an insertion-ordered set with a live keys() view.
         self.desired: dict[str, None] = {}
         self.rejected: dict[str, tuple[int, str]] = {}  # always a subset of desired
+        # Desired and not rejected (what the venue should stream), kept up to date as the
+        # two change, so that no step has to rebuild it over every symbol.
+        self.active: set[str] = set()
         self.confirmed: set[str] = set()
         self.ready_at: float | None = None  # None while there is no ready connection
         self.absent_since: dict[str, float] = {}  # ghost anchors, per connection
@@ -96,40 +100,75 @@ class KindState(abc.ABC):
 
     def is_active(self, symbol: str) -> bool:
         """Desired and not rejected: the venue should stream it."""
-        return symbol in self.desired and symbol not in self.rejected
+        return symbol in self.active
 
-    def want(self, symbols: Iterable[str]) -> list[Command]:
+    def intend(self, changes: Sequence[IntentChange], start: int, out: list[Command]) -> int:
+        """Apply ``changes[start:]`` up to the first of another kind, each as its
+        ``want``/``unwant``; return the index where another kind starts."""
+        kind, desired = self.kind, self.desired
+        for index in range(start, len(changes)):
+            change_kind, symbols, wanted = changes[index]
+            if change_kind is not kind:
+                return index
+            if len(symbols) != 1:
+                if wanted:
+                    out += self.want(symbols)
+                else:
+                    self.unwant(symbols)
+            elif wanted:
+                if symbols[0] not in desired and self.add(symbols[0]):
+                    out += self.cap_notice([symbols[0]])
+            elif symbols[0] in desired:
+                self.remove(symbols[0])
+        return len(changes)
+
+    def want(self, symbols: Collection[str]) -> list[Command]:
+        capped = [s for s in sorted(set(symbols).difference(self.desired)) if self.add(s)]
+        return self.cap_notice(capped)
+
+    def add(self, symbol: str) -> bool:
+        """Make ``symbol`` (not desired yet) desired; True when the cap rejected it at once."""
+        if not symbol:
+            raise ValueError("empty symbol")
         cap = self.config.max_symbols
-        active = len(self.desired) - len(self.rejected)
-        capped: list[str] = []
-        for symbol in sorted(set(symbols).difference(self.desired)):
-            if not symbol:
-                raise ValueError("empty symbol")
-            self.desired[symbol] = None
+        capped = cap is not None and len(self.active) >= cap
+        self.desired[symbol] = None
+        if self.ghost_counts:
             self.ghost_counts.pop(symbol, None)
+        if self.ghost_notices:
             self.ghost_notices.pop(symbol, None)
-            if cap is not None and active >= cap:
-                self.rejected[symbol] = (CAP_CODE, CAP_REASON)
-                capped.append(symbol)
-            else:
-                active += 1
-            self._changed(symbol)
+        if capped:
+            self.rejected[symbol] = (CAP_CODE, CAP_REASON)
+        else:
+            self.active.add(symbol)
+        self._changed(symbol)
+        return capped
+
+    def cap_notice(self, capped: list[str]) -> list[Command]:
+        """The notice for symbols ``add`` rejected over the cap (none if none)."""
         if not capped:
             return []
         self.stats["symbols_rejected"] += len(capped)
         return [SymbolsRejected(self.kind, frozenset(capped), CAP_CODE, CAP_REASON)]
 
-    def unwant(self, symbols: Iterable[str]) -> None:
+    def unwant(self, symbols: Collection[str]) -> None:
         for symbol in sorted(set(symbols).intersection(self.desired)):
-            del self.desired[symbol]
+            self.remove(symbol)
+
+    def remove(self, symbol: str) -> None:
+        """Make ``symbol`` (desired) undesired; this clears its rejection."""
+        del self.desired[symbol]
+        if self.rejected:
             self.rejected.pop(symbol, None)
-            self._changed(symbol)
+        self.active.discard(symbol)
+        self._changed(symbol)
 
     def reject(self, symbols: Iterable[str], code: int, reason: str) -> list[Command]:
         """Reject the active ones among ``symbols``; report them."""
         fresh = sorted(s for s in set(symbols) if self.is_active(s))
         for symbol in fresh:
             self.rejected[symbol] = (code, reason)
+            self.active.discard(symbol)
         if not fresh:
             return []
         self.stats["symbols_rejected"] += len(fresh)

@@ -14,8 +14,9 @@ State of one kind, besides the shared desired/rejected/confirmed:
   culprits of a refused request are being looked for.
 
 The *target* is what the venue should hold: every active symbol (desired, not
-rejected) or, during a search, the active known-good symbols that are not under
-suspicion plus the group under test. A request is due when nothing is in flight
+rejected: the kind's ``active`` set, kept up to date as intent changes, never rebuilt)
+or, during a search, the active known-good symbols that are not under suspicion plus
+the group under test. A request is due when nothing is in flight
 and the target differs from what is known to be confirmed (or a resend is
 forced); an empty target is a CANCEL, and only when the venue may hold something.
 A refused request starts a search (or narrows it); its answers, not a timer,
@@ -24,10 +25,16 @@ drive it, so it can never turn into a resend loop.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence, Set
 
 from tickactors._core.culprits import CulpritSearch
-from tickactors._core.reconciler_events import Action, Command, Confirmed, SendRequest
+from tickactors._core.reconciler_events import (
+    Action,
+    Command,
+    Confirmed,
+    IntentChange,
+    SendRequest,
+)
 from tickactors._core.reconciler_kind import CAP_CODE, Config, InFlight, KindState
 from tickactors._values import StreamKind
 
@@ -61,15 +68,15 @@ class ReplaceAllKind(KindState):
                 self.search = None
         self._advance_search()
 
-    def target_set(self) -> frozenset[str]:
+    def target_set(self) -> Set[str]:
+        """What the venue should hold (a live set: read it, never keep it)."""
+        search = self.search
+        if search is None or (head := search.head) is None:
+            return self.active  # every active symbol, kept up to date by want/unwant/reject
         if self._target is None:
-            active = [s for s in self.desired if s not in self.rejected]
-            head = self.search.head if self.search is not None else None
-            if self.search is not None and head is not None:
-                suspects = self.search.pending()
-                base = [s for s in active if s in self.known_good and s not in suspects]
-                active = [*base, *head]
-            self._target = frozenset(active)
+            suspects = search.pending()
+            base = [s for s in self.active if s in self.known_good and s not in suspects]
+            self._target = frozenset([*base, *head])
         return self._target
 
     def target(self) -> tuple[str, ...]:
@@ -102,13 +109,56 @@ class ReplaceAllKind(KindState):
             return Action.CANCEL
         return None
 
+    # ------------------------------------------------------------- user intent
+
+    def intend(self, changes: Sequence[IntentChange], start: int, out: list[Command]) -> int:
+        if (
+            self.config.max_symbols is not None
+            or self.search is not None
+            or self.rejected
+            or self.ghost_counts
+            or self.ghost_notices
+            or self.redo_ghosts
+        ):
+            return super().intend(changes, start, out)
+        # The plain case (no cap, no search, nothing rejected, no ghost to forget; none of
+        # it can arise from intent alone): what add/remove and _changed come down to here.
+        self._target = None
+        kind, desired, active = self.kind, self.desired, self.active
+        for index in range(start, len(changes)):
+            change_kind, symbols, wanted = changes[index]
+            if change_kind is not kind:
+                return index
+            if len(symbols) != 1:
+                if wanted:
+                    out += self.want(symbols)
+                else:
+                    self.unwant(symbols)
+                continue
+            symbol = symbols[0]
+            if wanted:
+                if symbol not in desired:
+                    if not symbol:
+                        raise ValueError("empty symbol")
+                    desired[symbol] = None
+                    active.add(symbol)
+                    self.changes += 1
+            elif symbol in desired:
+                del desired[symbol]
+                active.discard(symbol)
+                self.changes += 1
+        return len(changes)
+
     # ---------------------------------------------------------------- hooks
 
     def _changed(self, symbol: str) -> None:
         self.changes += 1
-        if symbol in self.redo_ghosts:
+        if self.redo_ghosts and symbol in self.redo_ghosts:
             self.redo_ghosts = tuple(s for s in self.redo_ghosts if s != symbol)
-        self._invalidate()
+        if self.search is None:
+            self._target = None  # all _invalidate does without a search (the hot path)
+        else:
+            self._invalidate()
 
     def _rejected(self, symbols: list[str]) -> None:
         self._invalidate()
@@ -286,5 +336,5 @@ class ReplaceAllKind(KindState):
             self.search is None
             and self.need() is None
             and self.in_flight is None
-            and self.confirmed == {s for s in self.desired if s not in self.rejected}
+            and self.confirmed == self.active
         )

@@ -104,6 +104,11 @@ class StalenessMonitor:
         self._symbol_stale = 0
 
     @property
+    def per_symbol(self) -> bool:
+        """Whether per-symbol staleness is on (``symbol_stale_after`` set): watching matters."""
+        return self._symbol_stale_after is not None
+
+    @property
     def last_message_at(self) -> float | None:
         """The last inbound message (or ``connection_opened`` time if none since); None before."""
         return self._last
