@@ -139,7 +139,16 @@ def module_name(path: Path) -> str:
 def test_core_exists_and_is_covered() -> None:
     names = {module_name(path) for path in core_files()}
     assert "tickactors._core" in names
-    for expected in ("backoff", "budget", "requests", "staleness", "tokens"):
+    for expected in (
+        "backoff",
+        "budget",
+        "requests",
+        "staleness",
+        "tokens",
+        "sink_buffer",  # the sinks' decisions: what to drop,
+        "sink_rotation",  # when to cut a capture file,
+        "sink_loss",  # when to announce a loss
+    ):
         assert f"tickactors._core.{expected}" in names
 
 

@@ -44,6 +44,13 @@ from ._values import MarketData as MarketData
 from ._values import Quote as Quote
 from ._values import StreamKind as StreamKind
 from ._values import Tick as Tick
+from .sinks import JsonlSink as JsonlSink
+from .sinks import NatsSink as NatsSink
+from .sinks import SinkError as SinkError
+from .sinks import SinkSpecError as SinkSpecError
+from .sinks import open_jsonl_sink as open_jsonl_sink
+from .sinks import open_nats_sink as open_nats_sink
+from .sinks import open_sink as open_sink
 
 __version__ = "0.1.0.dev0"
 
@@ -66,12 +73,16 @@ __all__ = [
     "HealthEvent",
     "InvalidSymbolError",
     "IssuedToken",
+    "JsonlSink",
     "MarketData",
+    "NatsSink",
     "Policy",
     "ProtocolError",
     "Quote",
     "RequestTimeoutError",
     "Secret",
+    "SinkError",
+    "SinkSpecError",
     "StaticToken",
     "StreamKind",
     "Tick",
@@ -84,4 +95,7 @@ __all__ = [
     "connect_batched",
     "connect_websocket",
     "open_feed",
+    "open_jsonl_sink",
+    "open_nats_sink",
+    "open_sink",
 ]

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import sys
-from decimal import Decimal
+import time
 from typing import Any, Protocol, TextIO
 
-import orjson
 import trio
 
-from .._values import BookSnapshot, HealthEvent, MarketData, Quote, Tick
+from .._json_lines import dumps, event_dict, market_dict, status_dict
+from .._values import HealthEvent, MarketData, Quote, Tick
 
 
 class Writer(Protocol):
@@ -22,12 +22,9 @@ class Writer(Protocol):
     def status(self, event: str, message: str = "", **detail: Any) -> None: ...
 
 
-def _default(value: object) -> object:
-    if isinstance(value, Decimal):
-        return str(value)
-    if isinstance(value, frozenset | set | tuple):
-        return sorted(value) if isinstance(value, frozenset | set) else list(value)
-    raise TypeError(f"cannot write {type(value).__name__} as JSON")
+def wall_clock_offset() -> float:
+    """Seconds to add to the feed's clock (``trio.current_time()``) to get epoch seconds."""
+    return time.time() - trio.current_time()
 
 
 def _now() -> float:
@@ -35,66 +32,6 @@ def _now() -> float:
         return trio.current_time()
     except RuntimeError:  # outside a Trio run
         return 0.0
-
-
-def market_dict(item: MarketData, clock_offset: float = 0.0) -> dict[str, Any]:
-    """One tick, book update or quote as the runner prints it. Prices stay exact (strings).
-
-    ``received_at`` is the feed's clock plus ``clock_offset`` (the runner passes the
-    offset to the epoch, so the line carries wall-clock seconds).
-    """
-    if isinstance(item, Tick):
-        out: dict[str, Any] = {
-            "kind": "tick",
-            "symbol": item.symbol,
-            "price": str(item.price),
-            "volume": None if item.volume is None else str(item.volume),
-            "exchange_time": item.exchange_time,
-            "seq": item.seq,
-            "received_at": round(item.received_at + clock_offset, 6),
-        }
-        out.update(item.fields)
-        return out
-    if isinstance(item, Quote):
-        return _quote_dict(item, clock_offset)
-    assert isinstance(item, BookSnapshot)
-    return {
-        "kind": "book",
-        "symbol": item.symbol,
-        "bids": [[str(level.price), str(level.volume)] for level in item.bids],
-        "asks": [[str(level.price), str(level.volume)] for level in item.asks],
-        "exchange_time": item.exchange_time,
-        "seq": item.seq,
-        "received_at": round(item.received_at + clock_offset, 6),
-    }
-
-
-def _text(value: Decimal | None) -> str | None:
-    return None if value is None else str(value)
-
-
-def _quote_dict(item: Quote, clock_offset: float) -> dict[str, Any]:
-    out: dict[str, Any] = {
-        "kind": "quote",
-        "symbol": item.symbol,
-        "price": _text(item.last),
-        "bid": _text(item.bid),
-        "bid_size": _text(item.bid_size),
-        "offer": _text(item.offer),
-        "offer_size": _text(item.offer_size),
-        "last_size": _text(item.last_size),
-        "total_volume": _text(item.total_volume),
-        "contract_id": item.contract_id,
-        "exchange_time": item.exchange_time,
-        "received_at": round(item.received_at + clock_offset, 6),
-    }
-    for key, value in item.fields.items():  # the venue's other entries (HighPrice, ...),
-        out.setdefault(key, value)  # never in place of ours: an entry named "symbol"
-    return out
-
-
-def dumps(obj: dict[str, Any]) -> str:
-    return orjson.dumps(obj, default=_default).decode()
 
 
 class JsonLines:
@@ -106,7 +43,7 @@ class JsonLines:
 
     def __init__(self, stream: TextIO | None = None, *, clock_offset: float = 0.0) -> None:
         self._stream = stream or sys.stdout
-        self._offset = clock_offset
+        self._offset = self.clock_offset = clock_offset
 
     def market(self, batch: list[MarketData]) -> None:
         offset = self._offset
@@ -114,17 +51,13 @@ class JsonLines:
         self._stream.flush()
 
     def event(self, event: HealthEvent) -> None:
-        line = event.to_dict()
-        line["time"] = round(event.time + self._offset, 6)
-        self._stream.write(dumps(line) + "\n")
+        self._stream.write(dumps(event_dict(event, self._offset)) + "\n")
         self._stream.flush()
 
     def status(self, event: str, message: str = "", **detail: Any) -> None:
         """The runner's own status line, shaped like a feed's health event."""
-        detail = {"time": round(_now() + self._offset, 6), "connection": 0, **detail}
-        self._stream.write(
-            dumps({"kind": "status", "event": event, "message": message, **detail}) + "\n"
-        )
+        line = status_dict(event, message, _now(), self._offset, detail)
+        self._stream.write(dumps(line) + "\n")
         self._stream.flush()
 
 

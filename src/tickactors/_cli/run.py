@@ -15,7 +15,6 @@ import os
 import signal
 import ssl
 import sys
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -26,10 +25,12 @@ from .._errors import FeedError, InvalidSymbolError
 from .._feed import Feed, open_feed
 from .._secret import Secret, redact
 from .._values import BOOK, TRADES
+from ..sinks import SinkError, SinkSpecError
 from ..venues import AllTick, Replay, Tradovate, Venue
 from ..venues._tradovate_auth import TradovateCredentials, TradovateTokenSource
 from .commands import MAX_LINE, CommandError, parse_command
-from .output import JsonLines, TextLines, Writer
+from .fanout import open_fanout, parse_sinks
+from .output import JsonLines, TextLines, Writer, wall_clock_offset
 from .tls import TLSOptionError, add_tls_arguments, tls_from_args
 
 
@@ -68,6 +69,17 @@ def add_feed_arguments(parser: argparse.ArgumentParser) -> None:
         "--duration", type=float, default=None, metavar="S", help="stop cleanly after S seconds"
     )
     parser.add_argument("--seed", type=int, default=None, help="seed for backoff jitter")
+    parser.add_argument(
+        "--sink",
+        action="append",
+        default=None,
+        metavar="SPEC",
+        help="also write every tick and health event to SPEC (repeatable): "
+        "jsonl:PATH[?max_bytes=100M&max_seconds=3600&fsync=rotate|batch] (rotating JSON-lines "
+        "files) or nats://HOST:PORT[?stream=TICKACTORS&buffer=100000&batch=1000&...] (NATS "
+        "JetStream, subjects ticks.<venue>.<kind>.<symbol> and health.<venue>.<event>); "
+        "see docs/sinks.md",
+    )
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -116,7 +128,7 @@ def make_writer(fmt: str | None) -> Writer:
         fmt = "text" if sys.stdout.isatty() else "jsonl"
     if fmt == "text":
         return TextLines()
-    return JsonLines(clock_offset=time.time() - trio.current_time())
+    return JsonLines(clock_offset=wall_clock_offset())
 
 
 class _UsageError(Exception):
@@ -185,7 +197,39 @@ async def run_feed(
     extra: Callable[[Feed, trio.Nursery], None] | None = None,
     ssl_context: ssl.SSLContext | None = None,
 ) -> int:
-    """Run a feed until --duration, SIGINT/SIGTERM or a fatal error. Returns the exit code."""
+    """Run a feed until --duration, SIGINT/SIGTERM or a fatal error. Returns the exit code.
+
+    With ``--sink``, everything written goes to the sinks too (``fanout.py``); the final
+    ``stopped`` line then carries each sink's statistics, taken after it closed.
+    """
+    try:
+        specs = parse_sinks(getattr(args, "sink", None))
+    except SinkSpecError as exc:
+        writer.status("error", f"--sink: {exc}")
+        return 2
+    # the sinks' lines carry the same times as stdout's, to the microsecond
+    offset = writer.clock_offset if isinstance(writer, JsonLines) else wall_clock_offset()
+    try:
+        async with open_fanout(
+            writer, specs, venue=venue.dialect.name, clock_offset=offset
+        ) as fanout:
+            code = await _run_feed(venue, args, fanout, extra, ssl_context)
+    except SinkError as exc:  # a sink that cannot start: nats-py missing, a path not writable
+        writer.status("error", f"--sink: {exc}")
+        return 2
+    if code == 0:
+        detail = {"sinks": fanout.statistics()} if fanout.sinks else {}
+        writer.status("stopped", "bye", **detail)
+    return code
+
+
+async def _run_feed(
+    venue: Venue,
+    args: argparse.Namespace,
+    writer: Writer,
+    extra: Callable[[Feed, trio.Nursery], None] | None,
+    ssl_context: ssl.SSLContext | None,
+) -> int:
     try:
         with trio.move_on_after(args.duration if args.duration else float("inf")):
             async with open_feed(
@@ -211,7 +255,6 @@ async def run_feed(
         writer.status("fatal", str(exc), error=type(exc).__name__)
         print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
         return 1
-    writer.status("stopped", "bye")
     return 0
 
 

@@ -1,0 +1,241 @@
+"""Benchmark: what the sinks cost per tick, on the runner's side and end to end.
+
+``python bench/sinks.py`` (``--json`` for one JSON object; ``--help`` for the knobs).
+Needs ``nats-server`` (Debian: ``apt-get install nats-server``) for the NATS rows; it
+is started here on 127.0.0.1 with a temporary store, and skipped with a note if absent.
+
+Synthetic AllTick ticks (with ``turnover`` and ``trade_direction``) go in batches of
+``--batch`` (the size of a busy feed's hand-off) through, each in a fresh Trio run:
+
+stdout
+    the runner's own ``JsonLines`` writer into ``/dev/null``: the baseline every run
+    already pays with ``--format jsonl``.
+jsonl
+    ``open_jsonl_sink`` into a temporary directory, size rotation at 64 MiB: encoding,
+    ``os.write`` of whole lines, the rotation checks (and the fsyncs of the rotations).
+nats (pump)
+    ``open_nats_sink(...).market(batch)`` while the publisher thread runs: the time the
+    runner's pump spends per tick handing batches over, which is all the feed side ever
+    waits for. Measured with the server up and with nothing listening (every batch then
+    overflows the bounded buffer and is dropped and counted: still no wait).
+nats (end to end)
+    from the first hand-over until every tick is acknowledged by JetStream (the sink's
+    close drains it): the publisher's throughput, and the process CPU per tick (both
+    threads; the server runs in its own process), with and without ``Nats-Msg-Id``.
+
+All numbers are per tick: microseconds of wall time (``time.perf_counter``) and of
+process CPU (``time.process_time``), median of ``--runs`` runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import trio
+
+from tickactors import Tick
+from tickactors._cli.output import JsonLines
+from tickactors.sinks import open_jsonl_sink, open_nats_sink
+
+PATH = os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/sbin"])
+
+
+def make_batches(ticks: int, batch: int) -> list[list[Tick]]:
+    symbols = ("BTCUSDT", "ETHUSDT", "EURUSD", "700.HK")
+    items = [
+        Tick(
+            symbol=symbols[n % 4],
+            price=Decimal(f"{50_000 + n % 1000}.{n % 100:02d}"),
+            volume=Decimal(f"0.{n % 10_000:04d}"),
+            exchange_time=1_795_000_000.0 + n / 1000,
+            seq=1_795_000_000_000_000 + n,
+            received_at=float(n) / 1000,
+            fields={"turnover": f"{n * 3}.125", "trade_direction": n % 3},
+        )
+        for n in range(ticks)
+    ]
+    return [items[i : i + batch] for i in range(0, ticks, batch)]
+
+
+def per_tick(seconds: float, ticks: int) -> float:
+    return round(seconds / ticks * 1e6, 3)
+
+
+def bench_stdout(batches: list[list[Tick]]) -> dict[str, float]:
+    with open(os.devnull, "w") as devnull:
+        writer = JsonLines(devnull, clock_offset=1e9)
+        wall, cpu = time.perf_counter(), time.process_time()
+        for batch in batches:
+            writer.market(batch)
+        return {"wall": time.perf_counter() - wall, "cpu": time.process_time() - cpu}
+
+
+async def bench_jsonl(batches: list[list[Tick]]) -> dict[str, float]:
+    with tempfile.TemporaryDirectory() as directory:
+        spec = f"jsonl:{directory}/ticks.jsonl?max_bytes=64M"
+        async with open_jsonl_sink(spec, clock_offset=1e9) as sink:
+            wall, cpu = time.perf_counter(), time.process_time()
+            for batch in batches:
+                sink.market(batch)
+            out = {"wall": time.perf_counter() - wall, "cpu": time.process_time() - cpu}
+        return out
+
+
+async def bench_stdout_with_nats(url: str, batches: list[list[Tick]]) -> dict[str, float]:
+    """The stdout baseline with a NATS sink in the same process: how much the publisher
+    thread (sharing the GIL) slows the pump down, counted until the pump is done."""
+    ticks = sum(map(len, batches))
+    with open(os.devnull, "w") as devnull:  # noqa: ASYNC230 (/dev/null never blocks)
+        writer = JsonLines(devnull, clock_offset=1e9)
+        async with open_nats_sink(
+            f"{url}?buffer={ticks + 10}", venue="alltick", clock_offset=1e9
+        ) as sink:
+            wall, cpu = time.perf_counter(), time.process_time()
+            for batch in batches:
+                writer.market(batch)
+                sink.market(batch)
+                await trio.lowlevel.checkpoint()
+            out = {"wall": time.perf_counter() - wall, "cpu": time.process_time() - cpu}
+    return out
+
+
+async def bench_nats(url: str, batches: list[list[Tick]], **options: str) -> dict[str, float]:
+    ticks = sum(map(len, batches))
+    query = "&".join(f"{k}={v}" for k, v in {"buffer": str(ticks + 10), **options}.items())
+    closed: list[Any] = []
+    start_wall, start_cpu = time.perf_counter(), time.process_time()
+    pump = 0.0
+    async with open_nats_sink(
+        f"{url}?{query}", venue="alltick", clock_offset=1e9, emit=closed.append
+    ) as sink:
+        for batch in batches:
+            t = time.perf_counter()
+            sink.market(batch)
+            pump += time.perf_counter() - t
+            await trio.lowlevel.checkpoint()  # a pump yields between batches
+    stats = next(e.detail for e in closed if e.event == "sink_closed")
+    return {
+        "pump": pump,
+        "wall": time.perf_counter() - start_wall,
+        "cpu": time.process_time() - start_cpu,
+        "published": stats["published"].get("tick", 0),
+        "dropped": stats["dropped_total"],
+    }
+
+
+def start_nats_server(store: Path) -> tuple[subprocess.Popen[bytes], str] | None:
+    binary = shutil.which("nats-server", path=PATH)
+    if binary is None:
+        return None
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    process = subprocess.Popen(
+        [binary, "-js", "-a", "127.0.0.1", "-p", str(port), "-sd", str(store)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1) as conn:
+                if conn.recv(4).startswith(b"INFO"):
+                    return process, f"nats://127.0.0.1:{port}"
+        except OSError:
+            time.sleep(0.05)
+    process.kill()
+    raise RuntimeError("nats-server did not start within 15 s")
+
+
+def median_runs(runs: int, once: Callable[[], dict[str, float]]) -> dict[str, float]:
+    results = [once() for _ in range(runs)]
+    return {key: statistics.median(r[key] for r in results) for key in results[0]}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python bench/sinks.py", description=__doc__.split("\n")[0]
+    )
+    parser.add_argument("--ticks", type=int, default=100_000)
+    parser.add_argument("--batch", type=int, default=100)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    args = parser.parse_args(argv)
+    batches = make_batches(args.ticks, args.batch)
+    n = args.ticks
+    rows: dict[str, dict[str, float]] = {}
+
+    def row(name: str, result: dict[str, float]) -> None:
+        rows[name] = {
+            f"{key}_us_per_tick": per_tick(value, n)
+            for key, value in result.items()
+            if key in ("wall", "cpu", "pump")
+        }
+        if "wall" in result and name.startswith("nats end"):
+            rows[name]["ticks_per_second"] = round(n / result["wall"])
+        for key in ("published", "dropped"):
+            if key in result:
+                rows[name][key] = int(result[key])
+        print(f"{name:<34} {rows[name]}", file=sys.stderr)
+
+    row("stdout JsonLines (baseline)", median_runs(args.runs, lambda: bench_stdout(batches)))
+    row("jsonl sink", median_runs(args.runs, lambda: trio.run(bench_jsonl, batches)))
+    with tempfile.TemporaryDirectory() as store:
+        server = start_nats_server(Path(store))
+        if server is None:
+            print("nats-server not found: NATS rows skipped", file=sys.stderr)
+        else:
+            process, url = server
+            try:
+                for name, options in (
+                    ("nats end to end (Nats-Msg-Id)", {}),
+                    ("nats end to end (dedup=0)", {"dedup": "0"}),
+                ):
+                    run = functools.partial(bench_nats, url, batches, **options)
+                    row(name, median_runs(args.runs, functools.partial(trio.run, run)))
+                run = functools.partial(bench_stdout_with_nats, url, batches)
+                row(
+                    "stdout + nats sink (pump)",
+                    median_runs(args.runs, functools.partial(trio.run, run)),
+                )
+            finally:
+                process.terminate()
+                process.wait(timeout=10)
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            nowhere = f"nats://127.0.0.1:{sock.getsockname()[1]}"
+        row(
+            "nats pump, server unreachable",
+            median_runs(
+                args.runs,
+                functools.partial(
+                    trio.run,
+                    functools.partial(bench_nats, nowhere, batches, buffer="10000", drain="0.1"),
+                ),
+            ),
+        )
+    report = {"ticks": n, "batch": args.batch, "runs": args.runs, "rows": rows}
+    if args.json:
+        print(json.dumps(report))
+    else:
+        for name, values in rows.items():
+            print(f"{name:<34} " + "  ".join(f"{k}={v}" for k, v in values.items()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
