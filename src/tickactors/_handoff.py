@@ -1,4 +1,4 @@
-"""A bounded batch hand-off between one producer task and one consumer task.
+"""Bounded batch hand-offs: :class:`BatchQueue` (one kind of item) and :class:`MarketQueue`.
 
 A Trio memory channel costs several microseconds per item; a market-data feed
 moves hundreds of thousands of ticks a second. So the hot path never sends
@@ -14,24 +14,27 @@ The queue is bounded, with an explicit policy:
     batch may overshoot the bound, never more.
 ``drop-oldest``
     the producer never waits; the oldest items are dropped and counted.
+
+:class:`MarketQueue` is the feed's: one lane per stream kind, each with its own policy
+(``block``, ``conflate`` or ``drop-oldest``; ``_core/delivery.py`` decides, this only
+waits), several readers, one consumer.
 """
 
 from __future__ import annotations
 
-import enum
 import math
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Generic, TypeVar
 
 import trio
 
+from ._core.delivery import DEFAULT_POLICIES, Lanes, Policy
+from ._values import MarketData, StreamKind
+
+__all__ = ["BatchQueue", "MarketQueue", "Policy"]
+
 T = TypeVar("T")
-
-
-class Policy(enum.Enum):
-    BLOCK = "block"
-    DROP_OLDEST = "drop-oldest"
 
 
 class BatchQueue(Generic[T]):
@@ -40,6 +43,8 @@ class BatchQueue(Generic[T]):
     def __init__(self, capacity: float = math.inf, policy: Policy = Policy.BLOCK) -> None:
         if capacity < 1:
             raise ValueError("capacity is at least 1")
+        if policy is Policy.CONFLATE:
+            raise ValueError("a BatchQueue does not conflate: that takes symbols (MarketQueue)")
         self.capacity = capacity
         self.policy = policy
         self._items: deque[T] = deque()
@@ -119,3 +124,79 @@ class BatchQueue(Generic[T]):
             "dropped": self.dropped,
             "producer_blocked": self.blocked,
         }
+
+
+class MarketQueue:
+    """The feed's hand-off: a lane per stream kind (``Lanes``), readers that may wait, one consumer.
+
+    Readers call :meth:`put_nowait` when :meth:`would_block` says no, else :meth:`put`,
+    which waits while a ``block`` lane their items go to is full. ``put_nowait`` and
+    ``put`` return the items dropped to make room (``conflate``, ``drop-oldest``);
+    ``lanes.drops`` has the totals by kind and symbol.
+    """
+
+    def __init__(
+        self, capacity: int, policies: Mapping[StreamKind, Policy] = DEFAULT_POLICIES
+    ) -> None:
+        self.lanes = Lanes(capacity, policies)
+        self.capacity = capacity
+        self._not_empty = trio.lowlevel.ParkingLot()
+        self._not_full = trio.lowlevel.ParkingLot()
+        self._closed = False
+        self.blocked = 0
+
+    def __len__(self) -> int:
+        return len(self.lanes)
+
+    def __bool__(self) -> bool:
+        return bool(self.lanes)
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def close(self) -> None:
+        """No more items will come: the consumer drains what is left, then gets ``EndOfChannel``."""
+        self._closed = True
+        self._not_empty.unpark_all()
+        self._not_full.unpark_all()
+
+    def would_block(self, groups: Iterable[tuple[StreamKind, Sequence[MarketData]]]) -> bool:
+        return self.lanes.full(kind for kind, items in groups if items)
+
+    def put_nowait(self, groups: Iterable[tuple[StreamKind, Sequence[MarketData]]]) -> int:
+        """Add each group to its kind's lane now (a ``block`` lane may overshoot by a batch)."""
+        if self._closed:
+            raise trio.ClosedResourceError("the queue is closed")
+        dropped = 0
+        put = self.lanes.put
+        for kind, items in groups:
+            if items:
+                dropped += put(kind, items)
+        if self._not_empty:
+            self._not_empty.unpark_all()
+        return dropped
+
+    async def put(self, groups: Sequence[tuple[StreamKind, Sequence[MarketData]]]) -> int:
+        """As :meth:`put_nowait`, after waiting while a ``block`` lane of these groups is full."""
+        if self.would_block(groups):
+            self.blocked += 1
+            while self.would_block(groups) and not self._closed:
+                await self._not_full.park()
+        return self.put_nowait(groups)
+
+    async def get_batch(self, max_items: int | None = None) -> list[MarketData]:
+        """Every waiting item (at most ``max_items``), waiting for at least one."""
+        if self.lanes:
+            await trio.lowlevel.checkpoint()
+        while not self.lanes:
+            if self._closed:
+                raise trio.EndOfChannel
+            await self._not_empty.park()
+        batch = self.lanes.take(max_items)
+        if self._not_full:
+            self._not_full.unpark_all()
+        return batch
+
+    def statistics(self) -> dict[str, object]:
+        return {**self.lanes.statistics(), "producer_blocked": self.blocked}
