@@ -11,6 +11,7 @@ and one ``error:`` line on stderr, never a traceback.
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import signal
 import ssl
@@ -21,6 +22,7 @@ from typing import Any
 
 import trio
 
+from .._core.shard_share import Shard
 from .._errors import FeedError, InvalidSymbolError
 from .._feed import Feed, open_feed
 from .._secret import Secret, redact
@@ -69,6 +71,15 @@ def add_feed_arguments(parser: argparse.ArgumentParser) -> None:
         "--duration", type=float, default=None, metavar="S", help="stop cleanly after S seconds"
     )
     parser.add_argument("--seed", type=int, default=None, help="seed for backoff jitter")
+    parser.add_argument(
+        "--shard",
+        type=_shard,
+        default=None,
+        metavar="I/N",
+        help="run shard I of N (0 <= I < N): of every symbol given (options and stdin "
+        "commands alike) take only this shard's share (rendezvous hashing: N processes "
+        "given the same symbols cover each exactly once; adding one moves few)",
+    )
     parser.add_argument(
         "--sink",
         action="append",
@@ -120,6 +131,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def symbols_of(text: str) -> list[str]:
     return [s for s in (part.strip() for part in text.split(",")) if s]
+
+
+def _shard(text: str) -> Shard:
+    try:
+        return Shard.parse(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _share(args: argparse.Namespace, symbols: list[str]) -> list[str]:
+    shard: Shard | None = getattr(args, "shard", None)
+    return symbols if shard is None else shard.share(symbols)
 
 
 def make_writer(fmt: str | None) -> Writer:
@@ -239,14 +262,25 @@ async def _run_feed(
                 seed=args.seed,
                 ssl_context=ssl_context,
             ) as feed:
+                main, books = symbols_of(args.symbols), symbols_of(args.book_symbols)
                 try:
-                    feed.subscribe(*symbols_of(args.symbols))
-                    feed.subscribe(*symbols_of(args.book_symbols), kind=BOOK)
+                    feed.subscribe(*_share(args, main))
+                    feed.subscribe(*_share(args, books), kind=BOOK)
                 except InvalidSymbolError as exc:
                     writer.status("error", str(exc))
                     return 2
+                if args.shard is not None:
+                    writer.status(
+                        "shard",
+                        f"shard {args.shard}",
+                        shard=str(args.shard),
+                        symbols=_share(args, main),
+                        book_symbols=_share(args, books),
+                        others=len(main) + len(books) - len(_share(args, main + books)),
+                    )
+                read_commands = functools.partial(_read_commands, shard=args.shard)
                 async with trio.open_nursery() as nursery:
-                    for task in (_pump_market, _pump_events, _read_commands):
+                    for task in (_pump_market, _pump_events, read_commands):
                         nursery.start_soon(_until_stdout_closes, task, feed, writer, nursery)
                     nursery.start_soon(_until_signal, nursery.cancel_scope)
                     if extra is not None:
@@ -293,7 +327,7 @@ async def _until_signal(scope: trio.CancelScope) -> None:
             return
 
 
-async def _read_commands(feed: Feed, writer: Writer) -> None:
+async def _read_commands(feed: Feed, writer: Writer, *, shard: Shard | None = None) -> None:
     """Apply stdin commands until stdin ends (then keep running)."""
     try:
         stream = trio.lowlevel.FdStream(os.dup(sys.stdin.fileno()))
@@ -308,19 +342,22 @@ async def _read_commands(feed: Feed, writer: Writer) -> None:
                 return
             if not chunk:
                 if pending.strip():
-                    apply_line(feed, writer, pending)
+                    apply_line(feed, writer, pending, shard)
                 return
             pending += chunk
             *lines, pending = pending.split(b"\n")
             for line in lines:
-                apply_line(feed, writer, line)
+                apply_line(feed, writer, line, shard)
             if len(pending) > MAX_LINE:
                 writer.status("command_error", f"line longer than {MAX_LINE} bytes, ignored")
                 pending = b""
 
 
-def apply_line(feed: Feed, writer: Writer, raw: bytes) -> None:
-    """Apply one stdin line; a bad one gets a status error and changes nothing."""
+def apply_line(feed: Feed, writer: Writer, raw: bytes, shard: Shard | None = None) -> None:
+    """Apply one stdin line; a bad one gets a status error and changes nothing.
+
+    With a ``shard``, the symbols other shards own are left to them (and counted).
+    """
     try:
         line = raw.decode("utf-8")
     except UnicodeDecodeError:
@@ -330,18 +367,21 @@ def apply_line(feed: Feed, writer: Writer, raw: bytes) -> None:
         command = parse_command(line.rstrip("\r"))
         if command is None:
             return
+        symbols = command.symbols if shard is None else tuple(shard.share(command.symbols))
         if command.subscribe:
-            feed.subscribe(*command.symbols, kind=command.kind)
+            feed.subscribe(*symbols, kind=command.kind)
         else:
-            feed.unsubscribe(*command.symbols, kind=command.kind)
+            feed.unsubscribe(*symbols, kind=command.kind)
     except (CommandError, InvalidSymbolError) as exc:
         writer.status("command_error", str(exc))
         return
     kind = feed.dialect.kinds[0] if command.kind is None else command.kind
     detail: dict[str, Any] = {
         "stream": kind.value,
-        "symbols": list(command.symbols),
+        "symbols": list(symbols),
     }
+    if shard is not None:
+        detail["others"] = len(command.symbols) - len(symbols)
     verb = "subscribe" if command.subscribe else "unsubscribe"
     writer.status("command", verb, **detail)
 
