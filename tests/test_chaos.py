@@ -21,7 +21,7 @@ from tickactors._actors.connection import Session
 from tickactors._chaos.plan import kinds_for
 from tickactors._chaos.setups import RotatingToken
 from tickactors._chaos.soak import SoakOptions, soak
-from tickactors._values import MarketData
+from tickactors._values import BOOK, QUOTES, TRADES, MarketData, StreamKind
 from tickactors.venues import MarketBatch
 
 REQUIRED = (
@@ -84,8 +84,11 @@ def test_a_feed_that_cannot_see_a_stall_fails_the_soak(
 def leaky_reader(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """The reader passes every tick on, wanted or not (the ghost filter is gone)."""
 
-    def everything(self: Session, batch: MarketBatch, now: float) -> list[MarketData]:
-        return [*batch.trades, *batch.books, *batch.quotes]
+    def everything(
+        self: Session, batch: MarketBatch, now: float
+    ) -> list[tuple[StreamKind, list[MarketData]]]:
+        groups = ((TRADES, batch.trades), (BOOK, batch.books), (QUOTES, batch.quotes))
+        return [(kind, list(items)) for kind, items in groups if items]
 
     monkeypatch.setattr(Session, "_filter", everything)
     yield

@@ -286,3 +286,24 @@ TestWrappingRequestTable = WrappingRequestTableMachine.TestCase
 TestWrappingRequestTable.settings = settings(
     max_examples=150, stateful_step_count=60, deadline=None
 )
+
+
+def test_hold_stops_a_connections_clocks_and_release_adds_the_time_held():
+    table: RequestTable[str] = RequestTable()
+    early = table.open("early", now=0.0, timeout=5.0, connection=1)
+    other = table.open("other", now=0.0, timeout=5.0, connection=2)
+    table.hold(1, now=2.0)
+    late = table.open("late", now=3.0, timeout=5.0, connection=1)  # opened while held
+    assert [r.request_id for r in table.poll(10.0)] == [other]  # only connection 2 runs
+    assert table.overdue(10.0) == [] and table.next_deadline() is None
+    table.hold(1, now=4.0)  # idempotent: held since 2.0
+    table.release(1, now=12.0)  # held 10 s
+    assert table.next_deadline() == 15.0  # early: 5 + 10
+    assert [r.request_id for r in table.poll(15.0)] == [early]
+    assert table.poll(16.9) == []
+    assert [r.request_id for r in table.poll(17.0)] == [late]  # its 5 s ran from the release
+    table.hold(1, now=20.0)
+    lost = table.open("lost", now=21.0, timeout=1.0, connection=1)
+    assert [r.request_id for r in table.connection_lost(1, now=22.0)] == [lost]
+    again = table.open("again", now=23.0, timeout=1.0, connection=1)  # the hold went with it
+    assert [r.request_id for r in table.poll(24.0)] == [again]

@@ -11,7 +11,8 @@ import orjson
 import trio
 
 from tickactors import BOOK, QUOTES, TRADES, Quote, Tick
-from tickactors._actors.connection import Session, SessionCounters
+from tickactors._actors.connection import Session
+from tickactors._actors.delivery import SessionCounters
 from tickactors._actors.messages import Heartbeat, LinkUp
 from tickactors._actors.tracker import RequestTracker
 from tickactors._cli.output import JsonLines, TextLines, market_dict
@@ -77,14 +78,14 @@ async def test_quotes_are_filtered_under_their_own_kind():
     batch = MarketBatch()
     batch.quotes += [Quote("ESZ6", 1, last=Decimal(5)), Quote("#2", 2), Quote("ESZ6", 1)]
     out = Session._filter(stub, batch, 3.0)  # type: ignore[arg-type]
-    assert out == [batch.quotes[0], batch.quotes[2]]
+    assert out == [(QUOTES, [batch.quotes[0], batch.quotes[2]])]
     assert seen == ["ESZ6", "ESZ6"]
     assert drain(ghosts) == [GhostSeen(QUOTES, "#2")]
     assert stub._counters.ghosts_by_symbol == {"#2": 1}
 
 
 async def test_ghosts_by_symbol_stops_growing_at_its_bound():
-    from tickactors._actors.connection import MAX_GHOST_SYMBOLS
+    from tickactors._actors.delivery import MAX_GHOST_SYMBOLS
 
     stub, _, _ = session_stub({QUOTES: {"ESZ6"}, BOOK: set()})
     batch = MarketBatch()
@@ -103,7 +104,7 @@ async def test_a_kind_the_feed_keeps_no_set_for_is_all_ghosts():
     batch.quotes.append(Quote("BTCUSDT"))
     assert bool(batch)
     out = Session._filter(stub, batch, 3.0)  # type: ignore[arg-type]
-    assert out == batch.trades
+    assert out == [(TRADES, batch.trades)]
     assert drain(ghosts) == [GhostSeen(QUOTES, "BTCUSDT")]
     assert not MarketBatch()
 

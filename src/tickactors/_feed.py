@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 import random
 import ssl
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -30,6 +30,7 @@ from ._actors.supervisor import Supervisor, connection_numbers
 from ._actors.tokens import TokenRefresher
 from ._actors.tracker import RequestTracker
 from ._core.backoff import Backoff
+from ._core.delivery import Policy, parse_policies
 from ._core.reconciler import Reconciler
 from ._core.requests import Outcome, Resolution
 from ._core.staleness import StalenessMonitor
@@ -40,7 +41,7 @@ from ._errors import (
     RequestTimeoutError,
     VenueRejectedError,
 )
-from ._handoff import BatchQueue, Policy
+from ._handoff import MarketQueue
 from ._health import HealthBus
 from ._intent import FeedIntent
 from ._iterators import BatchIterator, ItemIterator
@@ -74,6 +75,7 @@ class Feed(FeedIntent):
         connect_timeout: float,
         request_timeout: float | None,
         buffer: int,
+        policies: Mapping[StreamKind, Policy],
         backoff_base: float,
         backoff_cap: float,
         healthy_after: float,
@@ -85,7 +87,7 @@ class Feed(FeedIntent):
         self.venue = venue
         self.dialect = dialect
         self.health = HealthBus()
-        self._market: BatchQueue[MarketData] = BatchQueue(buffer, Policy.BLOCK)
+        self._market = MarketQueue(buffer, policies)
         self._init_intent(dialect)
         self._filter_again = False
         self._closed = False
@@ -278,6 +280,7 @@ async def open_feed(
     connect_timeout: float = 10.0,
     request_timeout: float | None = None,
     buffer: int = 100_000,
+    policies: Mapping[StreamKind, Policy | str] | str | None = None,
     backoff_base: float = 1.0,
     backoff_cap: float = 60.0,
     healthy_after: float = 10.0,
@@ -290,8 +293,13 @@ async def open_feed(
     ``stale_after``: seconds without any inbound message before a connection is
     declared dead (default: the venue's, AllTick 30 s). ``symbol_stale_after``: seconds
     a confirmed symbol may stay silent before it is re-subscribed (off by default,
-    see docs/architecture.md). ``buffer``: ticks waiting for the user before the
-    reader applies backpressure. ``seed``: makes backoff jitter repeatable.
+    see docs/architecture.md). ``buffer``: items of one stream kind waiting for the user
+    before that kind's policy acts. ``policies``: what each stream kind does for a slow
+    consumer (``_core/delivery.py``): ``block`` (backpressure; the default for trades),
+    ``conflate`` (the latest per symbol; the default for books and quotes) or
+    ``drop-oldest``, as ``{TRADES: "drop-oldest"}`` or ``"trades=drop-oldest"``; every
+    drop is counted and announced in a ``gap`` event with the symbols and counts.
+    ``seed``: makes backoff jitter repeatable.
     ``transport_factory``: how to open a WebSocket; the default reads the socket in
     large chunks and hands every frame in them over at once (``connect_batched``);
     ``tickactors.connect_websocket`` uses trio-websocket instead.
@@ -303,6 +311,7 @@ async def open_feed(
         connect_timeout=connect_timeout,
         request_timeout=request_timeout,
         buffer=buffer,
+        policies=_policies(policies),
         backoff_base=backoff_base,
         backoff_cap=backoff_cap,
         healthy_after=healthy_after,
@@ -361,3 +370,15 @@ def _unwrap(
     error = FeedError("the feed failed: " + "; ".join(f"{type(e).__name__}: {e}" for e in leaves))
     error.__cause__ = leaves[0] if len(leaves) == 1 else group
     return error
+
+
+def _policies(given: Mapping[StreamKind, Policy | str] | str | None) -> dict[StreamKind, Policy]:
+    """``open_feed``'s ``policies`` as a full mapping; ValueError says what is wrong."""
+    if given is None:
+        return parse_policies("")
+    if isinstance(given, str):
+        return parse_policies(given)
+    out = parse_policies("")
+    for kind, policy in given.items():
+        out[StreamKind(kind)] = Policy(policy)
+    return out

@@ -30,9 +30,13 @@ from typing import Generic, TypeVar
 import trio
 
 from ._core.delivery import DEFAULT_POLICIES, Lanes, Policy
+from ._core.sink_loss import LossReport, LossReporter
 from ._values import MarketData, StreamKind
 
 __all__ = ["BatchQueue", "MarketQueue", "Policy"]
+
+#: Seconds between two ``gap`` events of a feed (the first drop is announced at once).
+GAP_REPORT_INTERVAL = 1.0
 
 T = TypeVar("T")
 
@@ -140,6 +144,8 @@ class MarketQueue:
     ) -> None:
         self.lanes = Lanes(capacity, policies)
         self.capacity = capacity
+        self._gaps = LossReporter(interval=GAP_REPORT_INTERVAL)
+        self._gaps_reported = 0
         self._not_empty = trio.lowlevel.ParkingLot()
         self._not_full = trio.lowlevel.ParkingLot()
         self._closed = False
@@ -198,5 +204,22 @@ class MarketQueue:
             self._not_full.unpark_all()
         return batch
 
+    @property
+    def gaps_unreported(self) -> bool:
+        """Whether items were dropped since the last :meth:`gap_report` that returned one."""
+        return self.lanes.dropped != self._gaps_reported
+
+    def gap_report(self, now: float) -> LossReport | None:
+        """The drops to announce now, by ``"<kind>:<symbol>"``: at once, then once per
+        ``GAP_REPORT_INTERVAL`` with everything dropped in between."""
+        report = self._gaps.observe(self.lanes.drops, now)
+        if report is not None:
+            self._gaps_reported = self.lanes.dropped
+        return report
+
     def statistics(self) -> dict[str, object]:
-        return {**self.lanes.statistics(), "producer_blocked": self.blocked}
+        return {
+            **self.lanes.statistics(),
+            "producer_blocked": self.blocked,
+            "dropped_by_symbol": dict(self.lanes.drops),
+        }

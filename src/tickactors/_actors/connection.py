@@ -17,25 +17,33 @@ from __future__ import annotations
 
 import logging
 import math
-import operator
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import trio
 
 from .._core.backoff import Backoff
 from .._core.budget import OutboundBudget
-from .._core.reconciler import ConnectionReady, GhostSeen, Refresh
+from .._core.reconciler import ConnectionReady, Refresh
 from .._core.requests import Resolution
 from .._core.staleness import ConnectionStale, StalenessMonitor, SymbolStale
 from .._errors import ProtocolError, VenueShutdownError
-from .._handoff import BatchQueue
+from .._handoff import MarketQueue
 from .._health import HealthBus
 from .._secret import Secret
 from .._transport import Transport, TransportClosed
-from .._values import BOOK, QUOTES, TRADES, MarketData, StreamKind
+from .._values import MarketData, StreamKind
 from ..venues import Answer, AnswerKind, Dialect, MarketBatch, Notice, NoticeKind
-from .messages import AnswerIn, Authorize, Heartbeat, LinkReady, TrackerMessage, UserRequest
+from .delivery import SessionCounters, report_gaps, wanted_groups
+from .messages import (
+    AnswerIn,
+    Authorize,
+    Heartbeat,
+    LinkReady,
+    ReaderPaused,
+    TrackerMessage,
+    UserRequest,
+)
 from .reconciling import ReconcilerActor
 
 logger = logging.getLogger("tickactors")
@@ -47,8 +55,6 @@ logger = logging.getLogger("tickactors")
 MAX_FRAMES_PER_BATCH = 128
 #: Tradovate shutdown reasons after which reconnecting would only evict another connection.
 QUOTA_SHUTDOWNS = frozenset({"ConnectionQuotaReached", "IPQuotaReached"})
-_NOTHING_WANTED: frozenset[str] = frozenset()
-_symbol_of: Callable[[MarketData], str] = operator.attrgetter("symbol")
 
 
 class SessionEnded(Exception):
@@ -74,23 +80,6 @@ CONNECTION_ENDINGS = (
 )
 
 
-MAX_GHOST_SYMBOLS = 1024
-
-
-class SessionCounters:
-    """Counters that outlive one session (one per connection slot)."""
-
-    def __init__(self) -> None:
-        self.frames_received = 0
-        self.frames_sent = 0
-        self.ticks_delivered = 0
-        self.ghost_ticks = 0
-        self.decode_errors = 0
-        #: Ghost ticks by symbol, for the first ``MAX_GHOST_SYMBOLS`` symbols seen (a venue
-        #: inventing codes must not grow this for days); ``ghost_ticks`` counts them all.
-        self.ghosts_by_symbol: dict[str, int] = {}
-
-
 class Session:
     """The tasks of one open connection. ``await run()`` returns why it ended."""
 
@@ -101,7 +90,7 @@ class Session:
         transport: Transport,
         dialect: Dialect,
         wanted: Mapping[StreamKind, set[str]],
-        market: BatchQueue[MarketData],
+        market: MarketQueue,
         monitor: StalenessMonitor,
         backoff: Backoff,
         budget: OutboundBudget,
@@ -194,65 +183,38 @@ class Session:
             if batch:
                 out = self._filter(batch, now)
                 if out:
-                    counters.ticks_delivered += len(out)
-                    if len(market) < market.capacity:
-                        market.put_nowait(out)
-                    else:
+                    for _, items in out:
+                        counters.ticks_delivered += len(items)
+                    if market.would_block(out):
                         await self._deliver_when_room(out)
+                    elif market.put_nowait(out) or market.gaps_unreported:
+                        self._report_gaps(now)
 
-    def _filter(self, batch: MarketBatch, now: float) -> list[MarketData]:
-        """The batch's wanted items, symbols stamped; ghosts counted and reported.
-
-        Synchronous on purpose: the hot path awaits nothing unless the queue is full.
-        """
-        seen = self._monitor.symbol_seen
-        out: list[MarketData] = []
-        ghosts: set[tuple[StreamKind, str]] | None = None
-        groups: tuple[tuple[StreamKind, Sequence[MarketData]], ...] = (
-            (TRADES, batch.trades),
-            (BOOK, batch.books),
-            (QUOTES, batch.quotes),
+    def _filter(self, batch: MarketBatch, now: float) -> list[tuple[StreamKind, list[MarketData]]]:
+        """The batch's wanted items by kind (``delivery.wanted_groups``)."""
+        return wanted_groups(
+            batch, now, self._wanted, self._monitor, self._counters, self._reconciler.inbox
         )
-        for kind, items in groups:
-            if not items:
-                continue
-            # A kind the feed keeps no set for is wanted by nobody: all ghosts.
-            wanted = self._wanted.get(kind, _NOTHING_WANTED)
-            symbols = set(map(_symbol_of, items))
-            if symbols <= wanted:  # the usual batch: no ghost in it, no per-item loop
-                out.extend(items)
-                self._monitor.symbols_seen(symbols, now)
-                continue
-            for item in items:
-                symbol = item.symbol
-                if symbol in wanted:
-                    out.append(item)
-                    seen(symbol, now)
-                else:
-                    if ghosts is None:
-                        ghosts = set()
-                    ghosts.add((kind, symbol))
-                    self._counters.ghost_ticks += 1
-                    by_symbol = self._counters.ghosts_by_symbol
-                    if symbol in by_symbol or len(by_symbol) < MAX_GHOST_SYMBOLS:
-                        by_symbol[symbol] = by_symbol.get(symbol, 0) + 1
-        if ghosts:
-            for kind, symbol in ghosts:
-                self._reconciler.inbox.send_nowait(GhostSeen(kind, symbol))
-        return out
 
-    async def _deliver_when_room(self, out: list[MarketData]) -> None:
+    async def _deliver_when_room(self, out: list[tuple[StreamKind, list[MarketData]]]) -> None:
         # The consumer is slow: wait for room, and let the staleness detector know that
         # the silence it may see meanwhile is ours, not the venue's.
         market = self._market
         self._paused = True
+        self._tracker.send_nowait(ReaderPaused(self.connection, True))
         try:
-            await market.put(out)
+            dropped = await market.put(out)
         finally:
             self._paused = False
+            self._tracker.send_nowait(ReaderPaused(self.connection, False))
             self._monitor.message(trio.current_time())
             self._resumed.set()
             self._resumed = trio.Event()
+        if dropped or market.gaps_unreported:
+            self._report_gaps(trio.current_time())
+
+    def _report_gaps(self, now: float) -> None:
+        report_gaps(self._market, self._health, self.connection, now)
 
     def _bad_frame(self, exc: ProtocolError, frame: str | bytes) -> None:
         self._counters.decode_errors += 1

@@ -81,6 +81,26 @@ class UserRequest:
     connection: int | None = None
 
 
+@attrs.frozen(slots=True)
+class ReaderPaused:
+    """From a session: its reader waits for a slow consumer; the venue's answers sit unread.
+
+    ``paused`` False: it reads again. Request deadlines of ``connection`` stand still
+    in between (``RequestTable.hold``/``release``).
+    """
+
+    connection: int
+    paused: bool
+
+
 TrackerMessage = (
-    Heartbeat | Subscription | AnswerIn | LinkUp | LinkDown | Authorize | LinkReady | UserRequest
+    Heartbeat
+    | Subscription
+    | AnswerIn
+    | LinkUp
+    | LinkDown
+    | Authorize
+    | LinkReady
+    | UserRequest
+    | ReaderPaused
 )

@@ -30,12 +30,13 @@ from .._core.budget import OutboundBudget
 from .._core.reconciler import ConnectionLost
 from .._core.staleness import StalenessMonitor
 from .._errors import AuthenticationError, CertificateError, ConnectError
-from .._handoff import BatchQueue
+from .._handoff import MarketQueue
 from .._health import HealthBus
 from .._transport import TransportClosed, TransportFactory
-from .._values import MarketData, StreamKind
+from .._values import StreamKind
 from ..venues import Dialect
-from .connection import AuthRefused, Session, SessionCounters, StaleConnection
+from .connection import AuthRefused, Session, StaleConnection
+from .delivery import SessionCounters
 from .messages import LinkDown, LinkUp, TrackerMessage
 from .reconciling import ReconcilerActor
 from .tokens import TokenRefresher
@@ -53,7 +54,7 @@ class Supervisor:
         connect_timeout: float,
         numbers: Iterator[int],
         wanted: Mapping[StreamKind, set[str]],
-        market: BatchQueue[MarketData],
+        market: MarketQueue,
         monitor: StalenessMonitor,
         backoff: Backoff,
         tracker: trio.MemorySendChannel[TrackerMessage],

@@ -30,6 +30,7 @@ from .messages import (
     LinkDown,
     LinkReady,
     LinkUp,
+    ReaderPaused,
     Subscription,
     TrackerMessage,
     UserRequest,
@@ -106,6 +107,11 @@ class RequestTracker:
             self._user_request(message, now)
         elif isinstance(message, LinkUp):
             self._links[message.connection] = message.writer
+        elif isinstance(message, ReaderPaused):
+            if message.paused:
+                self.table.hold(message.connection, now)
+            else:
+                self.table.release(message.connection, now)
         else:
             assert isinstance(message, LinkDown)
             self._links.pop(message.connection, None)

@@ -21,8 +21,9 @@ from .._feed import Feed
 from .._values import BookSnapshot, HealthEvent, MarketData, Quote, Tick
 from ..sim import SimConfig, open_simulator
 from .demo_scripts import DEMO_TOKEN, VENUES, DemoVenue, say_with
+from .feed_options import add_feed_arguments
 from .output import JsonLines, Writer
-from .run import add_feed_arguments, make_writer, run_feed
+from .run import make_writer, run_feed
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

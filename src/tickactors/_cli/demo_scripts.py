@@ -28,7 +28,7 @@ from .._values import BOOK
 from ..sim import Simulator
 from ..sim._faults import TRADOVATE_RANDOM_MENU
 from ..venues import AllTick, Tradovate, Venue
-from .run import symbols_of
+from .feed_options import symbols_of
 
 DEMO_TOKEN = "demo-token"
 

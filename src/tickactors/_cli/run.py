@@ -32,65 +32,9 @@ from ..venues import AllTick, Replay, Tradovate, Venue
 from ..venues._tradovate_auth import TradovateCredentials, TradovateTokenSource
 from .commands import MAX_LINE, CommandError, parse_command
 from .fanout import open_fanout, parse_sinks
+from .feed_options import add_feed_arguments, share_of, symbols_of
 from .output import JsonLines, TextLines, Writer, wall_clock_offset
 from .tls import TLSOptionError, add_tls_arguments, tls_from_args
-
-
-def add_feed_arguments(parser: argparse.ArgumentParser) -> None:
-    """The options every feed-running command shares."""
-    parser.add_argument(
-        "--symbols",
-        default="",
-        help="symbols of the venue's main stream (AllTick: trades; Tradovate: quotes), "
-        "comma-separated: A,B,C",
-    )
-    parser.add_argument(
-        "--book-symbols", default="", help="order-book (Tradovate: DOM) symbols, comma-separated"
-    )
-    parser.add_argument(
-        "--format",
-        choices=("jsonl", "text"),
-        default=None,
-        help="jsonl: one JSON object per line (default when stdout is not a terminal)",
-    )
-    parser.add_argument(
-        "--stale-after",
-        type=float,
-        default=None,
-        metavar="S",
-        help="seconds without any message before reconnecting (venue default)",
-    )
-    parser.add_argument(
-        "--symbol-stale-after",
-        type=float,
-        default=None,
-        metavar="S",
-        help="seconds a confirmed symbol may be silent before it is re-subscribed (off by default)",
-    )
-    parser.add_argument(
-        "--duration", type=float, default=None, metavar="S", help="stop cleanly after S seconds"
-    )
-    parser.add_argument("--seed", type=int, default=None, help="seed for backoff jitter")
-    parser.add_argument(
-        "--shard",
-        type=_shard,
-        default=None,
-        metavar="I/N",
-        help="run shard I of N (0 <= I < N): of every symbol given (options and stdin "
-        "commands alike) take only this shard's share (rendezvous hashing: N processes "
-        "given the same symbols cover each exactly once; adding one moves few)",
-    )
-    parser.add_argument(
-        "--sink",
-        action="append",
-        default=None,
-        metavar="SPEC",
-        help="also write every tick and health event to SPEC (repeatable): "
-        "jsonl:PATH[?max_bytes=100M&max_seconds=3600&fsync=rotate|batch] (rotating JSON-lines "
-        "files) or nats://HOST:PORT[?stream=TICKACTORS&buffer=100000&batch=1000&...] (NATS "
-        "JetStream, subjects ticks.<venue>.<kind>.<symbol> and health.<venue>.<event>); "
-        "see docs/sinks.md",
-    )
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -127,22 +71,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     add_tls_arguments(parser)
     add_feed_arguments(parser)
-
-
-def symbols_of(text: str) -> list[str]:
-    return [s for s in (part.strip() for part in text.split(",")) if s]
-
-
-def _shard(text: str) -> Shard:
-    try:
-        return Shard.parse(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-
-
-def _share(args: argparse.Namespace, symbols: list[str]) -> list[str]:
-    shard: Shard | None = getattr(args, "shard", None)
-    return symbols if shard is None else shard.share(symbols)
 
 
 def make_writer(fmt: str | None) -> Writer:
@@ -259,13 +187,14 @@ async def _run_feed(
                 venue,
                 stale_after=args.stale_after,
                 symbol_stale_after=args.symbol_stale_after,
+                policies=getattr(args, "policy", None),
                 seed=args.seed,
                 ssl_context=ssl_context,
             ) as feed:
                 main, books = symbols_of(args.symbols), symbols_of(args.book_symbols)
                 try:
-                    feed.subscribe(*_share(args, main))
-                    feed.subscribe(*_share(args, books), kind=BOOK)
+                    feed.subscribe(*share_of(args, main))
+                    feed.subscribe(*share_of(args, books), kind=BOOK)
                 except InvalidSymbolError as exc:
                     writer.status("error", str(exc))
                     return 2
@@ -274,9 +203,9 @@ async def _run_feed(
                         "shard",
                         f"shard {args.shard}",
                         shard=str(args.shard),
-                        symbols=_share(args, main),
-                        book_symbols=_share(args, books),
-                        others=len(main) + len(books) - len(_share(args, main + books)),
+                        symbols=share_of(args, main),
+                        book_symbols=share_of(args, books),
+                        others=len(main) + len(books) - len(share_of(args, main + books)),
                     )
                 read_commands = functools.partial(_read_commands, shard=args.shard)
                 async with trio.open_nursery() as nursery:

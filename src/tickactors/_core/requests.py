@@ -109,6 +109,7 @@ class RequestTable(Generic[M]):
         self._serial = 0
         self._open: dict[int, _Open[M]] = {}
         self._by_connection: dict[int, dict[int, None]] = {}
+        self._held: dict[int, float] = {}  # connection -> held since
         self._heap: list[tuple[float, int, int]] = []  # (deadline, serial, request_id)
         self._opened = 0
         self._counts = dict.fromkeys(Outcome, 0)
@@ -136,7 +137,8 @@ class RequestTable(Generic[M]):
         deadline = now + timeout
         self._open[request_id] = _Open(meta, now, deadline, connection, self._serial)
         self._by_connection.setdefault(connection, {})[request_id] = None
-        heapq.heappush(self._heap, (deadline, self._serial, request_id))
+        if connection not in self._held:  # a held connection's clocks start on release
+            heapq.heappush(self._heap, (deadline, self._serial, request_id))
         self._opened += 1
         return request_id
 
@@ -183,6 +185,7 @@ class RequestTable(Generic[M]):
 
     def connection_lost(self, connection: int, now: float) -> list[Resolution[M]]:
         """Every open request of ``connection`` fails at once, in the order they were opened."""
+        self._held.pop(connection, None)
         ids = self._by_connection.get(connection)
         if not ids:
             return []
@@ -236,10 +239,44 @@ class RequestTable(Generic[M]):
             self._compact()
 
     def _compact(self) -> None:
+        held = self._held
         self._heap = [
-            (entry.deadline, entry.serial, request_id) for request_id, entry in self._open.items()
+            (entry.deadline, entry.serial, request_id)
+            for request_id, entry in self._open.items()
+            if entry.connection not in held
         ]
         heapq.heapify(self._heap)
+
+    def hold(self, connection: int, now: float) -> None:
+        """Stop the clocks of ``connection``'s requests: its reader is not reading.
+
+        A reader that waits for a slow consumer (backpressure) leaves the venue's answers
+        unread in the socket; their deadlines must not pass for that. Requests opened
+        while held run from their opening on :meth:`release`. Idempotent.
+        """
+        if connection in self._held:
+            return
+        self._held[connection] = now
+        for request_id in self._by_connection.get(connection, ()):
+            entry = self._open[request_id]
+            entry.serial = self._bump()  # its heap entry is stale now
+
+    def release(self, connection: int, now: float) -> None:
+        """Start the clocks again: every open request of ``connection`` gets the time it
+        was held added to its deadline."""
+        since = self._held.pop(connection, None)
+        if since is None:
+            return
+        held_for = max(0.0, now - since)
+        for request_id in self._by_connection.get(connection, ()):
+            entry = self._open[request_id]
+            entry.deadline += held_for if entry.opened_at <= since else now - entry.opened_at
+            entry.serial = self._bump()
+            heapq.heappush(self._heap, (entry.deadline, entry.serial, request_id))
+
+    def _bump(self) -> int:
+        self._serial += 1
+        return self._serial
 
     def overdue(self, now: float, grace: float = 0.0) -> list[int]:
         """Open requests whose deadline passed more than ``grace`` seconds before ``now``.
@@ -248,7 +285,12 @@ class RequestTable(Generic[M]):
         chaos soak) asks, to prove no request outlives its deadline.
         """
         limit = now - grace
-        return [rid for rid, entry in self._open.items() if entry.deadline < limit]
+        held = self._held
+        return [
+            rid
+            for rid, entry in self._open.items()
+            if entry.deadline < limit and entry.connection not in held
+        ]
 
     def statistics(self) -> RequestStatistics:
         return RequestStatistics(

@@ -1,0 +1,112 @@
+"""A session's hand-over of decoded market data: wanted items by kind, ghosts, gaps.
+
+The reader's batch (``MarketBatch``: trades, books, quotes decoded from a run of frames)
+becomes the groups the hand-off takes (``MarketQueue.put``): per stream kind, the items
+of symbols the feed wants, their symbols stamped for the staleness monitor. Items of
+symbols nobody wants are ghosts: counted, and reported to the reconciler, never
+delivered. What the hand-off drops for a slow consumer is announced in ``gap`` events.
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Callable, Mapping, Sequence
+
+import trio
+
+from .._core.reconciler import GhostSeen
+from .._core.staleness import StalenessMonitor
+from .._handoff import MarketQueue
+from .._health import HealthBus
+from .._values import BOOK, QUOTES, TRADES, MarketData, StreamKind
+from ..venues import MarketBatch
+from .reconciling import Inbound
+
+MAX_GHOST_SYMBOLS = 1024
+_NOTHING_WANTED: frozenset[str] = frozenset()
+_symbol_of: Callable[[MarketData], str] = operator.attrgetter("symbol")
+
+
+class SessionCounters:
+    """Counters that outlive one session (one per connection slot)."""
+
+    def __init__(self) -> None:
+        self.frames_received = 0
+        self.frames_sent = 0
+        self.ticks_delivered = 0
+        self.ghost_ticks = 0
+        self.decode_errors = 0
+        #: Ghost ticks by symbol, for the first ``MAX_GHOST_SYMBOLS`` symbols seen (a venue
+        #: inventing codes must not grow this for days); ``ghost_ticks`` counts them all.
+        self.ghosts_by_symbol: dict[str, int] = {}
+
+
+def wanted_groups(
+    batch: MarketBatch,
+    now: float,
+    wanted_by_kind: Mapping[StreamKind, set[str]],
+    monitor: StalenessMonitor,
+    counters: SessionCounters,
+    reconciler: trio.MemorySendChannel[Inbound],
+) -> list[tuple[StreamKind, list[MarketData]]]:
+    """The batch's wanted items by kind, symbols stamped; ghosts counted and reported.
+
+    Synchronous on purpose: the hot path awaits nothing unless the queue is full.
+    """
+    seen = monitor.symbol_seen
+    groups_out: list[tuple[StreamKind, list[MarketData]]] = []
+    ghosts: set[tuple[StreamKind, str]] | None = None
+    groups: tuple[tuple[StreamKind, Sequence[MarketData]], ...] = (
+        (TRADES, batch.trades),
+        (BOOK, batch.books),
+        (QUOTES, batch.quotes),
+    )
+    for kind, items in groups:
+        if not items:
+            continue
+        # A kind the feed keeps no set for is wanted by nobody: all ghosts.
+        wanted = wanted_by_kind.get(kind, _NOTHING_WANTED)
+        symbols = set(map(_symbol_of, items))
+        if symbols <= wanted:  # the usual batch: no ghost in it, no per-item loop
+            groups_out.append((kind, list(items)))
+            monitor.symbols_seen(symbols, now)
+            continue
+        out: list[MarketData] = []
+        for item in items:
+            symbol = item.symbol
+            if symbol in wanted:
+                out.append(item)
+                seen(symbol, now)
+            else:
+                if ghosts is None:
+                    ghosts = set()
+                ghosts.add((kind, symbol))
+                counters.ghost_ticks += 1
+                by_symbol = counters.ghosts_by_symbol
+                if symbol in by_symbol or len(by_symbol) < MAX_GHOST_SYMBOLS:
+                    by_symbol[symbol] = by_symbol.get(symbol, 0) + 1
+        if out:
+            groups_out.append((kind, out))
+    if ghosts:
+        for kind, symbol in ghosts:
+            reconciler.send_nowait(GhostSeen(kind, symbol))
+    return groups_out
+
+
+def report_gaps(market: MarketQueue, health: HealthBus, connection: int, now: float) -> None:
+    """Announce what the hand-off dropped for a slow consumer: at once, then once a second."""
+    report = market.gap_report(now)
+    if report is None:
+        return
+    streams: dict[str, dict[str, int]] = {}
+    for key, count in report.since_last.items():
+        kind, _, symbol = key.partition(":")
+        streams.setdefault(kind, {})[symbol] = count
+    health.emit(
+        "gap",
+        connection,
+        f"{report.count} item(s) dropped for a slow consumer",
+        dropped=report.count,
+        total=report.total,
+        streams=streams,
+    )

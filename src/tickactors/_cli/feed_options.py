@@ -1,0 +1,100 @@
+"""The options every feed-running command shares (``run`` and ``demo``), and their types."""
+
+from __future__ import annotations
+
+import argparse
+
+from .._core.delivery import Policy, parse_policies
+from .._core.shard_share import Shard
+from .._values import StreamKind
+
+
+def add_feed_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options every feed-running command shares."""
+    parser.add_argument(
+        "--symbols",
+        default="",
+        help="symbols of the venue's main stream (AllTick: trades; Tradovate: quotes), "
+        "comma-separated: A,B,C",
+    )
+    parser.add_argument(
+        "--book-symbols", default="", help="order-book (Tradovate: DOM) symbols, comma-separated"
+    )
+    parser.add_argument(
+        "--format",
+        choices=("jsonl", "text"),
+        default=None,
+        help="jsonl: one JSON object per line (default when stdout is not a terminal)",
+    )
+    parser.add_argument(
+        "--stale-after",
+        type=float,
+        default=None,
+        metavar="S",
+        help="seconds without any message before reconnecting (venue default)",
+    )
+    parser.add_argument(
+        "--symbol-stale-after",
+        type=float,
+        default=None,
+        metavar="S",
+        help="seconds a confirmed symbol may be silent before it is re-subscribed (off by default)",
+    )
+    parser.add_argument(
+        "--duration", type=float, default=None, metavar="S", help="stop cleanly after S seconds"
+    )
+    parser.add_argument("--seed", type=int, default=None, help="seed for backoff jitter")
+    parser.add_argument(
+        "--policy",
+        type=_policies,
+        default=None,
+        metavar="KIND=POLICY,...",
+        help="what each stream kind does for a slow consumer: block (backpressure), "
+        "conflate (the latest per symbol) or drop-oldest; default "
+        "trades=block,book=conflate,quotes=conflate; drops are counted and announced in "
+        "'gap' events",
+    )
+    parser.add_argument(
+        "--shard",
+        type=_shard,
+        default=None,
+        metavar="I/N",
+        help="run shard I of N (0 <= I < N): of every symbol given (options and stdin "
+        "commands alike) take only this shard's share (rendezvous hashing: N processes "
+        "given the same symbols cover each exactly once; adding one moves few)",
+    )
+    parser.add_argument(
+        "--sink",
+        action="append",
+        default=None,
+        metavar="SPEC",
+        help="also write every tick and health event to SPEC (repeatable): "
+        "jsonl:PATH[?max_bytes=100M&max_seconds=3600&fsync=rotate|batch] (rotating JSON-lines "
+        "files) or nats://HOST:PORT[?stream=TICKACTORS&buffer=100000&batch=1000&...] (NATS "
+        "JetStream, subjects ticks.<venue>.<kind>.<symbol> and health.<venue>.<event>); "
+        "see docs/sinks.md",
+    )
+
+
+def symbols_of(text: str) -> list[str]:
+    return [s for s in (part.strip() for part in text.split(",")) if s]
+
+
+def _policies(text: str) -> dict[StreamKind, Policy]:
+    try:
+        return parse_policies(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _shard(text: str) -> Shard:
+    try:
+        return Shard.parse(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def share_of(args: argparse.Namespace, symbols: list[str]) -> list[str]:
+    """``symbols`` as ``--shard`` leaves them (all of them without it)."""
+    shard: Shard | None = getattr(args, "shard", None)
+    return symbols if shard is None else shard.share(symbols)
