@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence, Sized
 from typing import Generic, TypeVar
 
 import trio
@@ -41,26 +41,13 @@ GAP_REPORT_INTERVAL = 1.0
 T = TypeVar("T")
 
 
-class BatchQueue(Generic[T]):
-    """One producer, one consumer, batches of items. See the module docstring."""
+class _Parking:
+    """What both queues share: closing, and where their producers and consumer wait."""
 
-    def __init__(self, capacity: float = math.inf, policy: Policy = Policy.BLOCK) -> None:
-        if capacity < 1:
-            raise ValueError("capacity is at least 1")
-        if policy is Policy.CONFLATE:
-            raise ValueError("a BatchQueue does not conflate: that takes symbols (MarketQueue)")
-        self.capacity = capacity
-        self.policy = policy
-        self._items: deque[T] = deque()
+    def __init__(self) -> None:
         self._not_empty = trio.lowlevel.ParkingLot()
         self._not_full = trio.lowlevel.ParkingLot()
         self._closed = False
-        self.put_count = 0
-        self.dropped = 0
-        self.blocked = 0
-
-    def __len__(self) -> int:
-        return len(self._items)
 
     @property
     def closed(self) -> bool:
@@ -71,6 +58,39 @@ class BatchQueue(Generic[T]):
         self._closed = True
         self._not_empty.unpark_all()
         self._not_full.unpark_all()
+
+    async def _until_items(self, waiting: Sized) -> None:
+        """Return once ``waiting`` holds an item (a checkpoint if it does already)."""
+        if waiting:
+            await trio.lowlevel.checkpoint()
+        while not waiting:
+            if self._closed:
+                raise trio.EndOfChannel
+            await self._not_empty.park()
+
+    def _taken(self) -> None:
+        if self._not_full:
+            self._not_full.unpark_all()
+
+
+class BatchQueue(_Parking, Generic[T]):
+    """One producer, one consumer, batches of items. See the module docstring."""
+
+    def __init__(self, capacity: float = math.inf, policy: Policy = Policy.BLOCK) -> None:
+        if capacity < 1:
+            raise ValueError("capacity is at least 1")
+        if policy is Policy.CONFLATE:
+            raise ValueError("a BatchQueue does not conflate: that takes symbols (MarketQueue)")
+        super().__init__()
+        self.capacity = capacity
+        self.policy = policy
+        self._items: deque[T] = deque()
+        self.put_count = 0
+        self.dropped = 0
+        self.blocked = 0
+
+    def __len__(self) -> int:
+        return len(self._items)
 
     def put_nowait(self, items: Iterable[T]) -> int:
         """Append items without waiting; returns how many old items were dropped to make room.
@@ -103,20 +123,14 @@ class BatchQueue(Generic[T]):
 
     async def get_batch(self, max_items: int | None = None) -> list[T]:
         """Every waiting item (at most ``max_items``), waiting for at least one."""
-        if self._items:
-            await trio.lowlevel.checkpoint()
-        while not self._items:
-            if self._closed:
-                raise trio.EndOfChannel
-            await self._not_empty.park()
+        await self._until_items(self._items)
         items = self._items
         if max_items is None or len(items) <= max_items:
             batch = list(items)
             items.clear()
         else:
             batch = [items.popleft() for _ in range(max_items)]
-        if self._not_full:
-            self._not_full.unpark_all()
+        self._taken()
         return batch
 
     def statistics(self) -> dict[str, object]:
@@ -130,7 +144,7 @@ class BatchQueue(Generic[T]):
         }
 
 
-class MarketQueue:
+class MarketQueue(_Parking):
     """The feed's hand-off: a lane per stream kind (``Lanes``), readers that may wait, one consumer.
 
     Readers call :meth:`put_nowait` when :meth:`would_block` says no, else :meth:`put`,
@@ -142,13 +156,11 @@ class MarketQueue:
     def __init__(
         self, capacity: int, policies: Mapping[StreamKind, Policy] = DEFAULT_POLICIES
     ) -> None:
+        super().__init__()
         self.lanes = Lanes(capacity, policies)
         self.capacity = capacity
         self._gaps = LossReporter(interval=GAP_REPORT_INTERVAL)
         self._gaps_reported = 0
-        self._not_empty = trio.lowlevel.ParkingLot()
-        self._not_full = trio.lowlevel.ParkingLot()
-        self._closed = False
         self.blocked = 0
 
     def __len__(self) -> int:
@@ -156,16 +168,6 @@ class MarketQueue:
 
     def __bool__(self) -> bool:
         return bool(self.lanes)
-
-    @property
-    def closed(self) -> bool:
-        return self._closed
-
-    def close(self) -> None:
-        """No more items will come: the consumer drains what is left, then gets ``EndOfChannel``."""
-        self._closed = True
-        self._not_empty.unpark_all()
-        self._not_full.unpark_all()
 
     def would_block(self, groups: Iterable[tuple[StreamKind, Sequence[MarketData]]]) -> bool:
         return self.lanes.full(kind for kind, items in groups if items)
@@ -193,15 +195,9 @@ class MarketQueue:
 
     async def get_batch(self, max_items: int | None = None) -> list[MarketData]:
         """Every waiting item (at most ``max_items``), waiting for at least one."""
-        if self.lanes:
-            await trio.lowlevel.checkpoint()
-        while not self.lanes:
-            if self._closed:
-                raise trio.EndOfChannel
-            await self._not_empty.park()
+        await self._until_items(self.lanes)
         batch = self.lanes.take(max_items)
-        if self._not_full:
-            self._not_full.unpark_all()
+        self._taken()
         return batch
 
     @property
