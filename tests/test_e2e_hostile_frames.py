@@ -68,7 +68,8 @@ def harmless(venue: str) -> list[str]:
         {"e": "clock", "d": clock},
         {"e": "props", "d": {"entityType": "order"}},
         {"e": "chart", "d": {"charts": []}},
-        {"e": "shutdown", "d": {"reasonCode": "Maintenance"}},
+        # (no "shutdown": a Maintenance notice makes the feed replace the connection,
+        # make-before-break: tests/test_feed_rotation.py)
         {"e": "whatever", "d": None},
         {"e": "md", "d": {"histograms": []}},
     ]

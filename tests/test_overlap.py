@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tickactors import BOOK, TRADES, Quote, Tick
-from tickactors._core.overlap import Handover, OverlapFilter, rotation_due
+from tickactors._core.overlap import Handover, OverlapFilter, RotationPolicy, rotation_due
 
 
 def tick(symbol: str, seq: int | None, price: str = "1", at: float = 0.0) -> Tick:
@@ -91,3 +91,20 @@ def test_two_views_of_one_stream_deliver_it_exactly_once(stream, start, stop, rn
             j += 3
     expected = {s for s in seqs if s <= stop or s >= start}
     assert sorted(t.seq for t in got) == sorted(expected)
+
+
+def test_rotation_policy_starts_early_enough_for_the_longest_rotation():
+    policy = RotationPolicy(100.0, jitter=0.1, patience=5.0, connect_timeout=5.0)
+    assert policy.lead == 10.0
+    assert policy.due(50.0, 0.0) == 140.0  # 100 - (5 + 5) after opening
+    assert policy.due(50.0, 0.999) == pytest.approx(50.0 + 90.0 * (1 - 0.0999))
+    assert RotationPolicy(None).due(50.0, 0.5) == float("inf")  # only a shutdown notice
+    assert [policy.retry_after(n) for n in (1, 2, 3, 6, 7, 30)] == [3, 6, 12, 60, 60, 60]
+    for bad in (
+        dict(max_age=10.0, patience=5.0, connect_timeout=5.0),  # no time left to rotate
+        dict(max_age=100.0, jitter=1.0),
+        dict(max_age=100.0, patience=0.0),
+        dict(max_age=float("inf")),
+    ):
+        with pytest.raises(ValueError):
+            RotationPolicy(**bad)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
@@ -128,3 +128,50 @@ class PlanMachine(RuleBasedStateMachine):
 
 TestPlanMachine = PlanMachine.TestCase
 TestPlanMachine.settings = settings(max_examples=150, stateful_step_count=25, deadline=None)
+
+
+def test_change_is_place_for_one_kind_at_the_cost_of_the_change():
+    plan = ShardPlan(2, 3)
+    first = plan.change(TRADES, add={"A", "B", "C"})
+    assert first.opened == (1,) and plan.assignment(0) == {TRADES: {"A", "B"}}
+    plan.change(BOOK, add={"A"})
+    assert plan.assignment(0) == {TRADES: {"A", "B"}, BOOK: {"A"}}
+    with pytest.raises(CapacityError) as info:
+        plan.change(TRADES, add=syms(4))  # 3 + 4 > 2 * 3
+    assert info.value.symbols == ("S00003 (trades)",)
+    assert plan.assignment(1) == {TRADES: {"C"}}  # nothing applied
+    swap = plan.change(TRADES, add={"D"}, remove={"A"})
+    assert swap.removed == {0: {TRADES: frozenset({"A"})}}
+    assert swap.added == {0: {TRADES: frozenset({"D"})}}  # refills the room it freed
+    gone = plan.change(TRADES, remove={"C", "never-placed"})
+    assert gone.closed == (1,) and plan.slots == (0,)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    steps=st.lists(
+        st.tuples(
+            st.sampled_from([TRADES, BOOK]),
+            st.sets(st.sampled_from(sorted(syms(12))), max_size=6),
+            st.sets(st.sampled_from(sorted(syms(12))), max_size=6),
+        ),
+        max_size=12,
+    )
+)
+def test_change_ends_where_place_ends(steps):
+    by_change, by_place = ShardPlan(3, 3), ShardPlan(3, 3)
+    desired: dict = {TRADES: set(), BOOK: set()}
+    for kind, add, remove in steps:
+        add = add - remove
+        wanted = {**desired, kind: (desired[kind] - remove) | add}
+        try:
+            by_place.place(wanted)
+        except CapacityError:
+            with pytest.raises(CapacityError):
+                by_change.change(kind, add=add, remove=remove)
+            continue
+        by_change.change(kind, add=add, remove=remove)
+        desired = wanted
+        assert by_change.slots == by_place.slots
+        for slot in by_place.slots:
+            assert by_change.assignment(slot) == by_place.assignment(slot)

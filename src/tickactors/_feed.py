@@ -1,9 +1,11 @@
 """``open_feed``: the public face of the actor runtime.
 
 A :class:`Feed` owns one nursery in which every actor of the feed runs: the
-token refresher, the request tracker, and per connection slot a reconciler
-and a supervisor (which runs each connection's reader, writer, heartbeat
-sender and staleness detector). Nothing outlives the ``async with``.
+token refresher, the request tracker, and per connection slot (``_slots.py``,
+``_actors/slot.py``) a reconciler and a supervisor (which runs each
+connection's reader, writer, heartbeat sender and staleness detector, and
+replaces the connection before it grows too old). Nothing outlives the
+``async with``.
 
 The user's side is synchronous where it cannot block (``subscribe``,
 ``unsubscribe``, ``statistics``) and async where it waits (``ticks``,
@@ -25,19 +27,20 @@ import attrs
 import trio
 
 from ._actors.messages import TrackerMessage, UserRequest
-from ._actors.reconciling import Inbound, ReconcilerActor
+from ._actors.reconciling import Changes, ReconcilerActor
+from ._actors.slot import Slot, SlotKit
 from ._actors.supervisor import Supervisor, connection_numbers
 from ._actors.tokens import TokenRefresher
 from ._actors.tracker import RequestTracker
-from ._core.backoff import Backoff
 from ._core.delivery import Policy, parse_policies
+from ._core.overlap import RotationPolicy
 from ._core.reconciler import Reconciler
 from ._core.requests import Outcome, Resolution
+from ._core.spacing import SpacingGate
 from ._core.staleness import StalenessMonitor
 from ._errors import (
     ConnectionLostError,
     FeedClosedError,
-    FeedError,
     RequestTimeoutError,
     VenueRejectedError,
 )
@@ -45,19 +48,13 @@ from ._handoff import MarketQueue
 from ._health import HealthBus
 from ._intent import FeedIntent
 from ._iterators import BatchIterator, ItemIterator
+from ._slots import TOKEN_SPACING_MARGIN, Slots, shard_plan
+from ._slots import request_spacing as request_spacing
 from ._transport import TransportFactory
 from ._transport_batched import connect_batched
+from ._unwrap import unwrap as _unwrap
 from ._values import HealthEvent, MarketData, StreamKind
-from .venues import Answer, AnswerKind, Dialect, Venue
-
-
-def request_spacing(dialect: Dialect) -> float:
-    """Seconds between two subscription requests, so that they and the heartbeats together
-    stay inside the venue's outbound budget (AllTick, heartbeat every 10 s: 1.17 s;
-    Tradovate: 0.104 s). Spaced any closer, requests queue behind the budget until they
-    miss their deadlines while the venue is still answering."""
-    slot = dialect.budget_per / dialect.budget_frames + dialect.budget_margin
-    return 1.0 / (1.0 / slot - 1.0 / dialect.heartbeat_interval)
+from .venues import Answer, AnswerKind, Venue
 
 
 class Feed(FeedIntent):
@@ -82,73 +79,90 @@ class Feed(FeedIntent):
         ssl_context: ssl.SSLContext | None,
         transport_factory: TransportFactory,
         rng: random.Random,
+        max_symbols_per_connection: int | None = None,
+        max_connections: int | None = None,
+        rotation: RotationPolicy | None = None,
     ) -> None:
         dialect = venue.dialect
+        rotation = RotationPolicy(None) if rotation is None else rotation
+        plan = shard_plan(
+            dialect,
+            max_symbols_per_connection=max_symbols_per_connection,
+            max_connections=max_connections,
+            rotating=rotation.max_age is not None,
+        )
         self.venue = venue
         self.dialect = dialect
         self.health = HealthBus()
         self._market = MarketQueue(buffer, policies)
-        self._init_intent(dialect)
+        self._init_intent(dialect, sharded=plan is not None)
         self._filter_again = False
         self._closed = False
         self.tokens = TokenRefresher(venue.token_source, self.health, rng=rng)
-        self.reconciler_machine = Reconciler(
-            dialect.semantics,
-            dialect.kinds,
-            request_spacing=request_spacing(dialect),
-            max_symbols=dialect.max_symbols,
-        )
-        self.monitor = StalenessMonitor(
-            stale_after=dialect.stale_after if stale_after is None else stale_after,
-            symbol_stale_after=symbol_stale_after,
-        )
-        # The two actors talk both ways: make both inboxes first.
         to_tracker, tracker_inbox = trio.open_memory_channel[TrackerMessage](math.inf)
-        to_reconciler, reconciler_inbox = trio.open_memory_channel[Inbound](math.inf)
-        self.tracker = RequestTracker(
-            dialect,
-            self.health,
-            (to_tracker, tracker_inbox),
-            to_reconciler,
-            request_timeout=dialect.request_timeout if request_timeout is None else request_timeout,
-        )
-        self.reconciler = ReconcilerActor(
-            self.reconciler_machine,
-            self.monitor,
-            self.health,
-            (to_reconciler, reconciler_inbox),
-            to_tracker,
-        )
-        self._hand_intents_to(self.reconciler)
-        self.supervisor = Supervisor(
+        spacing = dialect.token_spacing
+        kit = SlotKit(
             dialect=dialect,
             transport_factory=transport_factory,
             ssl_context=ssl_context,
             connect_timeout=connect_timeout,
             numbers=connection_numbers(),
-            wanted=self._wanted,
             market=self._market,
-            monitor=self.monitor,
-            backoff=Backoff(
-                base=backoff_base,
-                cap=backoff_cap,
-                floor=dialect.reconnect_floor,
-                healthy_after=healthy_after,
-                random=rng.random,
-            ),
-            tracker=self.tracker.inbox,
-            reconciler=self.reconciler,
+            tracker=to_tracker,
             tokens=self.tokens,
             health=self.health,
+            changes=Changes(),
+            gate=None if spacing is None else SpacingGate(spacing + TOKEN_SPACING_MARGIN),
+            spare=trio.Lock(),
+            rotation=rotation,
+            random=rng.random,
+            request_spacing=request_spacing(dialect),
+            max_symbols=dialect.max_symbols if plan is None else plan.max_per_connection,
+            stale_after=dialect.stale_after if stale_after is None else stale_after,
+            symbol_stale_after=symbol_stale_after,
+            backoff_base=backoff_base,
+            backoff_cap=backoff_cap,
+            healthy_after=healthy_after,
         )
+        self.slots = Slots(kit, plan, self._wanted, self._slot_adopted)
+        self.reconciler: ReconcilerActor = self.slots.first.actor
+        self._hand_intents_to(self.reconciler)
+        self.tracker = RequestTracker(
+            dialect,
+            self.health,
+            (to_tracker, tracker_inbox),
+            self.reconciler.inbox,  # the default route; every subscription names its own
+            request_timeout=dialect.request_timeout if request_timeout is None else request_timeout,
+        )
+
+    def _slot_adopted(self, slot: Slot) -> None:
+        """A slot's replacement connection took over: its reconciler takes the changes."""
+        if slot.number == 0:
+            self.reconciler = slot.actor
+            self._hand_intents_to(slot.actor)
+
+    @property
+    def reconciler_machine(self) -> Reconciler:
+        """Slot 0's reconciler machine (the only one unless the feed is sharded)."""
+        return self.reconciler.machine
+
+    @property
+    def supervisor(self) -> Supervisor:
+        """Slot 0's supervisor (the only one unless the feed is sharded)."""
+        return self.slots.first.supervisor
+
+    @property
+    def monitor(self) -> StalenessMonitor:
+        """Slot 0's staleness monitor now."""
+        return self.slots.first.shift.monitor
 
     # -- intent ------------------------------------------------------------------------
 
     def confirmed(self, kind: StreamKind | None = None) -> frozenset[str]:
-        return self.reconciler_machine.confirmed(self._kind(kind))
+        return self.slots.confirmed(self._kind(kind))
 
     def rejected(self, kind: StreamKind | None = None) -> dict[str, tuple[int, str]]:
-        return dict(self.reconciler_machine.rejected(self._kind(kind)))
+        return self.slots.rejected(self._kind(kind))
 
     async def wait_confirmed(self, *symbols: str, kind: StreamKind | None = None) -> None:
         """Wait until the venue confirmed every one of ``symbols`` (all desired ones if none).
@@ -160,22 +174,19 @@ class Feed(FeedIntent):
         wanted = self._validate(symbols, kind) if symbols else None
         while True:
             target = self._wanted[kind] if wanted is None else wanted
-            rejected = self.reconciler_machine.rejected(kind)
+            rejected = self.slots.rejected(kind)
             for symbol in target:
                 if symbol in rejected:
                     code, reason = rejected[symbol]
                     raise VenueRejectedError(code, reason, request=f"subscribe {symbol}")
-            if target <= self.reconciler_machine.confirmed(kind):
+            if target <= self.slots.confirmed(kind):
                 return
             await self.reconciler.wait_changed()
 
     def is_converged(self) -> bool:
         """True when the venue confirmed every desired symbol (minus rejected ones) and nothing
-        undesired is still subscribed, as far as the feed knows."""
-        machine = self.reconciler_machine
-        return machine.is_converged() and all(
-            machine.desired(kind) == wanted for kind, wanted in self._wanted.items()
-        )
+        undesired is still subscribed, as far as the feed knows (on every connection)."""
+        return self.slots.is_converged()
 
     async def wait_converged(self) -> None:
         """Wait until the venue streams exactly what is desired (minus rejected symbols)."""
@@ -238,12 +249,16 @@ class Feed(FeedIntent):
 
     def statistics(self) -> dict[str, Any]:
         """Counters of every actor; JSON-friendly; never a secret."""
+        connection, slots = self.slots.statistics()
+        gate = self.slots.kit.gate
         return {
             "venue": self.dialect.name,
             "url": self.dialect.display_url(),
             "desired": {k.value: len(v) for k, v in self._wanted.items()},
-            "confirmed": {k.value: len(self.reconciler_machine.confirmed(k)) for k in self._wanted},
-            "connection": self.supervisor.statistics(),
+            "confirmed": {k.value: len(self.slots.confirmed(k)) for k in self._wanted},
+            "connection": connection,
+            "slots": slots,
+            "gate": None if gate is None else attrs.asdict(gate.statistics()),
             "reconciler": self.reconciler_machine.statistics(),
             "requests": self.tracker.statistics(),
             "staleness": attrs.asdict(self.monitor.statistics()),
@@ -257,12 +272,11 @@ class Feed(FeedIntent):
     async def _run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self.tracker.run)
-            nursery.start_soon(self.reconciler.run)
             # Not awaited: a token source that keeps failing must not keep open_feed
-            # from returning; the supervisor waits for the first token, and the user
+            # from returning; the supervisors wait for the first token, and the user
             # sees token_failed events meanwhile.
             nursery.start_soon(self.tokens.run)
-            nursery.start_soon(self.supervisor.run)
+            self.slots.start(nursery)
             task_status.started()
 
     def _close(self) -> None:
@@ -287,6 +301,11 @@ async def open_feed(
     ssl_context: ssl.SSLContext | None = None,
     transport_factory: TransportFactory = connect_batched,
     seed: int | None = None,
+    max_symbols_per_connection: int | None = None,
+    max_connections: int | None = None,
+    max_connection_age: float | None = None,
+    rotation_jitter: float = 0.1,
+    rotation_patience: float = 30.0,
 ) -> AsyncIterator[Feed]:
     """Open a feed to ``venue``; every actor runs until the ``async with`` ends.
 
@@ -303,6 +322,19 @@ async def open_feed(
     ``transport_factory``: how to open a WebSocket; the default reads the socket in
     large chunks and hands every frame in them over at once (``connect_batched``);
     ``tickactors.connect_websocket`` uses trio-websocket instead.
+
+    Several connections (docs/architecture.md, "Slots"): ``max_symbols_per_connection``
+    (default: the venue's, ``AllTick(plan=...)``) and ``max_connections`` (connections the
+    token may hold, default: the venue's plan's) spread the desired symbols over as many
+    connections as needed, moving none that need not move; ``subscribe`` raises
+    ``CapacityError`` for symbols beyond the total, changing nothing. Without either
+    limit, a feed keeps one connection. ``max_connection_age``: no connection grows older;
+    a replacement opens, subscribes the same symbols and proves itself with data for each
+    (at most ``rotation_patience`` seconds) before the old one closes, ticks seen on both
+    delivered once. It starts at a random moment (``rotation_jitter``: up to 10 % early)
+    before ``max_connection_age - connect_timeout - rotation_patience``. A venue's shutdown
+    notice starts the same rotation at once. Rotation needs one connection spare under the
+    token's cap: the plan leaves it, and refuses (``ValueError``) a cap of one.
     """
     feed = Feed(
         venue,
@@ -318,6 +350,14 @@ async def open_feed(
         ssl_context=ssl_context,
         transport_factory=transport_factory,
         rng=random.Random(seed),
+        max_symbols_per_connection=max_symbols_per_connection,
+        max_connections=max_connections,
+        rotation=RotationPolicy(
+            max_connection_age,
+            jitter=rotation_jitter,
+            patience=rotation_patience,
+            connect_timeout=connect_timeout,
+        ),
     )
     body_errors: list[BaseException] = []
     try:
@@ -339,37 +379,6 @@ async def open_feed(
         raise error from error.__cause__
     finally:
         feed._close()
-
-
-def _unwrap(
-    group: BaseExceptionGroup[BaseException], body_errors: list[BaseException]
-) -> BaseException:
-    """The one exception a user should see for a failed feed.
-
-    The user's own exception comes back exactly as the body raised it (a group
-    from the user's own nursery included). A failure of the feed comes back as a
-    ``FeedError`` (an unexpected one wrapped, its cause kept).
-    """
-
-    def leaves_of(exc: BaseException) -> list[BaseException]:
-        if isinstance(exc, BaseExceptionGroup):
-            return [leaf for inner in exc.exceptions for leaf in leaves_of(inner)]
-        return [] if isinstance(exc, trio.Cancelled) else [exc]
-
-    for body_error in body_errors:
-        if leaves_of(body_error):
-            return body_error  # not merely the cancellation a failing actor caused
-    leaves = leaves_of(group)
-    if not leaves:
-        return group  # only cancellations: the enclosing cancel scope absorbs them
-    for leaf in leaves:
-        if not isinstance(leaf, Exception):
-            return leaf  # KeyboardInterrupt and friends
-    if len(leaves) == 1 and isinstance(leaves[0], FeedError):
-        return leaves[0]
-    error = FeedError("the feed failed: " + "; ".join(f"{type(e).__name__}: {e}" for e in leaves))
-    error.__cause__ = leaves[0] if len(leaves) == 1 else group
-    return error
 
 
 def _policies(given: Mapping[StreamKind, Policy | str] | str | None) -> dict[StreamKind, Policy]:

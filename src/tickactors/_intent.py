@@ -23,6 +23,7 @@ from collections.abc import Iterable
 from ._actors.reconciling import ReconcilerActor
 from ._core.reconciler import IntentChange
 from ._errors import FeedClosedError
+from ._slots import Slots
 from ._values import StreamKind
 from .venues import Dialect
 
@@ -37,11 +38,15 @@ class FeedIntent:
 
     dialect: Dialect
     reconciler: ReconcilerActor
+    slots: Slots
     _closed: bool
     _filter_again: bool  # an unsubscribe happened: filter ticks already queued again
 
-    def _init_intent(self, dialect: Dialect) -> None:
+    def _init_intent(self, dialect: Dialect, *, sharded: bool = False) -> None:
         self._wanted: dict[StreamKind, set[str]] = {kind: set() for kind in dialect.kinds}
+        #: Several slots under a shard plan: every change goes through ``slots.place``, and
+        #: no symbol is remembered for the fast path (which knows slot 0 alone).
+        self._sharded = sharded
         self._main_kind = dialect.kinds[0]
         self._main = self._wanted[self._main_kind]  # the same set, for the hot path
         # As written -> (as validated, the change that wants it, the one that unwants it).
@@ -70,6 +75,10 @@ class FeedIntent:
         kind = self._kind(kind)
         new = self._validate(symbols, kind) - self._wanted[kind]
         if new:
+            if self._sharded:
+                self.slots.place(kind, new, True)  # CapacityError: nothing changed
+                self._wanted[kind] |= new
+                return
             self._wanted[kind] |= new
             self._intend((kind, tuple(new), True))
 
@@ -92,6 +101,9 @@ class FeedIntent:
         if gone:
             self._wanted[kind] -= gone
             self._filter_again = True
+            if self._sharded:
+                self.slots.place(kind, gone, False)
+                return
             self._intend((kind, tuple(gone), False))
 
     def _intend(self, change: IntentChange) -> None:
@@ -111,9 +123,10 @@ class FeedIntent:
         known = self._known
         main = self._main_kind
         out = []
+        remember = not self._sharded
         for symbol in symbols:
             spelled = validate(symbol)
-            if type(symbol) is str and symbol not in known:
+            if remember and type(symbol) is str and symbol not in known:
                 if len(known) >= _KNOWN_SYMBOLS:
                     known.clear()
                 known[symbol] = (spelled, (main, (spelled,), True), (main, (spelled,), False))

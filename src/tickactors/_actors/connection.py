@@ -26,6 +26,7 @@ from .._core.backoff import Backoff
 from .._core.budget import OutboundBudget
 from .._core.reconciler import ConnectionReady, Refresh
 from .._core.requests import Resolution
+from .._core.spacing import SpacingGate
 from .._core.staleness import ConnectionStale, StalenessMonitor, SymbolStale
 from .._errors import ProtocolError, VenueShutdownError
 from .._handoff import MarketQueue
@@ -38,12 +39,15 @@ from .delivery import SessionCounters, report_gaps, wanted_groups
 from .messages import (
     AnswerIn,
     Authorize,
+    Gated,
     Heartbeat,
     LinkReady,
+    Outbound,
     ReaderPaused,
     TrackerMessage,
     UserRequest,
 )
+from .overlapping import Overlap
 from .reconciling import ReconcilerActor
 
 logger = logging.getLogger("tickactors")
@@ -98,9 +102,10 @@ class Session:
         reconciler: ReconcilerActor,
         health: HealthBus,
         counters: SessionCounters,
-        writer: trio.MemoryReceiveChannel[str],
+        writer: trio.MemoryReceiveChannel[Outbound],
         token: Secret | None = None,
         request_timeout: float = 10.0,
+        gate: SpacingGate | None = None,
     ) -> None:
         self.connection = connection
         self._transport = transport
@@ -117,6 +122,11 @@ class Session:
         self._writer = writer
         self._token = token
         self._request_timeout = request_timeout
+        self._gate = gate
+        #: Set while a rotation overlaps this connection with another one (make-before-break).
+        self.overlap: Overlap | None = None
+        #: Set when the venue announced it will shut this connection down (not for a quota).
+        self.shutdown = trio.Event()
         self._opened = trio.Event()
         #: The venue accepted this connection's token (Tradovate's ``authorize`` answered OK).
         self.authorized = False
@@ -182,6 +192,8 @@ class Session:
                         self._tracker.send_nowait(AnswerIn(self.connection, answer))
             if batch:
                 out = self._filter(batch, now)
+                if self.overlap is not None:
+                    out = self.overlap.admit(out, self.connection, now)
                 if out:
                     for _, items in out:
                         counters.ticks_delivered += len(items)
@@ -282,6 +294,7 @@ class Session:
             self._health.emit("shutdown", self.connection, notice.text, reason=notice.text)
             if notice.text in QUOTA_SHUTDOWNS:
                 raise VenueShutdownError(notice.text)
+            self.shutdown.set()  # the supervisor replaces the connection before it goes
         elif kind is NoticeKind.CLOCK:
             # Only the documented keys: the venue's own could collide with emit's
             # arguments (``{"connection": 1}``) and end the feed with a TypeError.
@@ -298,6 +311,10 @@ class Session:
             at = budget.next_free(trio.current_time())
             await trio.sleep_until(at)
             budget.consume(trio.current_time())
+            if isinstance(frame, Gated):
+                if self._gate is not None:
+                    self._gate.taken(trio.current_time())
+                frame = frame.frame
             await self._transport.send(frame)
             self._counters.frames_sent += 1
 

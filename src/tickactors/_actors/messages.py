@@ -7,7 +7,7 @@ from typing import Any
 import attrs
 import trio
 
-from .._core.reconciler import SendRequest
+from .._core.reconciler import Event, SendRequest
 from .._core.requests import Resolution
 from .._secret import Secret
 from ..venues import Answer
@@ -26,6 +26,21 @@ class Subscription:
 
     connection: int
     request: SendRequest
+    #: where the verdict (Acked, Rejected, ...) goes: the inbox of the reconciler that asked
+    #: (None: the tracker's default reconciler)
+    reply: trio.MemorySendChannel[Event] | None = attrs.field(default=None, eq=False)
+
+
+@attrs.frozen(slots=True)
+class Gated:
+    """A subscription request's frame on its way to the writer, which stamps the token's
+    spacing gate when it really leaves (a budget wait may have held it back)."""
+
+    frame: str
+
+
+#: What a connection's writer takes: frames, some of them gated.
+Outbound = str | Gated
 
 
 @attrs.frozen(slots=True)
@@ -41,7 +56,7 @@ class LinkUp:
     """From a supervisor: connection ``connection`` is open; frames for it go to ``writer``."""
 
     connection: int
-    writer: trio.MemorySendChannel[str]
+    writer: trio.MemorySendChannel[Outbound]
 
 
 @attrs.frozen(slots=True)

@@ -13,6 +13,13 @@ whole list as one ``Intents`` event (handled exactly as the Want/Unwant of each 
 
 Between steps the actor waits in one cancel scope whose deadline follows the machine's
 ``next_deadline()``; when it passes (or is due already after a step), ``poll``.
+
+One actor serves one *shift* of a connection slot: the slot's connection and the ones
+that replace it after failures. During a make-before-break rotation the replacement
+connection has an actor of its own (its machine is ``machine.successor()``), and the
+old actor forwards every change of intent it takes to it (:attr:`successor`) until the
+replacement takes over. Every actor of a feed wakes the same :class:`Changes` after each
+step, so ``wait_confirmed`` and ``wait_converged`` see every slot and every shift.
 """
 
 from __future__ import annotations
@@ -35,6 +42,7 @@ from .._core.reconciler import (
     SendRequest,
     SymbolsRejected,
     Unwant,
+    Want,
 )
 from .._core.staleness import StalenessMonitor
 from .._health import HealthBus
@@ -48,6 +56,27 @@ MAX_EVENTS_PER_STEP = 4096
 Inbound = Event | list[IntentChange]
 
 
+class Changes:
+    """Wakes whoever waits for a state (``wait_confirmed``) after any actor's step."""
+
+    __slots__ = ("_event",)
+
+    def __init__(self) -> None:
+        self._event: trio.Event | None = None  # made by the first waiter
+
+    def wake(self) -> None:
+        event = self._event
+        if event is not None:
+            self._event = None
+            event.set()
+
+    async def wait(self) -> None:
+        """Wait until some actor's next step (or poll) is over."""
+        if self._event is None:
+            self._event = trio.Event()
+        await self._event.wait()
+
+
 class ReconcilerActor:
     """Owns one ``Reconciler`` (one connection slot)."""
 
@@ -58,6 +87,7 @@ class ReconcilerActor:
         health: HealthBus,
         inbox: tuple[trio.MemorySendChannel[Inbound], trio.MemoryReceiveChannel[Inbound]],
         tracker: trio.MemorySendChannel[TrackerMessage],
+        changes: Changes | None = None,
     ) -> None:
         self.machine = machine
         self._monitor = monitor
@@ -68,7 +98,10 @@ class ReconcilerActor:
         #: empty puts it in the inbox too (once): the actor takes it whole from there.
         self.intents: list[IntentChange] = []
         self.connection = 0
-        self._changed: trio.Event | None = None  # made by the first waiter
+        self.changes = Changes() if changes is None else changes
+        #: The actor of a replacement connection (a rotation): it gets every change of
+        #: intent this one takes, until it takes over.
+        self.successor: ReconcilerActor | None = None
         self._watching: set[str] = set()
         #: Set (and replaced) whenever watching symbols moves the monitor's next deadline.
         self.watch_changed = trio.Event()
@@ -106,6 +139,8 @@ class ReconcilerActor:
             except trio.WouldBlock:
                 break
             events.append(self._event(item))
+        if self.successor is not None:
+            self._forward(events, self.successor)
         commands = self.machine.handle_all(events, now)
         reset = unwanted = False
         for event in events:
@@ -124,10 +159,32 @@ class ReconcilerActor:
 
     def _wake(self) -> None:
         """Wake anyone waiting for a state (wait_confirmed) after every step."""
-        changed = self._changed
-        if changed is not None:
-            self._changed = None
-            changed.set()
+        changes = self.changes
+        event = changes._event
+        if event is not None:
+            changes._event = None
+            event.set()
+
+    @staticmethod
+    def _forward(events: Sequence[Event], successor: ReconcilerActor) -> None:
+        """The replacement's machine hears every change of intent this one hears."""
+        for event in events:
+            if isinstance(event, Intents | Want | Unwant):
+                successor.inbox.send_nowait(event)
+
+    def hand_over_to(self, successor: ReconcilerActor) -> None:
+        """``successor`` takes over: changes not taken yet go to it, and forwarding stops.
+
+        Synchronous: no change can slip between the two actors.
+        """
+        self.successor = None
+        pending = self.intents
+        if pending:
+            if not successor.intents:
+                successor.inbox.send_nowait(successor.intents)
+            successor.intents.extend(pending)
+            pending.clear()  # this actor will find its list empty: nothing to do
+        self.changes.wake()
 
     def _event(self, item: Inbound) -> Event:
         if isinstance(item, list):
@@ -138,15 +195,14 @@ class ReconcilerActor:
         return item
 
     async def wait_changed(self) -> None:
-        """Wait until the actor's next step (or poll) is over."""
-        if self._changed is None:
-            self._changed = trio.Event()
-        await self._changed.wait()
+        """Wait until the next step (or poll) of this actor, or of any actor sharing its
+        :class:`Changes`, is over."""
+        await self.changes.wait()
 
     def _dispatch(self, commands: Sequence[Command], now: float) -> None:
         for command in commands:
             if isinstance(command, SendRequest):
-                self._tracker.send_nowait(Subscription(self.connection, command))
+                self._tracker.send_nowait(Subscription(self.connection, command, self.inbox))
             elif isinstance(command, Confirmed):
                 self._confirmed(command, now)
             elif isinstance(command, SymbolsRejected):

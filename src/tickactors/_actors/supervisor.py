@@ -1,8 +1,10 @@
-"""The connection supervisor: connect, serve, notice the end, back off, connect again.
+"""The connection supervisor: connect, serve, rotate, notice the end, back off, connect again.
 
 One supervisor drives one connection slot. Each attempt runs under its own
 deadline (trio-websocket's connect timeout does not cover a server that
-accepts TCP and never answers the upgrade). The delay between attempts is the
+accepts TCP and never answers the upgrade); ``link.Connector`` runs each
+connection, and ``rotation.Rotator`` replaces it make-before-break before it
+grows too old or when the venue announces a shutdown. The delay between attempts is the
 sans-I/O ``Backoff``'s: full jitter, a floor (AllTick: 3 s), and a reset only
 after a connection proved healthy, so a venue that accepts and closes at once
 sees delays grow, not a storm.
@@ -18,28 +20,26 @@ configuration error.
 from __future__ import annotations
 
 import itertools
-import math
-import ssl
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
 
 import attrs
 import trio
 
 from .._core.backoff import Backoff
-from .._core.budget import OutboundBudget
-from .._core.reconciler import ConnectionLost
-from .._core.staleness import StalenessMonitor
-from .._errors import AuthenticationError, CertificateError, ConnectError
-from .._handoff import MarketQueue
+from .._core.overlap import RotationPolicy
+from .._errors import AuthenticationError, CertificateError
 from .._health import HealthBus
-from .._transport import TransportClosed, TransportFactory
-from .._values import StreamKind
-from ..venues import Dialect
-from .connection import AuthRefused, Session, StaleConnection
+from .connection import AuthRefused
 from .delivery import SessionCounters
-from .messages import LinkDown, LinkUp, TrackerMessage
-from .reconciling import ReconcilerActor
+from .link import Connector, describe
+from .rotation import Rotator
 from .tokens import TokenRefresher
+
+if TYPE_CHECKING:
+    from .slot import Slot
+
+__all__ = ["Supervisor", "connection_numbers", "describe"]
 
 
 class Supervisor:
@@ -48,49 +48,52 @@ class Supervisor:
     def __init__(
         self,
         *,
-        dialect: Dialect,
-        transport_factory: TransportFactory,
-        ssl_context: ssl.SSLContext | None,
-        connect_timeout: float,
-        numbers: Iterator[int],
-        wanted: Mapping[StreamKind, set[str]],
-        market: MarketQueue,
-        monitor: StalenessMonitor,
-        backoff: Backoff,
-        tracker: trio.MemorySendChannel[TrackerMessage],
-        reconciler: ReconcilerActor,
+        slot: Slot,
+        connector: Connector,
         tokens: TokenRefresher,
         health: HealthBus,
+        rotation: RotationPolicy,
+        spare: trio.Lock | None,
+        random: Callable[[], float],
     ) -> None:
-        self._dialect = dialect
-        self._factory = transport_factory
-        self._ssl = ssl_context
-        self._connect_timeout = connect_timeout
-        self._numbers = numbers
-        self._wanted = wanted
-        self._market = market
-        self._monitor = monitor
-        self.backoff = backoff
-        self._tracker = tracker
-        self._reconciler = reconciler
+        self._slot = slot
+        self._connector = connector
         self._tokens = tokens
         self._health = health
-        self.counters = SessionCounters()
+        self._rotation = rotation
+        self._spare = spare
+        self._random = random
         self.state = "starting"
-        self.connection = 0
-        self.connects = 0
-        self.disconnects = 0
-        self.budget: OutboundBudget | None = None
+        self.rotator: Rotator | None = None
+        self.rotations = 0
+        self.rotation_failures = 0
         self._token_proven = False  # the last attempt's token carried a session
+
+    @property
+    def backoff(self) -> Backoff:
+        return self._connector.backoff
+
+    @property
+    def counters(self) -> SessionCounters:
+        return self._connector.counters
+
+    @property
+    def connection(self) -> int:
+        """The number of the slot's current connection (the last one, between two)."""
+        rotator = self.rotator
+        if rotator is not None and not rotator.current.done.is_set():
+            return rotator.current.number
+        return self._connector.last_number
 
     async def run(self) -> None:
         refused_in_a_row = 0
         token_generation = 0
+        backoff = self._connector.backoff
         await self._tokens.wait_token(0)
         while True:
             token = self._tokens.current()
             token_generation = self._tokens.generation
-            reason = await self._attempt()
+            reason = await self._serve()
             now = trio.current_time()
             if isinstance(reason, CertificateError):
                 self.state = "failed"
@@ -108,112 +111,75 @@ class Supervisor:
                     self._tokens.request_refresh()
                     with trio.move_on_after(30):
                         await self._tokens.wait_token(token_generation)
-            elif self._token_proven or self.backoff.attempts == 0:
+            elif self._token_proven or backoff.attempts == 0:
                 refused_in_a_row = 0  # that connection proved the token (or was healthy)
-            delay = self.backoff.connection_failed(now)
+            delay = backoff.connection_failed(now)
             self.state = "backoff"
             self._health.emit(
                 "reconnecting",
                 self.connection,
                 f"next attempt in {delay:.3f} s",
                 delay=round(delay, 6),
-                attempt=self.backoff.attempts,
+                attempt=backoff.attempts,
             )
             await trio.sleep(delay)
 
-    async def _attempt(self) -> BaseException:
-        self.connection = number = next(self._numbers)
-        self._token_proven = False
-        ticks_before = self.counters.ticks_delivered
+    async def _serve(self) -> BaseException:
+        """Connect, then serve the slot's connection (and those that replace it by rotation)
+        until one ends that no replacement took over from; return why it ended."""
         self.state = "connecting"
-        url = self._dialect.connect_url(self._tokens.current())
-        self._health.emit("connecting", number, url=self._dialect.display_url())
+        self._token_proven = False
         async with trio.open_nursery() as nursery:
-            try:
-                transport = await self._factory(
-                    nursery, url, self._tokens.current(), self._ssl, self._connect_timeout
-                )
-            except CertificateError as exc:
-                self._health.emit("certificate_failed", number, str(exc))
-                nursery.cancel_scope.cancel()
-                return exc
-            except ConnectError as exc:
-                self._health.emit("connect_failed", number, str(exc))
-                nursery.cancel_scope.cancel()
-                return exc
-            now = trio.current_time()
-            self.connects += 1
+            opened = await nursery.start(self._connector.run, self._slot.shift)
+            if isinstance(opened, BaseException):
+                return opened
             self.state = "connected"
-            self.backoff.connected(now)
-            self._monitor.connection_opened(now)
-            self.budget = budget = OutboundBudget(
-                frames=self._dialect.budget_frames,
-                per=self._dialect.budget_per,
-                margin=self._dialect.budget_margin,
-            )
-            writer_in, writer_out = trio.open_memory_channel[str](math.inf)
-            self._reconciler.connection = number
-            self._tracker.send_nowait(LinkUp(number, writer_in))
-            self._health.emit("connected", number, url=self._dialect.display_url())
-            session = Session(
-                connection=number,
-                transport=transport,
-                dialect=self._dialect,
-                wanted=self._wanted,
-                market=self._market,
-                monitor=self._monitor,
-                backoff=self.backoff,
-                budget=budget,
-                tracker=self._tracker,
-                reconciler=self._reconciler,
+            rotator = Rotator(
+                opened,
+                slot=self._slot,
+                connector=self._connector,
+                policy=self._rotation,
+                spare=self._spare,
+                random=self._random,
                 health=self._health,
-                counters=self.counters,
-                writer=writer_out,
-                token=self._tokens.current(),
-                request_timeout=self._dialect.request_timeout,
+                supervisor=self,
             )
-            reason: BaseException | None = None
-            try:
-                reason = await session.run()
-            finally:
-                self._token_proven = (
-                    session.authorized or self.counters.ticks_delivered > ticks_before
-                )
-                self.disconnects += 1
-                self._tracker.send_nowait(LinkDown(number))
-                self._reconciler.inbox.send_nowait(ConnectionLost())
-                self._monitor.connection_closed()
-                # A stale or already closed peer will not answer a close frame; any
-                # other ending (the feed closing included) says goodbye properly.
-                polite = not isinstance(reason, StaleConnection | TransportClosed)
-                await transport.aclose(polite=polite)
-                nursery.cancel_scope.cancel()
-        self._health.emit("disconnected", number, _describe(reason), reason=type(reason).__name__)
-        return reason
+            self.rotator = rotator
+            nursery.start_soon(rotator.run, nursery)
+            while True:
+                link = rotator.current
+                await link.done.wait()
+                await rotator.settled()  # a rotation under way may take over
+                if rotator.current is link:
+                    break
+            nursery.cancel_scope.cancel()
+        self._token_proven = link.token_proven
+        assert link.reason is not None
+        return link.reason
 
     def statistics(self) -> dict[str, object]:
-        c = self.counters
-        budget = None if self.budget is None else attrs.asdict(self.budget.statistics())
+        connector = self._connector
+        c = connector.counters
+        rotator = self.rotator
+        budget = None
+        if rotator is not None:
+            budget = attrs.asdict(rotator.current.budget.statistics())
         return {
             "budget": budget,
-            "backoff": attrs.asdict(self.backoff.statistics()),
+            "backoff": attrs.asdict(connector.backoff.statistics()),
             "state": self.state,
             "connection": self.connection,
-            "connects": self.connects,
-            "disconnects": self.disconnects,
-            "backoff_attempts": self.backoff.attempts,
+            "connects": connector.connects,
+            "disconnects": connector.disconnects,
+            "backoff_attempts": connector.backoff.attempts,
+            "rotations": self.rotations,
+            "rotation_failures": self.rotation_failures,
             "frames_received": c.frames_received,
             "frames_sent": c.frames_sent,
             "ticks_delivered": c.ticks_delivered,
             "ghost_ticks": c.ghost_ticks,
             "decode_errors": c.decode_errors,
         }
-
-
-def _describe(reason: BaseException) -> str:
-    if isinstance(reason, TransportClosed):
-        return f"closed by the peer (code {reason.code}, {reason.reason or 'no reason'})"
-    return f"{type(reason).__name__}: {reason}" if str(reason) else type(reason).__name__
 
 
 def connection_numbers() -> Iterator[int]:

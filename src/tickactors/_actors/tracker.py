@@ -26,10 +26,12 @@ from ..venues import Answer, AnswerKind, Dialect
 from .messages import (
     AnswerIn,
     Authorize,
+    Gated,
     Heartbeat,
     LinkDown,
     LinkReady,
     LinkUp,
+    Outbound,
     ReaderPaused,
     Subscription,
     TrackerMessage,
@@ -73,7 +75,7 @@ class RequestTracker:
         self.table: RequestTable[_Meta] = RequestTable()
         self.penalties: PenaltyBox[_Meta] = PenaltyBox()
         self.inbox, self._receive = inbox
-        self._links: dict[int, trio.MemorySendChannel[str]] = {}
+        self._links: dict[int, trio.MemorySendChannel[Outbound]] = {}
         self._ready: set[int] = set()  # authorized links, for the user's own requests
         self.unsent = 0
         self.unsolicited = 0
@@ -157,7 +159,7 @@ class RequestTracker:
         self._write(writer, frame)
 
     def _lookup(
-        self, message: Subscription, writer: trio.MemorySendChannel[str], now: float
+        self, message: Subscription, writer: trio.MemorySendChannel[Outbound], now: float
     ) -> bool:
         """Resolve the symbol first when the venue needs it; True if a lookup went out."""
         request = message.request
@@ -204,14 +206,14 @@ class RequestTracker:
         )
         if isinstance(message, Heartbeat):
             frame = self._dialect.encode_heartbeat(request_id)
+            if frame is None:
+                self.table.answer(request_id, None, now)
+                return
+            self._write(writer, frame)
         else:
-            frame = self._dialect.encode_request(message.request, request_id)
-        if frame is None:
-            self.table.answer(request_id, None, now)
-            return
-        self._write(writer, frame)
+            self._write(writer, Gated(self._dialect.encode_request(message.request, request_id)))
 
-    def _write(self, writer: trio.MemorySendChannel[str], frame: str) -> None:
+    def _write(self, writer: trio.MemorySendChannel[Outbound], frame: Outbound) -> None:
         try:
             writer.send_nowait(frame)
         except (trio.BrokenResourceError, trio.ClosedResourceError):
@@ -270,22 +272,24 @@ class RequestTracker:
             # fall through: the venue does not know the symbol -> the reconciler rejects it
         if meta.what not in ("subscription", "lookup"):
             return
+        assert meta.pending is not None
+        reconciler = meta.pending.reply or self._reconciler
         if resolution.outcome is Outcome.TIMED_OUT:
-            self._reconciler.send_nowait(TimedOut(meta.ref))
+            reconciler.send_nowait(TimedOut(meta.ref))
             return
         if resolution.outcome is not Outcome.ANSWERED:
             return  # connection lost or feed closed: the reconciler hears ConnectionLost
         answer = resolution.answer
         assert isinstance(answer, Answer)
         if answer.kind is AnswerKind.OK and meta.what == "lookup":
-            self._reconciler.send_nowait(Rejected(meta.ref, 404, "unknown contract"))
+            reconciler.send_nowait(Rejected(meta.ref, 404, "unknown contract"))
         elif answer.kind is AnswerKind.OK:
-            self._reconciler.send_nowait(Acked(meta.ref))
+            reconciler.send_nowait(Acked(meta.ref))
         elif answer.kind in (AnswerKind.RATE_LIMITED, AnswerKind.KICKED):
             self._health.emit("rate_limited", meta.connection, answer.message, code=answer.code)
-            self._reconciler.send_nowait(RateLimited(meta.ref, answer.retry_after))
+            reconciler.send_nowait(RateLimited(meta.ref, answer.retry_after))
         else:
-            self._reconciler.send_nowait(Rejected(meta.ref, answer.code, answer.message))
+            reconciler.send_nowait(Rejected(meta.ref, answer.code, answer.message))
 
     def _penalized(self, meta: _Meta, resolution: Resolution[_Meta]) -> bool:
         """Hold a request the venue ticketed; raise for a captcha. True if handled here."""

@@ -25,10 +25,13 @@ only then does the old one close. Three small pieces here, the actors do the res
 
 from __future__ import annotations
 
+import math
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from typing import Any
+
+import attrs
 
 from .._values import BookSnapshot, MarketData, Quote, StreamKind, Tick
 
@@ -38,6 +41,51 @@ def rotation_due(opened_at: float, max_age: float, jitter: float, uniform: float
     if not max_age > 0 or not 0 <= jitter < 1 or not 0 <= uniform < 1:
         raise ValueError("max_age > 0, 0 <= jitter < 1 and 0 <= uniform < 1")
     return opened_at + max_age * (1.0 - jitter * uniform)
+
+
+@attrs.frozen
+class RotationPolicy:
+    """When a feed replaces its connections, and how long a replacement may take to prove itself.
+
+    ``max_age``: no connection reaches this age (None: rotate only on a venue's shutdown
+    notice). A rotation can take up to ``lead`` = ``connect_timeout + patience`` (connect,
+    then first data for every symbol), so it starts at :func:`rotation_due` for
+    ``max_age - lead`` with ``jitter``: between ``(1 - jitter)`` and all of it. A failed
+    rotation (no spare connection, a refused connect, a replacement that died) is tried
+    again after :meth:`retry_after`.
+    """
+
+    max_age: float | None
+    jitter: float = 0.1
+    patience: float = 30.0
+    connect_timeout: float = 10.0
+
+    def __attrs_post_init__(self) -> None:
+        if not 0 <= self.jitter < 1:
+            raise ValueError(f"rotation jitter is in [0, 1), got {self.jitter!r}")
+        if not (math.isfinite(self.patience) and self.patience > 0):
+            raise ValueError(f"rotation patience is a number of seconds > 0, got {self.patience!r}")
+        if self.max_age is not None and not (
+            math.isfinite(self.max_age) and self.max_age > self.lead
+        ):
+            raise ValueError(
+                f"max_connection_age must be longer than connect_timeout + rotation_patience "
+                f"({self.lead:g} s: the longest a rotation may take), got {self.max_age!r}"
+            )
+
+    @property
+    def lead(self) -> float:
+        return self.connect_timeout + self.patience
+
+    def due(self, opened_at: float, uniform: float) -> float:
+        """When to start replacing a connection opened at ``opened_at`` (inf: never)."""
+        if self.max_age is None:
+            return math.inf
+        return rotation_due(opened_at, self.max_age - self.lead, self.jitter, uniform)
+
+    def retry_after(self, failures: int) -> float:
+        """Seconds before the next try after ``failures`` failed rotations in a row."""
+        return min(60.0, 3.0 * 2.0 ** max(failures - 1, 0))
 
 
 class Handover:

@@ -35,7 +35,10 @@ Requests are composed at the moment they are sent, from the state at that
 moment: changes that pile up while a request is in flight or while
 ``request_spacing`` holds the next one back coalesce into one request (or
 none, when they cancel out). The spacing holds across kinds and across
-reconnects: no two :class:`SendRequest` are ever closer than it.
+reconnects: no two :class:`SendRequest` are ever closer than it. A shared
+:class:`~tickactors._core.spacing.SpacingGate` (AllTick: 3 s across one token's
+connections) holds requests back the same way across machines. A replacement
+connection (make-before-break) gets :meth:`Reconciler.successor`.
 
 Connection life::
 
@@ -87,6 +90,7 @@ from tickactors._core.reconciler_events import (
 from tickactors._core.reconciler_incremental import IncrementalKind
 from tickactors._core.reconciler_kind import STAT_NAMES, Config, InFlight, KindState
 from tickactors._core.reconciler_replace import ReplaceAllKind
+from tickactors._core.spacing import SpacingGate
 from tickactors._values import StreamKind
 
 __all__ = [
@@ -126,6 +130,8 @@ class Reconciler:
     how many ghost ticks after that, before the removal is repeated.
     ``max_symbols``: per kind and connection; symbols wanted beyond it (first
     wanted, first served) are rejected at once with code 603, never sent.
+    ``gate``: a spacing gate shared with the machines of the token's other
+    connections (None: none).
     """
 
     def __init__(
@@ -138,6 +144,7 @@ class Reconciler:
         ghost_grace: float = 2.0,
         ghost_threshold: int = 3,
         max_symbols: int | None = None,
+        gate: SpacingGate | None = None,
     ) -> None:
         order = tuple(dict.fromkeys(kinds))
         if not order:
@@ -169,6 +176,33 @@ class Reconciler:
         self._hold_until = _NEVER
         self._turn = 0
         self._now = _NEVER
+        self.gate = gate
+
+    def successor(self) -> Reconciler:
+        """A machine for a replacement connection: the same configuration and gate, the same
+        desired sets (in the order wanted) and rejections; not ready, nothing confirmed."""
+        config = self._config
+        new = Reconciler(
+            self.semantics,
+            self._order,
+            request_spacing=config.request_spacing,
+            retry_delay=config.retry_delay,
+            ghost_grace=config.ghost_grace,
+            ghost_threshold=config.ghost_threshold,
+            max_symbols=config.max_symbols,
+            gate=self.gate,
+        )
+        for kind, state in self._kinds.items():
+            heir = new._kinds[kind]
+            for symbol in state.desired:
+                heir.add(symbol)  # the cap (if any) rejects the same symbols again
+            by_reason: dict[tuple[int, str], list[str]] = {}
+            for symbol, verdict in state.rejected.items():
+                by_reason.setdefault(verdict, []).append(symbol)
+            for (code, reason), symbols in by_reason.items():
+                heir.reject(symbols, code, reason)
+        new._stats.update(dict.fromkeys(STAT_NAMES, 0))  # what the copy counted is not news
+        return new
 
     # ------------------------------------------------------------------- events
 
@@ -251,6 +285,8 @@ class Reconciler:
         if not times:
             return None
         when = max(min(times), self._last_send + self._config.request_spacing, self._hold_until)
+        if self.gate is not None:
+            when = max(when, self.gate.next_free())
         return max(when, self._now)
 
     # ---------------------------------------------------------------- machinery
@@ -277,7 +313,10 @@ class Reconciler:
     def _drain(self, now: float) -> list[Command]:
         out: list[Command] = []
         spacing = self._config.request_spacing
+        gate = self.gate
         while self._ready and now >= max(self._last_send + spacing, self._hold_until):
+            if gate is not None and now < gate.next_free():
+                break
             for step in range(len(self._order)):
                 index = (self._turn + step) % len(self._order)
                 taken = self._kinds[self._order[index]].take(now, self._next_ref)
@@ -289,6 +328,8 @@ class Reconciler:
             self._refs[self._next_ref] = record
             self._next_ref += 1
             self._last_send = now
+            if gate is not None:
+                gate.decided(now)
             self._turn = index + 1
             self._stats["requests_sent"] += 1
             out += notices

@@ -103,9 +103,28 @@ class ShardPlan:
         """
         wanted = {(kind, s) for kind, symbols in desired.items() for s in symbols}
         gone = [key for key in self._where if key not in wanted]
-        new = sorted(
-            (key for key in wanted if key not in self._where), key=lambda k: (k[0].value, k[1])
-        )
+        new = [key for key in wanted if key not in self._where]
+        return self._apply(gone, new)
+
+    def change(
+        self, kind: StreamKind, add: Iterable[str] = (), remove: Iterable[str] = ()
+    ) -> Placement:
+        """:meth:`place` for a change of one kind: ``add`` these, ``remove`` those.
+
+        The same rules and the same all-or-nothing :class:`CapacityError`; the cost is
+        that of the change, not of everything desired (a feed's ``subscribe`` calls this).
+        A symbol in both is removed and placed again (it may land elsewhere).
+        """
+        where = self._where
+        gone = [key for s in remove if (key := (kind, s)) in where]
+        dropped = set(gone)
+        new = [key for s in add if (key := (kind, s)) not in where or key in dropped]
+        return self._apply(gone, new)
+
+    def _apply(
+        self, gone: list[tuple[StreamKind, str]], new: list[tuple[StreamKind, str]]
+    ) -> Placement:
+        new.sort(key=lambda k: (k[0].value, k[1]))
         counts = {
             slot: {k: len(s) for k, s in kinds.items()} for slot, kinds in self._slots.items()
         }

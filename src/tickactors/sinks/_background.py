@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 
 import trio
 
-from .._feed import _unwrap
+from .._unwrap import unwrap as _unwrap
 
 __all__ = ["running"]
 

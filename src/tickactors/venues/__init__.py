@@ -6,7 +6,9 @@ connect and where tokens come from. ``open_feed`` takes one.
 
 from __future__ import annotations
 
-from typing import Generic, Protocol, TypeVar
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Final, Generic, Protocol, TypeVar
 
 from .._secret import Secret
 from .._token_source import StaticToken, TokenSource
@@ -57,9 +59,16 @@ class _VenueBase(Generic[D]):
 class AllTick(_VenueBase[AllTickDialect]):
     """AllTick: ``AllTick(url=..., token=...)``; the token travels in the URL's query.
 
-    ``max_symbols``: the plan's symbols per connection (free 5, basic 100, premium 200,
-    professional 3000; see ``PLAN_SYMBOLS``). Symbols beyond it are reported rejected
-    (code 603) at once and never sent.
+    ``plan``: the token's AllTick plan, whose limits become the defaults (``PLANS``):
+    ``"free"`` 5 symbols per connection and 1 connection (and a 10 s reconnect floor),
+    ``"basic"`` 100 and 1, ``"premium"`` 200 and 3, ``"professional"`` 3000 and 10.
+    With a plan (or ``max_connections``) a feed spreads its symbols over as many
+    connections as the limits allow and raises ``CapacityError`` beyond them.
+
+    ``max_symbols``: symbols per connection (per kind); given alone, without a plan or
+    ``max_connections``, the feed keeps one connection and reports the symbols beyond it
+    rejected (code 603) at once, never sending them. ``max_connections``: connections
+    the token may hold at once. Explicit values win over the plan's.
 
     ``url`` defaults to the forex/crypto/metals endpoint; use ``AllTick.STOCK_URL``
     for stocks. The token is wrapped in a :class:`~tickactors.Secret` at once and
@@ -67,21 +76,39 @@ class AllTick(_VenueBase[AllTickDialect]):
     """
 
     STOCK_URL = STOCK_URL
-    PLAN_SYMBOLS = {"free": 5, "basic": 100, "premium": 200, "professional": 3000}
     MARKETS_URL = MARKETS_URL
+    #: plan -> (symbols per connection, connections per token), from ``venues.md``.
+    PLANS: Final[Mapping[str, tuple[int, int]]] = MappingProxyType(
+        {"free": (5, 1), "basic": (100, 1), "premium": (200, 3), "professional": (3000, 10)}
+    )
+    PLAN_SYMBOLS: Final[Mapping[str, int]] = MappingProxyType(
+        {plan: limits[0] for plan, limits in PLANS.items()}
+    )
 
     def __init__(
         self,
         url: str = MARKETS_URL,
         token: str | Secret | TokenSource | None = None,
         *,
+        plan: str | None = None,
         depth_level: int = 5,
         heartbeat_interval: float = 10.0,
         stale_after: float = 30.0,
         request_timeout: float = 5.0,
-        reconnect_floor: float = 3.0,
+        reconnect_floor: float | None = None,
         max_symbols: int | None = None,
+        max_connections: int | None = None,
     ) -> None:
+        if plan is not None:
+            if plan not in self.PLANS:
+                raise ValueError(f"an AllTick plan is one of {', '.join(self.PLANS)}, not {plan!r}")
+            plan_symbols, plan_connections = self.PLANS[plan]
+            max_symbols = plan_symbols if max_symbols is None else max_symbols
+            max_connections = plan_connections if max_connections is None else max_connections
+        if reconnect_floor is None:
+            # "after a drop, reconnect no sooner than 3 s (10 s on the free plan)"
+            reconnect_floor = 10.0 if plan == "free" else 3.0
+        self.plan = plan
         dialect = AllTickDialect(
             url,
             depth_level=depth_level,
@@ -90,6 +117,7 @@ class AllTick(_VenueBase[AllTickDialect]):
             request_timeout=request_timeout,
             reconnect_floor=reconnect_floor,
             max_symbols=max_symbols,
+            max_connections=max_connections,
         )
         super().__init__(dialect, token)
 

@@ -101,6 +101,7 @@ class AllTickDialect:
         request_timeout: float = 5.0,
         reconnect_floor: float = 3.0,
         max_symbols: int | None = None,
+        max_connections: int | None = None,
     ) -> None:
         parts = urlsplit(url)
         if parts.scheme not in ("ws", "wss") or not parts.netloc:
@@ -120,11 +121,17 @@ class AllTickDialect:
         #: Symbols per kind and connection the plan allows (AllTick: 5, 100, 200 or 3000);
         #: None leaves it to the venue to refuse (ret 603).
         self.max_symbols = max_symbols
+        if max_connections is not None and max_connections < 1:
+            raise ValueError("max_connections is at least 1")
+        #: Connections one token may hold at once (AllTick: 1, 3 or 10 by plan); None: unknown.
+        self.max_connections = max_connections
         # One request per second per connection, heartbeats included, with a margin
         # for the venue's clock reading "the same second".
         self.budget_frames = 1
         self.budget_per = 1.0
         self.budget_margin = 0.05
+        #: "across several connections of one token, keep 3 s between requests"
+        self.token_spacing: float | None = 3.0
         check_timings(self)
 
     # -- symbols and URLs ------------------------------------------------------------

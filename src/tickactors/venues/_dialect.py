@@ -150,6 +150,10 @@ class Dialect(Protocol):
     reconnect_floor: float
     request_timeout: float
     max_symbols: int | None
+    #: connections one token may hold at once (None: unknown, or no limit)
+    max_connections: int | None
+    #: seconds between subscription requests across one token's connections (None: no rule)
+    token_spacing: float | None
     heartbeat_tracked: bool
     authorize_required: bool
 

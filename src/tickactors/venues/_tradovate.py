@@ -112,6 +112,8 @@ class TradovateDialect:
         self.request_timeout = request_timeout
         self.reconnect_floor = reconnect_floor
         self.max_symbols = max_symbols
+        self.max_connections: int | None = None  # 50 sockets per user: not a feed's concern
+        self.token_spacing: float | None = None  # no rule across connections
         self.budget_frames = 10  # no documented rule: see the module docstring
         self.budget_per = 1.0
         self.budget_margin = 0.0

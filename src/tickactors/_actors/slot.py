@@ -1,0 +1,224 @@
+"""A connection slot: the subscriptions the shard plan gives it, carried by one connection.
+
+A feed has one slot per connection it needs (slot 0 always; more when a venue caps the
+symbols per connection, see ``_core/sharding.py``). Each slot has everything a single
+connection used to have, its own: desired sets (``wanted``, read by its readers' ghost
+filter), reconciler, staleness monitor, backoff, counters, supervisor. So a slot that
+fails, reconnects or rotates disturbs no other. What the slots share is the feed's:
+the token refresher, the request tracker, the market queue, the health bus, the
+connection numbers, the token's spacing gate and its spare connection (:class:`SlotKit`).
+
+A slot's reconciler actor and staleness monitor form a :class:`Shift`: they serve the
+slot's connection and every connection that replaces it after a failure (a reconnect
+resends everything desired, as ever). A make-before-break rotation starts a new shift
+for the replacement connection (:meth:`Slot.begin_shift`), which becomes the slot's when
+the replacement proved itself (:meth:`Slot.adopt`); the old one is retired with its
+connection (:meth:`Slot.retire`).
+"""
+
+from __future__ import annotations
+
+import math
+import ssl
+from collections.abc import Callable, Iterator
+
+import attrs
+import trio
+
+from .._core.backoff import Backoff
+from .._core.overlap import RotationPolicy
+from .._core.reconciler import IntentChange, Reconciler
+from .._core.spacing import SpacingGate
+from .._core.staleness import StalenessMonitor
+from .._handoff import MarketQueue
+from .._health import HealthBus
+from .._transport import TransportFactory
+from .._values import StreamKind
+from ..venues import Dialect
+from .link import Connector
+from .messages import TrackerMessage
+from .reconciling import Changes, Inbound, ReconcilerActor
+from .supervisor import Supervisor
+from .tokens import TokenRefresher
+
+
+@attrs.frozen(eq=False)
+class SlotKit:
+    """What every slot of a feed is built from, and the parts the slots share."""
+
+    dialect: Dialect
+    transport_factory: TransportFactory
+    ssl_context: ssl.SSLContext | None
+    connect_timeout: float
+    numbers: Iterator[int]
+    market: MarketQueue
+    tracker: trio.MemorySendChannel[TrackerMessage]
+    tokens: TokenRefresher
+    health: HealthBus
+    changes: Changes
+    gate: SpacingGate | None
+    spare: trio.Lock
+    rotation: RotationPolicy
+    random: Callable[[], float]
+    request_spacing: float
+    max_symbols: int | None
+    stale_after: float
+    symbol_stale_after: float | None
+    backoff_base: float
+    backoff_cap: float
+    healthy_after: float
+
+
+class Shift:
+    """A slot's reconciler actor and staleness monitor (see the module docstring)."""
+
+    def __init__(self, kit: SlotKit, machine: Reconciler) -> None:
+        self.monitor = StalenessMonitor(
+            stale_after=kit.stale_after, symbol_stale_after=kit.symbol_stale_after
+        )
+        inbox = trio.open_memory_channel[Inbound](math.inf)
+        self.actor = ReconcilerActor(
+            machine, self.monitor, kit.health, inbox, kit.tracker, kit.changes
+        )
+        self.scope = trio.CancelScope()
+
+    async def run(self) -> None:
+        with self.scope:
+            await self.actor.run()
+
+
+class Slot:
+    """One connection slot of a feed (see the module docstring)."""
+
+    def __init__(
+        self,
+        number: int,
+        kit: SlotKit,
+        *,
+        wanted: dict[StreamKind, set[str]] | None = None,
+        adopted: Callable[[Slot], None] | None = None,
+    ) -> None:
+        dialect = kit.dialect
+        self.number = number
+        self._kit = kit
+        #: What this slot's connection should carry, per kind (the feed's own sets for a
+        #: feed of one slot): its readers let through these symbols' data, no other.
+        self.wanted = {kind: set() for kind in dialect.kinds} if wanted is None else wanted
+        self._adopted = adopted
+        machine = Reconciler(
+            dialect.semantics,
+            dialect.kinds,
+            request_spacing=kit.request_spacing,
+            max_symbols=kit.max_symbols,
+            gate=kit.gate,
+        )
+        self.shift = Shift(kit, machine)
+        self.connector = Connector(
+            dialect=dialect,
+            transport_factory=kit.transport_factory,
+            ssl_context=kit.ssl_context,
+            connect_timeout=kit.connect_timeout,
+            numbers=kit.numbers,
+            wanted=self.wanted,
+            market=kit.market,
+            backoff=Backoff(
+                base=kit.backoff_base,
+                cap=kit.backoff_cap,
+                floor=dialect.reconnect_floor,
+                healthy_after=kit.healthy_after,
+                random=kit.random,
+            ),
+            tracker=kit.tracker,
+            tokens=kit.tokens,
+            health=kit.health,
+            gate=kit.gate,
+        )
+        self.supervisor = Supervisor(
+            slot=self,
+            connector=self.connector,
+            tokens=kit.tokens,
+            health=kit.health,
+            rotation=kit.rotation,
+            spare=kit.spare,
+            random=kit.random,
+        )
+        self.scope = trio.CancelScope()
+        self._nursery: trio.Nursery | None = None
+
+    @property
+    def actor(self) -> ReconcilerActor:
+        """The reconciler actor that takes this slot's changes of intent now."""
+        return self.shift.actor
+
+    def intend(self, change: IntentChange) -> None:
+        """Hand a change of intent to the slot's reconciler (a burst costs one wake-up)."""
+        actor = self.shift.actor
+        intents = actor.intents
+        if not intents:
+            actor.inbox.send_nowait(intents)
+        intents.append(change)
+
+    async def run(self) -> None:
+        """Run the slot (its shifts' actors and its supervisor) until :meth:`close`."""
+        with self.scope:
+            async with trio.open_nursery() as nursery:
+                self._nursery = nursery
+                nursery.start_soon(self.shift.run)
+                await self.supervisor.run()
+
+    def close(self) -> None:
+        """The slot carries nothing any more: end it (its connection closes politely)."""
+        self.scope.cancel()
+
+    # -- rotation ------------------------------------------------------------------------
+
+    def carried(self) -> dict[StreamKind, frozenset[str]]:
+        """What the current connection streams: desired and confirmed, per kind."""
+        machine = self.shift.actor.machine
+        out = {}
+        for kind in machine.kinds:
+            symbols = machine.confirmed(kind) & machine.desired(kind)
+            if symbols:
+                out[kind] = symbols
+        return out
+
+    def begin_shift(self) -> Shift:
+        """A shift for a replacement connection: the successor of the current machine,
+        told every change of intent from now on; its actor runs at once."""
+        assert self._nursery is not None
+        old = self.shift
+        shift = Shift(self._kit, old.actor.machine.successor())
+        self._nursery.start_soon(shift.run)
+        old.actor.successor = shift.actor
+        return shift
+
+    def adopt(self, shift: Shift) -> None:
+        """``shift`` (begun by :meth:`begin_shift`) becomes the slot's: changes of intent go
+        to it from now on, those not taken yet included."""
+        old = self.shift
+        old.actor.hand_over_to(shift.actor)
+        self.shift = shift
+        if self._adopted is not None:
+            self._adopted(self)
+
+    def retire(self, shift: Shift) -> None:
+        """A shift whose connection is gone: its actor stops."""
+        shift.scope.cancel()
+
+    def drop_shift(self, shift: Shift) -> None:
+        """A shift begun for a rotation that failed: forget it."""
+        if self.shift.actor.successor is shift.actor:
+            self.shift.actor.successor = None
+        shift.scope.cancel()
+
+    def statistics(self) -> dict[str, object]:
+        machine = self.shift.actor.machine
+        stats = self.supervisor.statistics()
+        return {
+            "slot": self.number,
+            **stats,
+            "desired": {k.value: len(v) for k, v in self.wanted.items()},
+            "confirmed": {k.value: len(machine.confirmed(k)) for k in machine.kinds},
+            "reconciler": machine.statistics(),
+            "staleness": attrs.asdict(self.shift.monitor.statistics()),
+        }
