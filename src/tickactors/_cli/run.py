@@ -23,7 +23,7 @@ from typing import Any
 import trio
 
 from .._core.shard_share import Shard
-from .._errors import FeedError, InvalidSymbolError
+from .._errors import CapacityError, FeedError, InvalidSymbolError
 from .._feed import Feed, open_feed
 from .._secret import Secret, redact
 from .._values import BOOK, TRADES
@@ -31,6 +31,7 @@ from ..sinks import SinkError, SinkSpecError
 from ..venues import AllTick, Replay, Tradovate, Venue
 from ..venues._tradovate_auth import TradovateCredentials, TradovateTokenSource
 from .commands import MAX_LINE, CommandError, parse_command
+from .connection_options import add_connection_arguments, connection_options
 from .fanout import open_fanout, parse_sinks
 from .feed_options import add_feed_arguments, share_of, symbols_of
 from .output import JsonLines, TextLines, Writer, wall_clock_offset
@@ -71,6 +72,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     add_tls_arguments(parser)
     add_feed_arguments(parser)
+    add_connection_arguments(parser)
 
 
 def make_writer(fmt: str | None) -> Writer:
@@ -100,11 +102,14 @@ async def _venue_from_args(
             replay = Replay(args.replay_start, speed=args.replay_speed)
         except ValueError as exc:
             raise _UsageError(f"--replay-start/--replay-speed: {exc}") from None
+    plan = getattr(args, "plan", None)
     if args.venue == "alltick":
         if args.rest_url:
             raise _UsageError("--rest-url is for --venue tradovate only")
-        yield _built(lambda: AllTick(url=args.url, token=token), token)
+        yield _built(lambda: AllTick(url=args.url, token=token, plan=plan), token)
         return
+    if plan is not None:
+        raise _UsageError("--plan is for --venue alltick only")
     if not args.rest_url:
         if not token:
             raise _UsageError(
@@ -182,6 +187,11 @@ async def _run_feed(
     ssl_context: ssl.SSLContext | None,
 ) -> int:
     try:
+        connections = connection_options(args, venue.dialect)
+    except ValueError as exc:
+        writer.status("error", str(exc))
+        return 2
+    try:
         with trio.move_on_after(args.duration if args.duration else float("inf")):
             async with open_feed(
                 venue,
@@ -190,12 +200,13 @@ async def _run_feed(
                 policies=getattr(args, "policy", None),
                 seed=args.seed,
                 ssl_context=ssl_context,
+                **connections,
             ) as feed:
                 main, books = symbols_of(args.symbols), symbols_of(args.book_symbols)
                 try:
                     feed.subscribe(*share_of(args, main))
                     feed.subscribe(*share_of(args, books), kind=BOOK)
-                except InvalidSymbolError as exc:
+                except (InvalidSymbolError, CapacityError) as exc:
                     writer.status("error", str(exc))
                     return 2
                 if args.shard is not None:
@@ -301,7 +312,7 @@ def apply_line(feed: Feed, writer: Writer, raw: bytes, shard: Shard | None = Non
             feed.subscribe(*symbols, kind=command.kind)
         else:
             feed.unsubscribe(*symbols, kind=command.kind)
-    except (CommandError, InvalidSymbolError) as exc:
+    except (CommandError, InvalidSymbolError, CapacityError) as exc:
         writer.status("command_error", str(exc))
         return
     kind = feed.dialect.kinds[0] if command.kind is None else command.kind
