@@ -86,6 +86,11 @@ def start_server(
     process = subprocess.Popen(
         argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
     )
+    return Server(kind, process, listening_url(process, kind))
+
+
+def listening_url(process: subprocess.Popen[bytes], kind: str) -> str:
+    """The loopback URL a server process prints first (``listening ws://...``)."""
     assert process.stdout is not None
     ready, _, _ = select.select([process.stdout], [], [], 30.0)
     line = process.stdout.readline().decode().strip() if ready else ""
@@ -96,7 +101,7 @@ def start_server(
     if urlsplit(url).hostname != "127.0.0.1":
         process.kill()
         raise SystemExit(f"refusing a non-loopback server URL {url!r}")
-    return Server(kind, process, url)
+    return url
 
 
 def subscribe_request(symbols: list[str]) -> str:

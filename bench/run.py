@@ -14,7 +14,10 @@ Parts, in this order (see each module's docstring for the method):
 3. recovery after a dropped connection (``bench/live.py``);
 4. churn: 10,000 subscribe/unsubscribe calls in one second (``bench/live.py``);
 5. memory: state per symbol with 10,000 desired, RSS growth over 10 M ticks
-   (``bench/memory.py``).
+   (``bench/memory.py``);
+6. with ``--shards`` only (about 1.5 minutes more): 30,000 symbols over 10 AllTick
+   connections on the simulator, time to converge and cost per connection
+   (``bench/shards.py``).
 
 Benchmarks, not tests: targets are reported, never asserted.
 """
@@ -31,6 +34,7 @@ import trio
 
 import live
 import memory
+import shards
 import throughput
 from _common import DEFAULT_SYMBOLS, machine, null_client, start_server
 
@@ -60,6 +64,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--stalls", type=int, help="detection: stalls (default 20)")
     parser.add_argument("--drops", type=int, help="recovery: drops (default 15)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the replay server's market")
+    parser.add_argument(
+        "--shards",
+        action="store_true",
+        help="also run bench/shards.py: 30,000 symbols over 10 AllTick connections",
+    )
     args = parser.parse_args(argv)
     quick = args.quick
     defaults = {
@@ -147,6 +156,9 @@ def collect(args: argparse.Namespace, log: Any) -> dict[str, Any]:
         )
     finally:
         server.stop()
+    if args.shards:
+        log("[6/6] shards: 30,000 symbols over 10 AllTick connections (bench/shards.py)")
+        result["shards"] = shards.collect(shards.parse_args([]), log)
     result["targets"] = {key: verdict(result.get(key), goal, kind) for key, goal, kind in TARGETS}
     result["seconds"] = round(time.perf_counter() - started, 1)
     return result
@@ -213,6 +225,8 @@ def table(result: dict[str, Any]) -> str:
         f"rss: {result['rss_ticks']:,} ticks ({result['rss_base_ticks']:,} at the base mark); "
         f"throughput rounds {tp['rounds']}; total {result['seconds']} s"
     )
+    if "shards" in result:
+        rows += ["", shards.table(result["shards"])]
     return "\n".join(rows)
 
 
