@@ -52,7 +52,7 @@ from ._slots import TOKEN_SPACING_MARGIN, Slots, shard_plan
 from ._slots import request_spacing as request_spacing
 from ._transport import TransportFactory
 from ._transport_batched import connect_batched
-from ._unwrap import unwrap as _unwrap
+from ._unwrap import running
 from ._values import HealthEvent, MarketData, StreamKind
 from .venues import Answer, AnswerKind, Venue
 
@@ -359,24 +359,9 @@ async def open_feed(
             connect_timeout=connect_timeout,
         ),
     )
-    body_errors: list[BaseException] = []
     try:
-        async with trio.open_nursery() as nursery:
-            await nursery.start(feed._run)
-            try:
-                yield feed
-            except BaseException as exc:
-                body_errors.append(exc)
-                raise
-            finally:
-                feed._close()
-                nursery.cancel_scope.cancel()
-    except BaseExceptionGroup as group:
-        error = _unwrap(group, body_errors)
-        if error is group:
-            raise
-        # Keep the exception's own cause; hide the group it travelled in.
-        raise error from error.__cause__
+        async with running(started=feed._run, stop=feed._close):
+            yield feed
     finally:
         feed._close()
 

@@ -1,6 +1,10 @@
-"""The one exception a user should see when a feed (or a sink's background task) fails."""
+"""The one exception a user should see when a feed (or a sink's background task) fails,
+and :func:`running`, the ``async with`` body that keeps it so."""
 
 from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 
 import trio
 
@@ -36,3 +40,39 @@ def unwrap(
     error = FeedError("the feed failed: " + "; ".join(f"{type(e).__name__}: {e}" for e in leaves))
     error.__cause__ = leaves[0] if len(leaves) == 1 else group
     return error
+
+
+@asynccontextmanager
+async def running(
+    *tasks: Callable[[], Awaitable[object]],
+    stop: Callable[[], None],
+    started: Callable[..., Awaitable[object]] | None = None,
+) -> AsyncIterator[None]:
+    """Run ``tasks`` while the body runs; when it ends, call ``stop()`` and cancel them.
+
+    ``started`` (a ``nursery.start`` task) is up before the body begins. A task that must
+    finish its work (a publisher draining its buffer) shields itself; ``stop()`` is its
+    signal. The body's own exception comes back unchanged; a failing task comes back as a
+    :class:`~tickactors.FeedError` (:func:`unwrap`), with its own cause, never the group
+    it travelled in.
+    """
+    body_errors: list[BaseException] = []
+    try:
+        async with trio.open_nursery() as nursery:
+            if started is not None:
+                await nursery.start(started)
+            for task in tasks:
+                nursery.start_soon(task)
+            try:
+                yield
+            except BaseException as exc:
+                body_errors.append(exc)
+                raise
+            finally:
+                stop()
+                nursery.cancel_scope.cancel()
+    except BaseExceptionGroup as group:
+        error = unwrap(group, body_errors)
+        if error is group:
+            raise
+        raise error from error.__cause__
