@@ -1,7 +1,5 @@
 """The Tradovate dialect (``venues.md``, seed 001), sans-I/O.
 
-Theory of operation
--------------------
 Server frames start with one letter: ``o`` (open: the client now authorizes),
 ``h`` (the server's heartbeat, sent only while nothing else is), ``a`` and a
 JSON array of responses and events, ``c`` and ``[code, "reason"]``. ``o`` and
