@@ -1,4 +1,4 @@
-"""Stall detection, heartbeat punctuality, recovery and churn, in real time (``bench/run.py``).
+"""Stall detection, heartbeat punctuality and recovery, in real time (``bench/run.py``).
 
 Every scenario wraps the default transport (``connect_batched``) in
 :class:`Recorder`, which notes the Trio time of every connection attempt, of every
@@ -24,21 +24,15 @@ recovery
     after the new connection's ``subscribed`` event - start of the new connection
     attempt, i.e. the transport factory's call): only the backoff sleep between the
     two is left out.
-churn
-    A feed on the in-process simulator with AllTick's one-request-per-second rule on;
-    10,000 random ``subscribe``/``unsubscribe`` calls over 200 symbols (drawn beforehand)
-    in 100 slices of 100, one slice every 10 ms. Cost = time in the calls + time until the
-    reconciler has drained its inbox and taken every change (``reconciler.intents`` empty
-    again); requests counted at ``Transport.send``.
+
+Churn is in ``bench/churn.py``.
 """
 
 from __future__ import annotations
 
 import itertools
-import math
 import random
 import ssl
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -314,68 +308,4 @@ async def recovery(*, cycles: int, log: Callable[[str], None]) -> dict[str, Any]
         "recovery_ms_max": round(max(ms, default=0.0), 3),
         "recovery_drops": len(ms),
         "recovery_parts_ms_p50": medians,
-    }
-
-
-async def churn(*, calls: int, log: Callable[[str], None]) -> dict[str, Any]:
-    rng = random.Random(11)
-    universe = [f"SYM{i:04d}" for i in range(200)]
-    config = SimConfig(tick_interval=1.0, max_symbols=1000, heartbeat_timeout=None)
-    async with open_simulator("alltick", config=config, seed=5) as sim, trio.open_nursery() as n:
-        rec = Recorder()
-        venue = AllTick(url=sim.url, token=TOKEN)
-        async with tickactors.open_feed(venue, transport_factory=rec.factory) as feed:
-            n.start_soon(_drain, feed, [0])
-            feed.subscribe(*rng.sample(universe, 50))
-            with trio.fail_after(15):
-                await feed.wait_converged()
-            await trio.sleep(1.2)  # a fresh request budget
-            inbox, intents = feed.reconciler.inbox, feed.reconciler.intents
-            slices, per = 100, max(1, calls // 100)
-            in_calls = in_total = 0.0
-            t_first = trio.current_time()
-            # The random calls are drawn before the clock starts: their cost is the
-            # benchmark's, not the feed's.
-            plan = [
-                [(feed.subscribe if rng.random() < 0.5 else feed.unsubscribe, symbol)
-                 for symbol in rng.choices(universe, k=per)]
-                for _ in range(slices)
-            ]  # fmt: skip
-            for k, calls_of_slice in enumerate(plan):
-                t0 = time.perf_counter()
-                for call, symbol in calls_of_slice:
-                    call(symbol)
-                t1 = time.perf_counter()
-                # Until the reconciler took (and, in the same step, handled) every change.
-                while inbox.statistics().current_buffer_used or intents:
-                    await trio.lowlevel.checkpoint()
-                in_calls += t1 - t0
-                in_total += time.perf_counter() - t0
-                await trio.sleep_until(t_first + (k + 1) / slices)
-            t_last = trio.current_time()
-            converged_s = math.inf
-            with trio.move_on_after(10):
-                await feed.wait_converged()
-                converged_s = trio.current_time() - t_last
-            sent = [t for t in rec.requests if t >= t_first]
-            wire = sorted(t for t in rec.sends if t >= t_first - 1.0)
-            max_in_1s = max((sum(1 for u in wire if t <= u < t + 1.0) for t in wire), default=0)
-            rate_limited = feed.statistics()["events"].get("rate_limited", 0)
-        n.cancel_scope.cancel()
-    total = slices * per
-    ops = total / in_total if in_total else 0.0
-    log(
-        f"  churn: {total:,} calls, {ops:,.0f} calls/s with the reconciler "
-        f"({total / in_calls if in_calls else 0:,.0f} calls/s in the calls alone), "
-        f"{len(sent)} requests on the wire, at most {max_in_1s} frame(s) in any 1 s, "
-        f"converged {converged_s:.3f} s after the last call, rate_limited events {rate_limited}"
-    )
-    return {
-        "churn_calls": total,
-        "churn_ops_per_s": round(ops),
-        "churn_call_only_ops_per_s": round(total / in_calls) if in_calls else 0,
-        "churn_requests_sent": len(sent),
-        "churn_wire_max_frames_in_1s": max_in_1s,
-        "churn_converged_s": round(converged_s, 3) if math.isfinite(converged_s) else None,
-        "churn_rate_limited": rate_limited,
     }

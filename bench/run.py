@@ -12,7 +12,7 @@ Parts, in this order (see each module's docstring for the method):
    null-reader check of the server's own capacity;
 2. stall detection and heartbeat punctuality (``bench/live.py``);
 3. recovery after a dropped connection (``bench/live.py``);
-4. churn: 10,000 subscribe/unsubscribe calls in one second (``bench/live.py``);
+4. churn: 10,000 subscribe/unsubscribe calls in one second (``bench/churn.py``);
 5. memory: state per symbol with 10,000 desired, RSS growth over 10 M ticks
    (``bench/memory.py``);
 6. with ``--shards`` only (about 1.5 minutes more): 30,000 symbols over 10 AllTick
@@ -32,6 +32,7 @@ from typing import Any
 
 import trio
 
+import churn
 import live
 import memory
 import shards
@@ -142,7 +143,7 @@ def collect(args: argparse.Namespace, log: Any) -> dict[str, Any]:
         log(f"[3/5] recovery, {args.drops} drops")
         result.update(trio.run(lambda: live.recovery(cycles=args.drops, log=log)))
         log("[4/5] churn, 10,000 calls in 1 s")
-        result.update(trio.run(lambda: live.churn(calls=10_000, log=log)))
+        result.update(trio.run(lambda: churn.churn(calls=10_000, log=log)))
         log("[5/5] memory: state per symbol, then RSS over the ticks")
         result.update(memory.bytes_per_symbol(n=10_000, seed=args.seed, log=log))
         result.update(
@@ -203,6 +204,9 @@ def table(result: dict[str, Any]) -> str:
         "recovery_ms_p99",
         "churn_ops_per_s",
         "churn_call_only_ops_per_s",
+        "churn_reconciler_steps",
+        "churn_process_cpu_ms",
+        "churn_idle_process_cpu_ms",
         "churn_requests_sent",
         "churn_wire_max_frames_in_1s",
         "churn_converged_s",

@@ -16,6 +16,7 @@ import trio.testing
 
 import tickactors
 from tickactors import InvalidSymbolError
+from tickactors._feed import request_spacing
 from tickactors.venues import AllTick, Tradovate
 
 from .fake_venue import FakeNetwork
@@ -50,20 +51,25 @@ class CountingValidator:
         return self._validate(symbol)
 
 
+def churn(feed: tickactors.Feed, wanted: set[str], calls: int) -> None:
+    for i in range(calls):
+        symbol = f"S{i * 7 % 31:02d}"
+        if symbol in wanted:
+            feed.unsubscribe(symbol)
+        else:
+            feed.subscribe(symbol)
+        wanted ^= {symbol}
+
+
 async def test_a_burst_of_calls_is_one_inbox_item_one_step_and_one_request(autojump_clock):
     net = FakeNetwork()
     async with tickactors.open_feed(AllTick(url=URL, token=TOKEN), transport_factory=net) as feed:
         conn = await subscribed(net, feed, "A", "B")
-        await trio.testing.wait_all_tasks_blocked()
+        await trio.sleep(5)  # the spacing since that request is over: the actor is eager
+        assert feed.reconciler.eager
         inbox = feed.reconciler.inbox
         wanted = {"A", "B"}
-        for i in range(300):
-            symbol = f"S{i * 7 % 31:02d}"
-            if symbol in wanted:
-                feed.unsubscribe(symbol)
-            else:
-                feed.subscribe(symbol)
-            wanted ^= {symbol}
+        churn(feed, wanted, 300)
         # One wake-up for the whole burst (handed to the waiting actor or in the buffer).
         assert inbox.statistics().current_buffer_used <= 1
         assert len(feed.reconciler.intents) == 300
@@ -74,6 +80,63 @@ async def test_a_burst_of_calls_is_one_inbox_item_one_step_and_one_request(autoj
         assert codes(conn.requests(22004)[1]) == sorted(wanted)
         await trio.sleep(5)
         assert len(conn.requests(22004)) == 2  # one request for the burst, not one per call
+
+
+async def test_while_the_spacing_holds_requests_back_changes_wait_without_a_wake_up(
+    autojump_clock,
+):
+    net = FakeNetwork()
+    async with tickactors.open_feed(AllTick(url=URL, token=TOKEN), transport_factory=net) as feed:
+        conn = await subscribed(net, feed, "A", "B")
+        await trio.testing.wait_all_tasks_blocked()
+        actor = feed.reconciler
+        assert not actor.eager  # the next request may go one spacing after the last one
+        sent_at = trio.current_time()
+        wanted = {"A", "B"}
+        steps = 0
+        step = actor._step
+
+        def counted(item: Any) -> None:
+            nonlocal steps
+            steps += 1
+            step(item)
+
+        actor._step = counted  # type: ignore[method-assign]
+        for _ in range(5):  # bursts while the spacing runs: no wake-up, nothing handled
+            churn(feed, wanted, 60)
+            assert actor.inbox.statistics().current_buffer_used == 0
+            await trio.sleep(0.1)
+        assert steps == 0
+        assert len(actor.intents) == 300
+        assert feed.is_converged() is False  # the feed knows what is still to do
+        await conn.wait_sent(2)  # when the spacing allows: one step, one request, all of it
+        assert steps == 1
+        assert trio.current_time() - sent_at == pytest.approx(request_spacing(feed.dialect))
+        assert codes(conn.requests(22004)[1]) == sorted(wanted)
+        assert actor.intents == []
+        assert feed.reconciler_machine.desired(tickactors.TRADES) == wanted
+        conn.answer(conn.requests(22004)[1])
+        with trio.fail_after(1):
+            await feed.wait_converged()
+
+
+async def test_changes_made_while_disconnected_go_in_the_first_request(autojump_clock):
+    net = FakeNetwork()
+    async with tickactors.open_feed(AllTick(url=URL, token=TOKEN), transport_factory=net) as feed:
+        conn = await subscribed(net, feed, "A")
+        conn.close_by_peer()
+        await trio.testing.wait_all_tasks_blocked()
+        actor = feed.reconciler
+        feed.subscribe("B")
+        feed.unsubscribe("A")
+        feed.subscribe("C")
+        assert not actor.eager and len(actor.intents) == 3  # kept until connected again
+        again = await net.wait_connections(2)
+        await again.wait_sent(1)
+        assert codes(again.requests(22004)[0]) == ["B", "C"]
+        again.answer(again.requests(22004)[0])
+        await feed.wait_confirmed()
+        assert feed.slots.confirmed(tickactors.TRADES) == {"B", "C"}
 
 
 async def test_calls_that_change_nothing_hand_nothing_over(autojump_clock):

@@ -3,7 +3,8 @@
 :class:`FeedIntent` is a base class of :class:`~tickactors.Feed`. A call validates its
 symbols, changes the desired set of its stream kind, and hands the change to the
 reconciler actor: it appends it to the actor's ``intents`` list, and the first change
-since the actor last took them puts that list in the actor's inbox. A burst of calls
+since the actor last took them puts that list in the actor's inbox (unless the actor keeps
+changes back until it could send a request: ``ReconcilerActor.eager``). A burst of calls
 thus costs one inbox item and one step of the actor, which takes the list whole (one
 ``Intents`` event, handled exactly as the Want/Unwant events of each change in turn),
 never one channel hop per call. A call that changes nothing hands nothing over.
@@ -68,7 +69,7 @@ class FeedIntent:
                 if known[0] not in wanted:
                     wanted.add(known[0])
                     intents = self._intents
-                    if not intents:
+                    if not intents and self.reconciler.eager:
                         self.reconciler.inbox.send_nowait(intents)
                     intents.append(known[1])
                 return
@@ -92,7 +93,7 @@ class FeedIntent:
                     wanted.remove(known[0])
                     self._filter_again = True
                     intents = self._intents
-                    if not intents:
+                    if not intents and self.reconciler.eager:
                         self.reconciler.inbox.send_nowait(intents)
                     intents.append(known[2])
                 return
@@ -110,7 +111,7 @@ class FeedIntent:
         """Hand a change to the reconciler: the first one since it last took them wakes it
         (the hot paths above do the same inline)."""
         intents = self._intents
-        if not intents:
+        if not intents and self.reconciler.eager:
             self.reconciler.inbox.send_nowait(intents)
         intents.append(change)
 

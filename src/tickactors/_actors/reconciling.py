@@ -10,9 +10,15 @@ The user's intent does not travel as one item per call: the feed appends each ch
 :attr:`ReconcilerActor.intents` and puts that list in the inbox only when it was empty.
 A burst of calls thus costs one inbox item and one step, in which the actor takes the
 whole list as one ``Intents`` event (handled exactly as the Want/Unwant of each change).
+While handling a change could send nothing anyway (the machine's ``intents_due()``: the
+request spacing holds everything back, or there is no connection), the actor is not
+:attr:`~ReconcilerActor.eager`: the calls only append, and the actor takes the list when
+that time comes or at its next step for another reason, whichever is first. Under churn
+against AllTick's one request a second, that is one step a second instead of one per burst.
 
 Between steps the actor waits in one cancel scope whose deadline follows the machine's
-``next_deadline()``; when it passes (or is due already after a step), ``poll``.
+``next_deadline()`` (and ``intents_due()`` while it keeps changes back); when it passes
+(or is due already after a step), it polls.
 
 One actor serves one *shift* of a connection slot: the slot's connection and the ones
 that replace it after failures. During a make-before-break rotation the replacement
@@ -97,6 +103,12 @@ class ReconcilerActor:
         #: The user's changes not taken yet, oldest first. Whoever appends to it when it is
         #: empty puts it in the inbox too (once): the actor takes it whole from there.
         self.intents: list[IntentChange] = []
+        #: Whether a change of intent should wake the actor (put ``intents`` in the inbox).
+        #: False while handling it could not send anything before ``_intents_due`` (the
+        #: spacing holds requests back, or not connected): the actor takes the kept
+        #: changes then, or at its next step, whichever comes first.
+        self.eager = True
+        self._intents_due = -math.inf
         self.connection = 0
         self.changes = Changes() if changes is None else changes
         #: The actor of a replacement connection (a rotation): it gets every change of
@@ -107,41 +119,53 @@ class ReconcilerActor:
         self.watch_changed = trio.Event()
 
     async def run(self) -> None:
-        machine = self.machine
         while True:
-            deadline = _at(machine.next_deadline())
+            deadline = self._deadline()
             if deadline > trio.current_time():
-                # One cancel scope for as long as the machine's deadline does not pass, its
-                # deadline kept equal to next_deadline() after every step: the same as a
-                # fresh move_on_at around every receive, at a fraction of the cost.
+                # One cancel scope for as long as the deadline does not pass, its deadline
+                # kept equal to _deadline() after every step: the same as a fresh
+                # move_on_at around every receive, at a fraction of the cost.
                 with trio.CancelScope(deadline=deadline) as scope:
                     while True:
                         self._step(await self._receive.receive())
-                        deadline = _at(machine.next_deadline())
+                        deadline = self._deadline()
                         if deadline <= trio.current_time():
                             break  # already due: poll before the next receive
                         if deadline != scope.deadline:
                             scope.deadline = deadline
-            # The deadline passed: time for poll.
-            now = trio.current_time()
-            self._dispatch(machine.poll(now), now)
-            self._wake()
+            # The deadline passed: time for poll (and for the changes kept back).
+            self._step(None)
 
-    def _step(self, item: Inbound) -> None:
-        """Handle ``item`` and everything else waiting in the inbox, in one step."""
+    def _deadline(self) -> float:
+        """When the actor must act without news: the machine's next deadline, or the
+        time from which the changes of intent it keeps back are due."""
+        deadline = _at(self.machine.next_deadline())
+        return deadline if self.eager else min(deadline, self._intents_due)
+
+    def _step(self, item: Inbound | None) -> None:
+        """Handle ``item`` and everything else waiting in the inbox, in one step; ``None``:
+        a deadline passed, poll."""
         now = trio.current_time()
+        machine = self.machine
+        polled = item is None
+        events: list[Event] = []
+        if not self.eager and self.intents:
+            # Changes kept back (they are older than anything in the inbox).
+            events.append(self._event(self.intents))
+        if item is not None:
+            events.append(self._event(item))
         # Everything waiting goes in one step: a burst of subscribe calls costs one
         # wake-up and one request, not one scheduler pass per call.
-        events = [self._event(item)]
         while len(events) < MAX_EVENTS_PER_STEP:
             try:
-                item = self._receive.receive_nowait()
+                events.append(self._event(self._receive.receive_nowait()))
             except trio.WouldBlock:
                 break
-            events.append(self._event(item))
         if self.successor is not None:
             self._forward(events, self.successor)
-        commands = self.machine.handle_all(events, now)
+        commands = machine.handle_all(events, now)
+        if polled:
+            commands += machine.poll(now)
         reset = unwanted = False
         for event in events:
             if isinstance(event, Intents):
@@ -155,6 +179,10 @@ class ReconcilerActor:
         if unwanted:
             self._sync_watch(now)
         self._dispatch(commands, now)
+        # Keep the next changes back while handling them could not send anything yet
+        # (never with per-symbol staleness: an unwanted symbol stops being watched at once).
+        self._intents_due = due = machine.intents_due()
+        self.eager = due <= now or self._monitor.per_symbol
         self._wake()
 
     def _wake(self) -> None:
@@ -180,7 +208,7 @@ class ReconcilerActor:
         self.successor = None
         pending = self.intents
         if pending:
-            if not successor.intents:
+            if not successor.intents and successor.eager:
                 successor.inbox.send_nowait(successor.intents)
             successor.intents.extend(pending)
             pending.clear()  # this actor will find its list empty: nothing to do

@@ -154,7 +154,7 @@ class Slot:
         """Hand a change of intent to the slot's reconciler (a burst costs one wake-up)."""
         actor = self.shift.actor
         intents = actor.intents
-        if not intents:
+        if not intents and actor.eager:
             actor.inbox.send_nowait(intents)
         intents.append(change)
 

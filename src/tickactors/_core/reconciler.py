@@ -62,6 +62,7 @@ may force a deliberate resend of a state the venue already acked.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping, Sequence, Set
 from types import MappingProxyType
 
@@ -169,6 +170,7 @@ class Reconciler:
         self._kinds: dict[StreamKind, KindState] = {
             kind: state(kind, self._config, self._stats) for kind in order
         }
+        self._changes_may_wait = state.changes_may_wait
         self._ready = False
         self._next_ref = 1
         self._refs: dict[int, InFlight] = {}
@@ -288,6 +290,23 @@ class Reconciler:
         if self.gate is not None:
             when = max(when, self.gate.next_free())
         return max(when, self._now)
+
+    def intents_due(self) -> float:
+        """From when changes of intent must be handled for nothing to come out later.
+
+        Until then, handling a Want/Unwant/Intents would send nothing (not ready, or the
+        spacing, a rate limit or the token's gate holds every request back) and report
+        nothing (no cap to announce): whoever feeds this machine may keep such changes
+        until this time (``inf``: until the next event, e.g. ``ConnectionReady``) and
+        hand them over together (before any other event), for the same outcome with one
+        step instead of many. Only whole-set (REPLACE_ALL) kinds ever wait.
+        """
+        if self._config.max_symbols is not None or not self._changes_may_wait:
+            return _NEVER  # a change may be rejected over the cap: say so at once
+        if not self._ready:
+            return math.inf
+        due = max(self._last_send + self._config.request_spacing, self._hold_until)
+        return due if self.gate is None else max(due, self.gate.next_free())
 
     # ---------------------------------------------------------------- machinery
 

@@ -80,6 +80,11 @@ class InFlight:
 class KindState(abc.ABC):
     """Desired, rejected, confirmed and ghosts of one stream kind."""
 
+    #: Whether changes handled later, together, send exactly what they would have sent
+    #: handled one by one as they came (true of one whole-set request; not of a
+    #: first-come, first-sent queue of requests per symbol).
+    changes_may_wait = False
+
     def __init__(self, kind: StreamKind, config: Config, stats: dict[str, int]) -> None:
         self.kind = kind
         self.config = config

@@ -44,6 +44,8 @@ _NEVER = float("-inf")
 
 
 class ReplaceAllKind(KindState):
+    changes_may_wait = True  # the request carries the whole target, whatever the order
+
     def __init__(self, kind: StreamKind, config: Config, stats: dict[str, int]) -> None:
         super().__init__(kind, config, stats)
         self.in_flight: InFlight | None = None
