@@ -666,6 +666,8 @@ def _frames_strategy() -> st.SearchStrategy[list[bytes | int]]:
             frame(b"x", 0x3),  # reserved opcode
             frame(b"x", CONT),  # continuation without a start
             frame(b"p" * 200),  # over the small limit below
+            bytes([0x81, 126, 0, 5]) + b"hello",  # a 16-bit length for 5 bytes (1002)
+            bytes([0x82, 127]) + (130).to_bytes(8, "big") + b"q" * 130,  # 64-bit for 130
             close_frame(4001, "bye"),
         ]
     )
