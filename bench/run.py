@@ -74,7 +74,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     quick = args.quick
     defaults = {
         "ticks": 50_000 if quick else 200_000,
-        "runs": 1 if quick else 5,
+        "runs": 1 if quick else 9,
         "rss_ticks": 2_000_000 if quick else 10_000_000,
         "stalls": 5 if quick else 20,
         "drops": 4 if quick else 15,
@@ -105,7 +105,7 @@ def collect(args: argparse.Namespace, log: Any) -> dict[str, Any]:
             warmup=5_000,
             ticks=args.ticks,
             runs=args.runs,
-            max_seconds=30 if quick else 100,
+            max_seconds=30 if quick else 150,
             log=log,
         )
         rates = tp["rates"]

@@ -60,9 +60,10 @@ _NOT_SURE: Final = (msgspec.MsgspecError, RecursionError, ValueError)  # ValueEr
 
 
 def take_trades(
-    frames: Sequence[str | bytes], i: int, received_at: float, trades: list[Tick]
+    frames: Sequence[str | bytes], start: int, received_at: float, trades: list[Tick]
 ) -> int:
-    """Append the ``Tick`` of each frame from ``frames[i]`` on; the index of the first not taken.
+    """Append the ``Tick`` of each frame from ``frames[start]`` on; the index of the first not
+    taken (``len(frames)`` when all were).
 
     A frame is taken when it is a plain, valid 22998 push. The first one that is not
     (another kind of frame, a value that breaks the rules, a price sent as a JSON number)
@@ -73,7 +74,7 @@ def take_trades(
     """
     n = len(frames)
     append = trades.append
-    while i < n:
+    for i in range(start, n):
         frame = frames[i]
         if frame.__class__ is not str:
             # Text frames arrive as str, already checked UTF-8. In bytes, msgspec would let
@@ -126,8 +127,7 @@ def take_trades(
             if seq >= _U64:
                 return i
         append(Tick(data.code, price, volume, stamp, seq, received_at, fields))
-        i += 1
-    return i
+    return n
 
 
 def fast_trade(frame: str | bytes, received_at: float) -> Tick | None:
