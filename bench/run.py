@@ -105,7 +105,7 @@ def collect(args: argparse.Namespace, log: Any) -> dict[str, Any]:
             warmup=5_000,
             ticks=args.ticks,
             runs=args.runs,
-            max_seconds=30 if quick else 150,
+            max_seconds=30 if quick else 200,
             log=log,
         )
         rates = tp["rates"]
