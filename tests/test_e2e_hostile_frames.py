@@ -11,14 +11,13 @@ ticks, and count exactly the frames it rejected. Autojump clock: no real waiting
 
 from __future__ import annotations
 
-import io
 import random
 
 import orjson
 import trio
 
 import tickactors
-from tickactors._cli.output import JsonLines, TextLines
+from tickactors._cli.output import JsonLines, MemoryLines, TextLines
 from tickactors.sim import SimConfig, open_simulator
 from tickactors.venues import AllTick, Tradovate
 
@@ -111,11 +110,11 @@ async def survives(sim, feed, venue, symbols, seed):
     assert after["connects"] == 1 and after["disconnects"] == 0
     assert sim.stats.connections_opened == 1 and sim.connections == [conn]
     assert feed.statistics()["events"]["decode_error"] >= 10
-    out = io.StringIO()
+    out = MemoryLines()
     for event in await feed.health.queue.get_batch():  # what the runner would print
         JsonLines(out).event(event)
         TextLines(out).event(event)
-    assert "\x1b" not in out.getvalue()
+    assert "\x1b" not in out.text()
     return after
 
 

@@ -20,7 +20,6 @@ call are one symbol; thousands at once keep to the venue's symbol cap.
 
 from __future__ import annotations
 
-import io
 from decimal import Decimal
 
 import pytest
@@ -29,7 +28,7 @@ import trio.testing
 
 import tickactors
 from tickactors import BOOK, InvalidSymbolError
-from tickactors._cli.output import TextLines, market_dict
+from tickactors._cli.output import MemoryLines, TextLines, market_dict
 from tickactors._cli.run import apply_line
 from tickactors._values import HealthEvent, Quote
 from tickactors.sim import SimConfig, open_simulator
@@ -282,11 +281,11 @@ async def test_the_runner_answers_hostile_stdin_line_by_line_and_keeps_streaming
 
 
 def test_text_output_escapes_control_characters_from_the_venue():
-    out = io.StringIO()
+    out = MemoryLines()
     event = HealthEvent("ghost", 1.0, 1, "close \x1b[2J", {"symbol": "GHOST\x1b]0;x\x07"})
     TextLines(out).event(event)
     TextLines(out).status("command_error", "invalid symbol '\x1b'", symbols=["\x00"])
-    text = out.getvalue()
+    text = out.text()
     assert "\x1b" not in text and "\x07" not in text and "\x00" not in text
     assert "\\x1b[2J" in text and text.count("\n") == 2
 

@@ -98,6 +98,7 @@ async def test_an_idle_file_is_retired_on_time_and_an_empty_one_is_not(
     async with open_jsonl_sink(spec, clock_offset=offset(), emit=events.append) as sink:
         sink.market([tick(0)])
         await trio.sleep(35)  # nothing more: one cut at 10, none at 20 and 30 (empty)
+        await sink.flush()  # the writer thread has done what it was handed (and said so)
         assert [e.time - start for e in events if e.event == "sink_rotated"] == [10.0]
         assert (tmp_path / "t.jsonl").stat().st_size == 0
     assert len(retired(tmp_path)) == 1  # and the empty active file is removed at close
@@ -163,6 +164,7 @@ async def test_a_failed_write_loses_that_batch_only_and_is_reported(
         sink.market([tick(1), tick(2)])
         sink.market([tick(3), tick(4)])  # fails: both lost, what was written taken back
         sink.market([tick(5)])  # reopens, goes on
+        await sink.flush()
         stats = sink.statistics()
     assert stats["lost_lines"] == 2 and stats["write_errors"] == 1
     names = [e.event for e in events]
@@ -187,6 +189,7 @@ async def test_events_raised_mid_batch_land_after_it(tmp_path: Path):
     ) as sink:
         sink_box.append(sink)
         sink.market([tick(n) for n in range(12)])  # about 130 bytes a line: cuts inside
+        await sink.flush()  # the events come back on the Trio thread; once closed, no more
     lines = [line for path in retired(tmp_path) for line in lines_of(path)]
     kinds = [line["kind"] for line in lines]
     seqs = [line["seq"] for line in lines if line["kind"] == "tick"]

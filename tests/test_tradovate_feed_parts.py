@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import math
 from decimal import Decimal
 from types import SimpleNamespace
@@ -15,7 +14,7 @@ from tickactors._actors.connection import Session
 from tickactors._actors.delivery import SessionCounters
 from tickactors._actors.messages import Heartbeat, LinkUp
 from tickactors._actors.tracker import RequestTracker
-from tickactors._cli.output import JsonLines, TextLines, market_dict
+from tickactors._cli.output import JsonLines, MemoryLines, TextLines, market_dict
 from tickactors._core.reconciler import GhostSeen
 from tickactors._health import HealthBus
 from tickactors.venues import AllTick, MarketBatch, Tradovate
@@ -125,7 +124,7 @@ QUOTE = Quote(
 )
 
 
-def test_the_runner_writes_a_quote_as_json_and_as_text():
+async def test_the_runner_writes_a_quote_as_json_and_as_text():
     assert market_dict(QUOTE, 100.0) == {
         "kind": "quote",
         "symbol": "ESZ6",
@@ -141,14 +140,14 @@ def test_the_runner_writes_a_quote_as_json_and_as_text():
         "received_at": 101.25,
         "HighPrice": Decimal("18500.25"),
     }
-    stream = io.StringIO()
-    JsonLines(stream).market([QUOTE, Quote("#9", 9)])
-    first, second = (orjson.loads(line) for line in stream.getvalue().splitlines())
+    stream = MemoryLines()
+    await JsonLines(stream).market([QUOTE, Quote("#9", 9)])
+    first, second = (orjson.loads(line) for line in stream.text().splitlines())
     assert first["HighPrice"] == "18500.25" and first["price"] == "18405.0"
     assert second["price"] is None and second["bid"] is None
-    stream = io.StringIO()
-    TextLines(stream).market([QUOTE, Quote("#9", 9)])
-    assert stream.getvalue().splitlines() == [
+    stream = MemoryLines()
+    await TextLines(stream).market([QUOTE, Quote("#9", 9)])
+    assert stream.text().splitlines() == [
         "quote ESZ6         18405.12 / 18410.0 last 18405.0 x 2",
         "quote #9           - / - last - x None",
     ]

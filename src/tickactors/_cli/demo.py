@@ -23,7 +23,7 @@ from ..sim import SimConfig, open_simulator
 from .demo_scripts import DEMO_TOKEN, VENUES, DemoVenue, say_with
 from .feed_options import add_feed_arguments
 from .output import JsonLines, Writer
-from .run import make_writer, run_feed
+from .run import make_writer, open_outputs, run_feed
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -65,9 +65,12 @@ async def run_from_args(args: argparse.Namespace) -> int:
     args = _with_demo_defaults(args, demo)
     config = SimConfig(random_faults=0.0, tokens=frozenset({DEMO_TOKEN}))
     seed = args.seed or 0
-    async with open_simulator(demo.name, config=config, seed=seed) as sim:
+    async with open_simulator(demo.name, config=config, seed=seed) as sim, open_outputs() as (
+        out,
+        errors,
+    ):
         fmt = args.format or ("live" if sys.stdout.isatty() else "jsonl")
-        writer: Writer = LiveView(demo.title) if fmt == "live" else make_writer(fmt)
+        writer: Writer = LiveView(demo.title) if fmt == "live" else make_writer(fmt, out, errors)
 
         def extra(feed: Feed, nursery: trio.Nursery) -> None:
             if not args.no_script:
@@ -92,7 +95,7 @@ class LiveView:
         self._events: deque[str] = deque(maxlen=14)
         self._start = trio.current_time()
 
-    def market(self, batch: list[MarketData]) -> None:
+    async def market(self, batch: list[MarketData]) -> None:
         for item in batch:
             if isinstance(item, BookSnapshot):
                 if item.bids and item.asks:

@@ -29,10 +29,12 @@ class Fanout:
         self.sinks: list[Sink] = []
         self._open: list[Sink] = []
 
-    def market(self, batch: list[MarketData]) -> None:
-        self.primary.market(batch)
+    async def market(self, batch: list[MarketData]) -> None:
+        await self.primary.market(batch)
         for sink in self._open:
             sink.market(batch)
+        for sink in self._open:  # a sink's writer behind: wait, like a slow stdout
+            await sink.wait_writable()
 
     def event(self, event: HealthEvent, *, skip: Sink | None = None) -> None:
         self.primary.event(event)

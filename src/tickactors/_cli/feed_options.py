@@ -55,6 +55,14 @@ def add_feed_arguments(parser: argparse.ArgumentParser) -> None:
         "'gap' events",
     )
     parser.add_argument(
+        "--buffer",
+        type=_at_least_one,
+        default=None,
+        metavar="N",
+        help="items of each stream kind the feed holds for a slow reader (of stdout, of a "
+        "file sink) before the stream's --policy applies (default 100000)",
+    )
+    parser.add_argument(
         "--shard",
         type=_shard,
         default=None,
@@ -74,6 +82,16 @@ def add_feed_arguments(parser: argparse.ArgumentParser) -> None:
         "JetStream, subjects ticks.<venue>.<kind>.<symbol> and health.<venue>.<event>); "
         "see docs/sinks.md",
     )
+
+
+def _at_least_one(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"at least 1, not {value}")
+    return value
 
 
 def symbols_of(text: str) -> list[str]:

@@ -2,24 +2,62 @@
 
 from __future__ import annotations
 
-import sys
 import time
-from typing import Any, Protocol, TextIO
+from typing import Any, Protocol
 
 import trio
 
-from .._json_lines import dumps, event_dict, market_dict, status_dict
+from .._json_lines import encode_line, event_dict, market_dict, status_dict
 from .._values import HealthEvent, MarketData, Quote, Tick
 
 
 class Writer(Protocol):
-    """Where the runner sends ticks, health events and its own status lines."""
+    """Where the runner sends ticks, health events and its own status lines.
 
-    def market(self, batch: list[MarketData]) -> None: ...
+    ``market`` may wait (that is how a slow reader of stdout paces the feed: its queue
+    fills behind the waiting pump and the stream's policy applies); ``event`` and
+    ``status`` never wait.
+    """
+
+    async def market(self, batch: list[MarketData]) -> None: ...
 
     def event(self, event: HealthEvent) -> None: ...
 
     def status(self, event: str, message: str = "", **detail: Any) -> None: ...
+
+
+class Lines(Protocol):
+    """Where a writer's encoded lines go: :class:`~.fd_lines.FdLines` (stdout, stderr)."""
+
+    @property
+    def blocked(self) -> bool: ...
+
+    @property
+    def failed(self) -> bool: ...
+
+    async def write(self, data: bytes) -> None: ...
+
+    def write_nowait(self, data: bytes) -> bool: ...
+
+
+class MemoryLines:
+    """Lines kept in memory (tests, benchmarks): never blocked, never full."""
+
+    blocked = False
+    failed = False
+
+    def __init__(self) -> None:
+        self.data = bytearray()
+
+    async def write(self, data: bytes) -> None:
+        self.data += data
+
+    def write_nowait(self, data: bytes) -> bool:
+        self.data += data
+        return True
+
+    def text(self) -> str:
+        return self.data.decode()
 
 
 def wall_clock_offset() -> float:
@@ -34,31 +72,78 @@ def _now() -> float:
         return 0.0
 
 
-class JsonLines:
-    """One JSON object per line on stdout, flushed per batch.
+class _Lines:
+    """What both formats share: lines that must not wait, and what happens when they
+    cannot be taken (stdout not read for ``capacity + reserve`` bytes).
+
+    Such a line is dropped and counted; the first drop of a spell says so on stderr, and
+    once stdout takes lines again a ``stdout_loss`` status line says how many went. A
+    ``gap`` event (the feed dropped data for a slow reader) is repeated on stderr while
+    stdout is the one not being read, so a person watching the terminal hears of it.
+    """
+
+    def __init__(self, out: Lines, errors: Lines | None) -> None:
+        self._out = out
+        self._errors = errors
+        self.lost_lines = 0
+        self._unreported = 0
+
+    def _line(self, data: bytes, *, mirror: str | None = None) -> None:
+        out = self._out
+        if self._unreported and self._report_loss():
+            self._unreported = 0
+        if mirror is not None and out.blocked and self._errors is not None:
+            self._errors.write_nowait(f"tickactors: {_printable(mirror)}\n".encode())
+        if out.write_nowait(data) or out.failed:  # failed: nobody reads (``| head``)
+            return
+        self.lost_lines += 1
+        if not self._unreported and self._errors is not None:
+            self._errors.write_nowait(
+                b"tickactors: stdout is not being read: status lines are dropped "
+                b"(counted; a stdout_loss line follows when it is read again)\n"
+            )
+        self._unreported += 1
+
+    def _report_loss(self) -> bool:
+        return self._out.write_nowait(
+            self._format_status(
+                "stdout_loss",
+                "status lines dropped while stdout was not read",
+                {"lines": self._unreported, "total": self.lost_lines},
+            )
+        )
+
+    def _format_status(self, event: str, message: str, detail: dict[str, Any]) -> bytes:
+        raise NotImplementedError
+
+
+class JsonLines(_Lines):
+    """One JSON object per line.
 
     Times (``received_at``, ``time``) are the feed's clock plus ``clock_offset``:
     the runner sets it so that they are seconds since the epoch.
     """
 
-    def __init__(self, stream: TextIO | None = None, *, clock_offset: float = 0.0) -> None:
-        self._stream = stream or sys.stdout
+    def __init__(
+        self, out: Lines, *, clock_offset: float = 0.0, errors: Lines | None = None
+    ) -> None:
+        super().__init__(out, errors)
         self._offset = self.clock_offset = clock_offset
 
-    def market(self, batch: list[MarketData]) -> None:
+    async def market(self, batch: list[MarketData]) -> None:
         offset = self._offset
-        self._stream.write("".join(dumps(market_dict(item, offset)) + "\n" for item in batch))
-        self._stream.flush()
+        await self._out.write(b"".join([encode_line(market_dict(item, offset)) for item in batch]))
 
     def event(self, event: HealthEvent) -> None:
-        self._stream.write(dumps(event_dict(event, self._offset)) + "\n")
-        self._stream.flush()
+        mirror = _text_event(event) if event.event == "gap" else None
+        self._line(encode_line(event_dict(event, self._offset)), mirror=mirror)
 
     def status(self, event: str, message: str = "", **detail: Any) -> None:
         """The runner's own status line, shaped like a feed's health event."""
-        line = status_dict(event, message, _now(), self._offset, detail)
-        self._stream.write(dumps(line) + "\n")
-        self._stream.flush()
+        self._line(self._format_status(event, message, detail))
+
+    def _format_status(self, event: str, message: str, detail: dict[str, Any]) -> bytes:
+        return encode_line(status_dict(event, message, _now(), self._offset, detail))
 
 
 def _printable(value: object) -> str:
@@ -70,38 +155,44 @@ def _printable(value: object) -> str:
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
-class TextLines:
+def _text_event(event: HealthEvent) -> str:
+    detail = " ".join(f"{k}={_printable(v)}" for k, v in event.detail.items())
+    return f"[{event.event}] conn {event.connection} {_printable(event.message)} {detail}"
+
+
+def _text_quote(item: Quote) -> str:
+    bid = "-" if item.bid is None else item.bid
+    offer = "-" if item.offer is None else item.offer
+    last = "-" if item.last is None else item.last
+    return f"quote {item.symbol:<12} {bid} / {offer} last {last} x {item.last_size}\n"
+
+
+class TextLines(_Lines):
     """A human-readable line per tick and per event."""
 
-    def __init__(self, stream: TextIO | None = None) -> None:
-        self._stream = stream or sys.stdout
+    def __init__(self, out: Lines, *, errors: Lines | None = None) -> None:
+        super().__init__(out, errors)
 
-    def market(self, batch: list[MarketData]) -> None:
+    async def market(self, batch: list[MarketData]) -> None:
         lines = []
         for item in batch:
             if isinstance(item, Tick):
                 lines.append(f"tick  {item.symbol:<12} {item.price} x {item.volume}\n")
             elif isinstance(item, Quote):
-                bid = "-" if item.bid is None else item.bid
-                offer = "-" if item.offer is None else item.offer
-                last = "-" if item.last is None else item.last
-                lines.append(
-                    f"quote {item.symbol:<12} {bid} / {offer} last {last} x {item.last_size}\n"
-                )
+                lines.append(_text_quote(item))
             else:
                 bid = item.bids[0].price if item.bids else "-"
                 ask = item.asks[0].price if item.asks else "-"
                 lines.append(f"book  {item.symbol:<12} {bid} / {ask}\n")
-        self._stream.write("".join(lines))
-        self._stream.flush()
+        await self._out.write("".join(lines).encode())
 
     def event(self, event: HealthEvent) -> None:
-        detail = " ".join(f"{k}={_printable(v)}" for k, v in event.detail.items())
-        message = _printable(event.message)
-        self._stream.write(f"[{event.event}] conn {event.connection} {message} {detail}\n")
-        self._stream.flush()
+        text = _text_event(event)
+        self._line(f"{text}\n".encode(), mirror=text if event.event == "gap" else None)
 
     def status(self, event: str, message: str = "", **detail: Any) -> None:
+        self._line(self._format_status(event, message, detail))
+
+    def _format_status(self, event: str, message: str, detail: dict[str, Any]) -> bytes:
         extra = " ".join(f"{k}={_printable(v)}" for k, v in detail.items())
-        self._stream.write(f"[{event}] {_printable(message)} {extra}\n")
-        self._stream.flush()
+        return f"[{event}] {_printable(message)} {extra}\n".encode()

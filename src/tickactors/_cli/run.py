@@ -33,8 +33,9 @@ from ..venues._tradovate_auth import TradovateCredentials, TradovateTokenSource
 from .commands import MAX_LINE, CommandError, parse_command
 from .connection_options import add_connection_arguments, connection_options
 from .fanout import open_fanout, parse_sinks
+from .fd_lines import FdLines, open_fd_lines
 from .feed_options import add_feed_arguments, share_of, symbols_of
-from .output import JsonLines, TextLines, Writer, wall_clock_offset
+from .output import JsonLines, Lines, TextLines, Writer, wall_clock_offset
 from .tls import TLSOptionError, add_tls_arguments, tls_from_args
 
 
@@ -75,13 +76,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_connection_arguments(parser)
 
 
-def make_writer(fmt: str | None) -> Writer:
+def make_writer(fmt: str | None, out: Lines, errors: Lines | None = None) -> Writer:
     """The writer for ``--format`` (call inside the Trio run: it reads both clocks)."""
     if fmt is None:
         fmt = "text" if sys.stdout.isatty() else "jsonl"
     if fmt == "text":
-        return TextLines()
-    return JsonLines(clock_offset=wall_clock_offset())
+        return TextLines(out, errors=errors)
+    return JsonLines(out, clock_offset=wall_clock_offset(), errors=errors)
+
+
+@asynccontextmanager
+async def open_outputs() -> AsyncIterator[tuple[FdLines, FdLines]]:
+    """stdout and stderr, each written by a thread of its own (``fd_lines.py``)."""
+    async with open_fd_lines(sys.stdout.fileno()) as out, open_fd_lines(
+        sys.stderr.fileno(), name="tickactors-stderr"
+    ) as errors:
+        yield out, errors
 
 
 class _UsageError(Exception):
@@ -135,7 +145,11 @@ def _built(make: Callable[[], Venue], token: str | None) -> Venue:
 
 
 async def run_from_args(args: argparse.Namespace) -> int:
-    writer = make_writer(args.format)
+    async with open_outputs() as (out, errors):
+        return await _run_with_writer(args, make_writer(args.format, out, errors))
+
+
+async def _run_with_writer(args: argparse.Namespace, writer: Writer) -> int:
     try:
         ssl_context = tls_from_args(args)
         async with _venue_from_args(args, ssl_context) as venue:
@@ -191,6 +205,8 @@ async def _run_feed(
     except ValueError as exc:
         writer.status("error", str(exc))
         return 2
+    if getattr(args, "buffer", None) is not None:
+        connections["buffer"] = args.buffer
     try:
         with trio.move_on_after(args.duration if args.duration else float("inf")):
             async with open_feed(
@@ -243,7 +259,7 @@ async def _until_stdout_closes(
         await task(feed, writer)
     except BrokenPipeError:
         # Nobody reads any more: point stdout at /dev/null so that nothing else (the
-        # final status line, the interpreter's flush at exit) fails, and stop cleanly.
+        # interpreter's flush at exit) fails, and stop cleanly.
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         os.close(devnull)
@@ -252,7 +268,7 @@ async def _until_stdout_closes(
 
 async def _pump_market(feed: Feed, writer: Writer) -> None:
     async for batch in feed.batches():
-        writer.market(batch)
+        await writer.market(batch)  # waits while stdout is not read: the feed's policies apply
 
 
 async def _pump_events(feed: Feed, writer: Writer) -> None:

@@ -61,7 +61,7 @@ class RotationPolicy:
     def started(self, now: float, size: int = 0) -> None:
         """A file was opened at ``now`` already holding ``size`` bytes."""
         self._size = size
-        self._period_end = self._end_of_period(now)
+        self._period_end = self.end_of_period(now)
 
     def cuts(self, sizes: Sequence[int], now: float) -> list[Cut]:
         """Where to cut before writing lines of these byte sizes at ``now``.
@@ -102,7 +102,9 @@ class RotationPolicy:
         """When the current period ends (None without ``max_seconds``)."""
         return self._period_end
 
-    def _end_of_period(self, now: float) -> float | None:
+    def end_of_period(self, now: float) -> float | None:
+        """When the period holding ``now`` ends (None without ``max_seconds``); depends on
+        the configuration only."""
         if self.max_seconds is None:
             return None
         return (math.floor(now / self.max_seconds) + 1) * self.max_seconds

@@ -49,7 +49,12 @@ class SinkEvents:
         self._emit = emit
 
     def __call__(self, event: str, message: str = "", **detail: Any) -> HealthEvent:
-        item = HealthEvent(event, trio.current_time(), 0, message, {"sink": self.sink, **detail})
+        return self.at(trio.current_time(), event, message, **detail)
+
+    def at(self, time: float, event: str, message: str = "", **detail: Any) -> HealthEvent:
+        """The same, for what happened at ``time`` on the feed's clock (a sink's writer
+        thread reports its events later, on the Trio thread, with the time of the work)."""
+        item = HealthEvent(event, time, 0, message, {"sink": self.sink, **detail})
         level = logging.WARNING if event in WARNINGS else logging.INFO
         if logger.isEnabledFor(level):
             logger.log(level, "[%s] %s %s %s", self.sink, event, message, detail or "")

@@ -3,23 +3,38 @@
 Theory of operation
 -------------------
 The sink is called from the Trio thread (the runner's pump), synchronously, with a batch:
-it encodes the batch into whole lines (the runner's JSON shape, ``_json_lines``), asks
-its :class:`~tickactors._core.sink_rotation.RotationPolicy` where the batch must be
-cut, and appends each piece to the active file with ``os.write``. A cut retires the
-active file (fsync, rename to ``<stem>.<UTC stamp>Z<suffix>``, fsync of the directory)
-and opens a new one under the original name. A timer task retires an idle file when its
-period ends. Closing the sink retires the active file too, so after a clean stop only
+it encodes the batch into whole lines (the runner's JSON shape, ``_json_lines``) and
+hands them, with the feed's time, to a
+:class:`~tickactors.sinks._writer_thread.WriterThread`. Nothing on the Trio thread
+touches the file: a disk that stalls (a network mount, a full write-back queue, an
+``fsync`` that takes seconds) stalls only that thread. The runner awaits
+:meth:`JsonlSink.wait_writable` after each batch, so a file that falls
+``buffer`` bytes behind paces the runner's pump exactly like a stdout nobody reads
+(the feed's queue and its policies take over); code that never awaits it loses the
+batches offered beyond ``2 x buffer`` instead, counted in ``lost_lines`` and announced
+(``sink_loss``).
+
+In the writer thread, for each batch, the
+:class:`~tickactors._core.sink_rotation.RotationPolicy` says where it must be cut, and
+each piece is appended to the active file with ``os.write``. A cut retires the active
+file (fsync, rename to ``<stem>.<UTC stamp>Z<suffix>``, fsync of the directory) and
+opens a new one under the original name. A timer task on the Trio side hands the thread
+a ``time`` command at every period boundary, and the thread retires an idle file whose
+period ended. Closing the sink retires the active file too, so after a clean stop only
 retired files remain; an active file found at start is a crash's leftover: its torn
 tail, if any, is cut off (``sink_repaired``) and it is retired at once.
 
-The writes block the Trio thread for as long as the kernel takes to copy the bytes to
-its page cache (microseconds); an ``fsync`` happens only at a rotation (or after every
-batch with ``fsync=batch``). A failed write (disk full) loses the lines of that batch,
-counted and reported (``sink_error``); the next batch reopens the file, repairing it.
+An ``fsync`` happens only at a rotation (or after every batch with ``fsync=batch``). A
+failed write (disk full) loses the lines of that batch, counted and reported
+(``sink_error``); the next batch reopens the file, repairing it. The thread's events
+reach ``emit`` on the Trio thread, stamped with the feed time of the work that caused
+them.
 """
 
 from __future__ import annotations
 
+import functools
+import math
 import os
 import time
 from collections.abc import AsyncIterator, Iterator, Sequence
@@ -35,25 +50,45 @@ from ._background import running
 from ._events import Emit, SinkError, SinkEvents
 from ._files import open_active, retire, write_all
 from ._spec import JsonlSpec, parse_sink
+from ._writer_thread import WriterThread
 
 __all__ = ["JsonlSink", "open_jsonl_sink"]
+
+#: bytes of encoded lines the writer thread may fall behind before ``wait_writable`` waits
+BUFFER = 8 * 1024 * 1024
+#: how long closing waits for the writer thread to finish what is queued
+CLOSE_TIMEOUT = 60.0
+
+# What the Trio side hands the writer thread: (what, feed clock, epoch seconds, lines)
+_Command = tuple[str, float, float, list[bytes]]
 
 
 class JsonlSink:
     """Rotating JSON-lines files. Open it with :func:`open_jsonl_sink`."""
 
     def __init__(
-        self, spec: JsonlSpec, *, clock_offset: float = 0.0, emit: Emit | None = None
+        self,
+        spec: JsonlSpec,
+        *,
+        clock_offset: float = 0.0,
+        emit: Emit | None = None,
+        buffer: int = BUFFER,
     ) -> None:
         self.spec = spec
         self._offset = clock_offset
         self._events = SinkEvents(spec.display, emit)
         self._deferred: list[tuple[str, str, dict[str, Any]]] | None = None
         self._policy = RotationPolicy(max_bytes=spec.max_bytes, max_seconds=spec.max_seconds)
+        self._thread: WriterThread[_Command] = WriterThread(
+            self._handle, capacity=buffer, reserve=buffer, name="tickactors-jsonl"
+        )
+        self._token: trio.lowlevel.TrioToken | None = None
+        self._at = 0.0  # the feed's clock at the command the writer thread works on
         self._fd: int | None = None
         self._file_lines = 0
         self._file_bytes = 0
         self._failing = False
+        self._refused_lines = 0  # the Trio side's count; the thread keeps the others
         self.lines = 0
         self.bytes = 0
         self.files = 0
@@ -61,61 +96,63 @@ class JsonlSink:
         self.lost_lines = 0
         self.write_errors = 0
 
-    # -- the Writer interface (what the runner calls) ------------------------------------
+    # -- the Writer interface (what the runner calls, on the Trio thread) ----------------
 
     def market(self, batch: Sequence[MarketData]) -> None:
         offset = self._offset
-        self._write([encode_line(market_dict(item, offset)) for item in batch])
+        self._submit([encode_line(market_dict(item, offset)) for item in batch])
 
     def event(self, event: HealthEvent) -> None:
-        self._write([encode_line(event_dict(event, self._offset))])
+        self._submit([encode_line(event_dict(event, self._offset))])
 
     def status(self, event: str, message: str = "", **detail: Any) -> None:
         line = status_dict(event, message, trio.current_time(), self._offset, detail)
-        self._write([encode_line(line)])
+        self._submit([encode_line(line)])
+
+    async def wait_writable(self) -> None:
+        """Wait while the writer thread is ``buffer`` bytes or more behind."""
+        await self._thread.wait_room()
+
+    async def flush(self) -> None:
+        """Wait until everything handed over so far is written (or failed)."""
+        await self._thread.wait_idle()
 
     # -- life cycle ----------------------------------------------------------------------
 
-    def open(self) -> None:
-        """Open the active file; a leftover of an earlier run is repaired and retired."""
-        now = self._now()
-        with self._deferring():
-            if self._open_file():
-                self._retire("start", now)
-            self._policy.started(now)
+    async def open(self) -> None:
+        """Open the active file (a leftover of an earlier run is repaired and retired),
+        then start the writer thread."""
+        self._token = trio.lowlevel.current_trio_token()
+        await trio.to_thread.run_sync(self._open_at, trio.current_time(), self._now())
+        self._thread.start()
 
-    def close(self) -> None:
-        """Retire the active file (if it holds anything) and report ``sink_closed``."""
-        with self._deferring():
-            if self._fd is not None:
-                try:
-                    if self._file_bytes:
-                        self._retire("close", self._now(), reopen=False)
-                    else:  # nothing captured: leave no empty file behind
-                        os.close(self._fd)
-                        self.spec.path.unlink(missing_ok=True)
-                except OSError as exc:
-                    self._failed(exc, 0)
-                self._fd = None
-            self._say("sink_closed", "capture closed", **self.statistics())
+    async def close(self) -> None:
+        """Write what is queued, retire the active file (if it holds anything) and report
+        ``sink_closed``; waits at most ``CLOSE_TIMEOUT`` for a stalled disk."""
+        self._thread.put(("close", trio.current_time(), self._now(), []), 0)
+        if not await self._thread.aclose(CLOSE_TIMEOUT):
+            self._events(
+                "sink_error",
+                f"the file did not take the last {self._thread.abandoned} bytes in "
+                f"{CLOSE_TIMEOUT:g} s: left behind",
+                lost_bytes=self._thread.abandoned,
+            )
 
     async def rotate_on_time(self) -> None:
-        """Retire the active file whenever its period ends (runs until cancelled)."""
+        """Hand the writer thread a ``time`` command at every period boundary (runs until
+        cancelled); the thread retires the active file if it holds anything."""
+        last = -math.inf
         while True:
-            deadline = self._policy.next_deadline()
+            # after a boundary, from the boundary itself: the clock read back may fall a
+            # rounding error short of it, and the same deadline must not come round again
+            deadline = self._policy.end_of_period(max(self._now(), last))
             if deadline is None:
                 await trio.sleep_forever()
                 return
             await trio.sleep_until(deadline - self._offset)
+            last = deadline
             now = max(self._now(), deadline)  # woken for the deadline: it has come
-            # due() moves the period on either way (no file open after a failed write:
-            # the next batch reopens it), so this loop never spins on a past deadline.
-            if self._policy.due(now) and self._fd is not None:
-                with self._deferring():
-                    try:
-                        self._retire("time", now)
-                    except OSError as exc:
-                        self._failed(exc, 0)
+            self._thread.put(("time", trio.current_time(), now, []), 0)
 
     def statistics(self) -> dict[str, Any]:
         return {
@@ -124,19 +161,79 @@ class JsonlSink:
             "bytes": self.bytes,
             "files": self.files,
             "repaired_bytes": self.repaired_bytes,
-            "lost_lines": self.lost_lines,
+            "lost_lines": self.lost_lines + self._refused_lines,
             "write_errors": self.write_errors,
+            "writer": self._thread.statistics(),
         }
-
-    # -- inside --------------------------------------------------------------------------
 
     def _now(self) -> float:
         return trio.current_time() + self._offset
 
-    def _write(self, lines: list[bytes]) -> None:
+    def _submit(self, lines: list[bytes]) -> None:
         if not lines:
             return
-        now = self._now()
+        clock = trio.current_time()
+        command = ("lines", clock, clock + self._offset, lines)
+        if self._thread.offer(command, sum(map(len, lines))):
+            return
+        if self._thread.closing:  # closed: nothing more can be written (counted there)
+            return
+        first = not self._refused_lines
+        self._refused_lines += len(lines)
+        if first:
+            self._events(
+                "sink_loss",
+                "the file is behind by twice its buffer and nobody waits for it "
+                "(await wait_writable()): lines dropped",
+                lost_lines=self._refused_lines,
+            )
+
+    # -- the writer thread ---------------------------------------------------------------
+
+    def _handle(self, commands: list[_Command]) -> None:
+        for what, clock, now, lines in commands:
+            self._at = clock
+            if what == "lines":
+                self._write(lines, now)
+            elif what == "time":
+                self._on_time(now)
+            else:
+                self._close_at(now)
+
+    def _open_at(self, clock: float, now: float) -> None:
+        self._at = clock
+        with self._deferring():
+            if self._open_file():
+                self._retire("start", now)
+            self._policy.started(now)
+
+    def _on_time(self, now: float) -> None:
+        # due() moves the period on either way (no file open after a failed write: the
+        # next batch reopens it), so the timer never has a past deadline to wake for.
+        if self._policy.due(now) and self._fd is not None:
+            with self._deferring():
+                try:
+                    self._retire("time", now)
+                except OSError as exc:
+                    self._failed(exc, 0)
+
+    def _close_at(self, now: float) -> None:
+        with self._deferring():
+            if self._fd is not None:
+                try:
+                    if self._file_bytes:
+                        self._retire("close", now, reopen=False)
+                    else:  # nothing captured: leave no empty file behind
+                        os.close(self._fd)
+                        self.spec.path.unlink(missing_ok=True)
+                except OSError as exc:
+                    self._failed(exc, 0)
+                self._fd = None
+            self._say("sink_closed", "capture closed", **self.statistics())
+
+    # -- inside the writer thread ---------------------------------------------------------
+
+    def _write(self, lines: list[bytes], now: float) -> None:
         written = 0
         with self._deferring():
             try:
@@ -218,9 +315,17 @@ class JsonlSink:
 
     def _say(self, event: str, message: str, **detail: Any) -> None:
         if self._deferred is None:
-            self._events(event, message, **detail)
+            self._report(event, message, detail)
         else:
             self._deferred.append((event, message, detail))
+
+    def _report(self, event: str, message: str, detail: dict[str, Any]) -> None:
+        """Hand the event to the Trio thread (``emit`` runs there), stamped with the feed
+        time of the work that caused it."""
+        assert self._token is not None
+        report = functools.partial(self._events.at, self._at, event, message, **detail)
+        with suppress(trio.RunFinishedError):  # nobody left to tell
+            self._token.run_sync_soon(report)
 
     @contextmanager
     def _deferring(self) -> Iterator[None]:
@@ -233,7 +338,7 @@ class JsonlSink:
         finally:
             pending, self._deferred = self._deferred, None
             for event, message, detail in pending:
-                self._events(event, message, **detail)
+                self._report(event, message, detail)
 
 
 @asynccontextmanager
@@ -257,14 +362,15 @@ async def open_jsonl_sink(
         clock_offset = time.time() - trio.current_time()
     sink = JsonlSink(spec, clock_offset=clock_offset, emit=emit)
     try:
-        sink.open()
+        await sink.open()
     except OSError as exc:
         raise SinkError(f"{spec.display}: cannot open it: {exc.strerror or exc}") from exc
     try:
         async with running(sink.rotate_on_time, stop=_nothing):
             yield sink
     finally:
-        sink.close()
+        with trio.CancelScope(shield=True):  # bounded by CLOSE_TIMEOUT
+            await sink.close()
 
 
 def _nothing() -> None:

@@ -79,6 +79,10 @@ class NatsSink:
 
     # -- introspection -------------------------------------------------------------------
 
+    async def wait_writable(self) -> None:
+        """Never waits: behind its bounded buffer, this sink drops the oldest instead, so
+        that a slow or absent server never holds up the feed (``docs/sinks.md``)."""
+
     def statistics(self) -> dict[str, Any]:
         """Counters, JSON-friendly; never a credential. ``dropped``: buffer overflow and
         what was left at close, by kind; ``rejected``: refused by the server;
