@@ -20,8 +20,8 @@ import trio
 from .._feed import Feed
 from .._values import BookSnapshot, HealthEvent, MarketData, Quote, Tick
 from ..sim import SimConfig, open_simulator
-from .demo_scripts import DEMO_TOKEN, VENUES, DemoVenue, say_with
-from .feed_options import add_feed_arguments
+from .demo_scripts import DEMO_TOKEN, VENUES, DemoSymbols, DemoVenue, say_with
+from .feed_options import add_feed_arguments, share_of, symbols_of
 from .output import JsonLines, Writer
 from .run import make_writer, run_feed
 
@@ -72,7 +72,11 @@ async def run_from_args(args: argparse.Namespace) -> int:
         def extra(feed: Feed, nursery: trio.Nursery) -> None:
             if not args.no_script:
                 say = say_with(writer)
-                nursery.start_soon(demo.script, sim, feed, say, args.random_faults, seed)
+                symbols = DemoSymbols(
+                    tuple(share_of(args, symbols_of(args.symbols))),
+                    tuple(share_of(args, symbols_of(args.book_symbols))),
+                )
+                nursery.start_soon(demo.script, sim, feed, say, symbols, args.random_faults, seed)
             if isinstance(writer, LiveView):
                 nursery.start_soon(writer.refresh_forever, feed)
 
