@@ -1,5 +1,8 @@
 """``python -m tickactors run``: a feed whose ticks and health go to stdout, commands from stdin.
 
+On a terminal, stdout shows the live view (``live_view.py``); piped, JSON lines
+(``--format`` chooses: ``jsonl``, ``text``, ``live``).
+
 ``--venue alltick`` (token from ``--token`` or ``TICKACTORS_TOKEN``) or ``--venue tradovate``
 (a static ``--token``, or ``--rest-url`` with credentials from the ``TRADOVATE_*`` environment
 variables, renewed by :class:`~tickactors.venues._tradovate_auth.TradovateTokenSource`).
@@ -34,6 +37,7 @@ from .commands import MAX_LINE, CommandError, parse_command
 from .connection_options import add_connection_arguments, connection_options
 from .fanout import open_fanout, parse_sinks
 from .feed_options import add_feed_arguments, share_of, symbols_of
+from .live_view import LiveView
 from .output import JsonLines, TextLines, Writer, wall_clock_offset
 from .tls import TLSOptionError, add_tls_arguments, tls_from_args
 
@@ -75,10 +79,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_connection_arguments(parser)
 
 
-def make_writer(fmt: str | None) -> Writer:
-    """The writer for ``--format`` (call inside the Trio run: it reads both clocks)."""
+def make_writer(fmt: str | None, *, title: str | None = None) -> Writer:
+    """The writer for ``--format`` (call inside the Trio run: it reads both clocks).
+
+    None: the live view on a terminal, JSON lines otherwise. The live view (``title``: its
+    first line) also needs its task started with the feed: :meth:`LiveView.start_in`.
+    """
     if fmt is None:
-        fmt = "text" if sys.stdout.isatty() else "jsonl"
+        fmt = "live" if sys.stdout.isatty() else "jsonl"
+    if fmt == "live":
+        return LiveView(title)
     if fmt == "text":
         return TextLines()
     return JsonLines(clock_offset=wall_clock_offset())
@@ -139,7 +149,8 @@ async def run_from_args(args: argparse.Namespace) -> int:
     try:
         ssl_context = tls_from_args(args)
         async with _venue_from_args(args, ssl_context) as venue:
-            return await run_feed(venue, args, writer, ssl_context=ssl_context)
+            extra = writer.start_in if isinstance(writer, LiveView) else None
+            return await run_feed(venue, args, writer, extra=extra, ssl_context=ssl_context)
     except (_UsageError, TLSOptionError) as exc:
         writer.status("error", str(exc))
         return 2
