@@ -85,12 +85,22 @@ ENTER_ALT_SCREEN, LEAVE_ALT_SCREEN = b"\x1b[?1049h", b"\x1b[?1049l"
 CONTROL = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
 
+def window(fd: int, rows: int, columns: int) -> None:
+    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, columns, 0, 0))
+
+
+def frames_of(drawn: bytes) -> list[list[str]]:
+    """The frames (each a list of lines, without control codes) drawn from home in ``drawn``."""
+    frames = [CONTROL.sub("", frame) for frame in drawn.decode(errors="replace").split("\x1b[H")]
+    return [frame.split("\r\n") for frame in frames if frame.strip()]
+
+
 @pytest.mark.slow
 async def test_the_live_view_in_an_80x24_terminal():
-    """On a terminal the demo draws on the alternate screen, in place, within 80x24, and
-    leaves nothing behind but its final line; it exits 0."""
+    """On a terminal the demo draws on the alternate screen, in place, within 80x24, follows
+    a resize to 100x30, and leaves nothing behind but its final line; it exits 0."""
     controller, terminal = pty.openpty()
-    fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
+    window(terminal, 24, 80)
     env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES", "NO_COLOR")}
     env["TERM"] = "xterm-256color"
     try:
@@ -104,6 +114,7 @@ async def test_the_live_view_in_an_80x24_terminal():
     finally:
         os.close(terminal)
     output = b""
+    resized_at = None
     async with trio.lowlevel.FdStream(controller) as stream:
         try:
             with trio.fail_after(30):  # a bound, not a timing: the run ends itself at 3 s
@@ -115,6 +126,9 @@ async def test_the_live_view_in_an_80x24_terminal():
                     if not chunk:
                         break
                     output += chunk
+                    if resized_at is None and output.count(b"\x1b[H") >= 4:  # a few frames
+                        window(controller, 30, 100)
+                        resized_at = len(output)
                 assert await process.wait() == 0, output[-2000:]
         finally:
             if process.returncode is None:
@@ -126,13 +140,17 @@ async def test_the_live_view_in_an_80x24_terminal():
     inside, after = inside.split(LEAVE_ALT_SCREEN)
     assert before == b""  # nothing ahead of the view (a warning, a traceback)
     assert CONTROL.sub("", after.decode()) == "stopped: bye\r\n"  # all the scrollback keeps
-    frames = [CONTROL.sub("", frame) for frame in inside.decode().split("\x1b[H")]
-    frames = [frame for frame in frames if frame.strip()]
-    assert len(frames) >= 2  # redrawn in place, from home, without clearing the screen
-    for frame in frames:
-        lines = frame.split("\r\n")
-        assert len(lines) <= 24 and all(len(line) <= 80 for line in lines)
+    assert resized_at is not None
+    resized_at -= len(before) + len(ENTER_ALT_SCREEN)
+    small = frames_of(inside[:resized_at])
+    # redrawn in place, from home, without clearing the screen; the first frames after the
+    # resize may have been laid out before it
+    large = frames_of(inside[resized_at:])[2:]
+    assert len(small) >= 2 and len(large) >= 2
+    for lines, rows, columns in [(f, 24, 80) for f in small] + [(f, 30, 100) for f in large]:
+        assert len(lines) <= rows and all(len(line) <= columns for line in lines)
         assert lines[0].startswith("tickactors demo: the simulated AllTick exchange")
         assert re.match(r"#(\d+|-) +(connecting|connected) +slot 0 · connects \d", lines[2])
         assert lines[3].split()[:4] == ["symbol", "bid", "offer", "last"]
-    assert "BTCUSDT" in frames[-1] and "subscribed" in frames[-1]
+    assert any(len(line) > 80 for line in large[-1])  # the events' rule, at least
+    assert "BTCUSDT" in "".join(large[-1]) and "subscribed" in "".join(large[-1])
