@@ -1,4 +1,4 @@
-"""The live view (``_cli/live_view.py``) as it shows on a fixed-size terminal.
+"""The live view (``_cli/live_view.py``, ``_cli/live_frames.py``) on a fixed-size terminal.
 
 Frames are rendered to a rich ``Console`` of a fixed size writing to a string (what rich's
 refresh thread does on the real terminal, through the same ``Screen`` that crops to the
@@ -21,7 +21,8 @@ from rich.console import Console
 from rich.screen import Screen
 
 from tickactors import BookSnapshot, HealthEvent, Quote, Tick
-from tickactors._cli.live_view import LiveView, layout
+from tickactors._cli.live_frames import layout
+from tickactors._cli.live_view import LiveView
 from tickactors._core.quote_sides import shown_sides
 from tickactors._values import BookLevel
 
