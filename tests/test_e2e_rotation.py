@@ -106,4 +106,10 @@ async def test_a_shutdown_notice_takes_the_rotation_path(autojump_clock):
     (shutdown,) = log.named("shutdown")
     (rotating,) = log.named("rotating")
     assert rotating.detail["reason"] == "shutdown" and rotating.time == shutdown.time
+    # the venue closed the old connection before the replacement had data: the event says
+    # so, and does not claim that the rotation's patience (30 s) ran out
+    (incomplete,) = log.named("handover_incomplete")
+    assert incomplete.detail["reason"] == "old_closed"
+    assert incomplete.detail["waited"] < 1.0
+    assert "within" not in incomplete.message and "Maintenance" in incomplete.message
     assert sim.stats.connections_opened == 2

@@ -172,6 +172,8 @@ async def test_intent_during_the_overlap_reaches_both_connections(autojump_clock
         await run.wait_event("rotated")
         old, new = net.transports
         assert incomplete.time - net.connect_times[1] >= 5.0  # patience ran out first
+        assert incomplete.detail["reason"] == "patience"
+        assert "within 5 s; closing connection 1 anyway" in incomplete.message
         await trio.sleep(10)
         assert old.closed and not new.closed
         assert codes(new.requests(22004)[-1]) == {"A", "B", "C"}  # the change reached it
@@ -213,3 +215,25 @@ async def test_the_replacement_takes_over_at_once_when_the_old_one_dies(autojump
         assert "reconnecting" not in events.names()
         await trio.sleep(5)
         assert feed.confirmed() == {"A", "B"}
+
+
+async def test_a_handover_cut_short_by_the_old_connections_close_says_so(autojump_clock):
+    """Regression: a venue that closes the old connection (Tradovate after its Maintenance
+    notice) cut the handover short, and the event said "within 30 s" and "closing ...
+    anyway" although no patience had passed and the connection was already gone."""
+    async with rotating_feed(4, mute=frozenset({"A"})) as run:
+        feed, net = run.feed, run.net
+        feed.subscribe("A", "B")
+        rotating = await run.wait_event("rotating")
+        old = await net.wait_connections(1)
+        await net.wait_connections(2)
+        await trio.sleep(1.0)
+        old.close_by_peer(3000)
+        incomplete = await run.wait_event("handover_incomplete")
+    assert incomplete.detail["reason"] == "old_closed"
+    assert incomplete.detail["symbols"] == {"trades": ["A"]}
+    assert 1.0 <= incomplete.detail["waited"] < 2.0
+    assert incomplete.time - rotating.time < 2.0  # nowhere near the patience (5 s)
+    assert "within" not in incomplete.message and "anyway" not in incomplete.message
+    assert incomplete.message.startswith("connection 1 ended 1.0 s into the handover (closed by")
+    assert "code 3000" in incomplete.message

@@ -8,8 +8,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tickactors import BOOK, TRADES, Quote, Tick
-from tickactors._core.overlap import Handover, OverlapFilter, RotationPolicy, rotation_due
+from tickactors import BOOK, TRADES, BookSnapshot, Quote, Tick
+from tickactors._core.overlap import (
+    Handover,
+    HandoverCut,
+    OverlapFilter,
+    RotationPolicy,
+    rotation_due,
+)
 
 
 def tick(symbol: str, seq: int | None, price: str = "1", at: float = 0.0) -> Tick:
@@ -34,6 +40,29 @@ def test_handover_waits_for_every_symbol_or_its_patience():
     assert not handover.ready(14.9) and handover.ready(15.0)  # the book never showed
     assert handover.missing() == {BOOK: {"A"}}
     assert Handover({TRADES: set()}, started_at=0.0, patience=1.0).ready(0.0)
+
+
+def test_a_handover_says_whether_its_patience_ran_out_or_the_old_connection_closed():
+    handover = Handover({TRADES: {"A", "B"}, BOOK: {"A"}}, started_at=5.0, patience=30.0)
+    handover.seen([tick("A", 1)])
+    closed = handover.shortfall(5.5, old_closed=True)  # the venue closed it after 0.5 s
+    assert closed is not None and closed.cut is HandoverCut.OLD_CLOSED
+    assert (closed.waited, closed.count) == (0.5, 2)
+    text = closed.message(3, 4, "closed by the peer (code 3000, Server shutdown: Maintenance)")
+    assert text == (
+        "connection 3 ended 0.5 s into the handover (closed by the peer (code 3000, Server "
+        "shutdown: Maintenance)), before connection 4 had data for 2 symbol(s); it takes "
+        "over at once"
+    )
+    late = handover.shortfall(35.0, old_closed=False)  # 30 s did pass
+    assert late is not None and late.cut is HandoverCut.PATIENCE
+    assert late.message(3, 4) == "no data for 2 symbol(s) within 30 s; closing connection 3 anyway"
+    # the patience counts once it really ran out, whether or not the old one is gone by then
+    assert getattr(handover.shortfall(35.0, old_closed=True), "cut", None) is HandoverCut.PATIENCE
+    with pytest.raises(ValueError):
+        handover.shortfall(6.0, old_closed=False)  # nothing ended the wait yet
+    handover.seen([tick("B", 2), BookSnapshot("A", (), ())])
+    assert handover.shortfall(6.0, old_closed=True) is None  # nothing missing: no event
 
 
 def test_overlap_delivers_each_sequence_number_once():

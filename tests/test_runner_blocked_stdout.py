@@ -164,7 +164,7 @@ async def test_a_reader_gone_is_a_broken_pipe_for_the_pump_and_nothing_for_event
     async with open_fd_lines(write_end) as out:
         out.write_nowait(b"first\n")
         with trio.fail_after(5):
-            while not out.failed:  # the writer thread meets EPIPE in its own time
+            while not out.failed:  # noqa: ASYNC110 (the writer thread meets EPIPE in time)
                 await trio.sleep(0.01)
         with pytest.raises(BrokenPipeError):
             await out.write(b"more\n")

@@ -27,7 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
         description=(
             "Connect to a venue (AllTick, or Tradovate with --token or --rest-url and "
             "TRADOVATE_* credentials in the environment) and write every tick, quote, book "
-            "and health event to stdout. "
+            "and health event to stdout (JSON lines; on a terminal a live view; --format). "
             "Lines on stdin change the subscription: 'subscribe SYM [SYM ...]' (the venue's "
             "main stream: AllTick trades, Tradovate quotes), "
             "'unsubscribe SYM [SYM ...]', 'subscribe-book SYM', 'unsubscribe-book SYM'. "

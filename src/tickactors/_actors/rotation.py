@@ -12,8 +12,9 @@ venue announces a shutdown (``NoticeKind.SHUTDOWN``: the session sets ``shutdown
    symbols like any new connection, under the same rate rules;
 3. passes both connections' batches through one :class:`Overlap`, so that each tick
    seen on both reaches the user once, and waits until the replacement delivered data
-   for every symbol the old one streamed (``Handover``), or its patience ran out
-   (event ``handover_incomplete``, naming the symbols that never showed);
+   for every symbol the old one streamed (``Handover``), or its patience ran out, or the
+   old connection ended first (event ``handover_incomplete``, naming the symbols that
+   never showed and which of the two cut the wait: ``Handover.shortfall``);
 4. makes the new shift the slot's (``Slot.adopt``), and only then closes the old
    connection (politely, reason :class:`~tickactors._actors.link.Rotated`); the overlap
    ends with it (event ``rotated``).
@@ -36,7 +37,7 @@ import trio
 
 from .._core.overlap import Handover, RotationPolicy
 from .._health import HealthBus
-from .link import Connector, Link, Rotated
+from .link import Connector, Link, Rotated, describe
 from .overlapping import Overlap
 
 if TYPE_CHECKING:
@@ -136,16 +137,18 @@ class Rotator:
             await _first(overlap.proved, new.done, old.done)
         if new.done.is_set():
             return self._failed(old, shift, "the replacement connection ended before it was ready")
-        missing = handover.missing()
+        shortfall = handover.shortfall(trio.current_time(), old_closed=old.done.is_set())
         slot.adopt(shift)
         self.current = new
-        if missing:
+        if shortfall is not None:
+            old_end = describe(old.reason) if old.reason is not None else ""
             health.emit(
                 "handover_incomplete",
                 new.number,
-                f"no data for {sum(map(len, missing.values()))} symbol(s) within "
-                f"{self._policy.patience:g} s; closing connection {old.number} anyway",
-                symbols={kind.value: sorted(s)[:100] for kind, s in missing.items()},
+                shortfall.message(old.number, new.number, old_end),
+                symbols={kind.value: sorted(s)[:100] for kind, s in shortfall.missing.items()},
+                reason=shortfall.cut.value,
+                waited=round(shortfall.waited, 6),
             )
         if not old.done.is_set():
             old.end(Rotated(f"replaced by connection {new.number}"))

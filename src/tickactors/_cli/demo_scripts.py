@@ -4,14 +4,20 @@ Each script makes the simulator commit, within the first minute, the faults the 
 exists for on that venue, and says so first (a ``demo_fault`` status line), so the
 viewer sees the fault and then the feed's answer to it. Then random faults follow.
 
+The scripts play on the symbols the demo subscribed (the user's ``--symbols`` and
+``--book-symbols``, else the venue's defaults; :class:`DemoSymbols` picks which one each
+step uses) and subscribe nothing else: a step that needs a request unsubscribes one of
+them and subscribes it again, and a step that needs a book is skipped, saying so, when
+there is none.
+
 AllTick: a silent stall, a drop without a close frame, one symbol going silent, ghost
 data after an unsubscribe, malformed frames, lost acks and a rate-limit kick.
 
 Tradovate: a silent stall (stale, reconnect, re-authorize, resubscribe), a 10 s penalty
-ticket waited out, a drop without a close frame, a 429, a ``shutdown`` for Maintenance
-(reconnect), one symbol going silent and malformed frames. Its random faults leave
-out the quota shutdowns (``ConnectionQuotaReached``, ``IPQuotaReached``): those stop a
-feed for good, which is right for a feed and wrong for a demo.
+ticket waited out, a drop without a close frame, a 429 (on a DOM), a ``shutdown`` for
+Maintenance (reconnect), one symbol going silent and malformed frames. Its random faults
+leave out the quota shutdowns (``ConnectionQuotaReached``, ``IPQuotaReached``): those
+stop a feed for good, which is right for a feed and wrong for a demo.
 """
 
 from __future__ import annotations
@@ -24,17 +30,52 @@ import attrs
 import trio
 
 from .._feed import Feed
-from .._values import BOOK
+from .._values import BOOK, StreamKind
 from ..sim import Simulator
 from ..sim._faults import TRADOVATE_RANDOM_MENU
 from ..venues import AllTick, Tradovate, Venue
-from .feed_options import symbols_of
 
 DEMO_TOKEN = "demo-token"
 
 #: ``say(fault, message)``: tell the viewer what the exchange is about to do.
 Say = Callable[[str, str], None]
-Script = Callable[[Simulator, Feed, Say, float, int], Awaitable[None]]
+
+
+@attrs.frozen
+class DemoSymbols:
+    """The symbols the demo subscribed, and which one each scripted step plays on.
+
+    ``main``: the venue's main stream (AllTick trades, Tradovate quotes), ``books``: the
+    order books (Tradovate: DOM), in the order given.
+    """
+
+    main: tuple[str, ...]
+    books: tuple[str, ...] = ()
+
+    @property
+    def silenced(self) -> str | None:
+        """The symbol that goes silent: the first one (None: nothing subscribed)."""
+        return (self.main or self.books or (None,))[0]
+
+    @property
+    def played(self) -> tuple[str, StreamKind | None] | None:
+        """The symbol the steps unsubscribe and subscribe again (the ghost, the lost acks,
+        the penalty ticket), with its kind (None: the main stream): the last of the main
+        stream, so another than the silenced one when there are two; a book when there is
+        no main stream; None when nothing is subscribed."""
+        if self.main:
+            return self.main[-1], None
+        if self.books:
+            return self.books[-1], BOOK
+        return None
+
+    @property
+    def book(self) -> str | None:
+        """The book a step that needs one plays on (None: no book subscribed)."""
+        return self.books[0] if self.books else None
+
+
+Script = Callable[[Simulator, Feed, Say, DemoSymbols, float, int], Awaitable[None]]
 
 
 @attrs.frozen
@@ -51,10 +92,14 @@ class DemoVenue:
     script: Script
 
 
+def _named(symbol: str, kind: StreamKind | None) -> str:
+    return symbol if kind is None else f"the {symbol} book"
+
+
 async def _alltick_script(
-    sim: Simulator, feed: Feed, say: Say, random_every: float, seed: int
+    sim: Simulator, feed: Feed, say: Say, symbols: DemoSymbols, random_every: float, seed: int
 ) -> None:
-    symbols = symbols_of(ALLTICK.symbols)
+    silenced, played = symbols.silenced, symbols.played
     start = trio.current_time()
     await trio.sleep_until(start + 6.0)
     say("stall", "the exchange goes silent, socket open (false-alive)")
@@ -63,20 +108,40 @@ async def _alltick_script(
     say("drop", "the exchange drops TCP without a close frame")
     sim.faults.drop()
     await trio.sleep_until(start + 24.0)
-    say("silence", f"{symbols[2]} alone goes silent while others flow")
-    sim.faults.silence_symbol(symbols[2], 6.0)
+    if silenced is None:
+        say("silence", "skipped: one symbol going silent needs a symbol, and none is subscribed")
+    else:
+        say("silence", f"{silenced} alone goes silent while others flow")
+        sim.faults.silence_symbol(silenced, 6.0)
     await trio.sleep_until(start + 32.0)
-    say("ghost", f"we unsubscribe {symbols[1]}; the exchange keeps sending it")
-    sim.faults.ghost([symbols[1]], duration=7.0)
-    feed.unsubscribe(symbols[1])
+    if played is None:
+        say("ghost", "skipped: a ghost needs a subscribed symbol, and none is")
+    else:
+        symbol, kind = played
+        say(
+            "ghost",
+            f"we unsubscribe {_named(symbol, kind)} (for 8 s); the exchange keeps sending it",
+        )
+        sim.faults.ghost([symbol], duration=7.0, armed_for=8.0)
+        feed.unsubscribe(symbol, kind=kind)
     await trio.sleep_until(start + 40.0)
-    feed.subscribe(symbols[1])
+    if played is not None:
+        feed.subscribe(played[0], kind=played[1])
     say("malformed", "the exchange sends garbage frames")
     sim.faults.malformed(3)
+    if played is not None:  # a request whose answer can go missing: out, then in again
+        await trio.sleep_until(start + 45.0)
+        feed.unsubscribe(played[0], kind=played[1])
     await trio.sleep_until(start + 46.0)
-    say("lose_acks", "the exchange swallows the next answers")
-    sim.faults.lose_acks(2)
-    feed.subscribe("SOLUSDT")
+    if played is None:
+        say("lose_acks", "skipped: lost answers need a request, and nothing is subscribed")
+    else:
+        say(
+            "lose_acks",
+            f"we subscribe {_named(*played)} again; the exchange swallows the next answers",
+        )
+        sim.faults.lose_acks(2)
+        feed.subscribe(played[0], kind=played[1])
     await trio.sleep_until(start + 52.0)
     say("kick", "the exchange kicks us (606)")
     sim.faults.kick()
@@ -86,31 +151,50 @@ async def _alltick_script(
 
 
 async def _tradovate_script(
-    sim: Simulator, feed: Feed, say: Say, random_every: float, seed: int
+    sim: Simulator, feed: Feed, say: Say, symbols: DemoSymbols, random_every: float, seed: int
 ) -> None:
-    symbols = symbols_of(TRADOVATE.symbols)
+    silenced, played, book = symbols.silenced, symbols.played, symbols.book
     start = trio.current_time()
     await trio.sleep_until(start + 4.0)
     say("stall", "the exchange goes silent, socket open: stale, reconnect, re-authorize")
     # 6.8 s: longer than stale_after (6 s), over before the reconnect (1 s floor) authorizes
     sim.faults.stall(6.8)
+    if played is not None:  # a request for the penalty ticket: out, then in again
+        await trio.sleep_until(start + 13.0)
+        feed.unsubscribe(played[0], kind=played[1])
     await trio.sleep_until(start + 14.0)
-    say("p_ticket", "we subscribe YMZ6; the exchange answers with a 10 s penalty ticket")
-    sim.faults.p_ticket(1, p_time=10.0)
-    feed.subscribe("YMZ6")
+    if played is None:
+        say("p_ticket", "skipped: a penalty ticket needs a request, and nothing is subscribed")
+    else:
+        say(
+            "p_ticket",
+            f"we subscribe {_named(*played)} again; the exchange answers with a 10 s "
+            "penalty ticket",
+        )
+        sim.faults.p_ticket(1, p_time=10.0)
+        feed.subscribe(played[0], kind=played[1])
     await trio.sleep_until(start + 27.0)
     say("drop", "the exchange drops TCP without a close frame")
     sim.faults.drop()
+    if book is not None:  # a DOM request for the 429: out, then in again
+        await trio.sleep_until(start + 32.0)
+        feed.unsubscribe(book, kind=BOOK)
     await trio.sleep_until(start + 33.0)
-    say("429", f"we subscribe the {symbols[1]} DOM; the exchange answers 429")
-    sim.faults.rate_limit_429(1)
-    feed.subscribe(symbols[1], kind=BOOK)
+    if book is None:
+        say("429", "skipped: the 429 is played on a DOM, and no --book-symbols were given")
+    else:
+        say("429", f"we subscribe the {book} DOM again; the exchange answers 429")
+        sim.faults.rate_limit_429(1)
+        feed.subscribe(book, kind=BOOK)
     await trio.sleep_until(start + 39.0)
     say("shutdown", "the exchange announces a shutdown for Maintenance and closes")
     sim.faults.shutdown("Maintenance")
     await trio.sleep_until(start + 45.0)
-    say("silence", f"{symbols[2]} alone goes silent while others flow")
-    sim.faults.silence_symbol(symbols[2], 6.0)
+    if silenced is None:
+        say("silence", "skipped: one contract going silent needs one, and none is subscribed")
+    else:
+        say("silence", f"{silenced} alone goes silent while others flow")
+        sim.faults.silence_symbol(silenced, 6.0)
     await trio.sleep_until(start + 53.0)
     say("malformed", "the exchange sends garbage frames")
     sim.faults.malformed(3)
@@ -165,4 +249,12 @@ def say_with(writer: Any) -> Say:
     return say
 
 
-__all__ = ["ALLTICK", "DEMO_TOKEN", "TRADOVATE", "VENUES", "DemoVenue", "say_with"]
+__all__ = [
+    "ALLTICK",
+    "DEMO_TOKEN",
+    "TRADOVATE",
+    "VENUES",
+    "DemoSymbols",
+    "DemoVenue",
+    "say_with",
+]

@@ -22,9 +22,12 @@ def add_feed_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--format",
-        choices=("jsonl", "text"),
+        choices=("jsonl", "text", "live"),
         default=None,
-        help="jsonl: one JSON object per line (default when stdout is not a terminal)",
+        help="jsonl: one JSON object per line (default when stdout is not a terminal); "
+        "text: one line of text per tick and event; live: a view of prices, connections "
+        "and events that redraws in place on the terminal's alternate screen (default on "
+        "a terminal)",
     )
     parser.add_argument(
         "--stale-after",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from typing import Any, Protocol
+from typing import Any, Protocol, TextIO
 
 import trio
 
@@ -58,6 +58,26 @@ class MemoryLines:
 
     def text(self) -> str:
         return self.data.decode()
+
+
+class StreamLines:
+    """Lines to a Python text stream that has no file descriptor (``sys.stdout`` replaced
+    by an embedding program or a test's capture): written on the caller's thread, as such
+    a stream is in-memory."""
+
+    blocked = False
+    failed = False
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+
+    async def write(self, data: bytes) -> None:
+        self.write_nowait(data)
+
+    def write_nowait(self, data: bytes) -> bool:
+        self._stream.write(data.decode())
+        self._stream.flush()
+        return True
 
 
 def wall_clock_offset() -> float:

@@ -1,5 +1,8 @@
 """``python -m tickactors run``: a feed whose ticks and health go to stdout, commands from stdin.
 
+On a terminal, stdout shows the live view (``live_view.py``); piped, JSON lines
+(``--format`` chooses: ``jsonl``, ``text``, ``live``).
+
 ``--venue alltick`` (token from ``--token`` or ``TICKACTORS_TOKEN``) or ``--venue tradovate``
 (a static ``--token``, or ``--rest-url`` with credentials from the ``TRADOVATE_*`` environment
 variables, renewed by :class:`~tickactors.venues._tradovate_auth.TradovateTokenSource`).
@@ -17,7 +20,7 @@ import signal
 import ssl
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
 import trio
@@ -33,9 +36,10 @@ from ..venues._tradovate_auth import TradovateCredentials, TradovateTokenSource
 from .commands import MAX_LINE, CommandError, parse_command
 from .connection_options import add_connection_arguments, connection_options
 from .fanout import open_fanout, parse_sinks
-from .fd_lines import FdLines, open_fd_lines
+from .fd_lines import open_fd_lines
 from .feed_options import add_feed_arguments, share_of, symbols_of
-from .output import JsonLines, Lines, TextLines, Writer, wall_clock_offset
+from .live_view import LiveView
+from .output import JsonLines, Lines, StreamLines, TextLines, Writer, wall_clock_offset
 from .tls import TLSOptionError, add_tls_arguments, tls_from_args
 
 
@@ -76,22 +80,38 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_connection_arguments(parser)
 
 
-def make_writer(fmt: str | None, out: Lines, errors: Lines | None = None) -> Writer:
-    """The writer for ``--format`` (call inside the Trio run: it reads both clocks)."""
+def make_writer(
+    fmt: str | None, out: Lines, errors: Lines | None = None, *, title: str | None = None
+) -> Writer:
+    """The writer for ``--format`` (call inside the Trio run: it reads both clocks).
+
+    None: the live view on a terminal, JSON lines otherwise; both write to ``out``
+    (stdout), the live view through rich's own thread. The live view (``title``: its
+    first line) also needs its task started with the feed: :meth:`LiveView.start_in`.
+    """
     if fmt is None:
-        fmt = "text" if sys.stdout.isatty() else "jsonl"
+        fmt = "live" if sys.stdout.isatty() else "jsonl"
+    if fmt == "live":
+        return LiveView(title)
     if fmt == "text":
         return TextLines(out, errors=errors)
     return JsonLines(out, clock_offset=wall_clock_offset(), errors=errors)
 
 
 @asynccontextmanager
-async def open_outputs() -> AsyncIterator[tuple[FdLines, FdLines]]:
-    """stdout and stderr, each written by a thread of its own (``fd_lines.py``)."""
-    async with open_fd_lines(sys.stdout.fileno()) as out, open_fd_lines(
-        sys.stderr.fileno(), name="tickactors-stderr"
-    ) as errors:
-        yield out, errors
+async def open_outputs() -> AsyncIterator[tuple[Lines, Lines]]:
+    """stdout and stderr, each written by a thread of its own (``fd_lines.py``); a stream
+    without a file descriptor (a test's capture) is written to directly."""
+    async with AsyncExitStack() as stack:
+        outputs: list[Lines] = []
+        for stream, name in ((sys.stdout, "tickactors-stdout"), (sys.stderr, "tickactors-stderr")):
+            try:
+                fd = stream.fileno()
+            except (AttributeError, OSError, ValueError):  # io.UnsupportedOperation included
+                outputs.append(StreamLines(stream))
+            else:
+                outputs.append(await stack.enter_async_context(open_fd_lines(fd, name=name)))
+        yield outputs[0], outputs[1]
 
 
 class _UsageError(Exception):
@@ -153,7 +173,8 @@ async def _run_with_writer(args: argparse.Namespace, writer: Writer) -> int:
     try:
         ssl_context = tls_from_args(args)
         async with _venue_from_args(args, ssl_context) as venue:
-            return await run_feed(venue, args, writer, ssl_context=ssl_context)
+            extra = writer.start_in if isinstance(writer, LiveView) else None
+            return await run_feed(venue, args, writer, extra=extra, ssl_context=ssl_context)
     except (_UsageError, TLSOptionError) as exc:
         writer.status("error", str(exc))
         return 2

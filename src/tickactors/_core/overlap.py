@@ -13,7 +13,8 @@ only then does the old one close. Three small pieces here, the actors do the res
     the replacement's proof: the symbols (per kind) still waiting for their first data,
     and the deadline after which the handover goes ahead anyway (a symbol that does not
     trade must not keep two connections open forever); ``missing`` says which ones never
-    showed, for the event that reports it.
+    showed, and ``shortfall`` why the handover went ahead without them (the patience ran
+    out, or the old connection closed first), for the event that reports it.
 :class:`OverlapFilter`
     while both connections stream, every item is delivered once. Items are keyed by the
     venue's sequence number where they carry one, else by their content (all fields but
@@ -25,6 +26,7 @@ only then does the old one close. Three small pieces here, the actors do the res
 
 from __future__ import annotations
 
+import enum
 import math
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
@@ -88,6 +90,48 @@ class RotationPolicy:
         return min(60.0, 3.0 * 2.0 ** max(failures - 1, 0))
 
 
+class HandoverCut(enum.Enum):
+    """Why a handover went ahead before the replacement had data for every symbol."""
+
+    #: ``rotation_patience`` seconds passed
+    PATIENCE = "patience"
+    #: the old connection ended first (the venue closed it after a shutdown notice, a drop,
+    #: a stale socket): there was nothing left to wait for
+    OLD_CLOSED = "old_closed"
+
+
+@attrs.frozen
+class Shortfall:
+    """A handover that went ahead without data for ``missing``: ``cut`` says why, ``waited``
+    how long the replacement had (seconds)."""
+
+    missing: dict[StreamKind, frozenset[str]]
+    cut: HandoverCut
+    waited: float
+    patience: float
+
+    @property
+    def count(self) -> int:
+        return sum(map(len, self.missing.values()))
+
+    def message(self, old: int, new: int, old_end: str = "") -> str:
+        """The event's text: what happened, in the words of what really did.
+
+        ``old``/``new``: the connection numbers; ``old_end``: how the old one ended (only
+        said when it closed first), such as ``closed by the peer (code 3000, ...)``.
+        """
+        if self.cut is HandoverCut.PATIENCE:
+            return (
+                f"no data for {self.count} symbol(s) within {self.patience:g} s; "
+                f"closing connection {old} anyway"
+            )
+        how = f" ({old_end})" if old_end else ""
+        return (
+            f"connection {old} ended {self.waited:.1f} s into the handover{how}, before "
+            f"connection {new} had data for {self.count} symbol(s); it takes over at once"
+        )
+
+
 class Handover:
     """A replacement connection proving itself: first data for every symbol it carries."""
 
@@ -96,6 +140,7 @@ class Handover:
     ) -> None:
         self._waiting = {kind: set(s) for kind, s in symbols.items() if s}
         self.started_at = started_at
+        self.patience = patience
         self.deadline = started_at + patience
 
     def seen(self, items: Iterable[MarketData]) -> None:
@@ -119,6 +164,25 @@ class Handover:
     def missing(self) -> dict[StreamKind, frozenset[str]]:
         """The symbols that have not shown yet, per kind."""
         return {kind: frozenset(s) for kind, s in self._waiting.items()}
+
+    def shortfall(self, now: float, *, old_closed: bool) -> Shortfall | None:
+        """The handover ends at ``now``: None if every symbol showed, else what is missing
+        and why it went ahead without it.
+
+        ``old_closed``: the old connection had already ended. The patience counts only
+        once it really ran out; an old connection that ended earlier is what cut the wait.
+        """
+        if not self._waiting:
+            return None
+        if now >= self.deadline:
+            cut = HandoverCut.PATIENCE
+        elif old_closed:
+            cut = HandoverCut.OLD_CLOSED
+        else:
+            raise ValueError("the handover is not over: symbols missing, patience left, old open")
+        return Shortfall(
+            self.missing(), cut, waited=max(0.0, now - self.started_at), patience=self.patience
+        )
 
 
 def _key(item: MarketData) -> tuple[Any, ...]:
