@@ -8,11 +8,13 @@ Synthetic AllTick ticks (with ``turnover`` and ``trade_direction``) go in batche
 ``--batch`` (the size of a busy feed's hand-off) through, each in a fresh Trio run:
 
 stdout
-    the runner's own ``JsonLines`` writer into ``/dev/null``: the baseline every run
-    already pays with ``--format jsonl``.
+    the runner's own ``JsonLines`` writer and its writer thread into ``/dev/null``: the
+    baseline every run already pays with ``--format jsonl`` (``bench/stdout.py`` has the
+    stdout path alone, before and after it moved to a thread).
 jsonl
     ``open_jsonl_sink`` into a temporary directory, size rotation at 64 MiB: encoding,
-    ``os.write`` of whole lines, the rotation checks (and the fsyncs of the rotations).
+    the hand-off to its writer thread, ``os.write`` of whole lines there, the rotation
+    checks (and the fsyncs of the rotations), timed until the thread is done.
 nats (pump)
     ``open_nats_sink(...).market(batch)`` while the publisher thread runs: the time the
     runner's pump spends per tick handing batches over, which is all the feed side ever
@@ -48,6 +50,7 @@ from typing import Any
 import trio
 
 from tickactors import Tick
+from tickactors._cli.fd_lines import open_fd_lines
 from tickactors._cli.output import JsonLines
 from tickactors.sinks import open_jsonl_sink, open_nats_sink
 
@@ -75,13 +78,18 @@ def per_tick(seconds: float, ticks: int) -> float:
     return round(seconds / ticks * 1e6, 3)
 
 
-def bench_stdout(batches: list[list[Tick]]) -> dict[str, float]:
-    with open(os.devnull, "w") as devnull:
-        writer = JsonLines(devnull, clock_offset=1e9)
+async def bench_stdout(batches: list[list[Tick]]) -> dict[str, float]:
+    """The runner's stdout path (its writer thread included: timed until it is done)."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
         wall, cpu = time.perf_counter(), time.process_time()
-        for batch in batches:
-            writer.market(batch)
+        async with open_fd_lines(devnull, close_timeout=60) as out:
+            writer = JsonLines(out, clock_offset=1e9)
+            for batch in batches:
+                await writer.market(batch)
         return {"wall": time.perf_counter() - wall, "cpu": time.process_time() - cpu}
+    finally:
+        os.close(devnull)
 
 
 async def bench_jsonl(batches: list[list[Tick]]) -> dict[str, float]:
@@ -91,6 +99,8 @@ async def bench_jsonl(batches: list[list[Tick]]) -> dict[str, float]:
             wall, cpu = time.perf_counter(), time.process_time()
             for batch in batches:
                 sink.market(batch)
+                await sink.wait_writable()
+            await sink.flush()  # the writer thread's work is the sink's cost
             out = {"wall": time.perf_counter() - wall, "cpu": time.process_time() - cpu}
         return out
 
@@ -99,17 +109,20 @@ async def bench_stdout_with_nats(url: str, batches: list[list[Tick]]) -> dict[st
     """The stdout baseline with a NATS sink in the same process: how much the publisher
     thread (sharing the GIL) slows the pump down, counted until the pump is done."""
     ticks = sum(map(len, batches))
-    with open(os.devnull, "w") as devnull:  # noqa: ASYNC230 (/dev/null never blocks)
-        writer = JsonLines(devnull, clock_offset=1e9)
-        async with open_nats_sink(
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        async with open_fd_lines(devnull) as stdout, open_nats_sink(
             f"{url}?buffer={ticks + 10}", venue="alltick", clock_offset=1e9
         ) as sink:
+            writer = JsonLines(stdout, clock_offset=1e9)
             wall, cpu = time.perf_counter(), time.process_time()
             for batch in batches:
-                writer.market(batch)
+                await writer.market(batch)
                 sink.market(batch)
                 await trio.lowlevel.checkpoint()
             out = {"wall": time.perf_counter() - wall, "cpu": time.process_time() - cpu}
+    finally:
+        os.close(devnull)
     return out
 
 
@@ -192,7 +205,10 @@ def main(argv: list[str] | None = None) -> int:
                 rows[name][key] = int(result[key])
         print(f"{name:<34} {rows[name]}", file=sys.stderr)
 
-    row("stdout JsonLines (baseline)", median_runs(args.runs, lambda: bench_stdout(batches)))
+    row(
+        "stdout JsonLines (baseline)",
+        median_runs(args.runs, lambda: trio.run(bench_stdout, batches)),
+    )
     row("jsonl sink", median_runs(args.runs, lambda: trio.run(bench_jsonl, batches)))
     with tempfile.TemporaryDirectory() as store:
         server = start_nats_server(Path(store))

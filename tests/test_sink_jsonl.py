@@ -258,3 +258,55 @@ async def test_the_rotation_timer_moves_on_while_no_file_is_open(
         sink.market([tick(1)])
         await trio.sleep(35)
     assert len(calls) == 3  # once a period boundary: at 10, 20 and 30 s, no more
+
+
+async def test_a_stalled_disk_stalls_the_writer_thread_never_the_trio_loop(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, autojump_clock
+):
+    """A write that blocks (a hung mount, a disk that takes seconds) happens in the sink's
+    thread: the loop's timers go on, ``market`` returns at once, and only
+    ``wait_writable`` waits, once the thread is ``buffer`` bytes behind; code that never
+    waits loses (and is told of) what it offers beyond twice the buffer."""
+    import threading
+
+    real = jsonl_module.write_all
+    release = threading.Event()
+    writers: set[int] = set()
+
+    def stalled(fd: int, data: bytes) -> None:
+        writers.add(threading.get_ident())
+        release.wait(30)  # a bound for a broken test, not a timing
+        real(fd, data)
+
+    monkeypatch.setattr(jsonl_module, "write_all", stalled)
+    trio_thread = threading.get_ident()
+    spec = f"jsonl:{tmp_path}/t.jsonl"
+    events: list[HealthEvent] = []
+    async with open_jsonl_sink(
+        spec, clock_offset=offset(), buffer=4096, emit=events.append
+    ) as sink:
+        for n in range(0, 100, 10):  # ~1.3 KB a batch, never waiting: beyond 2 x 4 KB
+            sink.market([tick(k) for k in range(n, n + 10)])
+        writable = trio.Event()
+
+        async def wait_writable() -> None:
+            await sink.wait_writable()
+            writable.set()
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(wait_writable)
+            started = trio.current_time()
+            await trio.sleep(60)  # the loop runs on while the disk hangs
+            assert trio.current_time() - started == 60
+            assert not writable.is_set()
+            release.set()
+            await writable.wait()
+        await sink.flush()
+        stats = sink.statistics()
+    assert writers and trio_thread not in writers
+    # taken while below 2 x buffer (the thread's first batch included), the rest refused
+    assert (stats["lines"], stats["lost_lines"]) == (70, 30)
+    (loss,) = [e for e in events if e.event == "sink_loss"]
+    assert loss.detail["lost_lines"] == 10  # announced at the first refusal
+    (file,) = retired(tmp_path)
+    assert [line["seq"] for line in lines_of(file)] == list(range(70))

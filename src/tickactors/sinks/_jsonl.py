@@ -347,12 +347,15 @@ async def open_jsonl_sink(
     *,
     clock_offset: float | None = None,
     emit: Emit | None = None,
+    buffer: int = BUFFER,
 ) -> AsyncIterator[JsonlSink]:
     """A :class:`JsonlSink` for the ``async with``: ``open_jsonl_sink("jsonl:ticks.jsonl")``.
 
     ``clock_offset`` is added to the feed's clock for the lines' times and for the
     rotation periods (default: the offset to the epoch, measured now). ``emit`` receives
-    the sink's health events (they are logged either way).
+    the sink's health events (they are logged either way). ``buffer``: bytes of encoded
+    lines the writer thread may fall behind before :meth:`JsonlSink.wait_writable` waits
+    (8 MiB).
     """
     if isinstance(spec, str):
         parsed = parse_sink(spec if spec.startswith("jsonl:") else f"jsonl:{spec}")
@@ -360,7 +363,7 @@ async def open_jsonl_sink(
         spec = parsed
     if clock_offset is None:
         clock_offset = time.time() - trio.current_time()
-    sink = JsonlSink(spec, clock_offset=clock_offset, emit=emit)
+    sink = JsonlSink(spec, clock_offset=clock_offset, emit=emit, buffer=buffer)
     try:
         await sink.open()
     except OSError as exc:
