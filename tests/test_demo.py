@@ -150,7 +150,8 @@ async def test_the_live_view_in_an_80x24_terminal():
     for lines, rows, columns in [(f, 24, 80) for f in small] + [(f, 30, 100) for f in large]:
         assert len(lines) <= rows and all(len(line) <= columns for line in lines)
         assert lines[0].startswith("tickactors demo: the simulated AllTick exchange")
-        assert re.match(r"#(\d+|-) +(starting|connecting|connected) +slot 0 · connects \d", lines[2])
+        state = r"#(\d+|-) +(starting|connecting|connected) +slot 0 · connects \d"
+        assert re.match(state, lines[2])
         assert lines[3].split()[:4] == ["symbol", "bid", "offer", "last"]
     assert any(len(line) > 80 for line in large[-1])  # the events' rule, at least
     assert "BTCUSDT" in "".join(large[-1]) and "subscribed" in "".join(large[-1])
