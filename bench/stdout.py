@@ -20,11 +20,23 @@ fdstream
 
 All numbers are per tick: microseconds of wall time (``time.perf_counter``) and of
 process CPU (``time.process_time``, every thread), median of ``--runs`` runs.
+
+``--pause S`` measures the other half, in real time: the runner's own path (``run_feed``,
+JSON lines into a pipe) against the in-process simulator streaming about 40 trades/s and a
+book, nobody reading the pipe for ``S`` seconds, then a reader that keeps up. To reach the
+feed's queue within seconds, stdout's buffer is 64 KiB here (4 MiB in the runner) and the
+feed's ``--buffer`` 500 items: stdout fills first, then the trade lane, then the reader
+waits (``block``). A real venue (and the simulator, after 4,096 frames) drops a connection
+whose reader waits too long: that is what ``block`` means, and why books conflate. It
+reports the longest gap between two heartbeats as the simulator received them while
+stdout was blocked, the reconnects and stale verdicts, the trade lane's waits, and how
+long after reading resumed the first tick received after that moment reached the reader.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import statistics
@@ -108,6 +120,69 @@ def into(target: str, once: Callable[[int], None]) -> dict[str, float]:
         cat.wait(timeout=60)
 
 
+async def blocked_reader(pause: float) -> dict[str, Any]:
+    from tickactors._cli.run import run_feed
+    from tickactors.sim import SimConfig, open_simulator
+    from tickactors.venues import AllTick
+
+    config = SimConfig(tokens={"bench"}, tick_interval=0.05)
+    options = argparse.Namespace(
+        symbols="BTCUSDT,ETHUSDT", book_symbols="BTCUSDT", duration=None, stale_after=None,
+        symbol_stale_after=None, seed=1, policy=None, shard=None, sink=None, buffer=500,
+    )  # fmt: skip
+    read_end, write_end = os.pipe()
+    seen: list[tuple[float, bytes]] = []
+    feeds: list[Any] = []
+
+    async def read_all(stream: trio.lowlevel.FdStream) -> None:
+        while chunk := await stream.receive_some(1 << 20):
+            seen.append((trio.current_time(), chunk))
+
+    async with open_simulator("alltick", config=config, seed=5) as sim:
+        stdout = open_fd_lines(write_end, close_timeout=1, capacity=64 * 1024)
+        async with stdout as out, trio.open_nursery() as n:
+            venue = AllTick(url=sim.url, token="bench")
+            writer = JsonLines(out)
+            n.start_soon(
+                lambda: run_feed(venue, options, writer, extra=lambda f, _: feeds.append(f))
+            )
+            await trio.sleep(pause)
+            (conn,) = sim.connections
+            stalled = feeds[0].statistics()
+            resumed = trio.current_time()
+            reading = trio.lowlevel.FdStream(os.dup(read_end))
+            n.start_soon(read_all, reading)
+            await trio.sleep(5)
+            after = feeds[0].statistics()
+            n.cancel_scope.cancel()
+        await reading.aclose()
+    os.close(read_end)
+    os.close(write_end)
+    beats = [at for at, cmd, _ in conn.requests if cmd == 22000]
+    fresh = next(
+        at
+        for at, chunk in seen
+        if any(
+            line.get("kind") == "tick" and line["received_at"] >= resumed
+            for line in map(json.loads, chunk.split(b"\n")[1:-1])
+        )
+    )
+    return {
+        "pause_s": pause,
+        "heartbeats": len(beats),
+        "longest_heartbeat_gap_s": round(
+            max((b - a for a, b in itertools.pairwise(beats)), default=0.0), 3
+        ),
+        "heartbeat_timeouts": sim.stats.closes.get("heartbeat_timeout", 0),
+        "connects": after["connection"]["connects"],
+        "stale": after["events"].get("stale", 0),
+        "reader_blocked": stalled["queue"]["producer_blocked"],
+        "backlog_items": stalled["queue"]["waiting"],
+        "dropped_while_blocked": stalled["queue"]["dropped_by_symbol"],
+        "fresh_data_after_s": round(fresh - resumed, 3),
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python bench/stdout.py", description=__doc__.split("\n")[0]
@@ -116,7 +191,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch", type=int, default=128)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument(
+        "--pause", type=float, default=None, metavar="S",
+        help="instead: leave the runner's stdout unread for S seconds (real time), then read",
+    )  # fmt: skip
     args = parser.parse_args(argv)
+    if args.pause is not None:
+        result = trio.run(blocked_reader, args.pause)
+        print(json.dumps(result) if args.json else result)
+        return 0
     batches = make_batches(args.ticks, args.batch)
     paths: dict[str, Callable[[int], None]] = {
         "blocking (before)": lambda fd: blocking(fd, batches),

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import errno
+import itertools
 import os
 import threading
 from typing import Any
@@ -82,6 +83,7 @@ async def test_a_pipe_nobody_reads_for_a_minute_costs_nothing(autojump_clock):
                     await trio.sleep(60)  # nobody reads
                     (feed,) = feeds
                     stalled = feed.statistics()
+                    (conn,) = sim.connections  # the one and only, as it turns out
                     assert out.blocked  # the pump waits for the reader of stdout
                     resumed_at = trio.current_time()
                     reading = trio.lowlevel.FdStream(os.dup(read_end))
@@ -92,6 +94,7 @@ async def test_a_pipe_nobody_reads_for_a_minute_costs_nothing(autojump_clock):
                 await reading.aclose()
             heartbeats = sim.stats.heartbeats
             closes = dict(sim.stats.closes)
+            beats = [at for at, cmd, _ in conn.requests if cmd == 22000]
     finally:
         os.close(write_end)
     tail = read_to_end(read_end)  # the writer closed: the end of what was written
@@ -99,6 +102,8 @@ async def test_a_pipe_nobody_reads_for_a_minute_costs_nothing(autojump_clock):
 
     # the connection lived through it: heartbeats on time, no stale verdict, no reconnect
     assert heartbeats >= 6 and closes == {"client_closed": 1}, (heartbeats, closes)
+    gaps = [later - earlier for earlier, later in itertools.pairwise(beats)]
+    assert len(gaps) >= 6 and max(gaps) < 10.05, gaps  # every 10 s, as if read
     for stats in (stalled, after):
         assert stats["connection"]["connects"] == 1
         assert stats["connection"]["disconnects"] == 0
