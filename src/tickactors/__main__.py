@@ -1,19 +1,48 @@
-"""``python -m tickactors``: the demo; ``run``: a feed to stdout; ``sim``: the exchange alone."""
+"""``python -m tickactors`` and the ``tickactors`` script: the demo, ``run``, ``sim``, ``chaos``.
+
+The command line is parsed here, and refused here when it is wrong, before anything
+runs: one line on stderr, ``PROG: error: MESSAGE (see --help)``, exit status 2
+(``_arg_types.OneLineParser``). The options' types refuse bad values; each command's
+``check_args`` what several options, or the environment, make wrong together. ``run``
+with JSON lines on stdout also writes the refusal there as an ``error`` status line.
+
+Then the command runs under Trio.
+"""
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+from collections.abc import Callable, Sequence
 
-import trio
+from ._arg_types import OneLineParser
+
+COMMANDS = ("run", "sim", "chaos")
+_ANYWHERE = ("-h", "--help")  # options that may come before a command
 
 
-def build_parser() -> argparse.ArgumentParser:
+class RunnerParser(OneLineParser):
+    """The runner's parser: its refusals go through the runner's one stderr function."""
+
+    def emit(self, line: str) -> None:
+        from ._cli.stderr import error_line
+
+        error_line(line)
+
+
+def _prog() -> str:
+    name = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else ""
+    return name if name == "tickactors" else "python -m tickactors"
+
+
+def build_parsers() -> tuple[OneLineParser, dict[str, OneLineParser]]:
+    """The top-level parser (the demo's options) and each command's, by name."""
     from ._cli import chaos, demo, run
     from .sim import _cli as sim_cli
 
-    parser = argparse.ArgumentParser(
-        prog="python -m tickactors",
+    parser = RunnerParser(
+        prog=_prog(),
         description=(
             "Market-data feeds that never lose data silently. With no command: a demo "
             "against the built-in simulated exchange, with faults switched on."
@@ -52,33 +81,58 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     chaos.add_arguments(chaos_parser)
-    return parser
+    return parser, {"run": run_parser, "sim": sim_parser, "chaos": chaos_parser}
 
 
-COMMANDS = ("run", "sim", "chaos")
+def build_parser() -> argparse.ArgumentParser:
+    return build_parsers()[0]
+
+
+def _command_in(words: list[str]) -> str | None:
+    return next((word for word in words if word in COMMANDS), None)
 
 
 def _refuse_options_before_the_command(parser: argparse.ArgumentParser, words: list[str]) -> None:
     """``--duration 5 run ...`` would be silently overridden by run's defaults: refuse it."""
     for index, word in enumerate(words):
         if word in COMMANDS:
-            early = [w for w in words[:index] if w.startswith("-") and w not in ("-h", "--help")]
+            early = [w for w in words[:index] if w.startswith("-") and w not in _ANYWHERE]
             if early:
                 parser.error(
-                    f"options go after the command: python -m tickactors {word} "
-                    f"{' '.join(early)} ..."
+                    f"options go after the command: {parser.prog} {word} {' '.join(early)} ..."
                 )
             return
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    words = sys.argv[1:] if argv is None else argv
-    _refuse_options_before_the_command(parser, words)
-    args = parser.parse_args(words)
-    from ._cli import chaos, demo, run
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line ``argv`` (default: ``sys.argv[1:]``); returns the exit status."""
+    words = list(sys.argv[1:] if argv is None else argv)
+    try:
+        return _main(words)
+    except SystemExit as exc:  # --help, a refusal
+        if exc.code is None or isinstance(exc.code, int):
+            return exc.code or 0
+        raise
+
+
+def _main(words: list[str]) -> int:
+    import trio
+
+    from ._cli import chaos, demo, run, run_venue
     from .sim import _cli as sim_cli
 
+    parser, commands = build_parsers()
+    _refuse_options_before_the_command(parser, words)
+    if _command_in(words) == "run":  # its refusals, and the top-level's for it
+        parser.on_refusal = commands["run"].on_refusal = run.json_refusals(words)
+    args = parser.parse_args(words)
+    checks: dict[str | None, Callable[[argparse.ArgumentParser, argparse.Namespace], None]] = {
+        "run": run_venue.check_args,
+        "sim": sim_cli.check_args,
+        "chaos": chaos.check_args,
+        None: demo.check_args,
+    }
+    checks[args.command](parser if args.command is None else commands[args.command], args)
     if args.command == "chaos":
         return chaos.main(args)
     if args.command == "run":

@@ -17,11 +17,12 @@ from typing import Any
 
 import trio
 
+from .._arg_types import non_negative_float
 from .._feed import Feed
 from .._values import BookSnapshot, HealthEvent, MarketData, Quote, Tick
 from ..sim import SimConfig, open_simulator
 from .demo_scripts import DEMO_TOKEN, VENUES, DemoVenue, say_with
-from .feed_options import add_feed_arguments
+from .feed_options import add_feed_arguments, symbols_error
 from .output import JsonLines, Writer
 from .run import make_writer, run_feed
 
@@ -38,12 +39,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--random-faults",
-        type=float,
+        type=non_negative_float,
         default=12.0,
         metavar="S",
         help="after the scripted faults, one random fault every S seconds on average (0: off)",
     )
     parser.add_argument("--no-script", action="store_true", help="skip the scripted faults")
+
+
+def check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Refuse through ``parser`` symbols the demo's venue would refuse."""
+    problem = symbols_error(args, VENUES[args.venue].make("ws://127.0.0.1:1/").dialect)
+    if problem is not None:
+        parser.error(problem)
 
 
 def _with_demo_defaults(args: argparse.Namespace, demo: DemoVenue) -> argparse.Namespace:
@@ -116,7 +124,7 @@ class LiveView:
     def status(self, event: str, message: str = "", **detail: Any) -> None:
         now = trio.current_time() - self._start
         self._events.append(f"{now:7.2f}s --   {event:<15} {message}"[:118])
-        if event in ("stopped", "fatal"):
+        if event == "stopped":  # a fatal error has its own line on stderr
             sys.stdout.write(f"{event}: {message}\n")
 
     async def refresh_forever(self, feed: Feed) -> None:

@@ -1,12 +1,21 @@
-"""The options every feed-running command shares (``run`` and ``demo``), and their types."""
+"""The options every feed-running command shares (``run`` and ``demo``), and their types.
+
+Single values are checked by their ``type=`` (``.._arg_types``); :func:`symbols_error`
+checks ``--symbols`` and ``--book-symbols`` against the venue's rules once the venue
+is known, right after parsing.
+"""
 
 from __future__ import annotations
 
 import argparse
 
+from .._arg_types import positive_float
 from .._core.delivery import Policy, parse_policies
 from .._core.shard_share import Shard
+from .._errors import InvalidSymbolError
 from .._values import StreamKind
+from ..sinks import SinkSpecError, parse_sink
+from ..venues import Dialect
 
 
 def add_feed_arguments(parser: argparse.ArgumentParser) -> None:
@@ -28,20 +37,24 @@ def add_feed_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--stale-after",
-        type=float,
+        type=positive_float,
         default=None,
         metavar="S",
         help="seconds without any message before reconnecting (venue default)",
     )
     parser.add_argument(
         "--symbol-stale-after",
-        type=float,
+        type=positive_float,
         default=None,
         metavar="S",
         help="seconds a confirmed symbol may be silent before it is re-subscribed (off by default)",
     )
     parser.add_argument(
-        "--duration", type=float, default=None, metavar="S", help="stop cleanly after S seconds"
+        "--duration",
+        type=positive_float,
+        default=None,
+        metavar="S",
+        help="stop cleanly after S seconds",
     )
     parser.add_argument("--seed", type=int, default=None, help="seed for backoff jitter")
     parser.add_argument(
@@ -65,6 +78,7 @@ def add_feed_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--sink",
+        type=_sink,
         action="append",
         default=None,
         metavar="SPEC",
@@ -80,6 +94,21 @@ def symbols_of(text: str) -> list[str]:
     return [s for s in (part.strip() for part in text.split(",")) if s]
 
 
+def symbols_error(args: argparse.Namespace, dialect: Dialect) -> str | None:
+    """What is wrong with ``--symbols`` / ``--book-symbols`` for ``dialect`` (None: nothing).
+
+    Every symbol given is checked, not only this shard's share: the shards of one
+    universe refuse it alike.
+    """
+    for option, text in (("--symbols", args.symbols), ("--book-symbols", args.book_symbols)):
+        for symbol in symbols_of(text or ""):
+            try:
+                dialect.validate_symbol(symbol)
+            except InvalidSymbolError as exc:
+                return f"argument {option}: {exc}"
+    return None
+
+
 def _policies(text: str) -> dict[StreamKind, Policy]:
     try:
         return parse_policies(text)
@@ -92,6 +121,15 @@ def _shard(text: str) -> Shard:
         return Shard.parse(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _sink(text: str) -> str:
+    """A ``--sink`` value that parses (kept as text: ``fanout.parse_sinks`` reads it)."""
+    try:
+        parse_sink(text)
+    except SinkSpecError as exc:  # its message masks a password
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
 
 
 def share_of(args: argparse.Namespace, symbols: list[str]) -> list[str]:

@@ -4,8 +4,16 @@
 (a static ``--token``, or ``--rest-url`` with credentials from the ``TRADOVATE_*`` environment
 variables, renewed by :class:`~tickactors.venues._tradovate_auth.TradovateTokenSource`).
 ``--ca-file`` / ``--insecure`` (``tls.py``) apply to the socket and the REST client alike.
-Tokens, passwords and ``sec`` are never printed. A fatal error is a status line on stdout
-and one ``error:`` line on stderr, never a traceback.
+Tokens, passwords and ``sec`` are never printed.
+
+Where errors go. The parser refuses a bad command line before anything runs
+(``run_venue.check_args`` for what needs several options): one line on stderr, exit
+status 2, and, when stdout is JSON lines, an ``error`` status line there too
+(:func:`json_refusals`). A refusal once running (symbols beyond the connection
+limits, a sink that cannot open) is an ``error`` status line on stdout and one
+``error:`` line on stderr, exit 2; a fatal error (the token refused, a certificate
+that cannot be verified) a ``fatal`` status line and one ``error:`` line, exit 1.
+Every stderr line goes through :func:`~.stderr.error_line`; never a traceback.
 """
 
 from __future__ import annotations
@@ -16,39 +24,53 @@ import os
 import signal
 import ssl
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+import time
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import trio
 
+from .._arg_types import http_url, int_between, non_empty, ws_url
 from .._core.shard_share import Shard
 from .._errors import CapacityError, FeedError, InvalidSymbolError
 from .._feed import Feed, open_feed
-from .._secret import Secret, redact
 from .._values import BOOK, TRADES
 from ..sinks import SinkError, SinkSpecError
-from ..venues import AllTick, Replay, Tradovate, Venue
-from ..venues._tradovate_auth import TradovateCredentials, TradovateTokenSource
+from ..venues import Venue
 from .commands import MAX_LINE, CommandError, parse_command
 from .connection_options import add_connection_arguments, connection_options
 from .fanout import open_fanout, parse_sinks
 from .feed_options import add_feed_arguments, share_of, symbols_of
 from .output import JsonLines, TextLines, Writer, wall_clock_offset
+from .run_venue import UsageError, open_venue
+from .stderr import error_line
 from .tls import TLSOptionError, add_tls_arguments, tls_from_args
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--venue", choices=("alltick", "tradovate"), default="alltick")
-    parser.add_argument("--url", required=True, help="the venue's WebSocket URL (no token in it)")
+    parser.add_argument(
+        "--venue",
+        choices=("alltick", "tradovate"),
+        default="alltick",
+        help="the venue's dialect (default: alltick): alltick needs a token; tradovate a "
+        "token or --rest-url",
+    )
+    parser.add_argument(
+        "--url",
+        required=True,
+        type=ws_url,
+        help="the venue's WebSocket URL, ws:// or wss:// (no token in it)",
+    )
     auth = parser.add_mutually_exclusive_group()
     auth.add_argument(
         "--token",
+        type=non_empty,
         default=None,
         help="the venue token (or set TICKACTORS_TOKEN); never printed",
     )
     auth.add_argument(
         "--rest-url",
+        type=http_url,
         default=None,
         metavar="URL",
         help="tradovate: the REST API root (https://demo.tradovateapi.com/v1); tokens are "
@@ -65,8 +87,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--replay-speed",
-        type=int,
-        default=100,
+        type=int_between(0, 400),
+        default=None,
         metavar="PCT",
         help="tradovate market replay speed, percent of real time, 0 to 400 (default 100)",
     )
@@ -75,74 +97,66 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_connection_arguments(parser)
 
 
+def _stdout_is_a_terminal() -> bool:
+    try:
+        return sys.stdout.isatty()
+    except (AttributeError, ValueError):  # no stdout, or a closed one
+        return False
+
+
 def make_writer(fmt: str | None) -> Writer:
     """The writer for ``--format`` (call inside the Trio run: it reads both clocks)."""
     if fmt is None:
-        fmt = "text" if sys.stdout.isatty() else "jsonl"
+        fmt = "text" if _stdout_is_a_terminal() else "jsonl"
     if fmt == "text":
         return TextLines()
     return JsonLines(clock_offset=wall_clock_offset())
 
 
-class _UsageError(Exception):
-    """A command line that cannot run; the message names what is wrong, never a secret."""
+def _format_in(words: Sequence[str]) -> str | None:
+    """The ``--format`` value among ``words`` as argparse will read it (abbreviated or not)."""
+    fmt = None
+    for index, word in enumerate(words):
+        if word == "--":
+            break
+        name, equals, value = word.partition("=")
+        if name.startswith("--f") and "--format".startswith(name):
+            fmt = value if equals else words[index + 1] if index + 1 < len(words) else None
+    return fmt
 
 
-@asynccontextmanager
-async def _venue_from_args(
-    args: argparse.Namespace, ssl_context: ssl.SSLContext | None
-) -> AsyncIterator[Venue]:
-    """The venue the options describe (with its token source open while the run lasts)."""
-    token = args.token or os.environ.get("TICKACTORS_TOKEN")
-    replay = None
-    if args.replay_start is not None:
-        if args.venue != "tradovate":
-            raise _UsageError("--replay-start is for --venue tradovate only")
-        try:
-            replay = Replay(args.replay_start, speed=args.replay_speed)
-        except ValueError as exc:
-            raise _UsageError(f"--replay-start/--replay-speed: {exc}") from None
-    plan = getattr(args, "plan", None)
-    if args.venue == "alltick":
-        if args.rest_url:
-            raise _UsageError("--rest-url is for --venue tradovate only")
-        yield _built(lambda: AllTick(url=args.url, token=token, plan=plan), token)
-        return
-    if plan is not None:
-        raise _UsageError("--plan is for --venue alltick only")
-    if not args.rest_url:
-        if not token:
-            raise _UsageError(
-                "--venue tradovate needs --token (or TICKACTORS_TOKEN) or --rest-url "
-                "with TRADOVATE_* credentials in the environment"
-            )
-        yield _built(lambda: Tradovate(url=args.url, token=token, replay=replay), token)
-        return
-    try:
-        credentials = TradovateCredentials.from_env()
-    except ValueError as exc:  # names the missing variables, never a value
-        raise _UsageError(f"--rest-url: {exc}") from None
-    async with TradovateTokenSource(args.rest_url, credentials, ssl_context=ssl_context) as source:
-        yield _built(lambda: Tradovate(url=args.url, token=source, replay=replay), None)
+def json_refusals(words: Sequence[str]) -> Callable[[str], None] | None:
+    """For ``run``'s parser: with JSON lines on stdout, a refusal is an ``error`` line there too.
+
+    ``words``: the command line. None when stdout gets text (``--format text``, or a
+    terminal and no ``--format``).
+    """
+    fmt = _format_in(words)
+    if fmt == "text" or (fmt != "jsonl" and _stdout_is_a_terminal()):
+        return None
+
+    def write(message: str) -> None:
+        # before the Trio run: the line's time is the wall clock's
+        JsonLines(clock_offset=time.time()).status("error", message)
+
+    return write
 
 
-def _built(make: Callable[[], Venue], token: str | None) -> Venue:
-    """``make()``; a ValueError (a bad URL, say) is a usage error, its text redacted."""
-    try:
-        return make()
-    except ValueError as exc:
-        raise _UsageError(redact(str(exc), Secret(token) if token else None)) from None
+def refuse(writer: Writer, message: str) -> int:
+    """A refusal once running: an ``error`` status line and a line on stderr; exit status 2."""
+    writer.status("error", message)
+    error_line(f"error: {message}")
+    return 2
 
 
 async def run_from_args(args: argparse.Namespace) -> int:
     writer = make_writer(args.format)
     try:
         ssl_context = tls_from_args(args)
-        async with _venue_from_args(args, ssl_context) as venue:
+        async with open_venue(args, ssl_context) as venue:
             return await run_feed(venue, args, writer, ssl_context=ssl_context)
-    except (_UsageError, TLSOptionError) as exc:
-        writer.status("error", str(exc))
-        return 2
+    except (UsageError, TLSOptionError) as exc:
+        return refuse(writer, str(exc))
 
 
 async def run_feed(
@@ -161,8 +175,7 @@ async def run_feed(
     try:
         specs = parse_sinks(getattr(args, "sink", None))
     except SinkSpecError as exc:
-        writer.status("error", f"--sink: {exc}")
-        return 2
+        return refuse(writer, f"--sink: {exc}")
     # the sinks' lines carry the same times as stdout's, to the microsecond
     offset = writer.clock_offset if isinstance(writer, JsonLines) else wall_clock_offset()
     try:
@@ -171,8 +184,7 @@ async def run_feed(
         ) as fanout:
             code = await _run_feed(venue, args, fanout, extra, ssl_context)
     except SinkError as exc:  # a sink that cannot start: nats-py missing, a path not writable
-        writer.status("error", f"--sink: {exc}")
-        return 2
+        return refuse(writer, f"--sink: {exc}")
     if code == 0:
         detail = {"sinks": fanout.statistics()} if fanout.sinks else {}
         writer.status("stopped", "bye", **detail)
@@ -189,8 +201,7 @@ async def _run_feed(
     try:
         connections = connection_options(args, venue.dialect)
     except ValueError as exc:
-        writer.status("error", str(exc))
-        return 2
+        return refuse(writer, str(exc))
     try:
         with trio.move_on_after(args.duration if args.duration else float("inf")):
             async with open_feed(
@@ -207,8 +218,7 @@ async def _run_feed(
                     feed.subscribe(*share_of(args, main))
                     feed.subscribe(*share_of(args, books), kind=BOOK)
                 except (InvalidSymbolError, CapacityError) as exc:
-                    writer.status("error", str(exc))
-                    return 2
+                    return refuse(writer, str(exc))
                 if args.shard is not None:
                     writer.status(
                         "shard",
@@ -227,7 +237,7 @@ async def _run_feed(
                         extra(feed, nursery)
     except FeedError as exc:
         writer.status("fatal", str(exc), error=type(exc).__name__)
-        print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
+        error_line(f"error: {type(exc).__name__}: {exc}")
         return 1
     return 0
 
