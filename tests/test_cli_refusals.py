@@ -254,6 +254,28 @@ async def test_one_refusal_per_command_as_a_subprocess() -> None:
     assert all(results[i].stdout == b"" for i in (1, 2, 3))
 
 
+def test_a_keyboard_interrupt_outside_the_handlers_ends_quietly_with_130(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from tickactors._cli import chaos
+
+    def interrupted(_: argparse.Namespace) -> int:
+        raise KeyboardInterrupt
+
+    def interrupted_in_a_group(_: argparse.Namespace) -> int:
+        raise BaseExceptionGroup("trio", [KeyboardInterrupt(), KeyboardInterrupt()])
+
+    def broken(_: argparse.Namespace) -> int:
+        raise BaseExceptionGroup("trio", [KeyboardInterrupt(), RuntimeError("a bug")])
+
+    for raiser in (interrupted, interrupted_in_a_group):
+        monkeypatch.setattr(chaos, "main", raiser)
+        assert entry.main(["chaos"]) == 130
+    monkeypatch.setattr(chaos, "main", broken)
+    with pytest.raises(BaseExceptionGroup):  # a bug is not hidden
+        entry.main(["chaos"])
+
+
 def test_the_arg_types_name_the_value_and_what_is_allowed() -> None:
     cases = [
         (positive_float, "0", "must be a number > 0, not '0'"),

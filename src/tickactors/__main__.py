@@ -6,7 +6,13 @@ runs: one line on stderr, ``PROG: error: MESSAGE (see --help)``, exit status 2
 ``check_args`` what several options, or the environment, make wrong together. ``run``
 with JSON lines on stdout also writes the refusal there as an ``error`` status line.
 
-Then the command runs under Trio.
+Then the command runs under Trio. Each one takes SIGINT and SIGTERM for as long as it
+runs and stops cleanly on them; from :func:`main`'s first line until then both are held
+back (``_cli/signals.py``), so one sent while the parser runs or Trio starts is a stop
+request too. A KeyboardInterrupt that still gets through (as Trio stops) ends the
+process quietly, no traceback, with exit status 130, the shell's convention for SIGINT.
+One that arrives while Python imports tickactors, before :func:`main` runs, is
+Python's to report.
 """
 
 from __future__ import annotations
@@ -77,7 +83,8 @@ def build_parsers() -> tuple[OneLineParser, dict[str, OneLineParser]]:
             "Run a feed against the simulated exchange while the exchange injects every "
             "fault it knows at random and the subscription churns at random. Checks the "
             "invariants throughout; the last stdout line is a JSON summary. Exit 0 only "
-            "when nothing was lost."
+            "when nothing was lost. SIGINT or SIGTERM stop the faults early; the summary "
+            "then says interrupted."
         ),
     )
     chaos.add_arguments(chaos_parser)
@@ -104,15 +111,31 @@ def _refuse_options_before_the_command(parser: argparse.ArgumentParser, words: l
             return
 
 
+def _interrupted(exc: BaseException) -> bool:
+    """Whether ``exc`` is a KeyboardInterrupt, or a group of nothing else."""
+    if isinstance(exc, KeyboardInterrupt):
+        return True
+    return isinstance(exc, BaseExceptionGroup) and exc.split(KeyboardInterrupt)[1] is None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line ``argv`` (default: ``sys.argv[1:]``); returns the exit status."""
+    from ._cli import signals
+
     words = list(sys.argv[1:] if argv is None else argv)
+    mask = signals.hold()  # until the command's handlers are in place
     try:
         return _main(words)
     except SystemExit as exc:  # --help, a refusal
         if exc.code is None or isinstance(exc.code, int):
             return exc.code or 0
         raise
+    except BaseException as exc:
+        if _interrupted(exc):
+            return 130
+        raise
+    finally:
+        signals.restore(mask)
 
 
 def _main(words: list[str]) -> int:

@@ -5,12 +5,19 @@ request); the LAST line is the summary object. Exit status 0 only when nothing
 was lost: every fault recovered, no ghost tick, no request past its deadline,
 no unhandled exception, and the feed converged (desired == confirmed == what the
 simulator streams) after the faults stopped.
+
+SIGINT or SIGTERM (in the foreground or in the background, on either clock) end
+the faults and the churn at once; the soak then settles as at a normal end and
+prints its summary, with ``"interrupted": true`` and the seconds of chaos that
+ran in ``duration_s``; the exit status is the verdict's, as ever. A second signal
+ends the settling too, and a fault still unrecovered then counts as lost.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Callable
 from typing import Any
 
 import trio
@@ -19,7 +26,9 @@ import trio.testing
 from .._arg_types import positive_float
 from .._chaos.plan import COMMON_KINDS, TRADOVATE_KINDS
 from .._chaos.setups import VENUES
-from .._chaos.soak import SoakOptions, soak
+from .._chaos.soak import Interrupt, SoakOptions, soak
+from .signals import Stop, open_stop
+from .stderr import error_line
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -88,7 +97,26 @@ async def run_from_args(args: argparse.Namespace) -> int:
         if not args.quiet:
             print(json.dumps(line), flush=True)
 
-    summary = await soak(options, progress)
+    interrupt = Interrupt()
+    async with open_stop() as stop, trio.open_nursery() as nursery:
+        nursery.start_soon(_interrupt_on_signals, stop, interrupt, args.settle, progress)
+        summary = await soak(options, progress, interrupt=interrupt)
+        nursery.cancel_scope.cancel()
     summary["clock"] = args.clock
     print(json.dumps(summary), flush=True)
     return 0 if summary["ok"] else 1
+
+
+async def _interrupt_on_signals(
+    stop: Stop, interrupt: Interrupt, settle: float, progress: Callable[[dict[str, Any]], None]
+) -> None:
+    """The first signal ends the chaos, the second the settling."""
+    await stop.first.wait()
+    interrupt.stop.set()
+    progress({"event": "interrupted", "signal": stop.name, "t": round(trio.current_time(), 3)})
+    error_line(
+        f"chaos: {stop.name}: faults and churn stopped; settling for at most {settle:g} s "
+        "before the summary (again to stop at once)"
+    )
+    await stop.again.wait()
+    interrupt.hurry.set()

@@ -25,6 +25,7 @@ from .demo_scripts import DEMO_TOKEN, VENUES, DemoVenue, say_with
 from .feed_options import add_feed_arguments, symbols_error
 from .output import JsonLines, Writer
 from .run import make_writer, run_feed
+from .signals import open_stop
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -73,7 +74,7 @@ async def run_from_args(args: argparse.Namespace) -> int:
     args = _with_demo_defaults(args, demo)
     config = SimConfig(random_faults=0.0, tokens=frozenset({DEMO_TOKEN}))
     seed = args.seed or 0
-    async with open_simulator(demo.name, config=config, seed=seed) as sim:
+    async with open_stop() as stop, open_simulator(demo.name, config=config, seed=seed) as sim:
         fmt = args.format or ("live" if sys.stdout.isatty() else "jsonl")
         writer: Writer = LiveView(demo.title) if fmt == "live" else make_writer(fmt)
 
@@ -84,7 +85,7 @@ async def run_from_args(args: argparse.Namespace) -> int:
             if isinstance(writer, LiveView):
                 nursery.start_soon(writer.refresh_forever, feed)
 
-        return await run_feed(demo.make(sim.url), args, writer, extra=extra)
+        return await run_feed(demo.make(sim.url), args, writer, extra=extra, stop=stop)
 
 
 _Row = tuple[Decimal | None, Decimal | None, Decimal | None, float, int]

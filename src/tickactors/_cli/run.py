@@ -14,6 +14,7 @@ limits, a sink that cannot open) is an ``error`` status line on stdout and one
 ``error:`` line on stderr, exit 2; a fatal error (the token refused, a certificate
 that cannot be verified) a ``fatal`` status line and one ``error:`` line, exit 1.
 Every stderr line goes through :func:`~.stderr.error_line`; never a traceback.
+SIGINT and SIGTERM, from the start of the Trio run to its end, stop it cleanly (exit 0).
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ from __future__ import annotations
 import argparse
 import functools
 import os
-import signal
 import ssl
 import sys
 import time
@@ -43,6 +43,7 @@ from .fanout import open_fanout, parse_sinks
 from .feed_options import add_feed_arguments, share_of, symbols_of
 from .output import JsonLines, TextLines, Writer, wall_clock_offset
 from .run_venue import UsageError, open_venue
+from .signals import Stop, open_stop
 from .stderr import error_line
 from .tls import TLSOptionError, add_tls_arguments, tls_from_args
 
@@ -150,13 +151,14 @@ def refuse(writer: Writer, message: str) -> int:
 
 
 async def run_from_args(args: argparse.Namespace) -> int:
-    writer = make_writer(args.format)
-    try:
-        ssl_context = tls_from_args(args)
-        async with open_venue(args, ssl_context) as venue:
-            return await run_feed(venue, args, writer, ssl_context=ssl_context)
-    except (UsageError, TLSOptionError) as exc:
-        return refuse(writer, str(exc))
+    async with open_stop() as stop:
+        writer = make_writer(args.format)
+        try:
+            ssl_context = tls_from_args(args)
+            async with open_venue(args, ssl_context) as venue:
+                return await run_feed(venue, args, writer, ssl_context=ssl_context, stop=stop)
+        except (UsageError, TLSOptionError) as exc:
+            return refuse(writer, str(exc))
 
 
 async def run_feed(
@@ -166,12 +168,20 @@ async def run_feed(
     *,
     extra: Callable[[Feed, trio.Nursery], None] | None = None,
     ssl_context: ssl.SSLContext | None = None,
+    stop: Stop | None = None,
 ) -> int:
     """Run a feed until --duration, SIGINT/SIGTERM or a fatal error. Returns the exit code.
 
     With ``--sink``, everything written goes to the sinks too (``fanout.py``); the final
     ``stopped`` line then carries each sink's statistics, taken after it closed.
+    ``stop``: the caller's, set by SIGINT and SIGTERM (opened early, so that a signal
+    during the start is not lost); None: one of its own.
     """
+    if stop is None:
+        async with open_stop() as own:
+            return await run_feed(
+                venue, args, writer, extra=extra, ssl_context=ssl_context, stop=own
+            )
     try:
         specs = parse_sinks(getattr(args, "sink", None))
     except SinkSpecError as exc:
@@ -182,7 +192,7 @@ async def run_feed(
         async with open_fanout(
             writer, specs, venue=venue.dialect.name, clock_offset=offset
         ) as fanout:
-            code = await _run_feed(venue, args, fanout, extra, ssl_context)
+            code = await _run_feed(venue, args, fanout, extra, ssl_context, stop)
     except SinkError as exc:  # a sink that cannot start: nats-py missing, a path not writable
         return refuse(writer, f"--sink: {exc}")
     if code == 0:
@@ -197,6 +207,7 @@ async def _run_feed(
     writer: Writer,
     extra: Callable[[Feed, trio.Nursery], None] | None,
     ssl_context: ssl.SSLContext | None,
+    stop: Stop,
 ) -> int:
     try:
         connections = connection_options(args, venue.dialect)
@@ -232,7 +243,7 @@ async def _run_feed(
                 async with trio.open_nursery() as nursery:
                     for task in (_pump_market, _pump_events, read_commands):
                         nursery.start_soon(_until_stdout_closes, task, feed, writer, nursery)
-                    nursery.start_soon(_until_signal, nursery.cancel_scope)
+                    nursery.start_soon(_until_stopped, stop, nursery.cancel_scope)
                     if extra is not None:
                         extra(feed, nursery)
     except FeedError as exc:
@@ -270,11 +281,9 @@ async def _pump_events(feed: Feed, writer: Writer) -> None:
         writer.event(event)
 
 
-async def _until_signal(scope: trio.CancelScope) -> None:
-    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-        async for _ in signals:
-            scope.cancel()
-            return
+async def _until_stopped(stop: Stop, scope: trio.CancelScope) -> None:
+    await stop.first.wait()
+    scope.cancel()
 
 
 async def _read_commands(feed: Feed, writer: Writer, *, shard: Shard | None = None) -> None:

@@ -13,7 +13,9 @@ passwords are never printed.
 Bad options are refused by the parser, one line and exit status 2: single values
 by their types (``tickactors._arg_types``, shared with the runner; it imports
 nothing from tickactors), the rest by :func:`check_args` right after parsing
-(the TLS files, and the limits together).
+(the TLS files, and the limits together). Every signal that arrives while it runs
+is taken (none is left for Python to raise as a KeyboardInterrupt as it closes);
+the first one stops it.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import math
 import signal
 import ssl
 import sys
+from collections.abc import AsyncIterator
 
 import trio
 
@@ -275,32 +278,49 @@ async def run_from_args(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    # the signal handlers are in place before the URL is printed
+    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        if hasattr(signal, "pthread_sigmask"):  # ``python -m tickactors`` held them back
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, (signal.SIGINT, signal.SIGTERM))
+        stopped = trio.Event()
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(_take_signals, signals, stopped)
+            code = await _serve(args, config, tls, stopped)
+            nursery.cancel_scope.cancel()
+    return code
+
+
+async def _take_signals(signals: AsyncIterator[int], stopped: trio.Event) -> None:
+    async for _ in signals:
+        stopped.set()
+
+
+async def _serve(
+    args: argparse.Namespace, config: SimConfig, tls: ssl.SSLContext | None, stopped: trio.Event
+) -> int:
     try:
-        # the signal handlers are in place before the URL is printed
-        with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-            async with open_simulator(
-                args.venue,
-                host=args.host,
-                port=args.port,
-                config=config,
-                seed=args.seed,
-                ssl_context=tls,
-            ) as sim:
-                line = f"listening {sim.url}"
-                if sim.venue == "tradovate":
-                    line += f" rest {sim.rest_url}"
-                print(line, flush=True)
-                with trio.move_on_after(args.duration if args.duration else math.inf):
-                    async for _ in signals:
-                        break
-                stats = sim.stats
-                print(
-                    f"stopped: connections={stats.connections_opened} "
-                    f"frames={stats.frames_sent} faults={sum(stats.faults_injected.values())}",
-                    file=sys.stderr,
-                    flush=True,
-                )
-    except (ValueError, OSError) as exc:
+        async with open_simulator(
+            args.venue,
+            host=args.host,
+            port=args.port,
+            config=config,
+            seed=args.seed,
+            ssl_context=tls,
+        ) as sim:
+            line = f"listening {sim.url}"
+            if sim.venue == "tradovate":
+                line += f" rest {sim.rest_url}"
+            print(line, flush=True)
+            with trio.move_on_after(args.duration if args.duration else math.inf):
+                await stopped.wait()
+            stats = sim.stats
+            print(
+                f"stopped: connections={stats.connections_opened} "
+                f"frames={stats.frames_sent} faults={sum(stats.faults_injected.values())}",
+                file=sys.stderr,
+                flush=True,
+            )
+    except (ValueError, OSError) as exc:  # the host refused, the port taken
         print(f"error: {exc}", file=sys.stderr)
         return 2
     return 0
@@ -312,4 +332,7 @@ def main(argv: list[str] | None = None) -> int:
     add_arguments(parser)
     args = parser.parse_args(argv)
     check_args(parser, args)
-    return trio.run(run_from_args, args)
+    try:
+        return trio.run(run_from_args, args)
+    except KeyboardInterrupt:  # before the handlers were in place, or after
+        return 130
