@@ -63,6 +63,7 @@ RUN_CASES: list[tuple[list[str], str]] = [
     ([*RUN, "--ca-file", "/nonexistent/ca.pem"], "--ca-file"),
     ([*RUN, "--ca-file", "ca.pem", "--insecure"], "--insecure"),
     ([*RUN, "--venue", "binance"], "--venue"),
+    ([*RUN, "--log-level", "loud"], "--log-level"),
     ([*RUN, "--token", ""], "--token"),
     ([*RUN, "--replay-start", "2024-01-02T14:30:00Z"], "--replay-start"),
     ([*RUN, "--rest-url", "http://127.0.0.1:1/v1"], "--rest-url"),  # with --token
@@ -94,6 +95,7 @@ DEMO_CASES: list[tuple[list[str], str]] = [
     (["--symbols", "b a d"], "--symbols"),
     (["--venue", "tradovate", "--book-symbols", "ESZ6,"], None),  # fine: an empty part
     (["--shard", "1/1"], "--shard"),
+    (["--log-level", "chatty"], "--log-level"),
     (["--duration", "5", "run", "--url", URL], "--duration"),  # an option before the command
     (["frobnicate"], "COMMAND"),
 ]

@@ -5,6 +5,8 @@ runs: one line on stderr, ``PROG: error: MESSAGE (see --help)``, exit status 2
 (``_arg_types.OneLineParser``). The options' types refuse bad values; each command's
 ``check_args`` what several options, or the environment, make wrong together. ``run``
 with JSON lines on stdout also writes the refusal there as an ``error`` status line.
+``--version`` prints the installed version; ``--log-level`` (``run`` and the demo,
+``_cli/logs.py``) puts the ``tickactors`` logger on stderr while the command runs.
 
 Then the command runs under Trio. Each one takes SIGINT and SIGTERM for as long as it
 runs and stops cleanly on them; from :func:`main`'s first line until then both are held
@@ -25,7 +27,18 @@ from collections.abc import Callable, Sequence
 from ._arg_types import OneLineParser
 
 COMMANDS = ("run", "sim", "chaos")
-_ANYWHERE = ("-h", "--help")  # options that may come before a command
+_ANYWHERE = ("-h", "--help", "--version")  # options that may come before a command
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("tickactors")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        from . import __version__
+
+        return __version__
 
 
 class RunnerParser(OneLineParser):
@@ -54,6 +67,7 @@ def build_parsers() -> tuple[OneLineParser, dict[str, OneLineParser]]:
             "against the built-in simulated exchange, with faults switched on."
         ),
     )
+    parser.add_argument("--version", action="version", version=f"tickactors {_version()}")
     demo.add_arguments(parser)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     run_parser = commands.add_parser(
@@ -126,7 +140,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     mask = signals.hold()  # until the command's handlers are in place
     try:
         return _main(words)
-    except SystemExit as exc:  # --help, a refusal
+    except SystemExit as exc:  # --help, --version, a refusal
         if exc.code is None or isinstance(exc.code, int):
             return exc.code or 0
         raise
@@ -142,6 +156,7 @@ def _main(words: list[str]) -> int:
     import trio
 
     from ._cli import chaos, demo, run, run_venue
+    from ._cli.logs import logging_to_stderr
     from .sim import _cli as sim_cli
 
     parser, commands = build_parsers()
@@ -156,13 +171,14 @@ def _main(words: list[str]) -> int:
         None: demo.check_args,
     }
     checks[args.command](parser if args.command is None else commands[args.command], args)
-    if args.command == "chaos":
-        return chaos.main(args)
-    if args.command == "run":
-        return trio.run(run.run_from_args, args)
-    if args.command == "sim":
-        return trio.run(sim_cli.run_from_args, args)
-    return trio.run(demo.run_from_args, args)
+    with logging_to_stderr(getattr(args, "log_level", None)):
+        if args.command == "chaos":
+            return chaos.main(args)
+        if args.command == "run":
+            return trio.run(run.run_from_args, args)
+        if args.command == "sim":
+            return trio.run(sim_cli.run_from_args, args)
+        return trio.run(demo.run_from_args, args)
 
 
 if __name__ == "__main__":

@@ -2,7 +2,8 @@
 
 Single values are checked by their ``type=`` (``.._arg_types``); :func:`symbols_error`
 checks ``--symbols`` and ``--book-symbols`` against the venue's rules once the venue
-is known, right after parsing.
+is known, right after parsing. :func:`nothing_to_subscribe` is the warning for a run
+that would subscribe nothing.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from .._errors import InvalidSymbolError
 from .._values import StreamKind
 from ..sinks import SinkSpecError, parse_sink
 from ..venues import Dialect
+from .logs import add_log_argument
 
 
 def add_feed_arguments(parser: argparse.ArgumentParser) -> None:
@@ -54,7 +56,7 @@ def add_feed_arguments(parser: argparse.ArgumentParser) -> None:
         type=positive_float,
         default=None,
         metavar="S",
-        help="stop cleanly after S seconds",
+        help="stop cleanly after S seconds (default: run until SIGINT or SIGTERM)",
     )
     parser.add_argument("--seed", type=int, default=None, help="seed for backoff jitter")
     parser.add_argument(
@@ -88,6 +90,7 @@ def add_feed_arguments(parser: argparse.ArgumentParser) -> None:
         "JetStream, subjects ticks.<venue>.<kind>.<symbol> and health.<venue>.<event>); "
         "see docs/sinks.md",
     )
+    add_log_argument(parser)
 
 
 def symbols_of(text: str) -> list[str]:
@@ -107,6 +110,16 @@ def symbols_error(args: argparse.Namespace, dialect: Dialect) -> str | None:
             except InvalidSymbolError as exc:
                 return f"argument {option}: {exc}"
     return None
+
+
+def nothing_to_subscribe(args: argparse.Namespace, given: int) -> str:
+    """The warning for a run that subscribes nothing at start (``given``: symbols given)."""
+    shard: Shard | None = getattr(args, "shard", None)
+    if not given or shard is None:
+        why = "--symbols and --book-symbols name no symbol"
+    else:
+        why = f"--shard {shard.index}/{shard.count} takes none of the {given} symbol(s) given"
+    return f"warning: nothing to subscribe: {why}; running, stdin commands may subscribe"
 
 
 def _policies(text: str) -> dict[StreamKind, Policy]:

@@ -40,7 +40,7 @@ from ..venues import Venue
 from .commands import MAX_LINE, CommandError, parse_command
 from .connection_options import add_connection_arguments, connection_options
 from .fanout import open_fanout, parse_sinks
-from .feed_options import add_feed_arguments, share_of, symbols_of
+from .feed_options import add_feed_arguments, nothing_to_subscribe, share_of, symbols_of
 from .output import JsonLines, TextLines, Writer, wall_clock_offset
 from .run_venue import UsageError, open_venue
 from .signals import Stop, open_stop
@@ -225,6 +225,8 @@ async def _run_feed(
                 **connections,
             ) as feed:
                 main, books = symbols_of(args.symbols), symbols_of(args.book_symbols)
+                if not share_of(args, main + books):
+                    error_line(nothing_to_subscribe(args, len(main) + len(books)))
                 try:
                     feed.subscribe(*share_of(args, main))
                     feed.subscribe(*share_of(args, books), kind=BOOK)
