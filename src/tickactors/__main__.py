@@ -1,24 +1,73 @@
-"""``python -m tickactors``: the demo; ``run``: a feed to stdout; ``sim``: the exchange alone."""
+"""``python -m tickactors`` and the ``tickactors`` script: the demo, ``run``, ``sim``, ``chaos``.
+
+The command line is parsed here, and refused here when it is wrong, before anything
+runs: one line on stderr, ``PROG: error: MESSAGE (see --help)``, exit status 2
+(``_arg_types.OneLineParser``). The options' types refuse bad values; each command's
+``check_args`` what several options, or the environment, make wrong together. ``run``
+with JSON lines on stdout also writes the refusal there as an ``error`` status line.
+``--version`` prints the installed version; ``--log-level`` (``run`` and the demo,
+``_cli/logs.py``) puts the ``tickactors`` logger on stderr while the command runs.
+
+Then the command runs under Trio. Each one takes SIGINT and SIGTERM for as long as it
+runs and stops cleanly on them; from :func:`main`'s first line until then both are held
+back (``_cli/signals.py``), so one sent while the parser runs or Trio starts is a stop
+request too. A KeyboardInterrupt that still gets through (as Trio stops) ends the
+process quietly, no traceback, with exit status 130, the shell's convention for SIGINT.
+One that arrives while Python imports tickactors, before :func:`main` runs, is
+Python's to report.
+"""
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+from collections.abc import Callable, Sequence
 
-import trio
+from ._arg_types import OneLineParser
+
+COMMANDS = ("run", "sim", "chaos")
+_ANYWHERE = ("-h", "--help", "--version")  # options that may come before a command
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("tickactors")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        from . import __version__
+
+        return __version__
+
+
+class RunnerParser(OneLineParser):
+    """The runner's parser: its refusals go through the runner's one stderr function."""
+
+    def emit(self, line: str) -> None:
+        from ._cli.stderr import error_line
+
+        error_line(line)
+
+
+def _prog() -> str:
+    name = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else ""
+    return name if name == "tickactors" else "python -m tickactors"
+
+
+def build_parsers() -> tuple[OneLineParser, dict[str, OneLineParser]]:
+    """The top-level parser (the demo's options) and each command's, by name."""
     from ._cli import chaos, demo, run
     from .sim import _cli as sim_cli
 
-    parser = argparse.ArgumentParser(
-        prog="python -m tickactors",
+    parser = RunnerParser(
+        prog=_prog(),
         description=(
             "Market-data feeds that never lose data silently. With no command: a demo "
             "against the built-in simulated exchange, with faults switched on."
         ),
     )
+    parser.add_argument("--version", action="version", version=f"tickactors {_version()}")
     demo.add_arguments(parser)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     run_parser = commands.add_parser(
@@ -48,44 +97,88 @@ def build_parser() -> argparse.ArgumentParser:
             "Run a feed against the simulated exchange while the exchange injects every "
             "fault it knows at random and the subscription churns at random. Checks the "
             "invariants throughout; the last stdout line is a JSON summary. Exit 0 only "
-            "when nothing was lost."
+            "when nothing was lost. SIGINT or SIGTERM stop the faults early; the summary "
+            "then says interrupted."
         ),
     )
     chaos.add_arguments(chaos_parser)
-    return parser
+    return parser, {"run": run_parser, "sim": sim_parser, "chaos": chaos_parser}
 
 
-COMMANDS = ("run", "sim", "chaos")
+def build_parser() -> argparse.ArgumentParser:
+    return build_parsers()[0]
+
+
+def _command_in(words: list[str]) -> str | None:
+    return next((word for word in words if word in COMMANDS), None)
 
 
 def _refuse_options_before_the_command(parser: argparse.ArgumentParser, words: list[str]) -> None:
     """``--duration 5 run ...`` would be silently overridden by run's defaults: refuse it."""
     for index, word in enumerate(words):
         if word in COMMANDS:
-            early = [w for w in words[:index] if w.startswith("-") and w not in ("-h", "--help")]
+            early = [w for w in words[:index] if w.startswith("-") and w not in _ANYWHERE]
             if early:
                 parser.error(
-                    f"options go after the command: python -m tickactors {word} "
-                    f"{' '.join(early)} ..."
+                    f"options go after the command: {parser.prog} {word} {' '.join(early)} ..."
                 )
             return
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    words = sys.argv[1:] if argv is None else argv
-    _refuse_options_before_the_command(parser, words)
-    args = parser.parse_args(words)
-    from ._cli import chaos, demo, run
+def _interrupted(exc: BaseException) -> bool:
+    """Whether ``exc`` is a KeyboardInterrupt, or a group of nothing else."""
+    if isinstance(exc, KeyboardInterrupt):
+        return True
+    return isinstance(exc, BaseExceptionGroup) and exc.split(KeyboardInterrupt)[1] is None
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line ``argv`` (default: ``sys.argv[1:]``); returns the exit status."""
+    from ._cli import signals
+
+    words = list(sys.argv[1:] if argv is None else argv)
+    mask = signals.hold()  # until the command's handlers are in place
+    try:
+        return _main(words)
+    except SystemExit as exc:  # --help, --version, a refusal
+        if exc.code is None or isinstance(exc.code, int):
+            return exc.code or 0
+        raise
+    except BaseException as exc:
+        if _interrupted(exc):
+            return 130
+        raise
+    finally:
+        signals.restore(mask)
+
+
+def _main(words: list[str]) -> int:
+    import trio
+
+    from ._cli import chaos, demo, run, run_venue
+    from ._cli.logs import logging_to_stderr
     from .sim import _cli as sim_cli
 
-    if args.command == "chaos":
-        return chaos.main(args)
-    if args.command == "run":
-        return trio.run(run.run_from_args, args)
-    if args.command == "sim":
-        return trio.run(sim_cli.run_from_args, args)
-    return trio.run(demo.run_from_args, args)
+    parser, commands = build_parsers()
+    _refuse_options_before_the_command(parser, words)
+    if _command_in(words) == "run":  # its refusals, and the top-level's for it
+        parser.on_refusal = commands["run"].on_refusal = run.json_refusals(words)
+    args = parser.parse_args(words)
+    checks: dict[str | None, Callable[[argparse.ArgumentParser, argparse.Namespace], None]] = {
+        "run": run_venue.check_args,
+        "sim": sim_cli.check_args,
+        "chaos": chaos.check_args,
+        None: demo.check_args,
+    }
+    checks[args.command](parser if args.command is None else commands[args.command], args)
+    with logging_to_stderr(getattr(args, "log_level", None)):
+        if args.command == "chaos":
+            return chaos.main(args)
+        if args.command == "run":
+            return trio.run(run.run_from_args, args)
+        if args.command == "sim":
+            return trio.run(sim_cli.run_from_args, args)
+        return trio.run(demo.run_from_args, args)
 
 
 if __name__ == "__main__":

@@ -19,6 +19,12 @@ feed events compare directly) and these tasks:
 After ``duration`` seconds the faults stop and the churn stops; the soak waits
 up to ``settle`` seconds for every fault to be recovered and for the feed's
 confirmed set, its desired set and what the simulator really streams to agree.
+
+An :class:`Interrupt` ends it sooner (the command line's SIGINT and SIGTERM):
+``stop`` ends the faults and the churn at once, and the soak settles as it would
+have at the end, so the verdict means what it always does, over the time that ran
+(``duration_s`` in the summary, ``interrupted`` true). ``hurry`` ends the settling
+too: a fault still unrecovered then counts as one.
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import random
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import Any
 
@@ -64,6 +70,29 @@ class SoakOptions:
 
 
 Progress = Callable[[dict[str, Any]], None]
+
+
+class Interrupt:
+    """A soak cut short from outside: :attr:`stop` ends the faults, :attr:`hurry` the settling."""
+
+    def __init__(self) -> None:
+        self.stop = trio.Event()
+        self.hurry = trio.Event()
+
+
+async def _unless(event: trio.Event, work: Callable[[], Awaitable[object]]) -> None:
+    """Await ``work()`` until it returns or ``event`` is set, whichever comes first."""
+    if event.is_set():
+        return
+    async with trio.open_nursery() as nursery:
+
+        async def cancel_on_event() -> None:
+            await event.wait()
+            nursery.cancel_scope.cancel()
+
+        nursery.start_soon(cancel_on_event)
+        await work()
+        nursery.cancel_scope.cancel()
 
 
 class _Soak:
@@ -284,12 +313,17 @@ def _is_recovered(record: FaultRecord) -> bool:
 
 
 async def soak(
-    options: SoakOptions, progress: Progress | None = None, ledger: Ledger | None = None
+    options: SoakOptions,
+    progress: Progress | None = None,
+    ledger: Ledger | None = None,
+    interrupt: Interrupt | None = None,
 ) -> dict[str, Any]:
     """Run one soak; returns the summary (``ok`` says whether nothing was lost).
 
     ``ledger``: keep the books in this one (to read every fault's figures afterwards).
+    ``interrupt``: how to end it early (see the module's docstring).
     """
+    interrupt = interrupt if interrupt is not None else Interrupt()
     setup = VENUES[options.venue]
     config = setup.sim_config(options.seed)
     async with open_simulator(options.venue, config=config, seed=options.seed) as sim:
@@ -308,7 +342,7 @@ async def soak(
                 handler = ErrorCounter(state.ledger)
                 logger.addHandler(handler)
                 try:
-                    summary = await _run(state)
+                    summary = await _run(state, interrupt)
                 finally:
                     logger.removeHandler(handler)
         except Exception as exc:  # the soak reports what escaped, never hides it
@@ -316,34 +350,38 @@ async def soak(
             summary = _failed(state, sim)
         summary["unhandled_exceptions"] += len(escaped)
         summary["exceptions"] = (state.ledger.unhandled if state else []) + escaped
+    summary["interrupted"] = interrupt.stop.is_set()
     summary["ok"] = _ok(summary)
     return summary
 
 
-async def _run(state: _Soak) -> dict[str, Any]:
+async def _run(state: _Soak, interrupt: Interrupt) -> dict[str, Any]:
     options, feed = state.options, state.feed
     rss_start = rss_mb()
-    start = trio.current_time()
     feed.subscribe(*state.rng.sample(state.setup.symbols[:-1], 4))  # never the rejected one
     feed.subscribe(state.setup.book_symbols[0], kind=BOOK)
     with trio.fail_after(30.0):
-        await feed.wait_converged()
+        await _unless(interrupt.stop, feed.wait_converged)
     async with trio.open_nursery() as nursery:
         state.nursery = nursery
         nursery.start_soon(state.observe)
         nursery.start_soon(state.events)
         nursery.start_soon(state.audit)
+        start = trio.current_time()
         async with trio.open_nursery() as chaos:
-            chaos.start_soon(state.inject, trio.current_time() + options.duration)
+            chaos.start_soon(state.inject, start + options.duration)
             chaos.start_soon(state.churn)
             chaos.start_soon(state.user_requests_forever)
-            await trio.sleep(options.duration)
+            with trio.move_on_after(options.duration):
+                await interrupt.stop.wait()
             chaos.cancel_scope.cancel()
+        stopped = trio.current_time()
         state.stop_faults()
         state.say("faults_stopped", pending=len(state.ledger.pending()))
-        await state.wait_until(state.settled, options.settle)
+        await _unless(interrupt.hurry, partial(state.wait_until, state.settled, options.settle))
         settle_end = trio.current_time()
         nursery.cancel_scope.cancel()
+    ran = round(stopped - start, 3) if interrupt.stop.is_set() else options.duration
     summary = state.ledger.summary()
     truth = state.truth()
     stats = feed.statistics()
@@ -351,8 +389,8 @@ async def _run(state: _Soak) -> dict[str, Any]:
         {
             "venue": options.venue,
             "seed": options.seed,
-            "duration_s": options.duration,
-            "settle_s": round(settle_end - start - options.duration, 3),
+            "duration_s": ran,
+            "settle_s": round(settle_end - stopped, 3),
             "converged": feed.is_converged() and bool(truth["agree"]),
             "sim_agrees": truth["agree"],
             "sim_connections_live": truth["sim_connections_live"],

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from .._arg_types import positive_float, positive_int
 from .._core.overlap import RotationPolicy
 from .._slots import shard_plan
 from ..venues import AllTick, Dialect
@@ -26,14 +27,14 @@ def add_connection_arguments(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument(
         "--max-symbols-per-connection",
-        type=_positive_int,
+        type=positive_int,
         default=None,
         metavar="N",
         help="symbols of one stream a connection may carry (default: the plan's)",
     )
     group.add_argument(
         "--max-connections",
-        type=_positive_int,
+        type=positive_int,
         default=None,
         metavar="N",
         help="connections the token may hold at once, a rotation's spare included "
@@ -41,7 +42,7 @@ def add_connection_arguments(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument(
         "--max-connection-age",
-        type=float,
+        type=positive_float,
         default=None,
         metavar="S",
         help="replace every connection before it is S seconds old, make-before-break: the "
@@ -62,21 +63,19 @@ def connection_options(args: argparse.Namespace, dialect: Dialect) -> dict[str, 
         "max_connection_age": getattr(args, "max_connection_age", None),
     }
     age = options["max_connection_age"]
-    RotationPolicy(age)  # the feed's own checks, with its default timings
-    shard_plan(
-        dialect,
-        max_symbols_per_connection=options["max_symbols_per_connection"],
-        max_connections=options["max_connections"],
-        rotating=age is not None,
-    )
-    return {key: value for key, value in options.items() if value is not None}
-
-
-def _positive_int(text: str) -> int:
     try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"at least 1, not {value}")
-    return value
+        RotationPolicy(age)  # the feed's own checks, with its default timings
+        shard_plan(
+            dialect,
+            max_symbols_per_connection=options["max_symbols_per_connection"],
+            max_connections=options["max_connections"],
+            rotating=age is not None,
+        )
+    except ValueError as exc:  # each names the feed's argument; say which option that is
+        text = str(exc)
+        for name in ("max_connection_age", "max_symbols_per_connection", "max_connections"):
+            if text.startswith(name):
+                option = "--" + name.replace("_", "-")
+                raise ValueError(f"argument {option}: {text.removeprefix(name).lstrip()}") from None
+        raise
+    return {key: value for key, value in options.items() if value is not None}

@@ -13,13 +13,15 @@ import argparse
 
 import trio
 
+from .._arg_types import non_negative_float
 from .._feed import Feed
 from ..sim import SimConfig, open_simulator
 from .demo_scripts import DEMO_TOKEN, VENUES, DemoSymbols, DemoVenue, say_with
-from .feed_options import add_feed_arguments, share_of, symbols_of
+from .feed_options import add_feed_arguments, share_of, symbols_error, symbols_of
 from .live_view import LiveView
 from .output import JsonLines
 from .run import make_writer, open_outputs, run_feed
+from .signals import open_stop
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -34,12 +36,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--random-faults",
-        type=float,
+        type=non_negative_float,
         default=12.0,
         metavar="S",
         help="after the scripted faults, one random fault every S seconds on average (0: off)",
     )
     parser.add_argument("--no-script", action="store_true", help="skip the scripted faults")
+
+
+def check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Refuse through ``parser`` symbols the demo's venue would refuse."""
+    problem = symbols_error(args, VENUES[args.venue].make("ws://127.0.0.1:1/").dialect)
+    if problem is not None:
+        parser.error(problem)
 
 
 def _with_demo_defaults(args: argparse.Namespace, demo: DemoVenue) -> argparse.Namespace:
@@ -61,10 +70,9 @@ async def run_from_args(args: argparse.Namespace) -> int:
     args = _with_demo_defaults(args, demo)
     config = SimConfig(random_faults=0.0, tokens=frozenset({DEMO_TOKEN}))
     seed = args.seed or 0
-    async with open_simulator(demo.name, config=config, seed=seed) as sim, open_outputs() as (
-        out,
-        errors,
-    ):
+    async with open_stop() as stop, open_simulator(
+        demo.name, config=config, seed=seed
+    ) as sim, open_outputs() as (out, errors):
         title = f"tickactors demo: the simulated {demo.title} exchange, with faults"
         writer = make_writer(args.format, out, errors, title=title)  # a terminal: the view
 
@@ -79,7 +87,7 @@ async def run_from_args(args: argparse.Namespace) -> int:
             if isinstance(writer, LiveView):
                 writer.start_in(feed, nursery)
 
-        return await run_feed(demo.make(sim.url), args, writer, extra=extra)
+        return await run_feed(demo.make(sim.url), args, writer, extra=extra, stop=stop)
 
 
 __all__ = ["JsonLines", "add_arguments", "run_from_args"]

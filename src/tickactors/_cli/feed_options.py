@@ -1,12 +1,23 @@
-"""The options every feed-running command shares (``run`` and ``demo``), and their types."""
+"""The options every feed-running command shares (``run`` and ``demo``), and their types.
+
+Single values are checked by their ``type=`` (``.._arg_types``); :func:`symbols_error`
+checks ``--symbols`` and ``--book-symbols`` against the venue's rules once the venue
+is known, right after parsing. :func:`nothing_to_subscribe` is the warning for a run
+that would subscribe nothing.
+"""
 
 from __future__ import annotations
 
 import argparse
 
+from .._arg_types import positive_float
 from .._core.delivery import Policy, parse_policies
 from .._core.shard_share import Shard
+from .._errors import InvalidSymbolError
 from .._values import StreamKind
+from ..sinks import SinkSpecError, parse_sink
+from ..venues import Dialect
+from .logs import add_log_argument
 
 
 def add_feed_arguments(parser: argparse.ArgumentParser) -> None:
@@ -31,20 +42,24 @@ def add_feed_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--stale-after",
-        type=float,
+        type=positive_float,
         default=None,
         metavar="S",
         help="seconds without any message before reconnecting (venue default)",
     )
     parser.add_argument(
         "--symbol-stale-after",
-        type=float,
+        type=positive_float,
         default=None,
         metavar="S",
         help="seconds a confirmed symbol may be silent before it is re-subscribed (off by default)",
     )
     parser.add_argument(
-        "--duration", type=float, default=None, metavar="S", help="stop cleanly after S seconds"
+        "--duration",
+        type=positive_float,
+        default=None,
+        metavar="S",
+        help="stop cleanly after S seconds (default: run until SIGINT or SIGTERM)",
     )
     parser.add_argument("--seed", type=int, default=None, help="seed for backoff jitter")
     parser.add_argument(
@@ -76,6 +91,7 @@ def add_feed_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--sink",
+        type=_sink,
         action="append",
         default=None,
         metavar="SPEC",
@@ -85,6 +101,7 @@ def add_feed_arguments(parser: argparse.ArgumentParser) -> None:
         "JetStream, subjects ticks.<venue>.<kind>.<symbol> and health.<venue>.<event>); "
         "see docs/sinks.md",
     )
+    add_log_argument(parser)
 
 
 def _at_least_one(text: str) -> int:
@@ -101,6 +118,31 @@ def symbols_of(text: str) -> list[str]:
     return [s for s in (part.strip() for part in text.split(",")) if s]
 
 
+def symbols_error(args: argparse.Namespace, dialect: Dialect) -> str | None:
+    """What is wrong with ``--symbols`` / ``--book-symbols`` for ``dialect`` (None: nothing).
+
+    Every symbol given is checked, not only this shard's share: the shards of one
+    universe refuse it alike.
+    """
+    for option, text in (("--symbols", args.symbols), ("--book-symbols", args.book_symbols)):
+        for symbol in symbols_of(text or ""):
+            try:
+                dialect.validate_symbol(symbol)
+            except InvalidSymbolError as exc:
+                return f"argument {option}: {exc}"
+    return None
+
+
+def nothing_to_subscribe(args: argparse.Namespace, given: int) -> str:
+    """The warning for a run that subscribes nothing at start (``given``: symbols given)."""
+    shard: Shard | None = getattr(args, "shard", None)
+    if not given or shard is None:
+        why = "--symbols and --book-symbols name no symbol"
+    else:
+        why = f"--shard {shard.index}/{shard.count} takes none of the {given} symbol(s) given"
+    return f"warning: nothing to subscribe: {why}; running, stdin commands may subscribe"
+
+
 def _policies(text: str) -> dict[StreamKind, Policy]:
     try:
         return parse_policies(text)
@@ -113,6 +155,15 @@ def _shard(text: str) -> Shard:
         return Shard.parse(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _sink(text: str) -> str:
+    """A ``--sink`` value that parses (kept as text: ``fanout.parse_sinks`` reads it)."""
+    try:
+        parse_sink(text)
+    except SinkSpecError as exc:  # its message masks a password
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
 
 
 def share_of(args: argparse.Namespace, symbols: list[str]) -> list[str]:

@@ -7,8 +7,17 @@ On a terminal, stdout shows the live view (``live_view.py``); piped, JSON lines
 (a static ``--token``, or ``--rest-url`` with credentials from the ``TRADOVATE_*`` environment
 variables, renewed by :class:`~tickactors.venues._tradovate_auth.TradovateTokenSource`).
 ``--ca-file`` / ``--insecure`` (``tls.py``) apply to the socket and the REST client alike.
-Tokens, passwords and ``sec`` are never printed. A fatal error is a status line on stdout
-and one ``error:`` line on stderr, never a traceback.
+Tokens, passwords and ``sec`` are never printed.
+
+Where errors go. The parser refuses a bad command line before anything runs
+(``run_venue.check_args`` for what needs several options): one line on stderr, exit
+status 2, and, when stdout is JSON lines, an ``error`` status line there too
+(:func:`json_refusals`). A refusal once running (symbols beyond the connection
+limits, a sink that cannot open) is an ``error`` status line on stdout and one
+``error:`` line on stderr, exit 2; a fatal error (the token refused, a certificate
+that cannot be verified) a ``fatal`` status line and one ``error:`` line, exit 1.
+Every stderr line goes through :func:`~.stderr.error_line`; never a traceback.
+SIGINT and SIGTERM, from the start of the Trio run to its end, stop it cleanly (exit 0).
 """
 
 from __future__ import annotations
@@ -16,44 +25,59 @@ from __future__ import annotations
 import argparse
 import functools
 import os
-import signal
 import ssl
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
 import trio
 
+from .._arg_types import http_url, int_between, non_empty, ws_url
 from .._core.shard_share import Shard
 from .._errors import CapacityError, FeedError, InvalidSymbolError
 from .._feed import Feed, open_feed
-from .._secret import Secret, redact
 from .._values import BOOK, TRADES
 from ..sinks import SinkError, SinkSpecError
-from ..venues import AllTick, Replay, Tradovate, Venue
-from ..venues._tradovate_auth import TradovateCredentials, TradovateTokenSource
+from ..venues import Venue
 from .commands import MAX_LINE, CommandError, parse_command
 from .connection_options import add_connection_arguments, connection_options
 from .fanout import open_fanout, parse_sinks
 from .fd_lines import open_fd_lines
-from .feed_options import add_feed_arguments, share_of, symbols_of
+from .feed_options import add_feed_arguments, nothing_to_subscribe, share_of, symbols_of
 from .live_view import LiveView
 from .output import JsonLines, Lines, StreamLines, TextLines, Writer, wall_clock_offset
+from .run_venue import UsageError, open_venue
+from .signals import Stop, open_stop
+from .stderr import error_line, stderr_routed_to
 from .tls import TLSOptionError, add_tls_arguments, tls_from_args
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--venue", choices=("alltick", "tradovate"), default="alltick")
-    parser.add_argument("--url", required=True, help="the venue's WebSocket URL (no token in it)")
+    parser.add_argument(
+        "--venue",
+        choices=("alltick", "tradovate"),
+        default="alltick",
+        help="the venue's dialect (default: alltick): alltick needs a token; tradovate a "
+        "token or --rest-url",
+    )
+    parser.add_argument(
+        "--url",
+        required=True,
+        type=ws_url,
+        help="the venue's WebSocket URL, ws:// or wss:// (no token in it)",
+    )
     auth = parser.add_mutually_exclusive_group()
     auth.add_argument(
         "--token",
+        type=non_empty,
         default=None,
         help="the venue token (or set TICKACTORS_TOKEN); never printed",
     )
     auth.add_argument(
         "--rest-url",
+        type=http_url,
         default=None,
         metavar="URL",
         help="tradovate: the REST API root (https://demo.tradovateapi.com/v1); tokens are "
@@ -70,14 +94,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--replay-speed",
-        type=int,
-        default=100,
+        type=int_between(0, 400),
+        default=None,
         metavar="PCT",
         help="tradovate market replay speed, percent of real time, 0 to 400 (default 100)",
     )
     add_tls_arguments(parser)
     add_feed_arguments(parser)
     add_connection_arguments(parser)
+
+
+def _stdout_is_a_terminal() -> bool:
+    try:
+        return sys.stdout.isatty()
+    except (AttributeError, ValueError):  # no stdout, or a closed one
+        return False
 
 
 def make_writer(
@@ -90,7 +121,7 @@ def make_writer(
     first line) also needs its task started with the feed: :meth:`LiveView.start_in`.
     """
     if fmt is None:
-        fmt = "live" if sys.stdout.isatty() else "jsonl"
+        fmt = "live" if _stdout_is_a_terminal() else "jsonl"
     if fmt == "live":
         return LiveView(title)
     if fmt == "text":
@@ -111,73 +142,58 @@ async def open_outputs() -> AsyncIterator[tuple[Lines, Lines]]:
                 outputs.append(StreamLines(stream))
             else:
                 outputs.append(await stack.enter_async_context(open_fd_lines(fd, name=name)))
-        yield outputs[0], outputs[1]
+        with stderr_routed_to(outputs[1]):  # error_line() no longer writes itself
+            yield outputs[0], outputs[1]
 
 
-class _UsageError(Exception):
-    """A command line that cannot run; the message names what is wrong, never a secret."""
+def _format_in(words: Sequence[str]) -> str | None:
+    """The ``--format`` value among ``words`` as argparse will read it (abbreviated or not)."""
+    fmt = None
+    for index, word in enumerate(words):
+        if word == "--":
+            break
+        name, equals, value = word.partition("=")
+        if name.startswith("--f") and "--format".startswith(name):
+            fmt = value if equals else words[index + 1] if index + 1 < len(words) else None
+    return fmt
 
 
-@asynccontextmanager
-async def _venue_from_args(
-    args: argparse.Namespace, ssl_context: ssl.SSLContext | None
-) -> AsyncIterator[Venue]:
-    """The venue the options describe (with its token source open while the run lasts)."""
-    token = args.token or os.environ.get("TICKACTORS_TOKEN")
-    replay = None
-    if args.replay_start is not None:
-        if args.venue != "tradovate":
-            raise _UsageError("--replay-start is for --venue tradovate only")
-        try:
-            replay = Replay(args.replay_start, speed=args.replay_speed)
-        except ValueError as exc:
-            raise _UsageError(f"--replay-start/--replay-speed: {exc}") from None
-    plan = getattr(args, "plan", None)
-    if args.venue == "alltick":
-        if args.rest_url:
-            raise _UsageError("--rest-url is for --venue tradovate only")
-        yield _built(lambda: AllTick(url=args.url, token=token, plan=plan), token)
-        return
-    if plan is not None:
-        raise _UsageError("--plan is for --venue alltick only")
-    if not args.rest_url:
-        if not token:
-            raise _UsageError(
-                "--venue tradovate needs --token (or TICKACTORS_TOKEN) or --rest-url "
-                "with TRADOVATE_* credentials in the environment"
-            )
-        yield _built(lambda: Tradovate(url=args.url, token=token, replay=replay), token)
-        return
-    try:
-        credentials = TradovateCredentials.from_env()
-    except ValueError as exc:  # names the missing variables, never a value
-        raise _UsageError(f"--rest-url: {exc}") from None
-    async with TradovateTokenSource(args.rest_url, credentials, ssl_context=ssl_context) as source:
-        yield _built(lambda: Tradovate(url=args.url, token=source, replay=replay), None)
+def json_refusals(words: Sequence[str]) -> Callable[[str], None] | None:
+    """For ``run``'s parser: with JSON lines on stdout, a refusal is an ``error`` line there too.
+
+    ``words``: the command line. None when stdout gets text (``--format text``, or a
+    terminal and no ``--format``).
+    """
+    fmt = _format_in(words)
+    if fmt == "text" or (fmt != "jsonl" and _stdout_is_a_terminal()):
+        return None
+
+    def write(message: str) -> None:
+        # before the Trio run: the line's time is the wall clock's
+        JsonLines(StreamLines(sys.stdout), clock_offset=time.time()).status("error", message)
+
+    return write
 
 
-def _built(make: Callable[[], Venue], token: str | None) -> Venue:
-    """``make()``; a ValueError (a bad URL, say) is a usage error, its text redacted."""
-    try:
-        return make()
-    except ValueError as exc:
-        raise _UsageError(redact(str(exc), Secret(token) if token else None)) from None
+def refuse(writer: Writer, message: str) -> int:
+    """A refusal once running: an ``error`` status line and a line on stderr; exit status 2."""
+    writer.status("error", message)
+    error_line(f"error: {message}")
+    return 2
 
 
 async def run_from_args(args: argparse.Namespace) -> int:
-    async with open_outputs() as (out, errors):
-        return await _run_with_writer(args, make_writer(args.format, out, errors))
-
-
-async def _run_with_writer(args: argparse.Namespace, writer: Writer) -> int:
-    try:
-        ssl_context = tls_from_args(args)
-        async with _venue_from_args(args, ssl_context) as venue:
-            extra = writer.start_in if isinstance(writer, LiveView) else None
-            return await run_feed(venue, args, writer, extra=extra, ssl_context=ssl_context)
-    except (_UsageError, TLSOptionError) as exc:
-        writer.status("error", str(exc))
-        return 2
+    async with open_stop() as stop, open_outputs() as (out, errors):
+        writer = make_writer(args.format, out, errors)
+        try:
+            ssl_context = tls_from_args(args)
+            async with open_venue(args, ssl_context) as venue:
+                extra = writer.start_in if isinstance(writer, LiveView) else None
+                return await run_feed(
+                    venue, args, writer, extra=extra, ssl_context=ssl_context, stop=stop
+                )
+        except (UsageError, TLSOptionError) as exc:
+            return refuse(writer, str(exc))
 
 
 async def run_feed(
@@ -187,27 +203,33 @@ async def run_feed(
     *,
     extra: Callable[[Feed, trio.Nursery], None] | None = None,
     ssl_context: ssl.SSLContext | None = None,
+    stop: Stop | None = None,
 ) -> int:
     """Run a feed until --duration, SIGINT/SIGTERM or a fatal error. Returns the exit code.
 
     With ``--sink``, everything written goes to the sinks too (``fanout.py``); the final
     ``stopped`` line then carries each sink's statistics, taken after it closed.
+    ``stop``: the caller's, set by SIGINT and SIGTERM (opened early, so that a signal
+    during the start is not lost); None: one of its own.
     """
+    if stop is None:
+        async with open_stop() as own:
+            return await run_feed(
+                venue, args, writer, extra=extra, ssl_context=ssl_context, stop=own
+            )
     try:
         specs = parse_sinks(getattr(args, "sink", None))
     except SinkSpecError as exc:
-        writer.status("error", f"--sink: {exc}")
-        return 2
+        return refuse(writer, f"--sink: {exc}")
     # the sinks' lines carry the same times as stdout's, to the microsecond
     offset = writer.clock_offset if isinstance(writer, JsonLines) else wall_clock_offset()
     try:
         async with open_fanout(
             writer, specs, venue=venue.dialect.name, clock_offset=offset
         ) as fanout:
-            code = await _run_feed(venue, args, fanout, extra, ssl_context)
+            code = await _run_feed(venue, args, fanout, extra, ssl_context, stop)
     except SinkError as exc:  # a sink that cannot start: nats-py missing, a path not writable
-        writer.status("error", f"--sink: {exc}")
-        return 2
+        return refuse(writer, f"--sink: {exc}")
     if code == 0:
         detail = {"sinks": fanout.statistics()} if fanout.sinks else {}
         writer.status("stopped", "bye", **detail)
@@ -220,12 +242,12 @@ async def _run_feed(
     writer: Writer,
     extra: Callable[[Feed, trio.Nursery], None] | None,
     ssl_context: ssl.SSLContext | None,
+    stop: Stop,
 ) -> int:
     try:
         connections = connection_options(args, venue.dialect)
     except ValueError as exc:
-        writer.status("error", str(exc))
-        return 2
+        return refuse(writer, str(exc))
     if getattr(args, "buffer", None) is not None:
         connections["buffer"] = args.buffer
     try:
@@ -240,12 +262,13 @@ async def _run_feed(
                 **connections,
             ) as feed:
                 main, books = symbols_of(args.symbols), symbols_of(args.book_symbols)
+                if not share_of(args, main + books):
+                    error_line(nothing_to_subscribe(args, len(main) + len(books)))
                 try:
                     feed.subscribe(*share_of(args, main))
                     feed.subscribe(*share_of(args, books), kind=BOOK)
                 except (InvalidSymbolError, CapacityError) as exc:
-                    writer.status("error", str(exc))
-                    return 2
+                    return refuse(writer, str(exc))
                 if args.shard is not None:
                     writer.status(
                         "shard",
@@ -259,12 +282,12 @@ async def _run_feed(
                 async with trio.open_nursery() as nursery:
                     for task in (_pump_market, _pump_events, read_commands):
                         nursery.start_soon(_until_stdout_closes, task, feed, writer, nursery)
-                    nursery.start_soon(_until_signal, nursery.cancel_scope)
+                    nursery.start_soon(_until_stopped, stop, nursery.cancel_scope)
                     if extra is not None:
                         extra(feed, nursery)
     except FeedError as exc:
         writer.status("fatal", str(exc), error=type(exc).__name__)
-        print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
+        error_line(f"error: {type(exc).__name__}: {exc}")
         return 1
     return 0
 
@@ -297,11 +320,9 @@ async def _pump_events(feed: Feed, writer: Writer) -> None:
         writer.event(event)
 
 
-async def _until_signal(scope: trio.CancelScope) -> None:
-    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-        async for _ in signals:
-            scope.cancel()
-            return
+async def _until_stopped(stop: Stop, scope: trio.CancelScope) -> None:
+    await stop.first.wait()
+    scope.cancel()
 
 
 async def _read_commands(feed: Feed, writer: Writer, *, shard: Shard | None = None) -> None:

@@ -16,8 +16,9 @@ from __future__ import annotations
 import argparse
 import logging
 import ssl
-import sys
 from typing import Final
+
+from .stderr import error_line
 
 INSECURE_WARNING: Final = (
     "warning: --insecure: TLS certificates and host names are NOT verified; anyone on the "
@@ -65,7 +66,7 @@ def tls_from_args(args: argparse.Namespace) -> ssl.SSLContext | None:
         except OSError as exc:
             raise TLSOptionError(f"--ca-file: cannot read {ca_file}: {exc.strerror}") from None
     if getattr(args, "insecure", False):
-        print(INSECURE_WARNING, file=sys.stderr, flush=True)
+        error_line(INSECURE_WARNING)
         log.warning("%s", INSECURE_WARNING.removeprefix("warning: "))
         context = ssl.create_default_context()
         context.check_hostname = False

@@ -9,6 +9,13 @@ the ``sim`` subcommand); :func:`run_from_args` runs the simulator until
 (``--venue tradovate``), ``wss://`` and ``https://`` with ``--tls-cert``;
 a one-line summary of the counters goes to stderr at exit. Tokens and
 passwords are never printed.
+
+Bad options are refused by the parser, one line and exit status 2: single values
+by their types (``tickactors._arg_types``, shared with the runner; it imports
+nothing from tickactors), the rest by :func:`check_args` right after parsing
+(the TLS files, and the limits together). Every signal that arrives while it runs
+is taken (none is left for Python to raise as a KeyboardInterrupt as it closes);
+the first one stops it.
 """
 
 from __future__ import annotations
@@ -18,25 +25,28 @@ import math
 import signal
 import ssl
 import sys
+from collections.abc import AsyncIterator
 
 import trio
 
+from .._arg_types import (
+    OneLineParser,
+    non_empty,
+    non_negative_float,
+    port,
+    positive_float,
+    positive_int,
+)
 from ._config import PLANS, SimConfig
-from ._server import VENUES, open_simulator
+from ._server import VENUES, _check_loopback, open_simulator
 
 
-def _positive_float(text: str) -> float:
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
-    return value
-
-
-def _non_negative_float(text: str) -> float:
-    value = float(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
-    return value
+def _loopback_host(text: str) -> str:
+    try:
+        _check_loopback(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -53,10 +63,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--venue", choices=VENUES, default="alltick", help="dialect to speak (default: alltick)"
     )
     net.add_argument(
-        "--host", default="127.0.0.1", help="loopback address to bind (default: 127.0.0.1)"
+        "--host",
+        type=_loopback_host,
+        default="127.0.0.1",
+        help="loopback address to bind (default: 127.0.0.1)",
     )
     net.add_argument(
-        "--port", type=int, default=0, help="TCP port; 0 picks a free one (default: 0)"
+        "--port", type=port, default=0, help="TCP port; 0 picks a free one (default: 0)"
     )
     net.add_argument(
         "--tls-cert",
@@ -70,7 +83,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     net.add_argument(
         "--duration",
-        type=_positive_float,
+        type=positive_float,
         metavar="S",
         help="exit 0 after S seconds (default: run until SIGINT/SIGTERM)",
     )
@@ -80,13 +93,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     venue.add_argument(
         "--token",
+        type=non_empty,
         action="append",
         metavar="TOKEN",
         help="accepted token (repeatable); default: any non-empty token",
     )
     venue.add_argument(
         "--tick-interval",
-        type=_positive_float,
+        type=positive_float,
         default=0.1,
         metavar="S",
         help="mean seconds between trades of one symbol (default: 0.1)",
@@ -100,20 +114,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     venue.add_argument(
         "--max-symbols",
-        type=int,
+        type=positive_int,
         metavar="N",
         help="symbols per subscription list (default: 100, or the plan's)",
     )
     venue.add_argument(
         "--max-connections-per-token",
-        type=int,
+        type=positive_int,
         metavar="N",
         help="live AllTick connections per token; one more gets ret 429 and close 1008 "
         "(default: unlimited, or the plan's)",
     )
     venue.add_argument(
         "--token-rate-interval",
-        type=_positive_float,
+        type=positive_float,
         metavar="S",
         help="seconds between subscription requests of one token across its connections, "
         "while it has two or more (default: off, or 3 with --plan)",
@@ -126,7 +140,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     venue.add_argument(
         "--heartbeat-timeout",
-        type=_positive_float,
+        type=positive_float,
         metavar="S",
         help="drop a client after S seconds without a heartbeat: AllTick 22000 (default: 30), "
         "Tradovate [] or any request (default: 45)",
@@ -138,7 +152,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     venue.add_argument(
         "--max-connection-age",
-        type=_positive_float,
+        type=positive_float,
         metavar="S",
         help="close connections older than S seconds (default: no limit)",
     )
@@ -150,7 +164,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     tradovate = parser.add_argument_group("tradovate")
     tradovate.add_argument(
         "--token-lifetime",
-        type=_positive_float,
+        type=positive_float,
         default=85 * 60.0,
         metavar="S",
         help="seconds an access token lives (default: 5100)",
@@ -169,21 +183,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     tradovate.add_argument(
         "--max-connections-per-user",
-        type=int,
+        type=positive_int,
         default=50,
         metavar="N",
         help="sockets per user; one more closes the oldest (default: 50)",
     )
     tradovate.add_argument(
         "--replay-drop-after",
-        type=_positive_float,
+        type=positive_float,
         metavar="S",
         help="drop replay sockets S seconds after they open (default: never)",
     )
     faults = parser.add_argument_group("faults")
     faults.add_argument(
         "--random-faults",
-        type=_non_negative_float,
+        type=non_negative_float,
         default=0.0,
         metavar="SECONDS",
         help="inject a random fault every SECONDS on average (0 = off, default)",
@@ -247,6 +261,15 @@ def tls_from_args(args: argparse.Namespace) -> ssl.SSLContext | None:
     return context
 
 
+def check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Refuse through ``parser`` what the options make wrong together (one line, exit 2)."""
+    try:
+        config_from_args(args)
+        tls_from_args(args)
+    except ValueError as exc:
+        parser.error(str(exc))
+
+
 async def run_from_args(args: argparse.Namespace) -> int:
     """Run the simulator the options describe; 0 on a clean stop, 2 on bad options."""
     try:
@@ -255,32 +278,49 @@ async def run_from_args(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    # the signal handlers are in place before the URL is printed
+    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        if hasattr(signal, "pthread_sigmask"):  # ``python -m tickactors`` held them back
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, (signal.SIGINT, signal.SIGTERM))
+        stopped = trio.Event()
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(_take_signals, signals, stopped)
+            code = await _serve(args, config, tls, stopped)
+            nursery.cancel_scope.cancel()
+    return code
+
+
+async def _take_signals(signals: AsyncIterator[int], stopped: trio.Event) -> None:
+    async for _ in signals:
+        stopped.set()
+
+
+async def _serve(
+    args: argparse.Namespace, config: SimConfig, tls: ssl.SSLContext | None, stopped: trio.Event
+) -> int:
     try:
-        # the signal handlers are in place before the URL is printed
-        with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-            async with open_simulator(
-                args.venue,
-                host=args.host,
-                port=args.port,
-                config=config,
-                seed=args.seed,
-                ssl_context=tls,
-            ) as sim:
-                line = f"listening {sim.url}"
-                if sim.venue == "tradovate":
-                    line += f" rest {sim.rest_url}"
-                print(line, flush=True)
-                with trio.move_on_after(args.duration if args.duration else math.inf):
-                    async for _ in signals:
-                        break
-                stats = sim.stats
-                print(
-                    f"stopped: connections={stats.connections_opened} "
-                    f"frames={stats.frames_sent} faults={sum(stats.faults_injected.values())}",
-                    file=sys.stderr,
-                    flush=True,
-                )
-    except (ValueError, OSError) as exc:
+        async with open_simulator(
+            args.venue,
+            host=args.host,
+            port=args.port,
+            config=config,
+            seed=args.seed,
+            ssl_context=tls,
+        ) as sim:
+            line = f"listening {sim.url}"
+            if sim.venue == "tradovate":
+                line += f" rest {sim.rest_url}"
+            print(line, flush=True)
+            with trio.move_on_after(args.duration if args.duration else math.inf):
+                await stopped.wait()
+            stats = sim.stats
+            print(
+                f"stopped: connections={stats.connections_opened} "
+                f"frames={stats.frames_sent} faults={sum(stats.faults_injected.values())}",
+                file=sys.stderr,
+                flush=True,
+            )
+    except (ValueError, OSError) as exc:  # the host refused, the port taken
         print(f"error: {exc}", file=sys.stderr)
         return 2
     return 0
@@ -288,7 +328,11 @@ async def run_from_args(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``python -m tickactors.sim``."""
-    parser = argparse.ArgumentParser(prog="python -m tickactors.sim")
+    parser = OneLineParser(prog="python -m tickactors.sim")
     add_arguments(parser)
     args = parser.parse_args(argv)
-    return trio.run(run_from_args, args)
+    check_args(parser, args)
+    try:
+        return trio.run(run_from_args, args)
+    except KeyboardInterrupt:  # before the handlers were in place, or after
+        return 130
