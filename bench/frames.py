@@ -8,7 +8,7 @@ and fed to ``BatchedTransport._receive``; each case reports the median over
 ``--runs`` of the time per frame. Cases:
 
 fast_path
-    the default: plain frames parsed by :func:`tickactors._frames.take_plain`.
+    the default: plain frames parsed by :func:`tickactors._net.frames.take_plain`.
 wsproto
     ``fast_path=False``: every frame through wsproto's events (what the
     transport did before the fast path).
@@ -34,8 +34,8 @@ from collections.abc import Callable
 from wsproto.connection import Connection, ConnectionType
 from wsproto.extensions import PerMessageDeflate
 
-from tickactors._frames import BINARY_FIN, TEXT_FIN
-from tickactors._transport_batched import RECEIVE_SIZE, BatchedTransport
+from tickactors._net.batched import RECEIVE_SIZE, BatchedTransport
+from tickactors._net.frames import BINARY_FIN, TEXT_FIN
 
 
 def payloads(count: int) -> list[bytes]:

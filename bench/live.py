@@ -39,12 +39,12 @@ from typing import Any
 import orjson
 import trio
 import trio.lowlevel
+from tickactors._feed.feed.feed import request_spacing
 
 import tickactors
 from _common import TOKEN, Server, percentile
-from tickactors._feed import request_spacing
+from tickactors._net.transport import Transport
 from tickactors._secret import Secret
-from tickactors._transport import Transport
 from tickactors.sim import SimConfig, open_simulator
 from tickactors.venues import AllTick
 

@@ -69,7 +69,7 @@ from _common import (
     start_server,
     subscribe_request,
 )
-from tickactors._transport import TransportFactory
+from tickactors._net.transport import TransportFactory
 from tickactors.venues import AllTick
 
 # -- the contenders ----------------------------------------------------------------------

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import trio
 
-from tickactors._actors.connection import Session
+from tickactors._actors.session import Session
 from tickactors._chaos.plan import kinds_for
 from tickactors._chaos.setups import RotatingToken
 from tickactors._chaos.soak import SoakOptions, soak

@@ -32,7 +32,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tickactors import CertificateError, connect_batched, connect_websocket
-from tickactors._transport import Transport, TransportClosed, TransportFactory
+from tickactors._net.transport import Transport, TransportClosed, TransportFactory
 
 SERVER = Path(__file__).with_name("conformance_server.py")
 STARTUP_SECONDS = 20.0

@@ -144,10 +144,11 @@ def test_core_exists_and_is_covered() -> None:
         "budget",
         "requests",
         "staleness",
-        "tokens",
+        "token_schedule",
+        "lanes",  # what waits for a slow consumer,
         "sink_buffer",  # the sinks' decisions: what to drop,
         "sink_rotation",  # when to cut a capture file,
-        "sink_loss",  # when to announce a loss
+        "loss_report",  # when to announce a loss (a sink's, the feed's gaps)
     ):
         assert f"tickactors._core.{expected}" in names
 

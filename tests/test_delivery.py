@@ -1,4 +1,4 @@
-"""Slow-consumer policies per stream kind (``_core/delivery.py``, ``_handoff.MarketQueue``)."""
+"""Slow-consumer policies per stream kind (``_core/lanes.py``, ``_handoff.MarketQueue``)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tickactors import BOOK, QUOTES, TRADES, BookSnapshot, Quote, Tick
-from tickactors._core.delivery import DEFAULT_POLICIES, Lanes, Policy, parse_policies
-from tickactors._handoff import MarketQueue
+from tickactors._actors.queues import MarketQueue
+from tickactors._core.lanes import DEFAULT_POLICIES, Lanes, Policy, parse_policies
 
 
 def ticks(*symbols: str) -> list[Tick]:

@@ -452,7 +452,7 @@ def test_heartbeats_keep_their_grid_when_one_wakes_late() -> None:
     """A late wake-up is not carried into the next interval (issue 5: heartbeat jitter)."""
     from types import SimpleNamespace
 
-    from tickactors._actors.connection import Session
+    from tickactors._actors.session import Session
 
     clock = trio.testing.MockClock(rate=0)
     sent: list[float] = []

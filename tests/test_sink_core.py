@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tickactors._core.loss_report import LossReporter
 from tickactors._core.sink_buffer import DropOldestBuffer
-from tickactors._core.sink_loss import LossReporter
 from tickactors._core.sink_rotation import Cut, RotationPolicy
 
 # -- DropOldestBuffer ------------------------------------------------------------------

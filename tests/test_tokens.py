@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tickactors._core.tokens import RefreshDue, TokenSchedule, TokenStatistics
+from tickactors._core.token_schedule import RefreshDue, TokenSchedule, TokenStatistics
 from tickactors._secret import Secret
 
 TOKEN = "tok-SUPERSECRET-0123456789abcdef"

@@ -20,7 +20,7 @@ from tickactors import (
     Secret,
     VenueRejectedError,
 )
-from tickactors._token_source import IssuedToken
+from tickactors._net.token_source import IssuedToken
 from tickactors.sim import SimConfig, Simulator, open_simulator
 from tickactors.venues._tradovate_auth import (
     MAX_PENALTIES,

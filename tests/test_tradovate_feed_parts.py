@@ -10,13 +10,13 @@ import orjson
 import trio
 
 from tickactors import BOOK, QUOTES, TRADES, Quote, Tick
-from tickactors._actors.connection import Session
-from tickactors._actors.delivery import SessionCounters
+from tickactors._actors.health_bus import HealthBus
+from tickactors._actors.market_delivery import SessionCounters
 from tickactors._actors.messages import Heartbeat, LinkUp
+from tickactors._actors.session import Session
 from tickactors._actors.tracker import RequestTracker
 from tickactors._cli.output import JsonLines, MemoryLines, TextLines, market_dict
 from tickactors._core.reconciler import GhostSeen
-from tickactors._health import HealthBus
 from tickactors.venues import AllTick, MarketBatch, Tradovate
 
 
@@ -84,7 +84,7 @@ async def test_quotes_are_filtered_under_their_own_kind():
 
 
 async def test_ghosts_by_symbol_stops_growing_at_its_bound():
-    from tickactors._actors.delivery import MAX_GHOST_SYMBOLS
+    from tickactors._actors.market_delivery import MAX_GHOST_SYMBOLS
 
     stub, _, _ = session_stub({QUOTES: {"ESZ6"}, BOOK: set()})
     batch = MarketBatch()

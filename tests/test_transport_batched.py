@@ -36,11 +36,11 @@ from wsproto.events import (
 
 import tickactors
 from tickactors import CertificateError, ConnectError
-from tickactors._frames import frame_end
-from tickactors._handshake import client_handshake
+from tickactors._net.batched import BatchedTransport, connect_batched
+from tickactors._net.frames import frame_end
+from tickactors._net.handshake import client_handshake
+from tickactors._net.transport import TransportClosed
 from tickactors._secret import Secret
-from tickactors._transport import TransportClosed
-from tickactors._transport_batched import BatchedTransport, connect_batched
 from tickactors.sim import open_simulator
 from tickactors.venues import AllTick
 

@@ -8,6 +8,8 @@
 
 from __future__ import annotations
 
+from ._actors.queues import BatchQueue as BatchQueue
+from ._actors.queues import Policy as Policy
 from ._errors import AuthenticationError as AuthenticationError
 from ._errors import CapacityError as CapacityError
 from ._errors import CaptchaRequiredError as CaptchaRequiredError
@@ -21,19 +23,17 @@ from ._errors import ProtocolError as ProtocolError
 from ._errors import RequestTimeoutError as RequestTimeoutError
 from ._errors import VenueRejectedError as VenueRejectedError
 from ._errors import VenueShutdownError as VenueShutdownError
-from ._feed import Feed as Feed
-from ._feed import open_feed as open_feed
-from ._handoff import BatchQueue as BatchQueue
-from ._handoff import Policy as Policy
+from ._feed.feed import Feed as Feed
+from ._feed.feed import open_feed as open_feed
+from ._net.batched import connect_batched as connect_batched
+from ._net.token_source import IssuedToken as IssuedToken
+from ._net.token_source import StaticToken as StaticToken
+from ._net.token_source import TokenSource as TokenSource
+from ._net.transport import Transport as Transport
+from ._net.transport import TransportClosed as TransportClosed
+from ._net.transport import TransportFactory as TransportFactory
+from ._net.transport import connect_websocket as connect_websocket
 from ._secret import Secret as Secret
-from ._token_source import IssuedToken as IssuedToken
-from ._token_source import StaticToken as StaticToken
-from ._token_source import TokenSource as TokenSource
-from ._transport import Transport as Transport
-from ._transport import TransportClosed as TransportClosed
-from ._transport import TransportFactory as TransportFactory
-from ._transport import connect_websocket as connect_websocket
-from ._transport_batched import connect_batched as connect_batched
 from ._values import BOOK as BOOK
 from ._values import QUOTES as QUOTES
 from ._values import TRADES as TRADES
@@ -44,6 +44,7 @@ from ._values import MarketData as MarketData
 from ._values import Quote as Quote
 from ._values import StreamKind as StreamKind
 from ._values import Tick as Tick
+from ._version import __version__ as __version__
 from .sinks import JsonlSink as JsonlSink
 from .sinks import NatsSink as NatsSink
 from .sinks import SinkError as SinkError
@@ -51,8 +52,6 @@ from .sinks import SinkSpecError as SinkSpecError
 from .sinks import open_jsonl_sink as open_jsonl_sink
 from .sinks import open_nats_sink as open_nats_sink
 from .sinks import open_sink as open_sink
-
-__version__ = "0.1.0.dev0"
 
 __all__ = [
     "BOOK",

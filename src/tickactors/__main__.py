@@ -36,7 +36,7 @@ def _version() -> str:
     try:
         return version("tickactors")
     except PackageNotFoundError:  # run from a source tree that was never installed
-        from . import __version__
+        from ._version import __version__
 
         return __version__
 

@@ -51,8 +51,8 @@ from .._core.reconciler import (
     Want,
 )
 from .._core.staleness import StalenessMonitor
-from .._health import HealthBus
 from .._values import StreamKind
+from .health_bus import HealthBus
 from .messages import Subscription, TrackerMessage
 
 #: Events handled in one step at most (the rest wait for the next one, after a checkpoint).

@@ -16,7 +16,7 @@ venue announces a shutdown (``NoticeKind.SHUTDOWN``: the session sets ``shutdown
    old connection ended first (event ``handover_incomplete``, naming the symbols that
    never showed and which of the two cut the wait: ``Handover.shortfall``);
 4. makes the new shift the slot's (``Slot.adopt``), and only then closes the old
-   connection (politely, reason :class:`~tickactors._actors.link.Rotated`); the overlap
+   connection (politely, reason :class:`~tickactors._actors.connector.Rotated`); the overlap
    ends with it (event ``rotated``).
 
 A rotation that cannot complete (no connection to be had, or the replacement died before
@@ -36,8 +36,8 @@ from typing import TYPE_CHECKING
 import trio
 
 from .._core.overlap import Handover, RotationPolicy
-from .._health import HealthBus
-from .link import Connector, Link, Rotated, describe
+from .connector import Connector, Link, Rotated, describe
+from .health_bus import HealthBus
 from .overlapping import Overlap
 
 if TYPE_CHECKING:

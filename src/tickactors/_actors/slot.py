@@ -30,16 +30,16 @@ from .._core.overlap import RotationPolicy
 from .._core.reconciler import IntentChange, Reconciler
 from .._core.spacing import SpacingGate
 from .._core.staleness import StalenessMonitor
-from .._handoff import MarketQueue
-from .._health import HealthBus
-from .._transport import TransportFactory
+from .._net.transport import TransportFactory
 from .._values import StreamKind
 from ..venues import Dialect
-from .link import Connector
+from .connector import Connector
+from .health_bus import HealthBus
 from .messages import TrackerMessage
+from .queues import MarketQueue
 from .reconciling import Changes, Inbound, ReconcilerActor
 from .supervisor import Supervisor
-from .tokens import TokenRefresher
+from .token_refresher import TokenRefresher
 
 
 @attrs.frozen(eq=False)

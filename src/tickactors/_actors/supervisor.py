@@ -29,12 +29,12 @@ import trio
 from .._core.backoff import Backoff
 from .._core.overlap import RotationPolicy
 from .._errors import AuthenticationError, CertificateError
-from .._health import HealthBus
-from .connection import AuthRefused
-from .delivery import SessionCounters
-from .link import Connector, describe
+from .connector import Connector, describe
+from .health_bus import HealthBus
+from .market_delivery import SessionCounters
 from .rotation import Rotator
-from .tokens import TokenRefresher
+from .session import AuthRefused
+from .token_refresher import TokenRefresher
 
 if TYPE_CHECKING:
     from .slot import Slot

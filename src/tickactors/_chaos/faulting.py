@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import trio
 
-from .._feed import Feed
+from .._feed.feed import Feed
 from ..sim import Simulator
 from .plan import FaultSpec
 from .setups import RecordingSource

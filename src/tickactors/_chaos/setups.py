@@ -27,8 +27,8 @@ from typing import Any, TypedDict
 import attrs
 import trio
 
+from .._net.token_source import IssuedToken, TokenSource
 from .._secret import Secret
-from .._token_source import IssuedToken, TokenSource
 from ..sim import SimConfig, Simulator
 from ..venues import AllTick, Tradovate, Venue
 from ..venues._tradovate_auth import TradovateCredentials, TradovateTokenSource

@@ -40,7 +40,7 @@ import attrs
 import trio
 
 from .._errors import FeedError
-from .._feed import Feed, open_feed
+from .._feed.feed import Feed, open_feed
 from .._values import BOOK, StreamKind
 from ..sim import Simulator, open_simulator
 from .faulting import apply_fault

@@ -7,7 +7,7 @@ from typing import Any
 
 from .._arg_types import positive_float, positive_int
 from .._core.overlap import RotationPolicy
-from .._slots import shard_plan
+from .._feed.slot_table import shard_plan
 from ..venues import AllTick, Dialect
 
 

@@ -14,7 +14,7 @@ import argparse
 import trio
 
 from .._arg_types import non_negative_float
-from .._feed import Feed
+from .._feed.feed import Feed
 from ..sim import SimConfig, open_simulator
 from .demo_scripts import DEMO_TOKEN, VENUES, DemoSymbols, DemoVenue, say_with
 from .feed_options import add_feed_arguments, share_of, symbols_error, symbols_of

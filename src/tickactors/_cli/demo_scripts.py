@@ -29,7 +29,7 @@ from typing import Any
 import attrs
 import trio
 
-from .._feed import Feed
+from .._feed.feed import Feed
 from .._values import BOOK, StreamKind
 from ..sim import Simulator
 from ..sim._faults import TRADOVATE_RANDOM_MENU

@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 
 from .._arg_types import positive_float
-from .._core.delivery import Policy, parse_policies
+from .._core.lanes import Policy, parse_policies
 from .._core.shard_share import Shard
 from .._errors import InvalidSymbolError
 from .._values import StreamKind

@@ -36,7 +36,7 @@ from rich.console import Console, ConsoleOptions, RenderableType, RenderResult
 from rich.live import Live
 
 from .._core.quote_sides import shown_sides
-from .._feed import Feed
+from .._feed.feed import Feed
 from .._values import HealthEvent, MarketData, Quote, Tick
 from .live_frames import EventLine, Row, Snapshot, frame
 from .output import _printable

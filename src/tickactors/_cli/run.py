@@ -37,7 +37,7 @@ import trio
 from .._arg_types import http_url, int_between, non_empty, ws_url
 from .._core.shard_share import Shard
 from .._errors import CapacityError, FeedError, InvalidSymbolError
-from .._feed import Feed, open_feed
+from .._feed.feed import Feed, open_feed
 from .._values import BOOK, TRADES
 from ..sinks import SinkError, SinkSpecError
 from ..venues import Venue

@@ -23,7 +23,7 @@ from functools import partial
 
 import trio
 
-from .._unwrap import running
+from .._feed.unwrap import running
 
 STOP_SIGNALS = frozenset({signal.SIGINT, signal.SIGTERM})
 

@@ -1,10 +1,10 @@
 """Background tasks for the ``async with`` of a sink, without leaking an ExceptionGroup.
 
-:func:`running` lives in ``tickactors._unwrap``, shared with ``open_feed``.
+:func:`running` lives in ``tickactors._feed.feed.unwrap``, shared with ``open_feed``.
 """
 
 from __future__ import annotations
 
-from .._unwrap import running
+from .._feed.unwrap import running
 
 __all__ = ["running"]

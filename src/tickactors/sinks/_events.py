@@ -14,8 +14,8 @@ from typing import Any
 
 import trio
 
+from .._actors.health_bus import logger
 from .._errors import FeedError
-from .._health import logger
 from .._values import HealthEvent
 
 __all__ = ["Emit", "SinkError", "SinkEvents"]

@@ -2,14 +2,14 @@
 
 :class:`NatsSink` has the runner's writer interface (``market``, ``event``, ``status``);
 each call hands its batch to the publisher thread (``_nats_worker``) through a bounded
-:class:`~tickactors.sinks._handoff.ThreadHandoff` and returns at once. It never waits for
+:class:`~tickactors.sinks._thread_handoff.ThreadHandoff` and returns at once. It never waits for
 NATS: when NATS is slow or away, the hand-off drops its oldest entries beyond ``buffer``,
 and the sink says so.
 
 A reporter task wakes every ``report_interval`` seconds and turns what the publisher
 noted (connected, connect failed, disconnected, rejected) into health events, plus a
 ``sink_loss`` event whenever entries were lost since the last one (rate-limited by
-:class:`~tickactors._core.sink_loss.LossReporter`). When the sink closes, the publisher
+:class:`~tickactors._core.loss_report.LossReporter`). When the sink closes, the publisher
 drains for at most ``drain`` seconds; the last events, the final loss report and
 ``sink_closed`` (with :meth:`NatsSink.statistics`) follow.
 """
@@ -23,14 +23,14 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
-from .._core.sink_loss import LossReporter
+from .._core.loss_report import LossReporter
 from .._json_lines import status_dict
 from .._values import HealthEvent, MarketData
 from ._background import running
 from ._events import Emit, SinkError, SinkEvents
-from ._handoff import ThreadHandoff
 from ._nats_encode import Entry, kind_of
 from ._spec import NatsSpec, parse_sink
+from ._thread_handoff import ThreadHandoff
 
 if TYPE_CHECKING:
     from ._nats_worker import NatsWorker

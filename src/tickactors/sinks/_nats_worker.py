@@ -5,7 +5,7 @@ Theory of operation
 The project runs on Trio and nats-py on asyncio, so the publisher lives in a worker
 thread (started by :func:`~tickactors.sinks.open_nats_sink` with
 ``trio.to_thread.run_sync``) that runs ``asyncio.run``. The two threads meet only in a
-:class:`~tickactors.sinks._handoff.ThreadHandoff`: the Trio side puts whole batches and
+:class:`~tickactors.sinks._thread_handoff.ThreadHandoff`: the Trio side puts whole batches and
 never waits; this side takes up to ``batch`` entries at a time.
 
 One batch at a time: the entries are encoded (:class:`NatsEncoder`), each published
@@ -45,9 +45,9 @@ from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 
 from .._core.backoff import Backoff
-from ._handoff import ThreadHandoff
 from ._nats_encode import Entry, NatsEncoder, Outgoing
 from ._spec import NatsSpec
+from ._thread_handoff import ThreadHandoff
 
 __all__ = ["NatsWorker"]
 

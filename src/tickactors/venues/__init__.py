@@ -10,8 +10,8 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Final, Generic, Protocol, TypeVar
 
+from .._net.token_source import StaticToken, TokenSource
 from .._secret import Secret
-from .._token_source import StaticToken, TokenSource
 from ._alltick import MARKETS_URL, STOCK_URL, AllTickDialect
 from ._dialect import Answer, AnswerKind, Dialect, MarketBatch, Notice, NoticeKind
 from ._tradovate import DEMO_URL, LIVE_URL, MD_URL, REPLAY_URL, TradovateDialect

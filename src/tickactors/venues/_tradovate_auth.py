@@ -58,7 +58,6 @@ import httpx
 import orjson
 import trio
 
-from .._connecting import certificate_error, certificate_failure
 from .._errors import (
     AuthenticationError,
     ConnectError,
@@ -67,8 +66,9 @@ from .._errors import (
     RequestTimeoutError,
     VenueRejectedError,
 )
+from .._net.connecting import certificate_error, certificate_failure
+from .._net.token_source import IssuedToken
 from .._secret import Secret, redact
-from .._token_source import IssuedToken
 from ._dialect import MAX_PENALTY_WAIT
 
 __all__ = ["MAX_PENALTIES", "TradovateCredentials", "TradovateTokenSource"]

@@ -1,7 +1,7 @@
 """``open_feed``: the public face of the actor runtime.
 
 A :class:`Feed` owns one nursery in which every actor of the feed runs: the
-token refresher, the request tracker, and per connection slot (``_slots.py``,
+token refresher, the request tracker, and per connection slot (``_feed/slot_table.py``,
 ``_actors/slot.py``) a reconciler and a supervisor (which runs each
 connection's reader, writer, heartbeat sender and staleness detector, and
 replaces the connection before it grows too old). Nothing outlives the
@@ -26,35 +26,35 @@ from typing import Any
 import attrs
 import trio
 
-from ._actors.messages import TrackerMessage, UserRequest
-from ._actors.reconciling import Changes, ReconcilerActor
-from ._actors.slot import Slot, SlotKit
-from ._actors.supervisor import Supervisor, connection_numbers
-from ._actors.tokens import TokenRefresher
-from ._actors.tracker import RequestTracker
-from ._core.delivery import Policy, parse_policies
-from ._core.overlap import RotationPolicy
-from ._core.reconciler import Reconciler
-from ._core.requests import Outcome, Resolution
-from ._core.spacing import SpacingGate
-from ._core.staleness import StalenessMonitor
-from ._errors import (
+from .._actors.health_bus import HealthBus
+from .._actors.messages import TrackerMessage, UserRequest
+from .._actors.queues import MarketQueue
+from .._actors.reconciling import Changes, ReconcilerActor
+from .._actors.slot import Slot, SlotKit
+from .._actors.supervisor import Supervisor, connection_numbers
+from .._actors.token_refresher import TokenRefresher
+from .._actors.tracker import RequestTracker
+from .._core.lanes import Policy, parse_policies
+from .._core.overlap import RotationPolicy
+from .._core.reconciler import Reconciler
+from .._core.requests import Outcome, Resolution
+from .._core.spacing import SpacingGate
+from .._core.staleness import StalenessMonitor
+from .._errors import (
     ConnectionLostError,
     FeedClosedError,
     RequestTimeoutError,
     VenueRejectedError,
 )
-from ._handoff import MarketQueue
-from ._health import HealthBus
-from ._intent import FeedIntent
-from ._iterators import BatchIterator, ItemIterator
-from ._slots import TOKEN_SPACING_MARGIN, Slots, shard_plan
-from ._slots import request_spacing as request_spacing
-from ._transport import TransportFactory
-from ._transport_batched import connect_batched
-from ._unwrap import running
-from ._values import HealthEvent, MarketData, StreamKind
-from .venues import Answer, AnswerKind, Venue
+from .._net.batched import connect_batched
+from .._net.transport import TransportFactory
+from .._values import HealthEvent, MarketData, StreamKind
+from ..venues import Answer, AnswerKind, Venue
+from .intent import FeedIntent
+from .iterators import BatchIterator, ItemIterator
+from .slot_table import TOKEN_SPACING_MARGIN, Slots, shard_plan
+from .slot_table import request_spacing as request_spacing
+from .unwrap import running
 
 
 class Feed(FeedIntent):
@@ -314,7 +314,7 @@ async def open_feed(
     a confirmed symbol may stay silent before it is re-subscribed (off by default,
     see docs/architecture.md). ``buffer``: items of one stream kind waiting for the user
     before that kind's policy acts. ``policies``: what each stream kind does for a slow
-    consumer (``_core/delivery.py``): ``block`` (backpressure; the default for trades),
+    consumer (``_core/lanes.py``): ``block`` (backpressure; the default for trades),
     ``conflate`` (the latest per symbol; the default for books and quotes) or
     ``drop-oldest``, as ``{TRADES: "drop-oldest"}`` or ``"trades=drop-oldest"``; every
     drop is counted and announced in a ``gap`` event with the symbols and counts.

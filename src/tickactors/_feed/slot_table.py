@@ -2,7 +2,7 @@
 
 Without limits (no symbol cap per connection given, no connection cap known) a feed has
 one slot, whose desired sets are the feed's own, and no plan: every change goes to slot
-0's reconciler on the fast path of ``_intent.py``. With limits (``open_feed``'s
+0's reconciler on the fast path of ``_feed/intent.py``. With limits (``open_feed``'s
 ``max_symbols_per_connection`` / ``max_connections``, or a venue preset such as
 ``AllTick(plan="professional")``), a :class:`~tickactors._core.sharding.ShardPlan` says
 which slot carries each subscription: :meth:`Slots.place` applies a change to the plan
@@ -22,10 +22,10 @@ from typing import Any, cast
 
 import trio
 
-from ._actors.slot import Slot, SlotKit
-from ._core.sharding import ShardPlan
-from ._values import StreamKind
-from .venues import Dialect
+from .._actors.slot import Slot, SlotKit
+from .._core.sharding import ShardPlan
+from .._values import StreamKind
+from ..venues import Dialect
 
 #: Added to the venue's token-wide spacing (AllTick 3 s): the venue measures arrival times.
 TOKEN_SPACING_MARGIN = 0.25

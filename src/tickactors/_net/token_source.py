@@ -11,7 +11,7 @@ from typing import Protocol
 
 import attrs
 
-from ._secret import Secret
+from .._secret import Secret
 
 
 @attrs.frozen(slots=True)

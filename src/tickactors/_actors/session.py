@@ -29,13 +29,12 @@ from .._core.requests import Resolution
 from .._core.spacing import SpacingGate
 from .._core.staleness import ConnectionStale, StalenessMonitor, SymbolStale
 from .._errors import ProtocolError, VenueShutdownError
-from .._handoff import MarketQueue
-from .._health import HealthBus
+from .._net.transport import Transport, TransportClosed
 from .._secret import Secret
-from .._transport import Transport, TransportClosed
 from .._values import MarketData, StreamKind
 from ..venues import Answer, AnswerKind, Dialect, MarketBatch, Notice, NoticeKind
-from .delivery import SessionCounters, report_gaps, wanted_groups
+from .health_bus import HealthBus
+from .market_delivery import SessionCounters, report_gaps, wanted_groups
 from .messages import (
     AnswerIn,
     Authorize,
@@ -48,6 +47,7 @@ from .messages import (
     UserRequest,
 )
 from .overlapping import Overlap
+from .queues import MarketQueue
 from .reconciling import ReconcilerActor
 
 logger = logging.getLogger("tickactors")

@@ -31,8 +31,8 @@ import trio
 import trio_websocket
 from wsproto.utilities import ProtocolError
 
-from ._errors import CertificateError, ConnectError
-from ._secret import Secret, redact
+from .._errors import CertificateError, ConnectError
+from .._secret import Secret, redact
 
 T = TypeVar("T")
 Stream = trio.SocketStream | trio.SSLStream[trio.SocketStream]

@@ -21,12 +21,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from ._actors.reconciling import ReconcilerActor
-from ._core.reconciler import IntentChange
-from ._errors import FeedClosedError
-from ._slots import Slots
-from ._values import StreamKind
-from .venues import Dialect
+from .._actors.reconciling import ReconcilerActor
+from .._core.reconciler import IntentChange
+from .._errors import FeedClosedError
+from .._values import StreamKind
+from ..venues import Dialect
+from .slot_table import Slots
 
 __all__ = ["FeedIntent"]
 

@@ -23,7 +23,7 @@ and reason it ended with (``_ended``). Receiving:
   without a close frame is code 1006.
 
 The receive side has a fast path and wsproto, split at frame boundaries. A
-small scanner of our own (``_frames.py``) walks the chunk frame by frame. While
+small scanner of our own (``_net/frames.py``) walks the chunk frame by frame. While
 no fragmented message is open, every *plain* frame (FIN, RSV clear, text or
 binary, unmasked, wholly in the buffer, within the size limit, and for text
 valid UTF-8: ``bytes.decode`` is the validation) becomes a message right there,
@@ -51,7 +51,7 @@ assembled from their pieces, pings get a pong, pongs are ignored, a close
 frame is answered and ends the connection, a message over ``max_message_size``
 sends close 1009 and ends it. With ``deflate=True`` the client offers
 permessage-deflate; compressed messages take wsproto's path (with
-:class:`~tickactors._frames.Deflate`, which fixes wsproto's handling of a ping
+:class:`~tickactors._net.frames.Deflate`, which fixes wsproto's handling of a ping
 between compressed fragments).
 
 wsproto's quirk: a frame it cannot parse (bad framing: 1002, invalid UTF-8 in
@@ -86,11 +86,11 @@ from wsproto.events import (
 )
 from wsproto.utilities import ProtocolError, RemoteProtocolError
 
-from ._connecting import Endpoint, Stream, connect_within
-from ._frames import frame_end, take_plain
-from ._handshake import client_handshake
-from ._secret import Secret
-from ._transport import Transport, TransportClosed
+from .._secret import Secret
+from .connecting import Endpoint, Stream, connect_within
+from .frames import frame_end, take_plain
+from .handshake import client_handshake
+from .transport import Transport, TransportClosed
 
 RECEIVE_SIZE: Final = 65536
 MAX_MESSAGE_SIZE: Final = 1 << 20

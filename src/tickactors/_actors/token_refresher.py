@@ -13,11 +13,11 @@ import random
 
 import trio
 
-from .._core.tokens import TokenSchedule
+from .._core.token_schedule import TokenSchedule
 from .._errors import AuthenticationError, CertificateError
-from .._health import HealthBus
+from .._net.token_source import TokenSource
 from .._secret import Secret, redact
-from .._token_source import TokenSource
+from .health_bus import HealthBus
 
 
 class TokenRefresher:

@@ -12,8 +12,8 @@ from typing import Any
 
 import trio
 
-from ._handoff import BatchQueue, Policy
-from ._values import HealthEvent
+from .._values import HealthEvent
+from .queues import BatchQueue, Policy
 
 logger = logging.getLogger("tickactors")
 logger.addHandler(logging.NullHandler())  # a library logs; the application decides where to

@@ -14,8 +14,8 @@ from wsproto import ConnectionType, WSConnection
 from wsproto.connection import Connection
 from wsproto.events import AcceptConnection, RejectConnection, Request
 
-from ._errors import ConnectError
-from ._frames import Deflate
+from .._errors import ConnectError
+from .frames import Deflate
 
 RECEIVE_SIZE: Final = 65536
 _MAX_RESPONSE_HEAD: Final = 65536

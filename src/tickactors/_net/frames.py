@@ -1,7 +1,7 @@
 """The batched transport's frame scanner: where frames begin and end, and the fast path.
 
 Two functions, both pure (bytes in, indexes out), used by
-:class:`~tickactors._transport_batched.BatchedTransport`:
+:class:`~tickactors._net.batched.BatchedTransport`:
 
 :func:`take_plain` is the fast path. From an index at a frame boundary it
 consumes every frame that is *plainly* a whole message: FIN set, RSV bits

@@ -16,7 +16,7 @@ The queue is bounded, with an explicit policy:
     the producer never waits; the oldest items are dropped and counted.
 
 :class:`MarketQueue` is the feed's: one lane per stream kind, each with its own policy
-(``block``, ``conflate`` or ``drop-oldest``; ``_core/delivery.py`` decides, this only
+(``block``, ``conflate`` or ``drop-oldest``; ``_core/lanes.py`` decides, this only
 waits), several readers, one consumer.
 """
 
@@ -29,9 +29,9 @@ from typing import Generic, TypeVar
 
 import trio
 
-from ._core.delivery import DEFAULT_POLICIES, Lanes, Policy
-from ._core.sink_loss import LossReport, LossReporter
-from ._values import MarketData, StreamKind
+from .._core.lanes import DEFAULT_POLICIES, Lanes, Policy
+from .._core.loss_report import LossReport, LossReporter
+from .._values import MarketData, StreamKind
 
 __all__ = ["BatchQueue", "MarketQueue", "Policy"]
 

@@ -3,7 +3,7 @@
 :meth:`Connector.run` is the task behind every connection a slot opens, first ones,
 reconnects and replacements alike. It connects under a deadline, reports the outcome
 through ``task_status`` (a :class:`Link`, or the exception that says why there is none),
-runs the connection's :class:`~tickactors._actors.connection.Session` until it ends, and
+runs the connection's :class:`~tickactors._actors.session.Session` until it ends, and
 cleans up in one place whatever the reason: the tracker fails what the connection carried
 (``LinkDown``), the shift's reconciler hears ``ConnectionLost``, the staleness clock
 stops, the socket closes (politely unless the peer is gone or silent).
@@ -26,15 +26,15 @@ from .._core.budget import OutboundBudget
 from .._core.reconciler import ConnectionLost
 from .._core.spacing import SpacingGate
 from .._errors import CertificateError, ConnectError
-from .._handoff import MarketQueue
-from .._health import HealthBus
-from .._transport import Transport, TransportClosed, TransportFactory
+from .._net.transport import Transport, TransportClosed, TransportFactory
 from .._values import StreamKind
 from ..venues import Dialect
-from .connection import Session, SessionEnded, StaleConnection
-from .delivery import SessionCounters
+from .health_bus import HealthBus
+from .market_delivery import SessionCounters
 from .messages import LinkDown, LinkUp, Outbound, TrackerMessage
-from .tokens import TokenRefresher
+from .queues import MarketQueue
+from .session import Session, SessionEnded, StaleConnection
+from .token_refresher import TokenRefresher
 
 if TYPE_CHECKING:
     from .slot import Shift

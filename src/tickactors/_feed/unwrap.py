@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 
 import trio
 
-from ._errors import FeedError
+from .._errors import FeedError
 
 
 def unwrap(

@@ -16,10 +16,10 @@ import trio
 
 from .._core.reconciler import GhostSeen
 from .._core.staleness import StalenessMonitor
-from .._handoff import MarketQueue
-from .._health import HealthBus
 from .._values import BOOK, QUOTES, TRADES, MarketData, StreamKind
 from ..venues import MarketBatch
+from .health_bus import HealthBus
+from .queues import MarketQueue
 from .reconciling import Inbound
 
 MAX_GHOST_SYMBOLS = 1024

@@ -25,9 +25,9 @@ from typing import Protocol
 import trio
 import trio_websocket
 
-from ._connecting import Endpoint, Stream, connect_error, connect_within
-from ._errors import ConnectError
-from ._secret import Secret
+from .._errors import ConnectError
+from .._secret import Secret
+from .connecting import Endpoint, Stream, connect_error, connect_within
 
 
 class TransportClosed(Exception):
