@@ -21,11 +21,11 @@ from typing import Any
 import orjson
 import pytest
 import trio
-from tickactors._feed.feed.feed import Feed
 
 from tickactors._cli.fd_lines import FdLines, open_fd_lines, write_whole_lines
 from tickactors._cli.output import JsonLines
 from tickactors._cli.run import run_feed
+from tickactors._feed.feed import Feed
 from tickactors.sim import SimConfig, open_simulator
 from tickactors.sinks._writer_thread import WriterThread
 from tickactors.venues import AllTick
@@ -236,3 +236,47 @@ async def test_a_closed_stdout_takes_everything_and_writes_nothing():
     lines._thread.start()
     await lines.write(b"a\n")
     assert await lines._thread.aclose(5)
+
+
+class Jammed:
+    """A stdout whose reader stopped: blocked, and full even for status lines."""
+
+    def __init__(self) -> None:
+        self.blocked = True
+        self.failed = False
+        self.full = True
+        self.data = bytearray()
+
+    async def write(self, data: bytes) -> None:
+        raise AssertionError("the test never writes market data")
+
+    def write_nowait(self, data: bytes) -> bool:
+        if self.full:
+            return False
+        self.data += data
+        return True
+
+
+def test_gaps_reach_stderr_while_stdout_is_blocked_and_lost_lines_are_reported():
+    from tickactors import HealthEvent
+    from tickactors._cli.output import MemoryLines, TextLines
+
+    for make in (lambda out, err: JsonLines(out, errors=err), TextLines):
+        out, err = Jammed(), MemoryLines()
+        writer = make(out, errors=err) if make is TextLines else make(out, err)
+        gap = HealthEvent("gap", 1.0, 1, "dropped 5", {"dropped": 5, "streams": {"book": {"A": 5}}})
+        writer.event(gap)
+        writer.status("command", "subscribe", symbols=["A"])
+        said = err.text().splitlines()
+        assert said[0].startswith("tickactors: [gap] conn 1 dropped 5")  # stdout blocked
+        assert said[1].startswith("tickactors: stdout is not being read")  # once a spell
+        assert len(said) == 2 and writer.lost_lines == 2
+        out.full = False  # read again: first the loss, then the line
+        out.blocked = False
+        writer.event(gap)
+        written = out.data.decode().splitlines()
+        assert len(written) == 2 and "stdout_loss" in written[0] and "gap" in written[1]
+        assert len(err.text().splitlines()) == 2  # not blocked: no mirror
+        if isinstance(writer, JsonLines):
+            loss = orjson.loads(written[0])
+            assert (loss["event"], loss["lines"], loss["total"]) == ("stdout_loss", 2, 2)
