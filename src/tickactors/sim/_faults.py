@@ -24,13 +24,13 @@ Faults come in three shapes, and the server consults them at fixed points:
 Every call is counted in ``stats.faults_injected[kind]`` and logged in ``stats.fault_log``
 as ``(trio time, kind, detail)``, once per call; ``armed(kind)`` says what is still to come.
 
-Picks where the brief leaves room: during a stall, inbound requests are read
-and discarded (not applied, not answered), but accepted-looking heartbeats
-still refresh the server's heartbeat clock, so a stall alone never makes the
-server drop a client; handshakes still complete during a stall. The ghost
-rule stays armed until ``clear_ghost()``/``clear()`` (or ``armed_for``
-seconds); each code it catches streams on for ``duration`` seconds after its
-removal (``None``: as long as the connection lives).
+The simulator's own picks, where no venue document says what happens: during a
+stall, inbound requests are read and discarded (not applied, not answered), but
+accepted-looking heartbeats still refresh the server's heartbeat clock, so a stall
+alone never makes the server drop a client; handshakes still complete during a
+stall. The ghost rule stays armed until ``clear_ghost()``/``clear()`` (or
+``armed_for`` seconds); each code it catches streams on for ``duration`` seconds
+after its removal (``None``: as long as the connection lives).
 
 Random mode (``SimConfig.random_faults`` = mean seconds between faults) draws exponential
 gaps and a weighted kind from :data:`RANDOM_MENU` (:data:`TRADOVATE_RANDOM_MENU` on the

@@ -1,4 +1,4 @@
-"""The AllTick dialect (``venues.md``, seed 000), sans-I/O.
+"""The AllTick dialect (``docs/venues.md``, AllTick), sans-I/O.
 
 Requests carry ``cmd_id``, ``seq_id`` (our request id, echoed back), ``trace``
 and ``data``. Subscriptions REPLACE the previous set of their kind: 22004 for

@@ -1,4 +1,4 @@
-"""The Tradovate dialect (``venues.md``, seed 001), sans-I/O.
+"""The Tradovate dialect (``docs/venues.md``, Tradovate), sans-I/O.
 
 Server frames start with one letter: ``o`` (open: the client now authorizes),
 ``h`` (the server's heartbeat, sent only while nothing else is), ``a`` and a
