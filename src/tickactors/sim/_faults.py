@@ -74,12 +74,17 @@ SHUTDOWN_REASONS: Final = ("Maintenance", "ConnectionQuotaReached", "IPQuotaReac
 
 @attrs.frozen(slots=True)
 class GhostRule:
+    """The armed ghost fault: which codes (None: every removed one), how long each keeps
+    streaming after its removal (None: while the connection lives), and until when the
+    rule itself holds (trio time; inf until ``clear_ghost()``)."""
+
     symbols: frozenset[str] | None
     duration: float | None
     until: float
 
 
 def _count(n: int) -> int:
+    """``n``, the number of occurrences a counted fault arms; never negative."""
     if n < 0:
         raise ValueError(f"a fault count must be >= 0, got {n}")
     return n
@@ -267,18 +272,23 @@ class Faults:
     # ---- queries used by the server --------------------------------------------
 
     def _signal_stall(self) -> None:
+        """Wake whoever waits in :meth:`wait_unstalled`: the stall's end moved."""
         self._stall_changed.set()
         self._stall_changed = trio.Event()
 
     def stalled(self) -> bool:
+        """Whether a stall holds now: writers write nothing, readers discard requests."""
         return trio.current_time() < self._stall_until
 
     async def wait_unstalled(self) -> None:
+        """Return once no stall holds: at its end, or at once on ``resume()`` (or a
+        new ``stall()`` that moved the end)."""
         while self.stalled():
             with trio.move_on_at(self._stall_until):
                 await self._stall_changed.wait()
 
     def silenced(self, symbol: str, now: float) -> bool:
+        """Whether ``silence_symbol`` keeps ``symbol`` off every connection at ``now``."""
         until = self._silenced.get(symbol)
         return until is not None and now < until
 
@@ -292,6 +302,8 @@ class Faults:
         return math.inf if rule.duration is None else now + rule.duration
 
     def take_drop_request(self) -> bool:
+        """For the request at hand: True (one ``drop_requests`` used up) to neither apply
+        nor answer it."""
         if self._drop_requests:
             self._drop_requests -= 1
             return True
@@ -311,12 +323,14 @@ class Faults:
         return None
 
     def take_accept_then_close(self) -> bool:
+        """For the connection at hand: True to close it right after its handshake."""
         if self._accept_then_close:
             self._accept_then_close -= 1
             return True
         return False
 
     def take_hang_upgrade(self) -> bool:
+        """For the upgrade request at hand: True to never answer it."""
         if self._hang_upgrade:
             self._hang_upgrade -= 1
             return True
@@ -327,6 +341,7 @@ class Faults:
         return self._tickets.pop(0) if self._tickets else None
 
     def take_429(self) -> bool:
+        """For the Tradovate request at hand: True to answer it 429 and not apply it."""
         if self._too_many:
             self._too_many -= 1
             return True
