@@ -143,13 +143,6 @@ class Faults:
         self._silenced[symbol] = math.inf if duration is None else now + duration
         self._hub.record_fault("silence_symbol", f"{symbol} duration={duration}")
 
-    def unsilence(self, symbol: str | None = None) -> None:
-        """Let ``symbol`` (every symbol if None) stream again."""
-        if symbol is None:
-            self._silenced.clear()
-        else:
-            self._silenced.pop(symbol, None)
-
     def ghost(
         self,
         symbols: Iterable[str] | None = None,

@@ -81,9 +81,6 @@ class AllTick(_VenueBase[AllTickDialect]):
     PLANS: Final[Mapping[str, tuple[int, int]]] = MappingProxyType(
         {"free": (5, 1), "basic": (100, 1), "premium": (200, 3), "professional": (3000, 10)}
     )
-    PLAN_SYMBOLS: Final[Mapping[str, int]] = MappingProxyType(
-        {plan: limits[0] for plan, limits in PLANS.items()}
-    )
 
     def __init__(
         self,
