@@ -16,6 +16,7 @@ from __future__ import annotations
 import itertools
 import json
 import select
+import socket
 import ssl
 import subprocess
 import sys
@@ -32,6 +33,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tickactors import CertificateError, connect_batched, connect_websocket
+from tickactors._net.batched import BatchedTransport
 from tickactors._net.transport import Transport, TransportClosed, TransportFactory
 
 SERVER = Path(__file__).with_name("conformance_server.py")
@@ -119,6 +121,23 @@ async def receive_n(transport: Transport, n: int) -> list[str | bytes]:
     return got
 
 
+async def until_buffered(transport: Transport, size: int) -> None:
+    """Return once ``size`` bytes wait unread in the batched transport's socket.
+
+    ``SO_RCVLOWAT`` makes the socket readable only from that many bytes on, so this is
+    one wait for a condition, not a guess at how long the network takes.
+    """
+    assert isinstance(transport, BatchedTransport)
+    stream = transport._stream
+    assert isinstance(stream, trio.SocketStream)
+    sock = stream.socket
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVLOWAT, size)
+    try:
+        await trio.lowlevel.wait_readable(sock)
+    finally:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVLOWAT, 1)
+
+
 async def closed_by(transport: Transport) -> TransportClosed:
     with pytest.raises(TransportClosed) as info:
         while True:
@@ -155,8 +174,9 @@ async def test_text_and_binary(servers: Servers, kind: str) -> None:
 async def test_many_small_frames_in_one_read(servers: Servers, kind: str) -> None:
     with trio.fail_after(10):
         async with opened(FACTORIES[kind], servers.url()) as t:
-            await t.send("many 500")  # one TCP write of ~3.4 KB
-            await trio.sleep(0.2)  # let it all arrive before reading
+            await t.send("many 500")  # one TCP write of 2,890 bytes
+            if kind == "batched":  # all of it in the socket before the first read
+                await until_buffered(t, sum(2 + len(f"m{i}") for i in range(500)))
             first = await t.receive_many(1000)
             got = first + await receive_n(t, 500 - len(first))
             assert got == [f"m{i}" for i in range(500)]

@@ -208,7 +208,8 @@ async def test_replay_initializes_its_clock_and_resumes_it_after_a_drop(autojump
             assert clock.detail["s"] == 400
             (first,) = sim.connections
             assert endpoints(first)[:2] == ["authorize", "replay/initializeClock"]
-            # the venue drops replay sessions after a minute (seed 001); we resume, not restart
+            # replay sessions drop after a minute (docs/venues.md, Tradovate, "Market replay"):
+            # we resume, not restart
             await until_event(feed, "disconnected", timeout=90)
             last_clock = venue.dialect.replay_clock
             assert last_clock is not None and last_clock > start

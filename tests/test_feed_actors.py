@@ -362,7 +362,7 @@ async def test_slow_consumer_does_not_cause_a_false_stale_verdict(autojump_clock
 
 async def test_symbols_over_the_plan_cap_are_rejected_up_front(autojump_clock):
     net = FakeNetwork()
-    plan = AllTick.PLAN_SYMBOLS["free"]
+    plan, _ = AllTick.PLANS["free"]
     async with tickactors.open_feed(
         venue(max_symbols=plan), transport_factory=net, stale_after=1000
     ) as feed:

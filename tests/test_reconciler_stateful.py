@@ -129,6 +129,19 @@ class ReconcilerMachine(RuleBasedStateMachine):
         self.hold_until = float("-inf")  # rate limit of the connection
         self.credit: Counter[Key] = Counter()
         self.expected: Counter[str] = Counter()
+        # Coalescing. Every change of a desired set (one per symbol) is either carried by
+        # a request of its key (one change per request; the others it absorbed are
+        # coalesced) or coalesced into no request at all. The test cannot see every
+        # request that carried a change, but it can bound their number: at most those
+        # sent while a change of their key was not yet followed by a request ("could
+        # carry"), at least those sent by the very call that made such a change (nothing
+        # can absorb the change in between: "did carry").
+        self.changes_made = 0
+        self.uncarried: Counter[Key] = Counter()
+        self.could_carry = 0
+        self.did_carry = 0
+        self.changing: set[Key] = set()  # keys the call being fed changes
+        self.coalesced_seen = 0
 
     # ------------------------------------------------------------- plumbing
 
@@ -215,8 +228,23 @@ class ReconcilerMachine(RuleBasedStateMachine):
         if redundant and key not in self.uncertain:
             assert self.credit[key] > 0, f"redundant request {request}"
             self.credit[key] -= 1
+        if self.uncarried[key]:
+            self.could_carry += 1
+            self.did_carry += key in self.changing
+            del self.uncarried[key]
         self.live[request.ref] = request
         self.unprocessed.append(request.ref)
+
+    def change(self, event: Want | Unwant, symbols: set[str]) -> None:
+        """Feed a user's change; ``symbols``: those whose desired state it changes."""
+        self.changes_made += len(symbols)
+        keys = [(event.kind, self.ghost_key(symbol)) for symbol in symbols]
+        self.uncarried.update(keys)
+        self.changing = set(keys)
+        try:
+            self.feed(event)
+        finally:
+            self.changing = set()
 
     def advance(self, dt: float) -> None:
         """Let ``dt`` seconds pass, polling at every deadline on the way, as the actor does."""
@@ -237,14 +265,14 @@ class ReconcilerMachine(RuleBasedStateMachine):
     @rule(kind=kinds, symbols=symbol_sets, dt=delays)
     def want(self, kind: StreamKind, symbols: frozenset[str], dt: float) -> None:
         self.advance(dt)
-        self.feed(Want(kind, symbols))
+        self.change(Want(kind, symbols), set(symbols) - self.r.desired(kind))
 
     @rule(kind=kinds, symbols=symbol_sets, dt=delays)
     def unwant(self, kind: StreamKind, symbols: frozenset[str], dt: float) -> None:
         self.advance(dt)
         for symbol in symbols:
             self.reported[kind].pop(symbol, None)
-        self.feed(Unwant(kind, symbols))
+        self.change(Unwant(kind, symbols), set(symbols) & self.r.desired(kind))
 
     @initialize()
     def connect(self) -> None:
@@ -375,7 +403,11 @@ class ReconcilerMachine(RuleBasedStateMachine):
         assert stats["in_flight"] == len(self.live)
         for name, count in self.expected.items():
             assert stats[name] == count, name
-        assert stats["coalesced"] >= 0
+        # Never un-coalesced; never a change both coalesced and carried by a request.
+        coalesced = stats["coalesced"]
+        assert self.coalesced_seen <= coalesced, "coalesced went down"
+        assert coalesced + self.did_carry <= self.changes_made, "a change counted twice"
+        self.coalesced_seen = coalesced
         if not self.connected:
             assert r.next_deadline() is None
         else:
@@ -412,6 +444,10 @@ class ReconcilerMachine(RuleBasedStateMachine):
         # No resend loop: a search over 6 symbols per kind plus ghost fixes stays small.
         assert self.last_ref - sent_before <= 40
         assert self.r.is_converged()
+        # Converged, every change is accounted for: a change that no request can have
+        # carried was coalesced (and none twice: bookkeeping_agrees).
+        coalesced = self.r.statistics()["coalesced"]
+        assert self.changes_made - self.could_carry <= coalesced
         for kind in KINDS:
             wanted = self.r.desired(kind) - set(self.r.rejected(kind))
             assert self.r.confirmed(kind) == wanted

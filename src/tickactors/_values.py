@@ -11,7 +11,8 @@ They are not tracked by the cyclic garbage collector (``gc=False``: at several h
 thousand ticks a second, tracking them cost 8 % of the feed's CPU in collections); none
 of their parts can hold a reference back to the value, except ``fields``, a dict: do not
 put a value into its own ``fields`` (or into anything those reach), or it is never freed.
-:class:`HealthEvent`, built a few times a second at most, stays a frozen attrs class.
+:class:`HealthEvent`, built a few times a second at most, stays a frozen attrs class;
+:class:`EventName` names its events, :class:`StatusName` the runner's status lines.
 
 The wire form of these values is a dialect's business (``tickactors.venues``);
 here they are plain data.
@@ -149,13 +150,97 @@ class Quote(_MarketValue, frozen=True, eq=False, gc=False):
 MarketData = Tick | BookSnapshot | Quote
 
 
+class EventName(enum.StrEnum):
+    """The name of every :class:`HealthEvent` (its ``event``): the feed's and the sinks'.
+
+    A member *is* its string (``EventName.STALE == "stale"``, ``str()`` and JSON give
+    ``"stale"``), so code that compares ``event.event == "stale"`` keeps working; comparing
+    with ``EventName.STALE`` lets a type checker and a reader find every use. What each
+    one means, who emits it and what its ``detail`` holds: the tables of
+    ``docs/architecture.md`` ("Health events") and ``docs/sinks.md`` ("Events");
+    ``tests/test_event_names.py`` keeps the tables, this list and the emitting code equal.
+
+    The runner's own status lines are not health events: their names are
+    :class:`StatusName`.
+    """
+
+    # -- the feed: tokens, connections, the venue's word
+    TOKEN_REFRESHED = "token_refreshed"
+    TOKEN_FAILED = "token_failed"
+    CONNECTING = "connecting"
+    CONNECTED = "connected"
+    CONNECT_FAILED = "connect_failed"
+    CERTIFICATE_FAILED = "certificate_failed"
+    DISCONNECTED = "disconnected"
+    RECONNECTING = "reconnecting"
+    AUTH_FAILED = "auth_failed"
+    AUTHORIZED = "authorized"
+    SETUP = "setup"
+    CLOCK = "clock"
+    VENUE_CLOSING = "venue_closing"
+    SHUTDOWN = "shutdown"
+    # -- the feed: make-before-break rotation
+    ROTATING = "rotating"
+    ROTATED = "rotated"
+    HANDOVER_INCOMPLETE = "handover_incomplete"
+    ROTATION_FAILED = "rotation_failed"
+    # -- the feed: staleness, frames, subscriptions, delivery
+    STALE = "stale"
+    SYMBOL_STALE = "symbol_stale"
+    DECODE_ERROR = "decode_error"
+    SUBSCRIBED = "subscribed"
+    REJECTED = "rejected"
+    GHOST = "ghost"
+    GAP = "gap"
+    # -- the feed: requests and the venue's answers
+    REQUEST_TIMEOUT = "request_timeout"
+    RATE_LIMITED = "rate_limited"
+    PENALTY = "penalty"
+    CAPTCHA = "captcha"
+    VENUE_ERROR = "venue_error"
+    # -- the sinks (``tickactors.sinks``): ``detail["sink"]`` names the sink
+    SINK_ROTATED = "sink_rotated"
+    SINK_REPAIRED = "sink_repaired"
+    SINK_ERROR = "sink_error"
+    SINK_RECOVERED = "sink_recovered"
+    SINK_CONNECTED = "sink_connected"
+    SINK_CONNECT_FAILED = "sink_connect_failed"
+    SINK_DISCONNECTED = "sink_disconnected"
+    SINK_REJECTED = "sink_rejected"
+    SINK_LOSS = "sink_loss"
+    SINK_CLOSED = "sink_closed"
+
+
+class StatusName(enum.StrEnum):
+    """The names of the runner's own status lines (``python -m tickactors``).
+
+    A status line has the shape of a health event (``"kind": "status"``, ``event``,
+    ``message``, ``time``, ``connection`` 0, details) and goes wherever health events go
+    (stdout, every sink), but no feed emits it and it is never a :class:`HealthEvent`:
+    it says what the runner itself did. Hence an enum of its own, beside
+    :class:`EventName`: a library user handles every ``EventName`` a feed can send and
+    none of these. The list, with what each line carries: ``docs/architecture.md``
+    ("The runner's status lines").
+    """
+
+    COMMAND = "command"
+    COMMAND_ERROR = "command_error"
+    ERROR = "error"
+    FATAL = "fatal"
+    STOPPED = "stopped"
+    STDOUT_LOSS = "stdout_loss"
+    SHARD = "shard"
+    DEMO_FAULT = "demo_fault"
+
+
 @attrs.frozen(slots=True)
 class HealthEvent:
     """Something the feed noticed or did: connected, stale, reconnecting, rejected, ...
 
-    ``event`` names it (see ``docs/architecture.md`` for the list); ``time`` is the
-    feed's clock; ``connection`` the number of the connection it concerns (0 for
-    the feed itself); ``detail`` the specifics, JSON-friendly and never a secret.
+    ``event`` names it: an :class:`EventName` (a ``str``; see ``docs/architecture.md``
+    for the list); ``time`` is the feed's clock; ``connection`` the number of the
+    connection it concerns (0 for the feed itself); ``detail`` the specifics,
+    JSON-friendly and never a secret.
     """
 
     event: str

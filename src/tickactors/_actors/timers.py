@@ -1,4 +1,4 @@
-"""The one loop every machine-driving actor runs: wait for a message or the machine's deadline."""
+"""Wait for a message or a machine's deadline, whichever comes first: the request tracker's loop."""
 
 from __future__ import annotations
 

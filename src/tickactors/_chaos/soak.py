@@ -41,7 +41,7 @@ import trio
 
 from .._errors import FeedError
 from .._feed.feed import Feed, open_feed
-from .._values import BOOK, StreamKind
+from .._values import BOOK, EventName, StreamKind
 from ..sim import Simulator, open_simulator
 from .faulting import apply_fault
 from .ledger import FaultRecord, Ledger
@@ -275,7 +275,7 @@ class _Soak:
 
     async def events(self) -> None:
         async for event in self.feed.events():
-            if event.event == "stale":
+            if event.event == EventName.STALE:
                 self.ledger.stale_detected(event.time)
 
     # ---- the end ---------------------------------------------------------------

@@ -30,7 +30,7 @@ import attrs
 import trio
 
 from .._feed.feed import Feed
-from .._values import BOOK, StreamKind
+from .._values import BOOK, StatusName, StreamKind
 from ..sim import Simulator
 from ..sim._faults import TRADOVATE_RANDOM_MENU
 from ..venues import AllTick, Tradovate, Venue
@@ -244,7 +244,7 @@ VENUES: dict[str, DemoVenue] = {v.name: v for v in (ALLTICK, TRADOVATE)}
 
 def say_with(writer: Any) -> Say:
     def say(fault: str, message: str) -> None:
-        writer.status("demo_fault", message, fault=fault)
+        writer.status(StatusName.DEMO_FAULT, message, fault=fault)
 
     return say
 

@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
-from .._values import HealthEvent, MarketData
+from .._values import HealthEvent, MarketData, StatusName
 from ..sinks import Sink, open_sink, parse_sink
 from ..sinks._spec import JsonlSpec, NatsSpec
 from .output import Writer
@@ -42,7 +42,7 @@ class Fanout:
             if sink is not skip:
                 sink.event(event)
 
-    def status(self, event: str, message: str = "", **detail: Any) -> None:
+    def status(self, event: StatusName, message: str = "", **detail: Any) -> None:
         self.primary.status(event, message, **detail)
         for sink in self._open:
             sink.status(event, message, **detail)

@@ -37,14 +37,15 @@ from rich.live import Live
 
 from .._core.quote_sides import shown_sides
 from .._feed.feed import Feed
-from .._values import HealthEvent, MarketData, Quote, Tick
+from .._values import HealthEvent, MarketData, Quote, StatusName, Tick
 from .live_frames import EventLine, Row, Snapshot, frame
 from .output import _printable
 
 _NO_ROW: Row = (None, None, None, 0.0, 0, None, None)
 
 #: status lines that end a run: they are also written once more after the view is gone
-FINAL = {"stopped": False, "fatal": True, "error": True}  # event -> on stderr
+#: (event -> whether on stderr)
+FINAL = {StatusName.STOPPED: False, StatusName.FATAL: True, StatusName.ERROR: True}
 
 
 class LiveView:
@@ -114,7 +115,7 @@ class LiveView:
         with self._lock:
             self._events.append(line)
 
-    def status(self, event: str, message: str = "", **detail: Any) -> None:
+    def status(self, event: StatusName, message: str = "", **detail: Any) -> None:
         line = (_feed_now(), "--", event, message, detail)
         stderr = FINAL.get(event)
         with self._lock:

@@ -8,7 +8,7 @@ from typing import Any, Protocol, TextIO
 import trio
 
 from .._json_lines import encode_line, event_dict, market_dict, status_dict
-from .._values import HealthEvent, MarketData, Quote, Tick
+from .._values import EventName, HealthEvent, MarketData, Quote, StatusName, Tick
 
 
 class Writer(Protocol):
@@ -23,7 +23,7 @@ class Writer(Protocol):
 
     def event(self, event: HealthEvent) -> None: ...
 
-    def status(self, event: str, message: str = "", **detail: Any) -> None: ...
+    def status(self, event: StatusName, message: str = "", **detail: Any) -> None: ...
 
 
 class Lines(Protocol):
@@ -127,13 +127,13 @@ class _Lines:
     def _report_loss(self) -> bool:
         return self._out.write_nowait(
             self._format_status(
-                "stdout_loss",
+                StatusName.STDOUT_LOSS,
                 "status lines dropped while stdout was not read",
                 {"lines": self._unreported, "total": self.lost_lines},
             )
         )
 
-    def _format_status(self, event: str, message: str, detail: dict[str, Any]) -> bytes:
+    def _format_status(self, event: StatusName, message: str, detail: dict[str, Any]) -> bytes:
         raise NotImplementedError
 
 
@@ -155,14 +155,14 @@ class JsonLines(_Lines):
         await self._out.write(b"".join([encode_line(market_dict(item, offset)) for item in batch]))
 
     def event(self, event: HealthEvent) -> None:
-        mirror = _text_event(event) if event.event == "gap" else None
+        mirror = _text_event(event) if event.event == EventName.GAP else None
         self._line(encode_line(event_dict(event, self._offset)), mirror=mirror)
 
-    def status(self, event: str, message: str = "", **detail: Any) -> None:
+    def status(self, event: StatusName, message: str = "", **detail: Any) -> None:
         """The runner's own status line, shaped like a feed's health event."""
         self._line(self._format_status(event, message, detail))
 
-    def _format_status(self, event: str, message: str, detail: dict[str, Any]) -> bytes:
+    def _format_status(self, event: StatusName, message: str, detail: dict[str, Any]) -> bytes:
         return encode_line(status_dict(event, message, _now(), self._offset, detail))
 
 
@@ -208,11 +208,11 @@ class TextLines(_Lines):
 
     def event(self, event: HealthEvent) -> None:
         text = _text_event(event)
-        self._line(f"{text}\n".encode(), mirror=text if event.event == "gap" else None)
+        self._line(f"{text}\n".encode(), mirror=text if event.event == EventName.GAP else None)
 
-    def status(self, event: str, message: str = "", **detail: Any) -> None:
+    def status(self, event: StatusName, message: str = "", **detail: Any) -> None:
         self._line(self._format_status(event, message, detail))
 
-    def _format_status(self, event: str, message: str, detail: dict[str, Any]) -> bytes:
+    def _format_status(self, event: StatusName, message: str, detail: dict[str, Any]) -> bytes:
         extra = " ".join(f"{k}={_printable(v)}" for k, v in detail.items())
         return f"[{event}] {_printable(message)} {extra}\n".encode()

@@ -38,7 +38,7 @@ from .._arg_types import http_url, int_between, non_empty, ws_url
 from .._core.shard_share import Shard
 from .._errors import CapacityError, FeedError, InvalidSymbolError
 from .._feed.feed import Feed, open_feed
-from .._values import BOOK, TRADES
+from .._values import BOOK, TRADES, StatusName
 from ..sinks import SinkError, SinkSpecError
 from ..venues import Venue
 from .commands import MAX_LINE, CommandError, parse_command
@@ -170,14 +170,16 @@ def json_refusals(words: Sequence[str]) -> Callable[[str], None] | None:
 
     def write(message: str) -> None:
         # before the Trio run: the line's time is the wall clock's
-        JsonLines(StreamLines(sys.stdout), clock_offset=time.time()).status("error", message)
+        JsonLines(StreamLines(sys.stdout), clock_offset=time.time()).status(
+            StatusName.ERROR, message
+        )
 
     return write
 
 
 def refuse(writer: Writer, message: str) -> int:
     """A refusal once running: an ``error`` status line and a line on stderr; exit status 2."""
-    writer.status("error", message)
+    writer.status(StatusName.ERROR, message)
     error_line(f"error: {message}")
     return 2
 
@@ -232,7 +234,7 @@ async def run_feed(
         return refuse(writer, f"--sink: {exc}")
     if code == 0:
         detail = {"sinks": fanout.statistics()} if fanout.sinks else {}
-        writer.status("stopped", "bye", **detail)
+        writer.status(StatusName.STOPPED, "bye", **detail)
     return code
 
 
@@ -271,7 +273,7 @@ async def _run_feed(
                     return refuse(writer, str(exc))
                 if args.shard is not None:
                     writer.status(
-                        "shard",
+                        StatusName.SHARD,
                         f"shard {args.shard}",
                         shard=str(args.shard),
                         symbols=share_of(args, main),
@@ -286,7 +288,7 @@ async def _run_feed(
                     if extra is not None:
                         extra(feed, nursery)
     except FeedError as exc:
-        writer.status("fatal", str(exc), error=type(exc).__name__)
+        writer.status(StatusName.FATAL, str(exc), error=type(exc).__name__)
         error_line(f"error: {type(exc).__name__}: {exc}")
         return 1
     return 0
@@ -347,7 +349,9 @@ async def _read_commands(feed: Feed, writer: Writer, *, shard: Shard | None = No
             for line in lines:
                 apply_line(feed, writer, line, shard)
             if len(pending) > MAX_LINE:
-                writer.status("command_error", f"line longer than {MAX_LINE} bytes, ignored")
+                writer.status(
+                    StatusName.COMMAND_ERROR, f"line longer than {MAX_LINE} bytes, ignored"
+                )
                 pending = b""
 
 
@@ -359,7 +363,7 @@ def apply_line(feed: Feed, writer: Writer, raw: bytes, shard: Shard | None = Non
     try:
         line = raw.decode("utf-8")
     except UnicodeDecodeError:
-        writer.status("command_error", "a line that is not UTF-8, ignored")
+        writer.status(StatusName.COMMAND_ERROR, "a line that is not UTF-8, ignored")
         return
     try:
         command = parse_command(line.rstrip("\r"))
@@ -371,7 +375,7 @@ def apply_line(feed: Feed, writer: Writer, raw: bytes, shard: Shard | None = Non
         else:
             feed.unsubscribe(*symbols, kind=command.kind)
     except (CommandError, InvalidSymbolError, CapacityError) as exc:
-        writer.status("command_error", str(exc))
+        writer.status(StatusName.COMMAND_ERROR, str(exc))
         return
     kind = feed.dialect.kinds[0] if command.kind is None else command.kind
     detail: dict[str, Any] = {
@@ -381,7 +385,7 @@ def apply_line(feed: Feed, writer: Writer, raw: bytes, shard: Shard | None = Non
     if shard is not None:
         detail["others"] = len(command.symbols) - len(symbols)
     verb = "subscribe" if command.subscribe else "unsubscribe"
-    writer.status("command", verb, **detail)
+    writer.status(StatusName.COMMAND, verb, **detail)
 
 
 __all__ = ["TRADES", "add_arguments", "run_from_args"]

@@ -1,10 +1,11 @@
 """The token-wide spacing gate, sans-I/O: one token's connections keep their requests apart.
 
 AllTick allows one request per second per connection, and "across several connections
-of one token, keep 3 s between requests" (``venues.md``). The first rule is each
-connection's own (its ``OutboundBudget`` and its reconciler's ``request_spacing``);
-the second is shared by every connection of the token, so it lives in one object that
-every connection's :class:`~tickactors._core.reconciler.Reconciler` consults.
+of one token, keep 3 s between requests" (``docs/venues.md``, AllTick, "Limits"). The
+first rule is each connection's own (its ``OutboundBudget`` and its reconciler's
+``request_spacing``); the second is shared by every connection of the token, so it lives
+in one object that every connection's :class:`~tickactors._core.reconciler.Reconciler`
+consults.
 
 Theory of operation
 -------------------
@@ -15,7 +16,7 @@ fewer than two connections live, the rule does not apply and :meth:`SpacingGate.
 is ``-inf``: a lone connection answers to its own rule only, as at the venue. With two or
 more, a request may go ``interval`` after the last one, whichever connection sent it.
 
-A request is stamped twice: when a reconciler decides to send it (``taken(now)``, so
+A request is stamped twice: when a reconciler decides to send it (``decided(now)``, so
 that another reconciler deciding in the same instant waits its turn), and when the
 frame really leaves (``taken(sent_at)``: the connection's budget may have held it back
 behind a heartbeat, and the venue measures the time it arrives). The later stamp wins.

@@ -8,10 +8,12 @@ messages per wake-up). Here the connection's reader *is* the socket reader:
 to wsproto and turns every event in it into messages, so one wake-up carries
 every frame that arrived together, often hundreds.
 
-Theory of operation. The transport holds a list of complete messages, a list
-of the parts of a message still being assembled, a buffer of control frames
-to send (pongs, close replies) and, once the connection has ended, the code
-and reason it ended with (``_ended``). Receiving:
+Theory of operation
+-------------------
+The transport holds a list of complete messages, a list of the parts of a
+message still being assembled, a buffer of control frames to send (pongs,
+close replies) and, once the connection has ended, the code and reason it
+ended with (``_ended``). Receiving:
 
 * buffered messages are returned first (after a checkpoint), up to the
   caller's maximum;
@@ -67,8 +69,17 @@ leave half a frame on the wire, so after one the transport refuses to send
 again. Closing sends close 1000 and waits up to ``close_timeout`` for the
 peer's (if polite), then always drops the stream.
 
-Connecting (:func:`connect_batched`, the upgrade in :mod:`._handshake`) follows
-:func:`connect_websocket`'s contract (see :mod:`._connecting`).
+Connecting (:func:`connect_batched`) follows :func:`connect_websocket`'s
+contract: one deadline over TCP (TLS for ``wss://``, the TLS handshake
+included) and the upgrade, the stream closed on any failure, every failure a
+:class:`~tickactors.ConnectError` with the token masked (or a
+:class:`~tickactors.CertificateError` for a certificate that cannot be
+verified); the URL never appears in a message, since its query may carry the
+token. The TCP and TLS part is :func:`~tickactors._net.connecting.connect_within`,
+shared with the trio-websocket transport; the upgrade is
+:func:`~tickactors._net.handshake.client_handshake`, which hands wsproto the
+101 response's head only and returns the bytes behind it, so that the first
+frames reach the scanner at a frame boundary (``initial``).
 """
 
 from __future__ import annotations
@@ -106,6 +117,11 @@ class BatchedTransport:
 
     ``max_message_size`` bounds an assembled message: bytes for binary messages,
     characters for text (wsproto decodes as the pieces arrive), as trio-websocket does.
+    ``send_timeout`` bounds each send (and each flush of control frames),
+    ``close_timeout`` the wait for the peer's close frame. ``initial``: bytes the
+    server sent right behind its 101 response, handled before anything is read.
+    ``fast_path=False`` hands every frame to wsproto (the property test compares
+    the two; there is no other reason to turn it off).
     """
 
     def __init__(
@@ -143,9 +159,19 @@ class BatchedTransport:
     # -- receiving ---------------------------------------------------------------------
 
     async def receive(self) -> str | bytes:
+        """The next message; :class:`TransportClosed` once the connection has ended."""
         return (await self.receive_many(1))[0]
 
     async def receive_many(self, max_messages: int) -> list[str | bytes]:
+        """At least one message, at most ``max_messages``: those already assembled, else
+        every message of the next chunk read (see the module docstring).
+
+        Messages beyond ``max_messages`` stay for the next call, which returns them after
+        a checkpoint without reading. Control frames produced meanwhile (pongs, the answer
+        to a close) are sent before returning. Once the connection has ended, buffered
+        messages are still returned; then :class:`TransportClosed` with the code and
+        reason (1006 for a stream that ended without a close frame).
+        """
         messages = self._messages
         if messages:
             if self._outgoing:
@@ -279,14 +305,18 @@ class BatchedTransport:
         return True
 
     def _close_frame(self, event: CloseConnection) -> None:
-        # The peer's close moved the state to REMOTE_CLOSING: answer it (the state becomes
-        # CLOSED). wsproto's verdict on a frame it could not parse left the state OPEN:
-        # _fail sends that close (see the module docstring).
+        """A close event: the peer's close, or wsproto's verdict on a frame it could not
+        parse (see "wsproto's quirk" in the module docstring); either ends the connection.
+
+        The peer's close moved the state to REMOTE_CLOSING: answer it (the state becomes
+        CLOSED). wsproto's verdict left the state OPEN: :meth:`_fail` sends that close.
+        """
         if self._conn.state is _REMOTE_CLOSING:
             self._outgoing += self._conn.send(event.response())
         self._fail(int(event.code), event.reason)
 
     def _too_big(self, size: int) -> None:
+        """A message over ``max_message_size``: forget its parts, close with 1009."""
         self._parts.clear()
         self._parts_size = 0
         self._fail(1009, f"message of {size} or more exceeds the limit of {self._max_size}")
@@ -298,6 +328,7 @@ class BatchedTransport:
         self._end(code, reason)
 
     def _end(self, code: int | None, reason: str | None) -> None:
+        """Remember why the connection ended; the first reason stays."""
         if self._ended is None:
             self._ended = (code, reason)
 
@@ -316,6 +347,12 @@ class BatchedTransport:
     # -- sending -----------------------------------------------------------------------
 
     async def send(self, message: str) -> None:
+        """Send one text message within ``send_timeout`` (``trio.TooSlowError`` beyond).
+
+        Raises :class:`TransportClosed` once the connection has ended, when the stream
+        breaks, and after an earlier send was interrupted (it may have left half a frame
+        on the wire, so nothing more may follow it).
+        """
         try:
             with trio.fail_after(self._send_timeout):
                 async with self._lock:
@@ -327,13 +364,17 @@ class BatchedTransport:
             raise self._closed() from None
 
     async def _send_all(self, data: bytes) -> None:
-        # Anything that interrupts the write (a deadline, a broken stream) may leave half a
-        # frame on the wire: the flag stays set and nothing is sent on this stream again.
+        """Write ``data`` whole (the caller holds the lock).
+
+        Anything that interrupts the write (a deadline, a broken stream) may leave half a
+        frame on the wire: the flag stays set and nothing is sent on this stream again.
+        """
         self._send_broken = True
         await self._stream.send_all(data)
         self._send_broken = False
 
     def _closed(self) -> TransportClosed:
+        """The error a send raises once it may not send: why the connection ended."""
         if self._ended is not None:
             return TransportClosed(*self._ended)
         return TransportClosed(1006, "an earlier send was interrupted")
@@ -341,6 +382,13 @@ class BatchedTransport:
     # -- closing -----------------------------------------------------------------------
 
     async def aclose(self, *, polite: bool = True) -> None:
+        """Close within ``close_timeout``, shielded from cancellation; never raises.
+
+        ``polite`` (and the connection still open, no send interrupted): send close 1000
+        and read until the peer's close frame, dropping any messages that come first.
+        Either way the stream is then closed forcefully, so no socket outlives the call.
+        Buffered messages are discarded: a closed transport delivers nothing more.
+        """
         conn = self._conn
         polite = polite and self._ended is None and not self._send_broken
         self._end(1000, "closed locally")

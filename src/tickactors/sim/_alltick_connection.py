@@ -21,8 +21,9 @@ handshake and token are through) runs three tasks:
   the client as a slow consumer (TCP abort).
 - **watchdog**: no accepted 22000 for ``heartbeat_timeout`` seconds (counted
   from the handshake) -> TCP abort, no close frame (the sim's pick for the
-  UNSURE close code: none at all, as the seeds report); older than the
-  maximum age -> close frame 1000 "max age" (the sim's pick).
+  UNSURE close code, ``docs/venues.md``, AllTick, "Heartbeat": none at all, as
+  users report of such drops); older than the maximum age -> close frame 1000
+  "max age" (the sim's pick).
 
 Accepted subscribe/cancel requests go to a :class:`._alltick_subscriptions.
 StreamedSets` (replace semantics and ghosts live there); the streamer's

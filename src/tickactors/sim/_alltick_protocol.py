@@ -8,7 +8,7 @@ Requests are JSON text ``{"cmd_id", "seq_id", "trace", "data"}``; answers are
 strings, lists and dicts only, so no JSON ``true``/``false``/``null`` ever
 appears: AllTick's own Python example ``eval()``\\ s each frame.
 
-Where ``venues.md`` says UNSURE, the simulator picks:
+Where ``docs/venues.md`` (AllTick) says UNSURE, the simulator picks:
 
 - **cmd_id of an error answer**: the answer id (request ``cmd_id + 1``) when the
   request named one of 22000/22002/22004/22006; 0 when the ``cmd_id`` is

@@ -2,10 +2,11 @@
 
 Theory of operation
 -------------------
-One :class:`TokenRules` per AllTick simulator. ``venues.md`` gives the limits
-by plan (connections per token 1 / 1 / 3 / 10) and says "across several
-connections of one token, keep 3 s between requests", without saying what
-the venue does about a breach. The simulator's picks:
+One :class:`TokenRules` per AllTick simulator. AllTick's limits by plan
+(connections per token 1 / 1 / 3 / 10) and its rule "across several
+connections of one token, keep 3 s between requests" come without a word on
+what the venue does about a breach (``docs/venues.md``, AllTick, "Limits").
+The simulator's picks:
 
 - **Connections per token** (``SimConfig.max_connections_per_token``). A
   token's live connections are its connections in the hub that neither side

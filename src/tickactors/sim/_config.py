@@ -4,13 +4,14 @@ Everything that shapes what the simulated venue does lives here, so a test
 states the venue it wants in one place. Live faults (stalls, drops, ...) are
 not configuration: they are switched on and off through ``sim.faults``.
 
-AllTick's plans (``venues.md``: connections per token 1 / 1 / 3 / 10, symbols
-per connection 5 / 100 / 200 / 3000) are presets: ``SimConfig(plan="premium")``
-gives ``max_symbols=200``, ``max_connections_per_token=3`` and the token-wide
-``token_rate_interval=3.0``; a value given explicitly wins over the plan's
-(``SimConfig(plan="premium", max_symbols=10)``). Without a plan those three are
-100, unlimited and off, as before plans existed. ``attrs.evolve`` copies the
-three values as they are, so evolving ``plan`` alone does not change them.
+AllTick's plans (``docs/venues.md``, AllTick, "Limits": connections per token
+1 / 1 / 3 / 10, symbols per connection 5 / 100 / 200 / 3000) are presets:
+``SimConfig(plan="premium")`` gives ``max_symbols=200``,
+``max_connections_per_token=3`` and the token-wide ``token_rate_interval=3.0``; a
+value given explicitly wins over the plan's (``SimConfig(plan="premium",
+max_symbols=10)``). Without a plan those three are 100, unlimited and off, as
+before plans existed. ``attrs.evolve`` copies the three values as they are, so
+evolving ``plan`` alone does not change them.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ Plan = Literal["free", "basic", "premium", "professional"]
 
 @attrs.frozen(slots=True)
 class PlanLimits:
-    """One AllTick plan's per-token limits (``venues.md``, "Limits")."""
+    """One AllTick plan's per-token limits (``docs/venues.md``, AllTick, "Limits")."""
 
     max_symbols: int
     max_connections_per_token: int

@@ -24,13 +24,13 @@ Faults come in three shapes, and the server consults them at fixed points:
 Every call is counted in ``stats.faults_injected[kind]`` and logged in ``stats.fault_log``
 as ``(trio time, kind, detail)``, once per call; ``armed(kind)`` says what is still to come.
 
-Picks where the brief leaves room: during a stall, inbound requests are read
-and discarded (not applied, not answered), but accepted-looking heartbeats
-still refresh the server's heartbeat clock, so a stall alone never makes the
-server drop a client; handshakes still complete during a stall. The ghost
-rule stays armed until ``clear_ghost()``/``clear()`` (or ``armed_for``
-seconds); each code it catches streams on for ``duration`` seconds after its
-removal (``None``: as long as the connection lives).
+The simulator's own picks, where no venue document says what happens: during a
+stall, inbound requests are read and discarded (not applied, not answered), but
+accepted-looking heartbeats still refresh the server's heartbeat clock, so a stall
+alone never makes the server drop a client; handshakes still complete during a
+stall. The ghost rule stays armed until ``clear_ghost()``/``clear()`` (or
+``armed_for`` seconds); each code it catches streams on for ``duration`` seconds
+after its removal (``None``: as long as the connection lives).
 
 Random mode (``SimConfig.random_faults`` = mean seconds between faults) draws exponential
 gaps and a weighted kind from :data:`RANDOM_MENU` (:data:`TRADOVATE_RANDOM_MENU` on the
@@ -74,12 +74,17 @@ SHUTDOWN_REASONS: Final = ("Maintenance", "ConnectionQuotaReached", "IPQuotaReac
 
 @attrs.frozen(slots=True)
 class GhostRule:
+    """The armed ghost fault: which codes (None: every removed one), how long each keeps
+    streaming after its removal (None: while the connection lives), and until when the
+    rule itself holds (trio time; inf until ``clear_ghost()``)."""
+
     symbols: frozenset[str] | None
     duration: float | None
     until: float
 
 
 def _count(n: int) -> int:
+    """``n``, the number of occurrences a counted fault arms; never negative."""
     if n < 0:
         raise ValueError(f"a fault count must be >= 0, got {n}")
     return n
@@ -137,13 +142,6 @@ class Faults:
         now = trio.current_time()
         self._silenced[symbol] = math.inf if duration is None else now + duration
         self._hub.record_fault("silence_symbol", f"{symbol} duration={duration}")
-
-    def unsilence(self, symbol: str | None = None) -> None:
-        """Let ``symbol`` (every symbol if None) stream again."""
-        if symbol is None:
-            self._silenced.clear()
-        else:
-            self._silenced.pop(symbol, None)
 
     def ghost(
         self,
@@ -267,18 +265,23 @@ class Faults:
     # ---- queries used by the server --------------------------------------------
 
     def _signal_stall(self) -> None:
+        """Wake whoever waits in :meth:`wait_unstalled`: the stall's end moved."""
         self._stall_changed.set()
         self._stall_changed = trio.Event()
 
     def stalled(self) -> bool:
+        """Whether a stall holds now: writers write nothing, readers discard requests."""
         return trio.current_time() < self._stall_until
 
     async def wait_unstalled(self) -> None:
+        """Return once no stall holds: at its end, or at once on ``resume()`` (or a
+        new ``stall()`` that moved the end)."""
         while self.stalled():
             with trio.move_on_at(self._stall_until):
                 await self._stall_changed.wait()
 
     def silenced(self, symbol: str, now: float) -> bool:
+        """Whether ``silence_symbol`` keeps ``symbol`` off every connection at ``now``."""
         until = self._silenced.get(symbol)
         return until is not None and now < until
 
@@ -292,6 +295,8 @@ class Faults:
         return math.inf if rule.duration is None else now + rule.duration
 
     def take_drop_request(self) -> bool:
+        """For the request at hand: True (one ``drop_requests`` used up) to neither apply
+        nor answer it."""
         if self._drop_requests:
             self._drop_requests -= 1
             return True
@@ -311,12 +316,14 @@ class Faults:
         return None
 
     def take_accept_then_close(self) -> bool:
+        """For the connection at hand: True to close it right after its handshake."""
         if self._accept_then_close:
             self._accept_then_close -= 1
             return True
         return False
 
     def take_hang_upgrade(self) -> bool:
+        """For the upgrade request at hand: True to never answer it."""
         if self._hang_upgrade:
             self._hang_upgrade -= 1
             return True
@@ -327,6 +334,7 @@ class Faults:
         return self._tickets.pop(0) if self._tickets else None
 
     def take_429(self) -> bool:
+        """For the Tradovate request at hand: True to answer it 429 and not apply it."""
         if self._too_many:
             self._too_many -= 1
             return True

@@ -26,15 +26,6 @@ from collections import Counter
 
 import attrs
 
-VIOLATION_KINDS = ("rate", "token_rate", "duplicate_code", "empty_list", "bad_request")
-TRADOVATE_VIOLATION_KINDS = (
-    "duplicate_id",
-    "unauthorized",
-    "penalty_ignored",
-    "heartbeat_timeout",
-    "bad_request",
-)
-
 
 @attrs.define(slots=True)
 class SeqRun:
@@ -68,8 +59,8 @@ class SimStats:
         requests_by_cmd: every inbound request by ``cmd_id`` (those whose ``cmd_id``
             could be read), including swallowed, dropped and rejected ones.
         heartbeats: 22000 requests accepted (they reset the heartbeat clock).
-        violations: client violations by kind (``rate``, ``duplicate_code``,
-            ``empty_list``, ``bad_request``).
+        violations: client violations by kind (``rate``, ``token_rate``,
+            ``duplicate_code``, ``empty_list``, ``bad_request``).
         ticks_sent_by_symbol: trade and depth pushes written to sockets, by code.
         frames_sent: every WebSocket data frame written (answers, pushes, bad frames).
         faults_injected: fault calls by kind (one per call, random ones included);
@@ -89,7 +80,8 @@ class SimStats:
             every code it ever had in an accepted trade or depth list.
 
     Tradovate only (``heartbeats`` counts accepted client ``[]`` frames there, and
-    ``violations`` uses :data:`TRADOVATE_VIOLATION_KINDS`):
+    ``violations`` counts ``duplicate_id``, ``unauthorized``, ``penalty_ignored``,
+    ``heartbeat_timeout`` and ``bad_request``):
 
         requests_by_endpoint: WebSocket requests by lowercased endpoint (``authorize``,
             ``md/subscribequote``, ...), ``?`` for unreadable ones.

@@ -12,7 +12,8 @@ the connection quota), ``"Expired Access Token"`` once its lifetime is over.
 Tokens listed in ``SimConfig.tokens`` are also accepted, for user
 ``sim-user``, and never expire (only revocation ends them).
 
-Picks where ``venues.md`` is silent or UNSURE:
+Picks where the venue's documents are silent or UNSURE (``docs/venues.md``, Tradovate,
+"Tokens"):
 
 - **credentials**: ``SimConfig.tradovate_user`` / ``tradovate_password``; each
   ``None`` accepts anything. Wrong ones get HTTP 200 with

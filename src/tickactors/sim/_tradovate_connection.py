@@ -22,7 +22,8 @@ upgrade is through) first queues the ``o`` frame, then runs four tasks:
   inside the documented 30-60 s) -> dropped without a close frame (counted as
   a ``heartbeat_timeout`` violation); older than the maximum age, or a replay
   socket older than ``replay_drop_after`` -> dropped without a close frame
-  too (the seed reports such drops with neither close frame nor event); with
+  too (users report such drops with neither close frame nor event:
+  ``docs/venues.md``, Tradovate, "What users report"); with
   ``SimConfig.mute_on_token_expiry``, the token the socket authorized with
   expiring -> the socket goes mute (below).
 

@@ -17,7 +17,7 @@ Reading requests (what Tradovate's own example clients send):
 - the query is ``a=1&b=2``; a JSON-object body's keys are merged over it, so
   ``contract/find`` works with ``name=ESZ6`` or ``{"name":"ESZ6"}``.
 
-Picks where ``venues.md`` is silent or UNSURE:
+Picks where ``docs/venues.md`` (Tradovate) is silent or says UNSURE:
 
 - an unreadable request (fewer than two lines, an id that is not a
   non-negative integer, a binary frame) gets ``{"s":400,"d":"..."}`` with no

@@ -6,9 +6,9 @@ Theory of operation
 "initialBalance": N}`` starts a :class:`ReplayClock`: replay time equals
 ``startTimestamp`` at the trio time of the request and then runs at
 ``speed`` PERCENT of real time (Tradovate's documentation: "the percent
-speed of real-time"; 400 = four times real time, 0 = paused). The brief that
-asked for this simulator said "speed x real"; the venue's documentation
-wins. ``replay/changeSpeed`` re-anchors the clock so replay time never jumps.
+speed of real-time"; 400 = four times real time, 0 = paused; ``docs/venues.md``,
+Tradovate, "Market replay"), not a multiple of it, as it is easy to read.
+``replay/changeSpeed`` re-anchors the clock so replay time never jumps.
 
 The connection sends a ``clock`` event right after the OK answer and then
 once a second of real time: ``{"e":"clock","d":"{\\"t\\":ISO,\\"s\\":speed}"}``

@@ -11,10 +11,10 @@ The gates, in order:
 2. **duplicate id**: an id already used on this connection gets
    ``{"i":ID,"s":400,"d":"Duplicate request id ID"}``, is not applied and
    counts as a ``duplicate_id`` violation (the sim's pick: an answer, not the
-   silent drop the seed reports). One exception: a repeat of the *identical*
-   ``authorize`` (same id, same token) is served again, uncounted, because
-   Tradovate's own tutorial client authorizes on ``onopen`` and again on
-   ``o``, both with id 0.
+   dropped connection users report, ``docs/venues.md``, Tradovate, "What users
+   report"). One exception: a repeat of the *identical* ``authorize`` (same
+   id, same token) is served again, uncounted, because Tradovate's own
+   tutorial client authorizes on ``onopen`` and again on ``o``, both with id 0.
 3. **429** (``faults.rate_limit_429``): ``s=429``, not applied.
 4. **authorize first**: before a successful ``authorize``, any other request
    gets ``{"i":ID,"s":401,"d":"Access is denied"}`` (counted ``unauthorized``).

@@ -16,7 +16,7 @@ import trio
 
 from .._actors.health_bus import logger
 from .._errors import FeedError
-from .._values import HealthEvent
+from .._values import EventName, HealthEvent
 
 __all__ = ["Emit", "SinkError", "SinkEvents"]
 
@@ -31,27 +31,27 @@ Emit = Callable[[HealthEvent], None]
 #: Sink events worth a warning in the log; the rest are INFO.
 WARNINGS = frozenset(
     {
-        "sink_loss",
-        "sink_error",
-        "sink_repaired",
-        "sink_disconnected",
-        "sink_connect_failed",
-        "sink_rejected",
+        EventName.SINK_LOSS,
+        EventName.SINK_ERROR,
+        EventName.SINK_REPAIRED,
+        EventName.SINK_DISCONNECTED,
+        EventName.SINK_CONNECT_FAILED,
+        EventName.SINK_REJECTED,
     }
 )
 
 
 class SinkEvents:
-    """``events("sink_loss", "message", dropped=3)``: log it, hand it to ``emit``."""
+    """``events(EventName.SINK_LOSS, "message", dropped=3)``: log it, hand it to ``emit``."""
 
     def __init__(self, sink: str, emit: Emit | None) -> None:
         self.sink = sink
         self._emit = emit
 
-    def __call__(self, event: str, message: str = "", **detail: Any) -> HealthEvent:
+    def __call__(self, event: EventName, message: str = "", **detail: Any) -> HealthEvent:
         return self.at(trio.current_time(), event, message, **detail)
 
-    def at(self, time: float, event: str, message: str = "", **detail: Any) -> HealthEvent:
+    def at(self, time: float, event: EventName, message: str = "", **detail: Any) -> HealthEvent:
         """The same, for what happened at ``time`` on the feed's clock (a sink's writer
         thread reports its events later, on the Trio thread, with the time of the work)."""
         item = HealthEvent(event, time, 0, message, {"sink": self.sink, **detail})

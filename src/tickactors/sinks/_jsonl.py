@@ -45,7 +45,7 @@ import trio
 
 from .._core.sink_rotation import RotationPolicy
 from .._json_lines import encode_line, event_dict, market_dict, status_dict
-from .._values import HealthEvent, MarketData
+from .._values import EventName, HealthEvent, MarketData
 from ._background import running
 from ._events import Emit, SinkError, SinkEvents
 from ._files import open_active, retire, write_all
@@ -77,7 +77,7 @@ class JsonlSink:
         self.spec = spec
         self._offset = clock_offset
         self._events = SinkEvents(spec.display, emit)
-        self._deferred: list[tuple[str, str, dict[str, Any]]] | None = None
+        self._deferred: list[tuple[EventName, str, dict[str, Any]]] | None = None
         self._policy = RotationPolicy(max_bytes=spec.max_bytes, max_seconds=spec.max_seconds)
         self._thread: WriterThread[_Command] = WriterThread(
             self._handle, capacity=buffer, reserve=buffer, name="tickactors-jsonl"
@@ -132,7 +132,7 @@ class JsonlSink:
         self._thread.put(("close", trio.current_time(), self._now(), []), 0)
         if not await self._thread.aclose(CLOSE_TIMEOUT):
             self._events(
-                "sink_error",
+                EventName.SINK_ERROR,
                 f"the file did not take the last {self._thread.abandoned} bytes in "
                 f"{CLOSE_TIMEOUT:g} s: left behind",
                 lost_bytes=self._thread.abandoned,
@@ -182,7 +182,7 @@ class JsonlSink:
         self._refused_lines += len(lines)
         if first:
             self._events(
-                "sink_loss",
+                EventName.SINK_LOSS,
                 "the file is behind by twice its buffer and nobody waits for it "
                 "(await wait_writable()): lines dropped",
                 lost_lines=self._refused_lines,
@@ -229,7 +229,7 @@ class JsonlSink:
                 except OSError as exc:
                     self._failed(exc, 0)
                 self._fd = None
-            self._say("sink_closed", "capture closed", **self.statistics())
+            self._say(EventName.SINK_CLOSED, "capture closed", **self.statistics())
 
     # -- inside the writer thread ---------------------------------------------------------
 
@@ -252,7 +252,7 @@ class JsonlSink:
                 return
             if self._failing:
                 self._failing = False
-                self._say("sink_recovered", "writing again", lost_lines=self.lost_lines)
+                self._say(EventName.SINK_RECOVERED, "writing again", lost_lines=self.lost_lines)
 
     def _append(self, lines: list[bytes], start: int, end: int) -> int:
         """Write ``lines[start:end]``; returns ``end`` (how many lines are now written)."""
@@ -274,7 +274,7 @@ class JsonlSink:
         if removed:
             self.repaired_bytes += removed
             self._say(
-                "sink_repaired",
+                EventName.SINK_REPAIRED,
                 "a torn last line (a crash mid-write) was cut off",
                 file=str(self.spec.path),
                 removed_bytes=removed,
@@ -287,7 +287,7 @@ class JsonlSink:
         target = retire(fd, self.spec.path, now)
         self.files += 1
         self._say(
-            "sink_rotated",
+            EventName.SINK_ROTATED,
             f"file closed ({reason})",
             file=str(target),
             reason=reason,
@@ -308,18 +308,18 @@ class JsonlSink:
             self._fd = None  # the next batch reopens the file (and repairs a torn tail)
         if not self._failing:
             self._failing = True
-            self._say("sink_error", f"write failed: {exc}", lost_lines=lost)
+            self._say(EventName.SINK_ERROR, f"write failed: {exc}", lost_lines=lost)
 
     # Events raised while a batch is half written wait until it is done: the runner hands
     # them to every sink, this one included, and they must not land in the middle.
 
-    def _say(self, event: str, message: str, **detail: Any) -> None:
+    def _say(self, event: EventName, message: str, **detail: Any) -> None:
         if self._deferred is None:
             self._report(event, message, detail)
         else:
             self._deferred.append((event, message, detail))
 
-    def _report(self, event: str, message: str, detail: dict[str, Any]) -> None:
+    def _report(self, event: EventName, message: str, detail: dict[str, Any]) -> None:
         """Hand the event to the Trio thread (``emit`` runs there), stamped with the feed
         time of the work that caused it."""
         assert self._token is not None

@@ -25,7 +25,7 @@ import trio
 
 from .._core.loss_report import LossReporter
 from .._json_lines import status_dict
-from .._values import HealthEvent, MarketData
+from .._values import EventName, HealthEvent, MarketData
 from ._background import running
 from ._events import Emit, SinkError, SinkEvents
 from ._nats_encode import Entry, kind_of
@@ -136,7 +136,7 @@ class NatsSink:
         if report is not None:
             snapshot = self._handoff.snapshot()
             self._say(
-                "sink_loss",
+                EventName.SINK_LOSS,
                 f"{report.count} entries lost (buffer full, refused, or left at close)",
                 lost=report.count,
                 lost_total=report.total,
@@ -145,7 +145,7 @@ class NatsSink:
                 capacity=snapshot["capacity"],
             )
 
-    def _say(self, event: str, message: str, **detail: Any) -> None:
+    def _say(self, event: EventName, message: str, **detail: Any) -> None:
         item = self._events(event, message, **detail)
         if not self._handoff.closed:
             self._handoff.put((item,))
@@ -198,4 +198,4 @@ async def open_nats_sink(
             yield sink
     finally:
         sink._report(final=True)
-        sink._events("sink_closed", "publisher stopped", **sink.statistics())
+        sink._events(EventName.SINK_CLOSED, "publisher stopped", **sink.statistics())

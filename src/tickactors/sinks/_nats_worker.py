@@ -45,13 +45,14 @@ from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 
 from .._core.backoff import Backoff
+from .._values import EventName
 from ._nats_encode import Entry, NatsEncoder, Outgoing
 from ._spec import NatsSpec
 from ._thread_handoff import ThreadHandoff
 
 __all__ = ["NatsWorker"]
 
-Note = tuple[str, str, dict[str, Any]]
+Note = tuple[EventName, str, dict[str, Any]]
 
 
 class _AckTimeout(Exception):
@@ -167,7 +168,7 @@ class NatsWorker:
                 attempt = backoff.attempts
                 if attempt & (attempt - 1) == 0:  # 1st, 2nd, 4th, 8th, ...: a long outage
                     self._note(  # is reported without a flood
-                        "sink_connect_failed",
+                        EventName.SINK_CONNECT_FAILED,
                         f"cannot reach {self.spec.display}",
                         reason=type(exc).__name__,
                         attempt=attempt,
@@ -183,7 +184,7 @@ class NatsWorker:
                 self.state = "disconnected"
                 delay = backoff.connection_failed(loop.time())
                 self._note(
-                    "sink_disconnected",
+                    EventName.SINK_DISCONNECTED,
                     f"lost {self.spec.display}",
                     reason=type(exc).__name__,
                     buffered=len(self.handoff),
@@ -235,7 +236,7 @@ class NatsWorker:
         self.connects += 1
         self.state = "connected"
         self._note(
-            "sink_connected",
+            EventName.SINK_CONNECTED,
             f"publishing to {self.spec.display}",
             stream=stream,
             created=created,
@@ -313,7 +314,7 @@ class NatsWorker:
             self.rejected[kind] = self.rejected.get(kind, 0) + 1
         if acks.failed and not self._rejecting:
             self._note(
-                "sink_rejected",
+                EventName.SINK_REJECTED,
                 "the server refused messages: " + next(iter(acks.failed.values())),
                 count=len(acks.failed),
             )
@@ -334,7 +335,7 @@ class NatsWorker:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._closed.wait(), delay)
 
-    def _note(self, event: str, message: str, **detail: Any) -> None:
+    def _note(self, event: EventName, message: str, **detail: Any) -> None:
         self.notes.append((event, message, detail))
 
 

@@ -77,12 +77,9 @@ class AllTick(_VenueBase[AllTickDialect]):
 
     STOCK_URL = STOCK_URL
     MARKETS_URL = MARKETS_URL
-    #: plan -> (symbols per connection, connections per token), from ``venues.md``.
+    #: plan -> (symbols per connection, connections per token): ``docs/venues.md``, AllTick.
     PLANS: Final[Mapping[str, tuple[int, int]]] = MappingProxyType(
         {"free": (5, 1), "basic": (100, 1), "premium": (200, 3), "professional": (3000, 10)}
-    )
-    PLAN_SYMBOLS: Final[Mapping[str, int]] = MappingProxyType(
-        {plan: limits[0] for plan, limits in PLANS.items()}
     )
 
     def __init__(

@@ -1,4 +1,4 @@
-"""The AllTick dialect (``venues.md``, seed 000), sans-I/O.
+"""The AllTick dialect (``docs/venues.md``, AllTick), sans-I/O.
 
 Requests carry ``cmd_id``, ``seq_id`` (our request id, echoed back), ``trace``
 and ``data``. Subscriptions REPLACE the previous set of their kind: 22004 for
@@ -52,7 +52,7 @@ CANCEL: Final = 22006
 PUSH_TRADE: Final = 22998
 PUSH_DEPTH: Final = 22999
 
-CANCEL_ALL: Final = 0
+# ``cancel_type`` of 22006; 0 (both kinds) exists too, but the feed cancels one kind at a time.
 CANCEL_DEPTH: Final = 1
 CANCEL_TRADES: Final = 2
 

@@ -1,5 +1,7 @@
-"""The Tradovate dialect (``venues.md``, seed 001), sans-I/O.
+"""The Tradovate dialect (``docs/venues.md``, Tradovate), sans-I/O.
 
+Theory of operation
+-------------------
 Server frames start with one letter: ``o`` (open: the client now authorizes),
 ``h`` (the server's heartbeat, sent only while nothing else is), ``a`` and a
 JSON array of responses and events, ``c`` and ``[code, "reason"]``. ``o`` and
@@ -126,6 +128,13 @@ class TradovateDialect:
     # -- symbols, contracts and URLs -----------------------------------------------
 
     def validate_symbol(self, symbol: object) -> str:
+        """The symbol as the venue spells it, or ``InvalidSymbolError``.
+
+        A contract name (letters, digits, ``@ . _ -``, at most 32 characters) comes back
+        in upper case, as ``contract/find`` answers it (``esz6`` -> ``ESZ6``); a contract
+        id, given as an int or as digits, comes back as its digits without leading zeros.
+        Look-alike letters from other alphabets are refused, never folded.
+        """
         if type(symbol) is int:
             if not 0 < symbol < MAX_ID:
                 raise InvalidSymbolError(shown(symbol), "a contract id is a positive 63-bit int")
@@ -158,6 +167,7 @@ class TradovateDialect:
         self._known_names.add(name)
 
     def contract_name(self, contract_id: int) -> str | None:
+        """The name data about ``contract_id`` decodes under, if the dialect knows it."""
         return self._names.get(contract_id)
 
     def add_penalty_ticket(self, frame: str, ticket: str) -> str:
@@ -181,6 +191,8 @@ class TradovateDialect:
         return self.encode_call("contract/find", request_id, {"name": symbol})
 
     def learn_contract(self, symbol: str, answer: Answer) -> bool:
+        """Remember the id in a ``contract/find`` answer for ``symbol``; False when the
+        answer holds no valid id (the tracker then rejects the symbol as unknown)."""
         data = answer.data
         if not isinstance(data, Mapping):
             return False
@@ -191,20 +203,30 @@ class TradovateDialect:
         return True
 
     def connect_url(self, token: Secret | None) -> str:
-        return self._url  # the token travels in ``authorize``
+        """The socket's URL as given: the token travels in ``authorize``, never in it."""
+        return self._url
 
     def display_url(self) -> str:
+        """The same URL: it holds no secret."""
         return self._url
 
     # -- requests --------------------------------------------------------------------
 
     def encode_heartbeat(self, request_id: int) -> str:
+        """``[]``: no id (the venue answers no heartbeat, so ``request_id`` is unused)."""
         return HEARTBEAT
 
     def encode_authorize(self, token: Secret, request_id: int) -> str:
+        """``authorize`` with the token raw in the body: the first request after ``o``."""
         return f"authorize\n{request_id}\n\n{token.reveal()}"
 
     def encode_request(self, request: SendRequest, request_id: int) -> str:
+        """One subscribe or unsubscribe of one symbol, body ``{"symbol": name or id}``.
+
+        A symbol of digits (or ``#<id>``, a ghost's name) goes out as the id, a JSON
+        number; subscribing by id also teaches the map that id's spelling, so its quotes
+        decode under the symbol the user wrote.
+        """
         endpoint = _ENDPOINTS.get((request.action, request.kind))
         if endpoint is None or len(request.symbols) != 1:
             raise ValueError(f"Tradovate speaks one symbol per request; cannot encode {request!r}")
@@ -252,6 +274,9 @@ class TradovateDialect:
     def decode(
         self, frame: str | bytes, received_at: float, out: MarketBatch
     ) -> Sequence[Answer | Notice]:
+        """Quotes and books into ``out``; answers and notices returned (see the module
+        docstring). A binary frame must be UTF-8 text; an ``a`` frame decodes whole or
+        adds nothing (what it appended before the error is taken out again)."""
         if not isinstance(frame, str):
             try:
                 frame = frame.decode("utf-8")
@@ -281,6 +306,8 @@ class TradovateDialect:
     def _items(
         self, items: list[Any], received_at: float, out: MarketBatch
     ) -> Sequence[Answer | Notice]:
+        """The items of an ``a`` frame: ``md`` events into ``out``, the rest answers and
+        notices; a ``clock`` reading is kept as the replay's resume point."""
         found: list[Answer | Notice] | None = None  # market data needs no list
         for item in items:
             if type(item) is not dict:
@@ -304,6 +331,7 @@ class TradovateDialect:
         return NO_ANSWERS if found is None else found
 
     def _md(self, data: object, received_at: float, out: MarketBatch) -> None:
+        """An ``md`` event's ``quotes`` and ``doms``; other parts are counted in ``ignored``."""
         if type(data) is not dict:
             raise ProtocolError("an md event without a d object")
         for part, values in data.items():
@@ -318,6 +346,9 @@ class TradovateDialect:
                 self.ignored += 1
 
     def _quote(self, quote: object, received_at: float) -> Quote:
+        """One quote: ``Bid``, ``Offer``, ``Trade`` and ``TotalTradeVolume`` into their
+        fields, each entry (and its ``price`` or ``size``) optional; any other entry into
+        ``fields`` by name (its price, its size, or both)."""
         if type(quote) is not dict:
             raise ProtocolError("a quote is not an object")
         cid = wire_id(quote.get("contractId"))
@@ -362,6 +393,7 @@ class TradovateDialect:
         )
 
     def _dom(self, dom: object, received_at: float) -> BookSnapshot:
+        """One DOM: ``bids`` and ``offers`` as levels; the contract id in ``fields``."""
         if type(dom) is not dict:
             raise ProtocolError("a dom is not an object")
         cid = wire_id(dom.get("contractId"))
@@ -377,6 +409,11 @@ class TradovateDialect:
         )
 
     def _time(self, stamp: object) -> float | None:
+        """Epoch seconds of an ISO-8601 stamp (no offset: UTC), or None when absent.
+
+        The quotes of one frame usually share a stamp: the last one read is kept, and a
+        repeat costs one string comparison instead of a parse.
+        """
         if stamp is None:
             return None
         if type(stamp) is not str or len(stamp) > 64:
