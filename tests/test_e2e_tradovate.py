@@ -304,7 +304,7 @@ async def test_a_token_renewed_while_streaming_is_the_one_the_next_connection_us
             async with tickactors.open_feed(Tradovate(url=sim.url, token=source)) as feed:
                 feed.subscribe("ESZ6")
                 await quotes_for(feed, ["ESZ6"])
-                first_token = feed.tokens.current()
+                first_token = feed._tokens.current()
                 assert sim.connections[0].uses_token(first_token.reveal())
                 # a 120 s token is renewed 30 s before it expires, while quotes stream
                 with trio.fail_after(120):
@@ -313,7 +313,7 @@ async def test_a_token_renewed_while_streaming_is_the_one_the_next_connection_us
                             break
                 assert renewed.time == pytest.approx(90.0, abs=1.0)
                 assert sim.stats.tokens_renewed == 1
-                second_token = feed.tokens.current()
+                second_token = feed._tokens.current()
                 assert second_token != first_token
                 sim.faults.drop()
                 await until_event(feed, "authorized")
@@ -374,7 +374,7 @@ async def test_a_socket_muted_when_its_token_expires_is_declared_stale_and_repla
                 assert seen and trio.current_time() < 160
                 (second,) = sim.connections
                 assert second is not first and second.muted_at is None
-                assert second.uses_token(feed.tokens.current().reveal())
+                assert second.uses_token(feed._tokens.current().reveal())
                 assert sim.stats.tokens_renewed == 1
                 assert dict(sim.stats.violations) == {}
 

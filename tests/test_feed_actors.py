@@ -269,7 +269,7 @@ async def test_secrets_never_reach_events_or_statistics(autojump_clock):
     async with tickactors.open_feed(venue(), transport_factory=net, stale_after=3) as feed:
         await net.wait_connections(2)
         text = repr(feed.statistics()) + repr(feed.venue)
-        feed.health.close()
+        feed._health.close()
         async for event in feed.events():
             text += repr(event) + repr(event.to_dict())
     assert TOKEN not in text
@@ -300,7 +300,7 @@ async def test_rate_limited_answer_is_retried_after_a_pause_not_at_once(autojump
         conn.answer(retry)
         with trio.fail_after(1):
             await feed.wait_confirmed("A")
-        assert feed.health.counts["rate_limited"] == 1
+        assert feed._health.counts["rate_limited"] == 1
 
 
 async def test_kick_606_then_close_reconnects_and_resubscribes(autojump_clock):
@@ -351,12 +351,12 @@ async def test_slow_consumer_does_not_cause_a_false_stale_verdict(autojump_clock
             nursery.start_soon(venue_streams)
             await trio.sleep(20)  # nobody consumes: the reader waits for room
             assert feed.statistics()["queue"]["producer_blocked"] >= 1
-            assert feed.health.counts.get("stale", 0) == 0
+            assert feed._health.counts.get("stale", 0) == 0
             got: list[int] = []
             while len(got) < 60:
                 got.extend(t.seq for t in await feed.get_batch())
         assert got == list(range(60))  # nothing lost, nothing reordered
-        assert feed.health.counts.get("stale", 0) == 0
+        assert feed._health.counts.get("stale", 0) == 0
         assert feed.statistics()["connection"]["connects"] == 1
 
 
@@ -443,7 +443,7 @@ async def test_a_silent_connection_is_not_mistaken_for_silent_symbols(autojump_c
             conn.trade("A" if seq % 2 else "B", seq=seq)
             await trio.sleep(0.1)
         stale = await events_until(feed, "stale")
-        assert feed.health.counts.get("symbol_stale", 0) == 0
+        assert feed._health.counts.get("symbol_stale", 0) == 0
         assert len(conn.requests(22004)) == 1  # no resubscribe spent on a dead socket
         assert stale.detail["silent_for"] == 5.0
 

@@ -28,7 +28,7 @@ from .._core.spacing import SpacingGate
 from .._errors import CertificateError, ConnectError
 from .._net.transport import Transport, TransportClosed, TransportFactory
 from .._values import StreamKind
-from ..venues import Dialect
+from ..venues._dialect import Dialect
 from .health_bus import HealthBus
 from .market_delivery import SessionCounters
 from .messages import LinkDown, LinkUp, Outbound, TrackerMessage

@@ -32,7 +32,7 @@ from .._core.spacing import SpacingGate
 from .._core.staleness import StalenessMonitor
 from .._net.transport import TransportFactory
 from .._values import StreamKind
-from ..venues import Dialect
+from ..venues._dialect import Dialect
 from .connector import Connector
 from .health_bus import HealthBus
 from .messages import TrackerMessage

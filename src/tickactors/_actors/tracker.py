@@ -21,7 +21,7 @@ from .._core.penalties import PenaltyBox
 from .._core.reconciler import Acked, Action, Event, RateLimited, Rejected, TimedOut
 from .._core.requests import Outcome, RequestTable, Resolution
 from .._errors import CaptchaRequiredError
-from ..venues import Answer, AnswerKind, Dialect
+from ..venues._dialect import Answer, AnswerKind, Dialect
 from .health_bus import HealthBus
 from .messages import (
     AnswerIn,
