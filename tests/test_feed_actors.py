@@ -360,22 +360,21 @@ async def test_slow_consumer_does_not_cause_a_false_stale_verdict(autojump_clock
         assert feed.statistics()["connection"]["connects"] == 1
 
 
-async def test_symbols_over_the_plan_cap_are_rejected_up_front(autojump_clock):
+async def test_symbols_over_the_plan_cap_are_refused_up_front(autojump_clock):
     net = FakeNetwork()
     plan = AllTick.PLAN_SYMBOLS["free"]
     async with tickactors.open_feed(
-        venue(max_symbols=plan), transport_factory=net, stale_after=1000
+        venue(plan="free"), transport_factory=net, stale_after=1000
     ) as feed:
         conn = await net.wait_connections(1)
         symbols = [f"S{i}" for i in range(plan + 2)]
-        feed.subscribe(*symbols)
+        with pytest.raises(tickactors.CapacityError) as refused:
+            feed.subscribe(*symbols)
+        assert len(refused.value.symbols) == 2 and feed.desired() == set()
+        feed.subscribe(*symbols[:plan])
         await conn.wait_sent(1)
         (request,) = conn.requests(22004)
-        assert len(request["data"]["symbol_list"]) == plan
-        assert set(feed.rejected()) == set(symbols) - {
-            e["code"] for e in request["data"]["symbol_list"]
-        }
-        assert {code for code, _ in feed.rejected().values()} == {603}
+        assert {e["code"] for e in request["data"]["symbol_list"]} == set(symbols[:plan])
 
 
 async def test_an_error_group_from_the_users_own_nursery_comes_back_unchanged(autojump_clock):

@@ -60,8 +60,6 @@ def test_venue_traits_and_repr_without_secret():
     assert Tradovate().dialect.display_url() == Tradovate.MD_URL
     with pytest.raises(ValueError):
         Tradovate(url="https://md.tradovateapi.com/v1/websocket")
-    with pytest.raises(ValueError):
-        Tradovate(url=URL, max_symbols=0)
 
 
 # ---- frames ----------------------------------------------------------------------

@@ -328,7 +328,12 @@ async def soak(
     config = setup.sim_config(options.seed)
     async with open_simulator(options.venue, config=config, seed=options.seed) as sim:
         venue, source = setup.make(sim)
-        feed_options = {**FEED_OPTIONS, **options.feed_options}
+        feed_options = {
+            "stale_after": setup.stale_after,
+            "request_timeout": setup.request_timeout,
+            **FEED_OPTIONS,
+            **options.feed_options,
+        }
         state: _Soak | None = None
         escaped: list[str] = []
         logger = logging.getLogger("tickactors")

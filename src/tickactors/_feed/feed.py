@@ -50,7 +50,7 @@ from .._net.batched import connect_batched
 from .._net.transport import TransportFactory
 from .._values import HealthEvent, MarketData, StreamKind
 from ..venues import Venue
-from ..venues._dialect import Answer, AnswerKind
+from ..venues._dialect import Answer, AnswerKind, feed_timings
 from .intent import FeedIntent
 from .iterators import BatchIterator, ItemIterator
 from .slot_table import TOKEN_SPACING_MARGIN, Slots, shard_plan
@@ -85,6 +85,7 @@ class Feed(FeedIntent):
         rotation: RotationPolicy | None = None,
     ) -> None:
         dialect = venue.dialect
+        stale_after, request_timeout = feed_timings(dialect, stale_after, request_timeout)
         rotation = RotationPolicy(None) if rotation is None else rotation
         plan = shard_plan(
             dialect,
@@ -119,7 +120,8 @@ class Feed(FeedIntent):
             random=rng.random,
             request_spacing=request_spacing(dialect),
             max_symbols=dialect.max_symbols if plan is None else plan.max_per_connection,
-            stale_after=dialect.stale_after if stale_after is None else stale_after,
+            stale_after=stale_after,
+            request_timeout=request_timeout,
             symbol_stale_after=symbol_stale_after,
             backoff_base=backoff_base,
             backoff_cap=backoff_cap,
@@ -133,7 +135,7 @@ class Feed(FeedIntent):
             self._health,
             (to_tracker, tracker_inbox),
             self._reconciler.inbox,  # the default route; every subscription names its own
-            request_timeout=dialect.request_timeout if request_timeout is None else request_timeout,
+            request_timeout=request_timeout,
         )
 
     def _slot_adopted(self, slot: Slot) -> None:
@@ -321,8 +323,11 @@ async def open_feed(
 ) -> AsyncIterator[Feed]:
     """Open a feed to ``venue``; every actor runs until the ``async with`` ends.
 
-    ``stale_after``: seconds without any inbound message before a connection is
-    declared dead (default: the venue's, AllTick 30 s). ``symbol_stale_after``: seconds
+    Every limit and deadline of the feed is set here (a venue object holds only what the
+    venue decides). ``stale_after``: seconds without any inbound message before a connection
+    is declared dead (default: the venue's, AllTick 30 s, Tradovate 10 s).
+    ``request_timeout``: seconds a request waits for its answer (AllTick 5 s, Tradovate
+    10 s). ``symbol_stale_after``: seconds
     a confirmed symbol may stay silent before it is re-subscribed (off by default,
     see docs/architecture.md). ``buffer``: items of one stream kind waiting for the user
     before that kind's policy acts. ``policies``: what each stream kind does for a slow

@@ -60,20 +60,19 @@ class _VenueBase(Generic[D]):
 class AllTick(_VenueBase[AllTickDialect]):
     """AllTick: ``AllTick(url=..., token=...)``; the token travels in the URL's query.
 
-    ``plan``: the token's AllTick plan, whose limits become the defaults (``PLANS``):
-    ``"free"`` 5 symbols per connection and 1 connection (and a 10 s reconnect floor),
-    ``"basic"`` 100 and 1, ``"premium"`` 200 and 3, ``"professional"`` 3000 and 10.
-    With a plan (or ``max_connections``) a feed spreads its symbols over as many
-    connections as the limits allow and raises ``CapacityError`` beyond them.
-
-    ``max_symbols``: symbols per connection (per kind); given alone, without a plan or
-    ``max_connections``, the feed keeps one connection and reports the symbols beyond it
-    rejected (code 603) at once, never sending them. ``max_connections``: connections
-    the token may hold at once. Explicit values win over the plan's.
+    ``plan``: the token's AllTick plan, whose limits become the defaults of ``open_feed``'s
+    ``max_symbols_per_connection`` and ``max_connections`` (``PLANS``): ``"free"`` 5
+    symbols per connection and 1 connection (and a 10 s reconnect floor), ``"basic"`` 100
+    and 1, ``"premium"`` 200 and 3, ``"professional"`` 3000 and 10. With a plan a feed
+    spreads its symbols over as many connections as the limits allow and raises
+    ``CapacityError`` beyond them.
 
     ``url`` defaults to the forex/crypto/metals endpoint; use ``AllTick.STOCK_URL``
-    for stocks. The token is wrapped in a :class:`~tickactors.Secret` at once and
-    never printed; ``repr()`` masks it.
+    for stocks. ``depth_level``: order-book levels (1 to 10). ``heartbeat_interval``
+    and ``reconnect_floor``: the venue's rules (10 s; 3 s, 10 s on the free plan). The
+    token is wrapped in a :class:`~tickactors.Secret` at once and never printed;
+    ``repr()`` masks it. The feed's own limits and deadlines (``stale_after``,
+    ``request_timeout``, ...) are :func:`~tickactors.open_feed`'s.
     """
 
     STOCK_URL = STOCK_URL
@@ -94,18 +93,14 @@ class AllTick(_VenueBase[AllTickDialect]):
         plan: str | None = None,
         depth_level: int = 5,
         heartbeat_interval: float = 10.0,
-        stale_after: float = 30.0,
-        request_timeout: float = 5.0,
         reconnect_floor: float | None = None,
-        max_symbols: int | None = None,
-        max_connections: int | None = None,
     ) -> None:
+        max_symbols: int | None = None
+        max_connections: int | None = None
         if plan is not None:
             if plan not in self.PLANS:
                 raise ValueError(f"an AllTick plan is one of {', '.join(self.PLANS)}, not {plan!r}")
-            plan_symbols, plan_connections = self.PLANS[plan]
-            max_symbols = plan_symbols if max_symbols is None else max_symbols
-            max_connections = plan_connections if max_connections is None else max_connections
+            max_symbols, max_connections = self.PLANS[plan]
         if reconnect_floor is None:
             # "after a drop, reconnect no sooner than 3 s (10 s on the free plan)"
             reconnect_floor = 10.0 if plan == "free" else 3.0
@@ -114,8 +109,6 @@ class AllTick(_VenueBase[AllTickDialect]):
             url,
             depth_level=depth_level,
             heartbeat_interval=heartbeat_interval,
-            stale_after=stale_after,
-            request_timeout=request_timeout,
             reconnect_floor=reconnect_floor,
             max_symbols=max_symbols,
             max_connections=max_connections,
@@ -129,8 +122,10 @@ class Tradovate(_VenueBase[TradovateDialect]):
     ``url`` defaults to the market-data socket (``Tradovate.MD_URL``); ``DEMO_URL``,
     ``LIVE_URL`` and ``REPLAY_URL`` are the others. ``token`` is a static token
     (str or :class:`~tickactors.Secret`) or a :class:`~tickactors.TokenSource` such
-    as ``TradovateTokenSource``, which renews it. ``max_symbols``: symbols per
-    connection, None to leave limits to the venue. ``repr()`` shows no secret.
+    as :class:`TradovateTokenSource`, which renews it. ``replay``: a market replay
+    (:class:`Replay`; with ``REPLAY_URL``). ``heartbeat_interval`` and
+    ``reconnect_floor``: 2.5 s and 1 s. ``repr()`` shows no secret. The feed's own
+    limits and deadlines are :func:`~tickactors.open_feed`'s.
     """
 
     MD_URL = MD_URL
@@ -144,20 +139,14 @@ class Tradovate(_VenueBase[TradovateDialect]):
         token: str | Secret | TokenSource | None = None,
         *,
         heartbeat_interval: float = 2.5,
-        stale_after: float = 10.0,
-        request_timeout: float = 10.0,
         reconnect_floor: float = 1.0,
-        max_symbols: int | None = None,
         replay: Replay | None = None,
     ) -> None:
         dialect = TradovateDialect(
             url,
             replay=replay,
             heartbeat_interval=heartbeat_interval,
-            stale_after=stale_after,
-            request_timeout=request_timeout,
             reconnect_floor=reconnect_floor,
-            max_symbols=max_symbols,
         )
         super().__init__(dialect, token)
 
