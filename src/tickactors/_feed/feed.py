@@ -16,12 +16,13 @@ The user's side is synchronous where it cannot block (``subscribe``,
 
 from __future__ import annotations
 
+import functools
 import math
 import random
 import ssl
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, Literal, overload
 
 import attrs
 import trio
@@ -48,7 +49,7 @@ from .._errors import (
 )
 from .._net.batched import connect_batched
 from .._net.transport import TransportFactory
-from .._values import HealthEvent, MarketData, StreamKind
+from .._values import BookSnapshot, HealthEvent, MarketData, Quote, StreamKind, Tick
 from ..venues import Venue
 from ..venues._dialect import Answer, AnswerKind, feed_timings
 from .intent import FeedIntent
@@ -211,10 +212,13 @@ class Feed(FeedIntent):
         """Send a request of your own (Tradovate: ``contract/find``, ``user/syncrequest``, ...).
 
         Returns the venue's answer payload. It goes on the current authorized connection,
-        under the feed's request deadline, and waits out penalty tickets like every request.
-        Raises ``RequestTimeoutError`` (no answer in time), ``ConnectionLostError`` (no
-        connection, or it was lost meanwhile), ``VenueRejectedError`` (an error answer),
-        ``CaptchaRequiredError``.
+        under the feed's request deadline (``open_feed(request_timeout=...)``), and waits out
+        penalty tickets like every request. Made before the feed's first connection is ready
+        (right after ``open_feed``), it waits for that connection within the same deadline.
+        Raises ``RequestTimeoutError`` (no answer in time), ``ConnectionLostError`` (its
+        connection was lost meanwhile, or none is ready after the first: it is never sent
+        again), ``VenueRejectedError`` (an error answer; at once for a venue that takes no
+        requests of the user's own, AllTick), ``CaptchaRequiredError``.
         """
         if self._closed:
             raise FeedClosedError("the feed is closed")
@@ -249,13 +253,66 @@ class Feed(FeedIntent):
                     continue
             return batch
 
-    def batches(self) -> AsyncIterator[list[MarketData]]:
-        """``async for batch in feed.batches()``: lists of ticks, as they arrive."""
-        return BatchIterator(self.get_batch)
+    async def _get_kind_batch(self, kind: StreamKind) -> list[MarketData]:
+        """Every item of ``kind`` waiting (at least one), from that kind's lane alone."""
+        while True:
+            batch = await self._market.get_kind_batch(kind)
+            if self._filter_again:
+                if not self._market:
+                    self._filter_again = False
+                wanted = self._wanted[kind]
+                batch = [item for item in batch if item.symbol in wanted]
+                if not batch:
+                    continue
+            return batch
 
-    def ticks(self) -> AsyncIterator[MarketData]:
-        """``async for tick in feed.ticks()``: ticks of desired symbols only."""
-        return ItemIterator(self.get_batch)
+    def _kind_batches(self, kind: StreamKind) -> Callable[[], Awaitable[list[MarketData]]]:
+        if kind not in self._wanted:
+            raise ValueError(f"{self._dialect.name} has no {kind} stream")
+        return functools.partial(self._get_kind_batch, kind)
+
+    @overload
+    def batches(self, *, kind: Literal[StreamKind.TRADES]) -> AsyncIterator[list[Tick]]: ...
+    @overload
+    def batches(self, *, kind: Literal[StreamKind.BOOK]) -> AsyncIterator[list[BookSnapshot]]: ...
+    @overload
+    def batches(self, *, kind: Literal[StreamKind.QUOTES]) -> AsyncIterator[list[Quote]]: ...
+    @overload
+    def batches(self, *, kind: StreamKind | None = None) -> AsyncIterator[list[MarketData]]: ...
+
+    def batches(self, *, kind: StreamKind | None = None) -> AsyncIterator[list[Any]]:
+        """``async for batch in feed.batches()``: lists of ticks, as they arrive.
+
+        ``kind`` (``TRADES``, ``BOOK``, ``QUOTES``): that stream kind's alone, typed
+        precisely (``batches(kind=TRADES)`` yields ``list[Tick]``). It takes from that kind's
+        lane of the hand-off and leaves the other kinds waiting for their own consumer
+        (``batches(kind=BOOK)`` in another task), so consume every kind you subscribe: a
+        ``block`` lane that nobody empties stops the reader. Without ``kind``: every kind,
+        the fast way to consume a busy feed. ``ValueError`` for a kind the venue lacks.
+        """
+        if kind is None:
+            return BatchIterator(self.get_batch)
+        return BatchIterator(self._kind_batches(kind))
+
+    @overload
+    def ticks(self, *, kind: Literal[StreamKind.TRADES]) -> AsyncIterator[Tick]: ...
+    @overload
+    def ticks(self, *, kind: Literal[StreamKind.BOOK]) -> AsyncIterator[BookSnapshot]: ...
+    @overload
+    def ticks(self, *, kind: Literal[StreamKind.QUOTES]) -> AsyncIterator[Quote]: ...
+    @overload
+    def ticks(self, *, kind: StreamKind | None = None) -> AsyncIterator[MarketData]: ...
+
+    def ticks(self, *, kind: StreamKind | None = None) -> AsyncIterator[MarketData]:
+        """``async for tick in feed.ticks()``: ticks of desired symbols only.
+
+        ``kind``: that stream kind's alone, typed precisely (``ticks(kind=TRADES)`` yields
+        ``Tick``, ``kind=BOOK`` ``BookSnapshot``, ``kind=QUOTES`` ``Quote``), as in
+        :meth:`batches`. Without ``kind``: every kind, a ``MarketData`` union to narrow.
+        """
+        if kind is None:
+            return ItemIterator(self.get_batch)
+        return ItemIterator(self._kind_batches(kind))
 
     def events(self) -> AsyncIterator[HealthEvent]:
         """``async for event in feed.events()``: connected, stale, reconnecting, subscribed, ..."""
