@@ -10,18 +10,19 @@
         venue = AllTick(url="ws://127.0.0.1:8765/quote-b-ws-api", token="anything")
         async with tickactors.open_feed(venue) as feed:
             feed.subscribe("BTCUSDT", "EURUSD")
-            async for item in feed.ticks():
-                print(item.symbol, item.received_at)
+            async for tick in feed.ticks(kind=tickactors.TRADES):  # Tick values
+                print(tick.symbol, tick.price)
 
     trio.run(main)
 
 :func:`open_feed` opens a :class:`Feed` to a venue of :mod:`tickactors.venues`
 (``AllTick``, ``Tradovate``). A feed yields :class:`Tick`, :class:`BookSnapshot` and
 :class:`Quote` values of the stream kinds :data:`TRADES`, :data:`BOOK` and
-:data:`QUOTES`, and :class:`HealthEvent` values; every error it raises on purpose is a
-:class:`FeedError`. The sinks (:func:`open_jsonl_sink`, :func:`open_nats_sink`,
-:func:`open_sink`) capture what a feed delivers. The README's "Library" section and
-``examples/`` show each in use.
+:data:`QUOTES` (``feed.ticks(kind=...)`` one kind, typed precisely; ``feed.ticks()``
+every kind, :data:`MarketData`), and :class:`HealthEvent` values; every error it raises
+on purpose is a :class:`FeedError`. The sinks (:func:`open_jsonl_sink`,
+:func:`open_nats_sink`, :func:`open_sink`) capture what a feed delivers. The README's
+"Library" section and the scripts in ``examples/`` show each in use.
 """
 
 from ._core.lanes import Policy as Policy
