@@ -89,7 +89,7 @@ async def churn(*, calls: int, log: Callable[[str], None]) -> dict[str, Any]:
             # actor until converged (timed around each step), where the changes are handled.
             # The process's whole CPU time over the same span is reported beside it, with
             # the same span idle, for scale: it is mostly the simulator's ticks and wake-ups.
-            steps = _StepTimer(feed.reconciler)
+            steps = _StepTimer(feed._reconciler)
             t_first = trio.current_time()
             cpu_start = time.process_time()
             with steps:

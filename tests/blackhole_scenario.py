@@ -217,7 +217,7 @@ async def scenario(name: str) -> dict[str, Any]:
             "port": port,
             "stale_after": STALE_AFTER,
             "connect_timeout": CONNECT_TIMEOUT,
-            "reconnect_floor": feed.dialect.reconnect_floor,
+            "reconnect_floor": feed._dialect.reconnect_floor,
             "cut_took": round(cut_took, 3),
             "last_tick_after_cut": round(last_tick - cut_at, 3),
             "established_during_cut": established,

@@ -23,17 +23,17 @@ from typing import Any
 
 from tickactors import ProtocolError
 from tickactors._values import BookLevel, BookSnapshot, Quote, Tick
-from tickactors.venues import (
-    AllTick,
+from tickactors.venues import AllTick, Tradovate
+from tickactors.venues._dialect import (
+    MAX_NUMBER,
+    MIN_PRICE,
     Answer,
     AnswerKind,
     Dialect,
     MarketBatch,
     Notice,
     NoticeKind,
-    Tradovate,
 )
-from tickactors.venues._dialect import MAX_NUMBER, MIN_PRICE
 
 URL = "ws://127.0.0.1:1/fuzz"
 RECEIVED_AT = 12.5

@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 from tickactors import InvalidSymbolError, ProtocolError, Secret
 from tickactors._core.reconciler import Action, SendRequest
 from tickactors._values import BOOK, TRADES
-from tickactors.venues import AllTick, AnswerKind, MarketBatch
+from tickactors.venues import AllTick
+from tickactors.venues._dialect import AnswerKind, MarketBatch
 
 TOKEN = "tok-SECRET-4f9a2c"
 

@@ -22,9 +22,10 @@ import tickactors
 from tickactors import ProtocolError
 from tickactors.sim._alltick_protocol import choose_variant, encode_trade
 from tickactors.sim._market import Market
-from tickactors.venues import AllTick, MarketBatch
+from tickactors.venues import AllTick
 from tickactors.venues._alltick import _data, _trade
 from tickactors.venues._alltick_trades import fast_trade
+from tickactors.venues._dialect import MarketBatch
 
 from .fake_venue import FakeNetwork
 from .fuzz_frames import RandomSource, alltick_trade, every_corruption, frames, valid_samples

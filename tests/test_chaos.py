@@ -22,7 +22,7 @@ from tickactors._chaos.plan import kinds_for
 from tickactors._chaos.setups import RotatingToken
 from tickactors._chaos.soak import SoakOptions, soak
 from tickactors._values import BOOK, QUOTES, TRADES, MarketData, StreamKind
-from tickactors.venues import MarketBatch
+from tickactors.venues._dialect import MarketBatch
 
 REQUIRED = (
     "faults_injected", "faults_by_kind", "faults_recovered", "detection_ms_p50",

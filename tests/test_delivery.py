@@ -67,6 +67,41 @@ def test_take_goes_lane_by_lane_and_honours_max_items():
     assert lanes.take() == [] and not lanes
 
 
+def test_take_kind_takes_one_lane_and_leaves_the_others():
+    lanes = Lanes(100, {TRADES: Policy.DROP_OLDEST})
+    lanes.put(BOOK, books("X", "Y", "X"))
+    lanes.put(TRADES, ticks("A", "B", "C"))
+    assert [i.symbol for i in lanes.take_kind(TRADES, 2)] == ["A", "B"]
+    assert [i.symbol for i in lanes.take_kind(BOOK, 1)] == ["X"]
+    assert len(lanes.lane(TRADES)) == 1 and len(lanes.lane(BOOK)) == 1
+    assert [i.symbol for i in lanes.take_kind(BOOK)] == ["Y"]
+    assert lanes.take_kind(QUOTES) == [] and not lanes.lane(QUOTES)
+    assert [i.symbol for i in lanes.take()] == ["C"] and not lanes
+
+
+async def test_a_consumer_of_one_kind_waits_for_that_kind_alone(autojump_clock):
+    queue = MarketQueue(2)
+    got: list[str] = []
+
+    async def books_consumer() -> None:
+        got.extend(i.symbol for i in await queue.get_kind_batch(BOOK))
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(books_consumer)
+        await trio.testing.wait_all_tasks_blocked()
+        queue.put_nowait([(TRADES, ticks("A", "B"))])
+        await trio.testing.wait_all_tasks_blocked()
+        assert got == []  # trades do not wake it for good
+        queue.put_nowait([(BOOK, books("X"))])
+    assert got == ["X"]
+    assert queue.would_block([(TRADES, ticks("C"))])  # the trades still wait, untouched
+    assert [i.symbol for i in await queue.get_kind_batch(TRADES)] == ["A", "B"]
+    assert not queue.would_block([(TRADES, ticks("C"))])
+    queue.close()
+    with pytest.raises(trio.EndOfChannel):
+        await queue.get_kind_batch(TRADES)
+
+
 def test_parse_policies():
     assert parse_policies("trades=drop-oldest, quotes=block") == {
         TRADES: Policy.DROP_OLDEST,

@@ -90,9 +90,7 @@ async def play(demo: DemoVenue, symbols: DemoSymbols, *, seconds: float = 64.0) 
                     await feed.wait_converged()
                 nursery.cancel_scope.cancel()
             played.calls = recording.calls
-            played.confirmed = {
-                kind.value: set(feed.confirmed(kind=kind)) for kind in feed.dialect.kinds
-            }
+            played.confirmed = {kind.value: set(feed.confirmed(kind=kind)) for kind in feed.kinds}
         played.streamed = set(sim.stats.ticks_sent_by_symbol)
         played.faults = [(kind, detail) for _, kind, detail in sim.stats.fault_log]
     return played

@@ -332,6 +332,6 @@ async def test_a_venue_stricter_than_documented_answers_605_and_the_feed_still_c
             await feed.wait_converged()
         assert feed.confirmed() == set(SYMBOLS)
         assert sim.stats.violations["rate"] >= 1
-        assert feed.health.counts["rate_limited"] >= 1
+        assert feed._health.counts["rate_limited"] >= 1
         assert sim.stats.closes.get("rate_kick", 0) == 0
         assert feed.statistics()["connection"]["connects"] == 1

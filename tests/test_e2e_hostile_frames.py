@@ -111,7 +111,7 @@ async def survives(sim, feed, venue, symbols, seed):
     assert sim.stats.connections_opened == 1 and sim.connections == [conn]
     assert feed.statistics()["events"]["decode_error"] >= 10
     out = MemoryLines()
-    for event in await feed.health.queue.get_batch():  # what the runner would print
+    for event in await feed._health.queue.get_batch():  # what the runner would print
         JsonLines(out).event(event)
         TextLines(out).event(event)
     assert "\x1b" not in out.text()

@@ -34,9 +34,12 @@ async def test_caps_and_the_token_rule_hold_and_failures_stay_apart(autojump_clo
     # premium: three connections per token, 3 s between requests; four symbols each here
     config = SimConfig(plan="premium", tokens={TOKEN}, max_symbols=4, record_connections=True)
     async with open_simulator("alltick", config=config, seed=7) as sim:
-        venue = AllTick(url=sim.url, token=TOKEN, plan="premium", max_symbols=4)
+        venue = AllTick(url=sim.url, token=TOKEN, plan="premium")
         log = EventLog()
-        async with tickactors.open_feed(venue, seed=7) as feed, trio.open_nursery() as nursery:
+        async with (
+            tickactors.open_feed(venue, seed=7, max_symbols_per_connection=4) as feed,
+            trio.open_nursery() as nursery,
+        ):
             nursery.start_soon(log.follow, feed)
             feed.subscribe(*CODES)
             with trio.fail_after(60):
@@ -79,8 +82,13 @@ async def test_rotation_across_slots_uses_the_one_spare_in_turn(autojump_clock):
     )  # three connections: two slots and the spare
     log = EventLog()
     async with open_simulator("alltick", config=config, seed=8) as sim:
-        venue = AllTick(url=sim.url, token=TOKEN, plan="premium", max_symbols=2)
-        options = dict(max_connection_age=30.0, rotation_patience=4.0, connect_timeout=4.0)
+        venue = AllTick(url=sim.url, token=TOKEN, plan="premium")
+        options = dict(
+            max_symbols_per_connection=2,
+            max_connection_age=30.0,
+            rotation_patience=4.0,
+            connect_timeout=4.0,
+        )
         async with (
             tickactors.open_feed(venue, seed=8, **options) as feed,
             trio.open_nursery() as nursery,

@@ -18,6 +18,8 @@ from tickactors import BOOK, QUOTES, Quote
 from tickactors.sim import SimConfig, open_simulator
 from tickactors.venues import Tradovate
 
+from .fake_venue import FakeNetwork
+
 TOKEN = "tv-e2e-token-5b5b"
 
 
@@ -163,11 +165,11 @@ async def test_a_captcha_stops_the_feed_with_a_typed_error(autojump_clock):
 
 async def test_the_users_own_requests_are_answered_or_fail_typed(autojump_clock):
     async with tradovate_feed() as (sim, feed):
-        with pytest.raises(tickactors.ConnectionLostError):
-            await feed.request("contract/find", "name=ESZ6")  # not authorized yet: at once
-        await until_event(feed, "authorized")
+        # made before the first connection is ready: it waits for it, then goes on it
         found = await feed.request("contract/find", "name=ESZ6")
         assert found["name"] == "ESZ6" and isinstance(found["id"], int)
+        (conn,) = sim.connections
+        assert endpoints(conn)[:2] == ["authorize", "contract/find"]
         with pytest.raises(tickactors.VenueRejectedError) as info:
             await feed.request("contract/find", "name=NOSUCH9")
         assert info.value.code == 404
@@ -186,8 +188,10 @@ async def test_alltick_has_no_requests_of_the_users_own(autojump_clock):
         from tickactors.venues import AllTick
 
         async with tickactors.open_feed(AllTick(url=sim.url, token="t")) as feed:
-            with pytest.raises(tickactors.ConnectionLostError):
-                await feed.request("anything")
+            start = trio.current_time()
+            with pytest.raises(tickactors.VenueRejectedError):
+                await feed.request("anything")  # refused at once, not after a connection
+            assert trio.current_time() == start
             feed.subscribe("BTCUSDT")
             await feed.wait_confirmed()
             with pytest.raises(tickactors.VenueRejectedError):
@@ -245,6 +249,36 @@ async def test_a_request_in_flight_fails_at_once_when_its_connection_drops(autoj
             dropped_at = trio.current_time()
             sim.faults.drop()
         assert failed_at and failed_at[0] - dropped_at < 1.0  # not at its 30 s deadline
+        await until_event(feed, "authorized")  # the next connection
+        await trio.sleep(35)  # past the deadline it had
+        assert sim.stats.requests_by_endpoint["contract/find"] == 1  # never sent again
+
+
+async def test_a_request_before_the_first_connection_waits_for_it_within_its_deadline(
+    autojump_clock,
+):
+    net = FakeNetwork()
+    net.refuse = 10**6  # the venue stays unreachable
+    venue = Tradovate(url="ws://127.0.0.1:1/v1/websocket", token=TOKEN)
+    async with tickactors.open_feed(venue, transport_factory=net, request_timeout=7.0) as feed:
+        start = trio.current_time()
+        with pytest.raises(tickactors.RequestTimeoutError):
+            await feed.request("contract/find", "name=ESZ6")
+        assert trio.current_time() - start == 7.0  # its deadline, not at once
+        assert len(net.connect_times) >= 2  # the feed kept trying meanwhile
+        assert feed.statistics()["events"]["request_timeout"] == 1
+
+
+async def test_a_request_made_while_reconnecting_fails_at_once(autojump_clock):
+    """Only the first connection is waited for: later, no ready connection fails at once."""
+    async with tradovate_feed(request_timeout=30.0) as (sim, feed):
+        await until_event(feed, "authorized")
+        sim.faults.drop()
+        await until_event(feed, "disconnected")
+        start = trio.current_time()
+        with pytest.raises(tickactors.ConnectionLostError):
+            await feed.request("contract/find", "name=ESZ6")
+        assert trio.current_time() == start
 
 
 async def test_a_request_waiting_out_a_penalty_fails_at_once_when_its_connection_drops(
@@ -305,7 +339,7 @@ async def test_a_token_renewed_while_streaming_is_the_one_the_next_connection_us
             async with tickactors.open_feed(Tradovate(url=sim.url, token=source)) as feed:
                 feed.subscribe("ESZ6")
                 await quotes_for(feed, ["ESZ6"])
-                first_token = feed.tokens.current()
+                first_token = feed._tokens.current()
                 assert sim.connections[0].uses_token(first_token.reveal())
                 # a 120 s token is renewed 30 s before it expires, while quotes stream
                 with trio.fail_after(120):
@@ -314,7 +348,7 @@ async def test_a_token_renewed_while_streaming_is_the_one_the_next_connection_us
                             break
                 assert renewed.time == pytest.approx(90.0, abs=1.0)
                 assert sim.stats.tokens_renewed == 1
-                second_token = feed.tokens.current()
+                second_token = feed._tokens.current()
                 assert second_token != first_token
                 sim.faults.drop()
                 await until_event(feed, "authorized")
@@ -375,7 +409,7 @@ async def test_a_socket_muted_when_its_token_expires_is_declared_stale_and_repla
                 assert seen and trio.current_time() < 160
                 (second,) = sim.connections
                 assert second is not first and second.muted_at is None
-                assert second.uses_token(feed.tokens.current().reveal())
+                assert second.uses_token(feed._tokens.current().reveal())
                 assert sim.stats.tokens_renewed == 1
                 assert dict(sim.stats.violations) == {}
 

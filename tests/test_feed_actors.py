@@ -269,7 +269,7 @@ async def test_secrets_never_reach_events_or_statistics(autojump_clock):
     async with tickactors.open_feed(venue(), transport_factory=net, stale_after=3) as feed:
         await net.wait_connections(2)
         text = repr(feed.statistics()) + repr(feed.venue)
-        feed.health.close()
+        feed._health.close()
         async for event in feed.events():
             text += repr(event) + repr(event.to_dict())
     assert TOKEN not in text
@@ -300,7 +300,7 @@ async def test_rate_limited_answer_is_retried_after_a_pause_not_at_once(autojump
         conn.answer(retry)
         with trio.fail_after(1):
             await feed.wait_confirmed("A")
-        assert feed.health.counts["rate_limited"] == 1
+        assert feed._health.counts["rate_limited"] == 1
 
 
 async def test_kick_606_then_close_reconnects_and_resubscribes(autojump_clock):
@@ -351,31 +351,30 @@ async def test_slow_consumer_does_not_cause_a_false_stale_verdict(autojump_clock
             nursery.start_soon(venue_streams)
             await trio.sleep(20)  # nobody consumes: the reader waits for room
             assert feed.statistics()["queue"]["producer_blocked"] >= 1
-            assert feed.health.counts.get("stale", 0) == 0
+            assert feed._health.counts.get("stale", 0) == 0
             got: list[int] = []
             while len(got) < 60:
                 got.extend(t.seq for t in await feed.get_batch())
         assert got == list(range(60))  # nothing lost, nothing reordered
-        assert feed.health.counts.get("stale", 0) == 0
+        assert feed._health.counts.get("stale", 0) == 0
         assert feed.statistics()["connection"]["connects"] == 1
 
 
-async def test_symbols_over_the_plan_cap_are_rejected_up_front(autojump_clock):
+async def test_symbols_over_the_plan_cap_are_refused_up_front(autojump_clock):
     net = FakeNetwork()
     plan, _ = AllTick.PLANS["free"]
     async with tickactors.open_feed(
-        venue(max_symbols=plan), transport_factory=net, stale_after=1000
+        venue(plan="free"), transport_factory=net, stale_after=1000
     ) as feed:
         conn = await net.wait_connections(1)
         symbols = [f"S{i}" for i in range(plan + 2)]
-        feed.subscribe(*symbols)
+        with pytest.raises(tickactors.CapacityError) as refused:
+            feed.subscribe(*symbols)
+        assert len(refused.value.symbols) == 2 and feed.desired() == set()
+        feed.subscribe(*symbols[:plan])
         await conn.wait_sent(1)
         (request,) = conn.requests(22004)
-        assert len(request["data"]["symbol_list"]) == plan
-        assert set(feed.rejected()) == set(symbols) - {
-            e["code"] for e in request["data"]["symbol_list"]
-        }
-        assert {code for code, _ in feed.rejected().values()} == {603}
+        assert {e["code"] for e in request["data"]["symbol_list"]} == set(symbols[:plan])
 
 
 async def test_an_error_group_from_the_users_own_nursery_comes_back_unchanged(autojump_clock):
@@ -443,7 +442,7 @@ async def test_a_silent_connection_is_not_mistaken_for_silent_symbols(autojump_c
             conn.trade("A" if seq % 2 else "B", seq=seq)
             await trio.sleep(0.1)
         stale = await events_until(feed, "stale")
-        assert feed.health.counts.get("symbol_stale", 0) == 0
+        assert feed._health.counts.get("symbol_stale", 0) == 0
         assert len(conn.requests(22004)) == 1  # no resubscribe spent on a dead socket
         assert stale.detail["silent_for"] == 5.0
 

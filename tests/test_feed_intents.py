@@ -43,8 +43,8 @@ class CountingValidator:
 
     def __init__(self, feed: tickactors.Feed) -> None:
         self.calls: list[object] = []
-        self._validate = feed.dialect.validate_symbol
-        feed.dialect.validate_symbol = self  # type: ignore[method-assign]
+        self._validate = feed._dialect.validate_symbol
+        feed._dialect.validate_symbol = self  # type: ignore[method-assign]
 
     def __call__(self, symbol: object) -> str:
         self.calls.append(symbol)
@@ -66,16 +66,16 @@ async def test_a_burst_of_calls_is_one_inbox_item_one_step_and_one_request(autoj
     async with tickactors.open_feed(AllTick(url=URL, token=TOKEN), transport_factory=net) as feed:
         conn = await subscribed(net, feed, "A", "B")
         await trio.sleep(5)  # the spacing since that request is over: the actor is eager
-        assert feed.reconciler.eager
-        inbox = feed.reconciler.inbox
+        assert feed._reconciler.eager
+        inbox = feed._reconciler.inbox
         wanted = {"A", "B"}
         churn(feed, wanted, 300)
         # One wake-up for the whole burst (handed to the waiting actor or in the buffer).
         assert inbox.statistics().current_buffer_used <= 1
-        assert len(feed.reconciler.intents) == 300
+        assert len(feed._reconciler.intents) == 300
         await trio.testing.wait_all_tasks_blocked()
-        assert feed.reconciler.intents == []
-        assert feed.reconciler_machine.desired(tickactors.TRADES) == wanted == feed.desired()
+        assert feed._reconciler.intents == []
+        assert feed._reconciler_machine.desired(tickactors.TRADES) == wanted == feed.desired()
         await conn.wait_sent(2)
         assert codes(conn.requests(22004)[1]) == sorted(wanted)
         await trio.sleep(5)
@@ -89,7 +89,7 @@ async def test_while_the_spacing_holds_requests_back_changes_wait_without_a_wake
     async with tickactors.open_feed(AllTick(url=URL, token=TOKEN), transport_factory=net) as feed:
         conn = await subscribed(net, feed, "A", "B")
         await trio.testing.wait_all_tasks_blocked()
-        actor = feed.reconciler
+        actor = feed._reconciler
         assert not actor.eager  # the next request may go one spacing after the last one
         sent_at = trio.current_time()
         wanted = {"A", "B"}
@@ -111,10 +111,10 @@ async def test_while_the_spacing_holds_requests_back_changes_wait_without_a_wake
         assert feed.is_converged() is False  # the feed knows what is still to do
         await conn.wait_sent(2)  # when the spacing allows: one step, one request, all of it
         assert steps == 1
-        assert trio.current_time() - sent_at == pytest.approx(request_spacing(feed.dialect))
+        assert trio.current_time() - sent_at == pytest.approx(request_spacing(feed._dialect))
         assert codes(conn.requests(22004)[1]) == sorted(wanted)
         assert actor.intents == []
-        assert feed.reconciler_machine.desired(tickactors.TRADES) == wanted
+        assert feed._reconciler_machine.desired(tickactors.TRADES) == wanted
         conn.answer(conn.requests(22004)[1])
         with trio.fail_after(1):
             await feed.wait_converged()
@@ -126,7 +126,7 @@ async def test_changes_made_while_disconnected_go_in_the_first_request(autojump_
         conn = await subscribed(net, feed, "A")
         conn.close_by_peer()
         await trio.testing.wait_all_tasks_blocked()
-        actor = feed.reconciler
+        actor = feed._reconciler
         feed.subscribe("B")
         feed.unsubscribe("A")
         feed.subscribe("C")
@@ -136,7 +136,7 @@ async def test_changes_made_while_disconnected_go_in_the_first_request(autojump_
         assert codes(again.requests(22004)[0]) == ["B", "C"]
         again.answer(again.requests(22004)[0])
         await feed.wait_confirmed()
-        assert feed.slots.confirmed(tickactors.TRADES) == {"B", "C"}
+        assert feed._slots.confirmed(tickactors.TRADES) == {"B", "C"}
 
 
 async def test_calls_that_change_nothing_hand_nothing_over(autojump_clock):
@@ -148,8 +148,8 @@ async def test_calls_that_change_nothing_hand_nothing_over(autojump_clock):
         feed.unsubscribe("Z")
         feed.subscribe("A", "A")
         feed.unsubscribe("Y", "Z")
-        assert feed.reconciler.intents == []
-        assert feed.reconciler.inbox.statistics().current_buffer_used == 0
+        assert feed._reconciler.intents == []
+        assert feed._reconciler.inbox.statistics().current_buffer_used == 0
 
 
 async def test_the_reconciler_sees_changes_in_the_order_the_user_made_them(autojump_clock):
@@ -164,7 +164,7 @@ async def test_the_reconciler_sees_changes_in_the_order_the_user_made_them(autoj
         feed.subscribe("C")
         feed.unsubscribe("A")
         await trio.testing.wait_all_tasks_blocked()
-        machine = feed.reconciler_machine
+        machine = feed._reconciler_machine
         assert list(machine.wanted_view(tickactors.TRADES)) == ["B", "Z", "C"]
         assert list(machine.wanted_view(tickactors.BOOK)) == ["BTC"]
         assert feed.desired() == {"B", "Z", "C"}
@@ -229,8 +229,8 @@ async def test_the_hot_path_uses_the_venues_spelling(autojump_clock):
         assert feed.desired() == set()
         feed.subscribe("0042")
         assert feed.desired() == {"42"}
-        kind = feed.dialect.kinds[0]
-        assert feed.reconciler.intents == [
+        kind = feed.kinds[0]
+        assert feed._reconciler.intents == [
             (kind, ("ESZ6",), True),
             (kind, ("ESZ6",), False),
             (kind, ("42",), True),
@@ -255,7 +255,7 @@ async def test_rewatching_does_not_wake_the_detector_when_symbol_staleness_is_of
     async with tickactors.open_feed(AllTick(url=URL, token=TOKEN), transport_factory=net) as feed:
         await subscribed(net, feed, "A", "B")
         await trio.testing.wait_all_tasks_blocked()
-        watch_changed = feed.reconciler.watch_changed
+        watch_changed = feed._reconciler.watch_changed
         feed.unsubscribe("A")
         await trio.testing.wait_all_tasks_blocked()
         assert feed.statistics()["staleness"]["watched"] == 0  # no clocks kept when off
@@ -263,7 +263,7 @@ async def test_rewatching_does_not_wake_the_detector_when_symbol_staleness_is_of
         feed.unsubscribe("B")
         await trio.testing.wait_all_tasks_blocked()
         assert feed.statistics()["staleness"]["watched"] == 0
-        assert feed.reconciler.watch_changed is watch_changed
+        assert feed._reconciler.watch_changed is watch_changed
         assert not watch_changed.is_set()
 
 
@@ -275,7 +275,7 @@ async def test_watching_a_first_symbol_wakes_the_detector_when_symbol_staleness_
     async with tickactors.open_feed(venue, transport_factory=net, symbol_stale_after=2) as feed:
         await net.wait_connections(1)
         await trio.testing.wait_all_tasks_blocked()
-        watch_changed = feed.reconciler.watch_changed
+        watch_changed = feed._reconciler.watch_changed
         await subscribed(net, feed, "A")
         assert watch_changed.is_set()
-        assert feed.reconciler.watch_changed is not watch_changed
+        assert feed._reconciler.watch_changed is not watch_changed

@@ -177,7 +177,7 @@ async def test_intent_during_the_overlap_reaches_both_connections(autojump_clock
         await trio.sleep(10)
         assert old.closed and not new.closed
         assert codes(new.requests(22004)[-1]) == {"A", "B", "C"}  # the change reached it
-        assert feed.reconciler.machine.desired(tickactors.TRADES) == {"A", "B", "C"}
+        assert feed._reconciler.machine.desired(tickactors.TRADES) == {"A", "B", "C"}
         assert feed.confirmed() == {"A", "B", "C"}
         feed.unsubscribe("A")  # after the hand-over: the new connection takes it
         with trio.fail_after(10):

@@ -181,8 +181,10 @@ def test_limits_that_cannot_work_are_refused():
         AllTick(url=URL, plan="gold")
     assert AllTick(url=URL, plan="free").dialect.reconnect_floor == 10.0
     assert AllTick(url=URL, plan="basic").dialect.max_connections == 1
-    dialect = AllTick(url=URL, plan="premium", max_symbols=50).dialect
-    assert (dialect.max_symbols, dialect.max_connections) == (50, 3)
+    dialect = AllTick(url=URL, plan="premium").dialect
+    assert (dialect.max_symbols, dialect.max_connections) == (200, 3)
+    with pytest.raises(TypeError):  # open_feed's limits, not the venue's
+        AllTick(url=URL, plan="premium", max_symbols=50)  # type: ignore[call-arg]
 
 
 async def test_rotation_needs_a_spare_connection():

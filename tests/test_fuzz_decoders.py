@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tickactors import ProtocolError
-from tickactors.venues import AnswerKind, MarketBatch, NoticeKind
+from tickactors.venues._dialect import AnswerKind, MarketBatch, NoticeKind
 
 from .fuzz_frames import VENUES, every_corruption, frames, valid_samples
 from .fuzz_oracle import Decoders, dialects

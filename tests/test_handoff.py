@@ -6,7 +6,8 @@ import pytest
 import trio
 import trio.testing
 
-from tickactors import BatchQueue, Policy
+from tickactors import Policy
+from tickactors._actors.queues import BatchQueue
 
 
 async def test_consumer_takes_everything_waiting_in_one_batch():

@@ -27,7 +27,7 @@ import trio
 import trio.testing
 
 import tickactors
-from tickactors import BOOK, InvalidSymbolError
+from tickactors import BOOK, CapacityError, InvalidSymbolError
 from tickactors._cli.output import MemoryLines, TextLines, market_dict
 from tickactors._cli.run import apply_line
 from tickactors._values import HealthEvent, Quote
@@ -94,12 +94,12 @@ def test_good_symbols_and_their_spelling(venue):
 # ---- through a feed on the simulator -----------------------------------------------
 
 
-async def feed_on(venue, nursery_task, **venue_kw):
+async def feed_on(venue, nursery_task, **feed_kw):
     """Run ``nursery_task(sim, feed)`` with a feed on the simulator, ready to subscribe."""
     config = SimConfig(tokens={TOKEN})
     async with open_simulator(venue, config=config, seed=9) as sim:
         cls = AllTick if venue == "alltick" else Tradovate
-        async with tickactors.open_feed(cls(url=sim.url, token=TOKEN, **venue_kw), seed=9) as feed:
+        async with tickactors.open_feed(cls(url=sim.url, token=TOKEN), seed=9, **feed_kw) as feed:
             ready = "authorized" if venue == "tradovate" else "connected"
             with trio.fail_after(10):
                 async for event in feed.events():
@@ -182,33 +182,39 @@ async def test_alltick_thousands_at_once_keep_to_the_symbol_cap(autojump_clock):
     symbols = [f"S{i:05d}.HK" for i in range(5000)]
 
     async def check(sim, feed):
-        feed.subscribe(*symbols, *symbols[:100])
+        with pytest.raises(CapacityError) as refused:
+            feed.subscribe(*symbols, *symbols[:100])
+        assert len(refused.value.symbols) == 4900
+        assert feed.desired() == set()  # all or nothing: the 100 that fit were not taken
+        feed.subscribe(*symbols[:100])
         with trio.fail_after(60):
             await feed.wait_converged()
         requests = wire_requests(sim, "alltick")
         assert requests and all(len(data["symbol_list"]) <= 100 for _, data in requests)
         assert feed.confirmed() == set(symbols[:100])
-        assert {code for code, _ in feed.rejected().values()} == {603}
-        assert len(feed.rejected()) == 4900
+        assert feed.rejected() == {}
         assert dict(sim.stats.violations) == {}
 
-    await feed_on("alltick", check, max_symbols=100)
+    await feed_on("alltick", check, max_symbols_per_connection=100)
 
 
 async def test_tradovate_thousands_at_once_keep_to_the_symbol_cap(autojump_clock):
     async def check(sim, feed):
         names = list(sim.tradovate.contracts.names)
         fakes = [f"ZZ{i:04d}" for i in range(3000)]
-        feed.subscribe(*fakes, *names)
+        with pytest.raises(CapacityError) as refused:
+            feed.subscribe(*fakes, *names)
+        assert len(refused.value.symbols) == len(fakes) + len(names) - 20
+        feed.subscribe(*fakes[:10], *names[:10])
         with trio.fail_after(120):
             await feed.wait_converged()
         requests = wire_requests(sim, "tradovate")
         assert len(requests) <= 2 * 20
-        assert len(feed.confirmed()) + len(feed.rejected()) == len(fakes) + len(names)
-        assert len(feed.confirmed()) <= 20
+        assert feed.confirmed() == {name.upper() for name in names[:10]}
+        assert set(feed.rejected()) == set(fakes[:10])
         assert dict(sim.stats.violations) == {}
 
-    await feed_on("tradovate", check, max_symbols=20)
+    await feed_on("tradovate", check, max_symbols_per_connection=20)
 
 
 # ---- stdin ---------------------------------------------------------------------------

@@ -70,7 +70,7 @@ def test_stdin_commands_take_only_the_shards_share():
     calls: list[tuple[str, tuple[str, ...]]] = []
     status: list[tuple[str, dict]] = []
     feed = SimpleNamespace(
-        dialect=SimpleNamespace(kinds=(TRADES,)),
+        kinds=(TRADES,),
         subscribe=lambda *s, kind=None: calls.append(("subscribe", s)),
         unsubscribe=lambda *s, kind=None: calls.append(("unsubscribe", s)),
     )

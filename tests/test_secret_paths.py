@@ -179,8 +179,8 @@ class Watch:
         self.texts += exception_texts(exc)
 
     def feed(self, feed: Feed) -> None:
-        self.see(feed, feed.venue, feed.dialect, feed.venue.token_source, feed.tokens.current())
-        self.texts.append(feed.dialect.display_url())
+        self.see(feed, feed.venue, feed._dialect, feed.venue.token_source, feed._tokens.current())
+        self.texts.append(feed._dialect.display_url())
         self.texts.append(json.dumps(feed.statistics(), default=repr))
 
     def event(self, event: HealthEvent) -> None:
@@ -342,7 +342,7 @@ async def test_refused_connects_rejected_handshakes_and_untrusted_certificates(
                 feed.subscribe(SYMBOL[venue])
                 await trio.sleep(20)  # several attempts, under backoff
             await watch.ended(feed)
-            assert feed.health.counts["connect_failed"] >= 2
+            assert feed._health.counts["connect_failed"] >= 2
     assert watch.said("handshake rejected with HTTP 404") and watch.said("cannot connect: ")
     async with open_simulator(
         venue, config=SimConfig(tokens={token}), seed=22, ssl_context=server_context()
@@ -390,7 +390,7 @@ async def test_an_error_page_that_quotes_the_url_is_a_plain_retried_connect_erro
             await trio.sleep(30)
         nursery.cancel_scope.cancel()
     await watch.ended(feed)
-    assert feed.health.counts["connect_failed"] >= 3  # retried, not a crashed feed
+    assert feed._health.counts["connect_failed"] >= 3  # retried, not a crashed feed
     assert watch.said("handshake rejected with HTTP 404")
     watch.check(*loggers_of(transport))
 
@@ -427,7 +427,7 @@ async def test_tradovate_rest_tokens_through_renewal_expiry_and_429_over_https(
                 watch.see(source)
                 feed.subscribe("ESZ6")
                 await ticks(feed, "ESZ6")
-                first = feed.tokens.current()  # the socket authorized with this one
+                first = feed._tokens.current()  # the socket authorized with this one
                 assert first is not None
                 await watch.until(feed, "token_refreshed")  # the first fetch
                 renewed = await watch.until(feed, "token_refreshed")  # renewal: Bearer header
@@ -437,10 +437,10 @@ async def test_tradovate_rest_tokens_through_renewal_expiry_and_429_over_https(
                 await watch.until(feed, "authorized")  # a new socket, the renewed token
                 await watch.until(feed, "subscribed")  # nothing more to send on the socket
                 sim.faults.rate_limit_429(2)  # renewal and fallback request both get 429
-                feed.tokens.request_refresh()
+                feed._tokens.request_refresh()
                 await watch.until(feed, "token_failed")
                 await watch.until(feed, "token_refreshed")
-                current = feed.tokens.current()
+                current = feed._tokens.current()
                 assert current is not None
                 sim.faults.expire_token(current.reveal())  # not in use yet: the next one is
                 sim.faults.drop()

@@ -92,9 +92,9 @@ async def test_an_untrusted_certificate_ends_the_feed_after_one_attempt(
     assert "--ca-file" in message and "ssl_context" in message
     assert error.__cause__ is None  # nothing below it: the URL (and token) stay out of sight
     assert TOKEN not in "".join(traceback.format_exception(error))
-    assert feed.health.counts["certificate_failed"] == 1
-    assert "reconnecting" not in feed.health.counts
-    assert feed.supervisor.state == "failed"
+    assert feed._health.counts["certificate_failed"] == 1
+    assert "reconnecting" not in feed._health.counts
+    assert feed._supervisor.state == "failed"
 
 
 async def test_a_certificate_for_another_host_is_refused_too(autojump_clock: trio.abc.Clock):
@@ -144,8 +144,8 @@ async def test_tradovate_rest_without_the_ca_ends_the_feed_before_any_call(
     assert counting.calls == 0  # no token, no socket
     assert "Tradovate's REST API (POST /auth/accesstokenrequest)" in str(caught.value)
     assert "TradovateTokenSource(ssl_context=...)" in str(caught.value)
-    assert feed.health.counts["certificate_failed"] == 1
-    assert "token_failed" not in feed.health.counts  # not retried
+    assert feed._health.counts["certificate_failed"] == 1
+    assert "token_failed" not in feed._health.counts  # not retried
     assert trio.current_time() < 1.0
 
 

@@ -12,14 +12,9 @@ from hypothesis import strategies as st
 from tickactors import QUOTES, InvalidSymbolError, ProtocolError, Quote, Secret
 from tickactors._core.reconciler import Action, SendRequest
 from tickactors._values import BOOK, TRADES, BookLevel
-from tickactors.venues import (
-    AnswerKind,
-    MarketBatch,
-    Notice,
-    NoticeKind,
-    Tradovate,
-    TradovateDialect,
-)
+from tickactors.venues import Tradovate
+from tickactors.venues._dialect import AnswerKind, MarketBatch, Notice, NoticeKind
+from tickactors.venues._tradovate import TradovateDialect
 
 TOKEN = "tok-SECRET-4f9a2c"
 URL = "ws://127.0.0.1:1/v1/websocket"
@@ -65,8 +60,6 @@ def test_venue_traits_and_repr_without_secret():
     assert Tradovate().dialect.display_url() == Tradovate.MD_URL
     with pytest.raises(ValueError):
         Tradovate(url="https://md.tradovateapi.com/v1/websocket")
-    with pytest.raises(ValueError):
-        Tradovate(url=URL, max_symbols=0)
 
 
 # ---- frames ----------------------------------------------------------------------

@@ -17,7 +17,8 @@ from tickactors._actors.session import Session
 from tickactors._actors.tracker import RequestTracker
 from tickactors._cli.output import JsonLines, MemoryLines, TextLines, market_dict
 from tickactors._core.reconciler import GhostSeen
-from tickactors.venues import AllTick, MarketBatch, Tradovate
+from tickactors.venues import AllTick, Tradovate
+from tickactors.venues._dialect import MarketBatch
 
 
 def tracker_for(dialect):

@@ -22,7 +22,8 @@ from tickactors.sim._config import SimConfig
 from tickactors.sim._market import Market
 from tickactors.sim._tradovate_contracts import Contracts
 from tickactors.sim._tradovate_market import TradovateMarket
-from tickactors.venues import AnswerKind, MarketBatch, NoticeKind, Tradovate
+from tickactors.venues import Tradovate
+from tickactors.venues._dialect import AnswerKind, MarketBatch, NoticeKind
 
 URL = "ws://127.0.0.1:1/v1/websocket"
 

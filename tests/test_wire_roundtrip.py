@@ -14,7 +14,8 @@ from hypothesis import strategies as st
 
 from tickactors.sim._alltick_protocol import Variant, encode_book, encode_trade
 from tickactors.sim._market import Book, Trade
-from tickactors.venues import AllTick, MarketBatch
+from tickactors.venues import AllTick
+from tickactors.venues._dialect import MarketBatch
 
 DIALECT = AllTick(url="ws://127.0.0.1:1/quote-b-ws-api", token="t").dialect
 

@@ -1,15 +1,31 @@
 """tickactors: market-data WebSocket feeds on Trio that never lose data silently.
 
->>> async with tickactors.open_feed(AllTick(token=...)) as feed:   # doctest: +SKIP
-...     feed.subscribe("BTCUSDT", "EURUSD")
-...     async for tick in feed.ticks():
-...         print(tick.symbol, tick.price)
+::
+
+    import trio
+    import tickactors
+    from tickactors.venues import AllTick
+
+    async def main() -> None:
+        venue = AllTick(url="ws://127.0.0.1:8765/quote-b-ws-api", token="anything")
+        async with tickactors.open_feed(venue) as feed:
+            feed.subscribe("BTCUSDT", "EURUSD")
+            async for tick in feed.ticks(kind=tickactors.TRADES):  # Tick values
+                print(tick.symbol, tick.price)
+
+    trio.run(main)
+
+:func:`open_feed` opens a :class:`Feed` to a venue of :mod:`tickactors.venues`
+(``AllTick``, ``Tradovate``). A feed yields :class:`Tick`, :class:`BookSnapshot` and
+:class:`Quote` values of the stream kinds :data:`TRADES`, :data:`BOOK` and
+:data:`QUOTES` (``feed.ticks(kind=...)`` one kind, typed precisely; ``feed.ticks()``
+every kind, :data:`MarketData`), and :class:`HealthEvent` values; every error it raises
+on purpose is a :class:`FeedError`. The sinks (:func:`open_jsonl_sink`,
+:func:`open_nats_sink`, :func:`open_sink`) capture what a feed delivers. The README's
+"Library" section and the scripts in ``examples/`` show each in use.
 """
 
-from __future__ import annotations
-
-from ._actors.queues import BatchQueue as BatchQueue
-from ._actors.queues import Policy as Policy
+from ._core.lanes import Policy as Policy
 from ._errors import AuthenticationError as AuthenticationError
 from ._errors import CapacityError as CapacityError
 from ._errors import CaptchaRequiredError as CaptchaRequiredError
@@ -27,7 +43,6 @@ from ._feed.feed import Feed as Feed
 from ._feed.feed import open_feed as open_feed
 from ._net.batched import connect_batched as connect_batched
 from ._net.token_source import IssuedToken as IssuedToken
-from ._net.token_source import StaticToken as StaticToken
 from ._net.token_source import TokenSource as TokenSource
 from ._net.transport import Transport as Transport
 from ._net.transport import TransportClosed as TransportClosed
@@ -58,7 +73,6 @@ __all__ = [
     "QUOTES",
     "TRADES",
     "AuthenticationError",
-    "BatchQueue",
     "BookLevel",
     "BookSnapshot",
     "CapacityError",
@@ -82,7 +96,6 @@ __all__ = [
     "Secret",
     "SinkError",
     "SinkSpecError",
-    "StaticToken",
     "StreamKind",
     "Tick",
     "TokenSource",

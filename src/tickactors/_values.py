@@ -23,7 +23,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 from decimal import Decimal
-from typing import Any
+from typing import Any, Final
 
 import attrs
 import msgspec
@@ -40,9 +40,14 @@ class StreamKind(enum.Enum):
         return self.value
 
 
-TRADES = StreamKind.TRADES
-BOOK = StreamKind.BOOK
-QUOTES = StreamKind.QUOTES
+# ``Final``: a type checker sees each as its literal member, so ``feed.ticks(kind=TRADES)``
+# is typed ``AsyncIterator[Tick]`` (the overloads of ``Feed.ticks`` and ``Feed.batches``).
+TRADES: Final = StreamKind.TRADES
+"""Trades (:class:`Tick`): AllTick's main stream."""
+BOOK: Final = StreamKind.BOOK
+"""Order books (:class:`BookSnapshot`): AllTick's depth, Tradovate's DOM."""
+QUOTES: Final = StreamKind.QUOTES
+"""Top-of-book quotes (:class:`Quote`): Tradovate's main stream."""
 
 
 class _MarketValue(msgspec.Struct, frozen=True, eq=False, gc=False):
@@ -148,6 +153,8 @@ class Quote(_MarketValue, frozen=True, eq=False, gc=False):
 
 
 MarketData = Tick | BookSnapshot | Quote
+"""Any item of market data a feed yields; narrow it by ``kind=`` (``feed.ticks(kind=TRADES)``
+yields :class:`Tick` alone) or by ``isinstance``."""
 
 
 class EventName(enum.StrEnum):

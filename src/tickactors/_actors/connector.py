@@ -28,7 +28,7 @@ from .._core.spacing import SpacingGate
 from .._errors import CertificateError, ConnectError
 from .._net.transport import Transport, TransportClosed, TransportFactory
 from .._values import StreamKind
-from ..venues import Dialect
+from ..venues._dialect import Dialect
 from .health_bus import HealthBus
 from .market_delivery import SessionCounters
 from .messages import LinkDown, LinkUp, Outbound, TrackerMessage
@@ -78,6 +78,7 @@ class Connector:
         transport_factory: TransportFactory,
         ssl_context: ssl.SSLContext | None,
         connect_timeout: float,
+        request_timeout: float,
         numbers: Iterator[int],
         wanted: Mapping[StreamKind, set[str]],
         market: MarketQueue,
@@ -91,6 +92,7 @@ class Connector:
         self._factory = transport_factory
         self._ssl = ssl_context
         self.connect_timeout = connect_timeout
+        self._request_timeout = request_timeout
         self._numbers = numbers
         self._wanted = wanted
         self._market = market
@@ -201,7 +203,7 @@ class Connector:
             counters=self.counters,
             writer=writer_out,
             token=self._tokens.current(),
-            request_timeout=dialect.request_timeout,
+            request_timeout=self._request_timeout,
             gate=self.gate,
         )
         return Link(number, shift, session, budget)

@@ -17,7 +17,7 @@ import trio
 from .._core.reconciler import GhostSeen
 from .._core.staleness import StalenessMonitor
 from .._values import BOOK, QUOTES, TRADES, MarketData, StreamKind
-from ..venues import MarketBatch
+from ..venues._dialect import MarketBatch
 from .health_bus import HealthBus
 from .queues import MarketQueue
 from .reconciling import Inbound

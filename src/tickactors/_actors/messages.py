@@ -10,7 +10,7 @@ import trio
 from .._core.reconciler import Event, SendRequest
 from .._core.requests import Resolution
 from .._secret import Secret
-from ..venues import Answer
+from ..venues._dialect import Answer
 
 
 @attrs.frozen(slots=True)

@@ -17,7 +17,8 @@ The queue is bounded, with an explicit policy:
 
 :class:`MarketQueue` is the feed's: one lane per stream kind, each with its own policy
 (``block``, ``conflate`` or ``drop-oldest``; ``_core/lanes.py`` decides, this only
-waits), several readers, one consumer.
+waits), several readers, and one consumer of every kind (:meth:`MarketQueue.get_batch`) or
+one per kind (:meth:`MarketQueue.get_kind_batch`).
 """
 
 from __future__ import annotations
@@ -197,6 +198,16 @@ class MarketQueue(_Parking):
         """Every waiting item (at most ``max_items``), waiting for at least one."""
         await self._until_items(self.lanes)
         batch = self.lanes.take(max_items)
+        self._taken()
+        return batch
+
+    async def get_kind_batch(
+        self, kind: StreamKind, max_items: int | None = None
+    ) -> list[MarketData]:
+        """Every waiting item of ``kind`` (at most ``max_items``), waiting for at least one;
+        the other kinds' lanes stay as they are, for their own consumer."""
+        await self._until_items(self.lanes.lane(kind))
+        batch = self.lanes.take_kind(kind, max_items)
         self._taken()
         return batch
 

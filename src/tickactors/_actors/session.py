@@ -32,7 +32,7 @@ from .._errors import ProtocolError, VenueShutdownError
 from .._net.transport import Transport, TransportClosed
 from .._secret import Secret
 from .._values import MarketData, StreamKind
-from ..venues import Answer, AnswerKind, Dialect, MarketBatch, Notice, NoticeKind
+from ..venues._dialect import Answer, AnswerKind, Dialect, MarketBatch, Notice, NoticeKind
 from .health_bus import HealthBus
 from .market_delivery import SessionCounters, report_gaps, wanted_groups
 from .messages import (

@@ -32,7 +32,7 @@ from .._core.spacing import SpacingGate
 from .._core.staleness import StalenessMonitor
 from .._net.transport import TransportFactory
 from .._values import StreamKind
-from ..venues import Dialect
+from ..venues._dialect import Dialect
 from .connector import Connector
 from .health_bus import HealthBus
 from .messages import TrackerMessage
@@ -63,6 +63,8 @@ class SlotKit:
     request_spacing: float
     max_symbols: int | None
     stale_after: float
+    #: The deadline of every request, and of the venue's open frame before ``authorize``.
+    request_timeout: float
     symbol_stale_after: float | None
     backoff_base: float
     backoff_cap: float
@@ -118,6 +120,7 @@ class Slot:
             transport_factory=kit.transport_factory,
             ssl_context=kit.ssl_context,
             connect_timeout=kit.connect_timeout,
+            request_timeout=kit.request_timeout,
             numbers=kit.numbers,
             wanted=self.wanted,
             market=kit.market,

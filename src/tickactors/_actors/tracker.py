@@ -7,6 +7,12 @@ reconnects), encodes it with the venue's dialect, and hands the frame to the
 writer of the connection it is meant for. Answers come back from the reader;
 deadlines come from the table. When a connection is lost, every request it
 carried fails at once.
+
+A user's own request (``feed.request``) goes on the newest ready connection. One made
+before any connection was ever ready waits for the first one, within its own deadline
+(``request_timeout`` from the moment it was made), and then goes on it; once a connection
+has been ready, a request made while none is fails at once, as one whose connection drops
+does (it is never sent again).
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ from .._core.penalties import PenaltyBox
 from .._core.reconciler import Acked, Action, Event, RateLimited, Rejected, TimedOut
 from .._core.requests import Outcome, RequestTable, Resolution
 from .._errors import CaptchaRequiredError
-from ..venues import Answer, AnswerKind, Dialect
+from ..venues._dialect import Answer, AnswerKind, Dialect
 from .health_bus import HealthBus
 from .messages import (
     AnswerIn,
@@ -77,6 +83,9 @@ class RequestTracker:
         self.inbox, self._receive = inbox
         self._links: dict[int, trio.MemorySendChannel[Outbound]] = {}
         self._ready: set[int] = set()  # authorized links, for the user's own requests
+        #: User requests made before any connection was ready, with their deadlines (in order).
+        self._waiting: list[tuple[UserRequest, float]] = []
+        self._ever_ready = False
         self.unsent = 0
         self.unsolicited = 0
 
@@ -89,11 +98,15 @@ class RequestTracker:
                     self._route(resolution)
                 for due in self.penalties.poll(now):
                     self._resend(due.item, due.ticket, now)
+                if self._waiting:
+                    self._expire_waiting(now)
             else:
                 self._handle(message, now)
 
     def _next_deadline(self) -> float | None:
         deadlines = [d for d in (self.table.next_deadline(), self.penalties.next_deadline()) if d]
+        if self._waiting:
+            deadlines.append(self._waiting[0][1])
         return min(deadlines) if deadlines else None
 
     def _handle(self, message: TrackerMessage, now: float) -> None:
@@ -105,6 +118,9 @@ class RequestTracker:
             self._authorize(message, now)
         elif isinstance(message, LinkReady):
             self._ready.add(message.connection)
+            self._ever_ready = True
+            if self._waiting:
+                self._send_waiting(now)
         elif isinstance(message, UserRequest):
             self._user_request(message, now)
         elif isinstance(message, LinkUp):
@@ -136,11 +152,22 @@ class RequestTracker:
             return
         self._write(writer, frame)
 
-    def _user_request(self, message: UserRequest, now: float) -> None:
-        """On the newest authorized connection; none -> it fails at once as connection lost."""
+    def _user_request(self, message: UserRequest, now: float, timeout: float | None = None) -> None:
+        """On the newest authorized connection; none -> it fails at once as connection lost,
+        unless no connection was ever ready: then it waits for the first (``_waiting``)."""
+        if message.connection is None and not self._ever_ready:
+            if self._refused_at_once(message, now):
+                return
+            self._waiting.append((message, now + self._timeout))
+            return
         connection = message.connection or max(self._ready, default=0)
         meta = _Meta("user", connection, describe=message.endpoint, call=message)
-        request_id = self.table.open(meta, now=now, timeout=self._timeout, connection=connection)
+        request_id = self.table.open(
+            meta,
+            now=now,
+            timeout=self._timeout if timeout is None else timeout,
+            connection=connection,
+        )
         writer = self._links.get(connection)
         if writer is None:
             for resolution in self.table.connection_lost(connection, now):
@@ -157,6 +184,43 @@ class RequestTracker:
                 self._route(answered)
             return
         self._write(writer, frame)
+
+    def _refused_at_once(self, message: UserRequest, now: float) -> bool:
+        """A request the venue cannot take is refused now, not after waiting for a connection."""
+        try:
+            self._dialect.encode_call(message.endpoint, 0, message.query, message.body)
+        except ValueError as exc:
+            meta = _Meta("user", 0, describe=message.endpoint, call=message)
+            refused = Answer(0, AnswerKind.BAD_REQUEST, 0, str(exc))
+            self._route(Resolution(0, meta, Outcome.ANSWERED, refused, now, now))
+            return True
+        return False
+
+    def _send_waiting(self, now: float) -> None:
+        """The first connection is ready: the requests that waited for it go on it, each
+        within what is left of its deadline."""
+        waiting, self._waiting = self._waiting, []
+        for message, deadline in waiting:
+            if deadline <= now:
+                self._waited_too_long(message, deadline - self._timeout, now)
+            else:
+                self._user_request(message, now, timeout=deadline - now)
+
+    def _expire_waiting(self, now: float) -> None:
+        while self._waiting and self._waiting[0][1] <= now:
+            message, deadline = self._waiting.pop(0)
+            self._waited_too_long(message, deadline - self._timeout, now)
+
+    def _waited_too_long(self, message: UserRequest, opened_at: float, now: float) -> None:
+        self._health.emit(
+            "request_timeout",
+            0,
+            f"no connection ready for user request {message.endpoint} within {self._timeout:g} s",
+            request_id=0,
+        )
+        meta = _Meta("user", 0, describe=message.endpoint, call=message)
+        with contextlib.suppress(trio.BrokenResourceError, trio.WouldBlock):
+            message.reply.send_nowait(Resolution(0, meta, Outcome.TIMED_OUT, None, opened_at, now))
 
     def _lookup(
         self, message: Subscription, writer: trio.MemorySendChannel[Outbound], now: float

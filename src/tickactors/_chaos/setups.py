@@ -83,8 +83,6 @@ class RotatingToken:
 
 class Timings(TypedDict):
     heartbeat_interval: float
-    stale_after: float
-    request_timeout: float
     reconnect_floor: float
 
 
@@ -103,13 +101,9 @@ class ChaosVenue:
     user_request: tuple[str, str] | None  # (endpoint, query format) the soak sends itself
 
     def timings(self) -> Timings:
-        """The venue object's timing options."""
-        return Timings(
-            heartbeat_interval=self.heartbeat_interval,
-            stale_after=self.stale_after,
-            request_timeout=self.request_timeout,
-            reconnect_floor=RECONNECT_FLOOR,
-        )
+        """The venue object's timing options (``stale_after`` and ``request_timeout`` are
+        ``open_feed``'s)."""
+        return Timings(heartbeat_interval=self.heartbeat_interval, reconnect_floor=RECONNECT_FLOOR)
 
 
 def _alltick_tokens(seed: int) -> Iterator[str]:

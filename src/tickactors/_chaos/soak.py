@@ -170,7 +170,7 @@ class _Soak:
         record = self.ledger.fault_injected(
             kind,
             trio.current_time(),
-            connection=self.feed.supervisor.connection,
+            connection=self.feed._supervisor.connection,
             needs_new_connection=spec.needs_new_connection,
             lasts=spec.lasts,
             symbol=symbol if kind == "silence_symbol" else None,
@@ -237,14 +237,14 @@ class _Soak:
                 symbols,
                 ghosts=ghosts,
                 converged=converged,
-                connection=feed.supervisor.connection,
+                connection=feed._supervisor.connection,
                 desired=feed.desired(),
             )
             if ghosts:
                 self.say("ghost_ticks", n=ghosts)
 
     async def audit(self) -> None:
-        table = self.feed.tracker.table
+        table = self.feed._tracker.table
         while True:
             now = trio.current_time()
             for request_id in table.overdue(now, OVERDUE_GRACE):
@@ -292,7 +292,7 @@ class _Soak:
         live = sorted(self.sim.connections, key=lambda c: c.id)
         streamed = live[-1].subscribed_by_kind() if live else {}
         agree = True
-        for kind in feed.dialect.kinds:
+        for kind in feed.kinds:
             expected = feed.desired(kind) - frozenset(feed.rejected(kind))
             actual = streamed.get(kind.value, frozenset())
             agree = agree and feed.confirmed(kind) == expected == actual
@@ -328,7 +328,12 @@ async def soak(
     config = setup.sim_config(options.seed)
     async with open_simulator(options.venue, config=config, seed=options.seed) as sim:
         venue, source = setup.make(sim)
-        feed_options = {**FEED_OPTIONS, **options.feed_options}
+        feed_options = {
+            "stale_after": setup.stale_after,
+            "request_timeout": setup.request_timeout,
+            **FEED_OPTIONS,
+            **options.feed_options,
+        }
         state: _Soak | None = None
         escaped: list[str] = []
         logger = logging.getLogger("tickactors")

@@ -8,7 +8,8 @@ from typing import Any
 from .._arg_types import positive_float, positive_int
 from .._core.overlap import RotationPolicy
 from .._feed.slot_table import shard_plan
-from ..venues import AllTick, Dialect
+from ..venues import AllTick
+from ..venues._dialect import Dialect
 
 
 def add_connection_arguments(parser: argparse.ArgumentParser) -> None:

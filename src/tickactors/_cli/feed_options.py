@@ -16,7 +16,7 @@ from .._core.shard_share import Shard
 from .._errors import InvalidSymbolError
 from .._values import StreamKind
 from ..sinks import SinkSpecError, parse_sink
-from ..venues import Dialect
+from ..venues._dialect import Dialect
 from .logs import add_log_argument
 
 

@@ -377,7 +377,7 @@ def apply_line(feed: Feed, writer: Writer, raw: bytes, shard: Shard | None = Non
     except (CommandError, InvalidSymbolError, CapacityError) as exc:
         writer.status(StatusName.COMMAND_ERROR, str(exc))
         return
-    kind = feed.dialect.kinds[0] if command.kind is None else command.kind
+    kind = feed.kinds[0] if command.kind is None else command.kind
     detail: dict[str, Any] = {
         "stream": kind.value,
         "symbols": list(symbols),

@@ -21,13 +21,15 @@ with an explicit policy:
 ``"<kind>:<symbol>"``, the keys a ``LossReporter`` takes to announce gaps). The consumer
 takes everything waiting in one call, lane by lane (trades, then books, then quotes):
 within a kind the order is the venue's; across kinds each item carries ``received_at``.
+A consumer of one kind takes that kind's lane alone (:meth:`Lanes.take_kind`) and leaves
+the others to their own consumers.
 """
 
 from __future__ import annotations
 
 import enum
 from collections import deque
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence, Sized
 from typing import Any
 
 from .._values import BOOK, QUOTES, TRADES, MarketData, StreamKind
@@ -175,6 +177,27 @@ class Lanes:
             else:
                 out += (lane.items.popleft() for _ in range(room))
         return out
+
+    def lane(self, kind: StreamKind) -> Sized:
+        """What waits in ``kind``'s lane (true while anything does)."""
+        return self._lanes[kind]
+
+    def take_kind(self, kind: StreamKind, max_items: int | None = None) -> list[MarketData]:
+        """Everything waiting in ``kind``'s lane (at most ``max_items``), oldest first."""
+        lane = self._lanes[kind]
+        if isinstance(lane, _Latest):
+            latest = lane.items
+            if max_items is None or len(latest) <= max_items:
+                out = list(latest.values())
+                latest.clear()
+                return out
+            return [latest.pop(symbol) for symbol in list(latest)[:max_items]]
+        fifo = lane.items
+        if max_items is None or len(fifo) <= max_items:
+            out = list(fifo)
+            fifo.clear()
+            return out
+        return [fifo.popleft() for _ in range(max_items)]
 
     def statistics(self) -> dict[str, Any]:
         return {

@@ -16,12 +16,13 @@ The user's side is synchronous where it cannot block (``subscribe``,
 
 from __future__ import annotations
 
+import functools
 import math
 import random
 import ssl
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, Literal, overload
 
 import attrs
 import trio
@@ -48,8 +49,9 @@ from .._errors import (
 )
 from .._net.batched import connect_batched
 from .._net.transport import TransportFactory
-from .._values import HealthEvent, MarketData, StreamKind
-from ..venues import Answer, AnswerKind, Venue
+from .._values import BookSnapshot, HealthEvent, MarketData, Quote, StreamKind, Tick
+from ..venues import Venue
+from ..venues._dialect import Answer, AnswerKind, feed_timings
 from .intent import FeedIntent
 from .iterators import BatchIterator, ItemIterator
 from .slot_table import TOKEN_SPACING_MARGIN, Slots, shard_plan
@@ -84,6 +86,7 @@ class Feed(FeedIntent):
         rotation: RotationPolicy | None = None,
     ) -> None:
         dialect = venue.dialect
+        stale_after, request_timeout = feed_timings(dialect, stale_after, request_timeout)
         rotation = RotationPolicy(None) if rotation is None else rotation
         plan = shard_plan(
             dialect,
@@ -91,14 +94,14 @@ class Feed(FeedIntent):
             max_connections=max_connections,
             rotating=rotation.max_age is not None,
         )
-        self.venue = venue
-        self.dialect = dialect
-        self.health = HealthBus()
+        self._venue = venue
+        self._dialect = dialect
+        self._health = HealthBus()
         self._market = MarketQueue(buffer, policies)
         self._init_intent(dialect, sharded=plan is not None)
         self._filter_again = False
         self._closed = False
-        self.tokens = TokenRefresher(venue.token_source, self.health, rng=rng)
+        self._tokens = TokenRefresher(venue.token_source, self._health, rng=rng)
         to_tracker, tracker_inbox = trio.open_memory_channel[TrackerMessage](math.inf)
         spacing = dialect.token_spacing
         kit = SlotKit(
@@ -109,8 +112,8 @@ class Feed(FeedIntent):
             numbers=connection_numbers(),
             market=self._market,
             tracker=to_tracker,
-            tokens=self.tokens,
-            health=self.health,
+            tokens=self._tokens,
+            health=self._health,
             changes=Changes(),
             gate=None if spacing is None else SpacingGate(spacing + TOKEN_SPACING_MARGIN),
             spare=trio.Lock(),
@@ -118,51 +121,63 @@ class Feed(FeedIntent):
             random=rng.random,
             request_spacing=request_spacing(dialect),
             max_symbols=dialect.max_symbols if plan is None else plan.max_per_connection,
-            stale_after=dialect.stale_after if stale_after is None else stale_after,
+            stale_after=stale_after,
+            request_timeout=request_timeout,
             symbol_stale_after=symbol_stale_after,
             backoff_base=backoff_base,
             backoff_cap=backoff_cap,
             healthy_after=healthy_after,
         )
-        self.slots = Slots(kit, plan, self._wanted, self._slot_adopted)
-        self.reconciler: ReconcilerActor = self.slots.first.actor
-        self._hand_intents_to(self.reconciler)
-        self.tracker = RequestTracker(
+        self._slots = Slots(kit, plan, self._wanted, self._slot_adopted)
+        self._reconciler: ReconcilerActor = self._slots.first.actor
+        self._hand_intents_to(self._reconciler)
+        self._tracker = RequestTracker(
             dialect,
-            self.health,
+            self._health,
             (to_tracker, tracker_inbox),
-            self.reconciler.inbox,  # the default route; every subscription names its own
-            request_timeout=dialect.request_timeout if request_timeout is None else request_timeout,
+            self._reconciler.inbox,  # the default route; every subscription names its own
+            request_timeout=request_timeout,
         )
 
     def _slot_adopted(self, slot: Slot) -> None:
         """A slot's replacement connection took over: its reconciler takes the changes."""
         if slot.number == 0:
-            self.reconciler = slot.actor
+            self._reconciler = slot.actor
             self._hand_intents_to(slot.actor)
 
     @property
-    def reconciler_machine(self) -> Reconciler:
+    def venue(self) -> Venue:
+        """The venue this feed connects to, as given to :func:`open_feed`."""
+        return self._venue
+
+    @property
+    def kinds(self) -> tuple[StreamKind, ...]:
+        """The stream kinds the venue offers; the first is what ``subscribe`` means without
+        ``kind=`` (AllTick: ``(TRADES, BOOK)``; Tradovate: ``(QUOTES, BOOK)``)."""
+        return self._dialect.kinds
+
+    @property
+    def _reconciler_machine(self) -> Reconciler:
         """Slot 0's reconciler machine (the only one unless the feed is sharded)."""
-        return self.reconciler.machine
+        return self._reconciler.machine
 
     @property
-    def supervisor(self) -> Supervisor:
+    def _supervisor(self) -> Supervisor:
         """Slot 0's supervisor (the only one unless the feed is sharded)."""
-        return self.slots.first.supervisor
+        return self._slots.first.supervisor
 
     @property
-    def monitor(self) -> StalenessMonitor:
+    def _monitor(self) -> StalenessMonitor:
         """Slot 0's staleness monitor now."""
-        return self.slots.first.shift.monitor
+        return self._slots.first.shift.monitor
 
     # -- intent ------------------------------------------------------------------------
 
     def confirmed(self, kind: StreamKind | None = None) -> frozenset[str]:
-        return self.slots.confirmed(self._kind(kind))
+        return self._slots.confirmed(self._kind(kind))
 
     def rejected(self, kind: StreamKind | None = None) -> dict[str, tuple[int, str]]:
-        return self.slots.rejected(self._kind(kind))
+        return self._slots.rejected(self._kind(kind))
 
     async def wait_confirmed(self, *symbols: str, kind: StreamKind | None = None) -> None:
         """Wait until the venue confirmed every one of ``symbols`` (all desired ones if none).
@@ -174,38 +189,41 @@ class Feed(FeedIntent):
         wanted = self._validate(symbols, kind) if symbols else None
         while True:
             target = self._wanted[kind] if wanted is None else wanted
-            rejected = self.slots.rejected(kind)
+            rejected = self._slots.rejected(kind)
             for symbol in target:
                 if symbol in rejected:
                     code, reason = rejected[symbol]
                     raise VenueRejectedError(code, reason, request=f"subscribe {symbol}")
-            if target <= self.slots.confirmed(kind):
+            if target <= self._slots.confirmed(kind):
                 return
-            await self.reconciler.wait_changed()
+            await self._reconciler.wait_changed()
 
     def is_converged(self) -> bool:
         """True when the venue confirmed every desired symbol (minus rejected ones) and nothing
         undesired is still subscribed, as far as the feed knows (on every connection)."""
-        return self.slots.is_converged()
+        return self._slots.is_converged()
 
     async def wait_converged(self) -> None:
         """Wait until the venue streams exactly what is desired (minus rejected symbols)."""
         while not self.is_converged():
-            await self.reconciler.wait_changed()
+            await self._reconciler.wait_changed()
 
     async def request(self, endpoint: str, query: str = "", body: Any = None) -> Any:
         """Send a request of your own (Tradovate: ``contract/find``, ``user/syncrequest``, ...).
 
         Returns the venue's answer payload. It goes on the current authorized connection,
-        under the feed's request deadline, and waits out penalty tickets like every request.
-        Raises ``RequestTimeoutError`` (no answer in time), ``ConnectionLostError`` (no
-        connection, or it was lost meanwhile), ``VenueRejectedError`` (an error answer),
-        ``CaptchaRequiredError``.
+        under the feed's request deadline (``open_feed(request_timeout=...)``), and waits out
+        penalty tickets like every request. Made before the feed's first connection is ready
+        (right after ``open_feed``), it waits for that connection within the same deadline.
+        Raises ``RequestTimeoutError`` (no answer in time), ``ConnectionLostError`` (its
+        connection was lost meanwhile, or none is ready after the first: it is never sent
+        again), ``VenueRejectedError`` (an error answer; at once for a venue that takes no
+        requests of the user's own, AllTick), ``CaptchaRequiredError``.
         """
         if self._closed:
             raise FeedClosedError("the feed is closed")
         reply_in, reply_out = trio.open_memory_channel[Resolution[Any]](1)
-        self.tracker.inbox.send_nowait(UserRequest(endpoint, query, body, reply_in))
+        self._tracker.inbox.send_nowait(UserRequest(endpoint, query, body, reply_in))
         async with reply_out:
             resolution = await reply_out.receive()
         if resolution.outcome is Outcome.TIMED_OUT:
@@ -235,54 +253,107 @@ class Feed(FeedIntent):
                     continue
             return batch
 
-    def batches(self) -> AsyncIterator[list[MarketData]]:
-        """``async for batch in feed.batches()``: lists of ticks, as they arrive."""
-        return BatchIterator(self.get_batch)
+    async def _get_kind_batch(self, kind: StreamKind) -> list[MarketData]:
+        """Every item of ``kind`` waiting (at least one), from that kind's lane alone."""
+        while True:
+            batch = await self._market.get_kind_batch(kind)
+            if self._filter_again:
+                if not self._market:
+                    self._filter_again = False
+                wanted = self._wanted[kind]
+                batch = [item for item in batch if item.symbol in wanted]
+                if not batch:
+                    continue
+            return batch
 
-    def ticks(self) -> AsyncIterator[MarketData]:
-        """``async for tick in feed.ticks()``: ticks of desired symbols only."""
-        return ItemIterator(self.get_batch)
+    def _kind_batches(self, kind: StreamKind) -> Callable[[], Awaitable[list[MarketData]]]:
+        if kind not in self._wanted:
+            raise ValueError(f"{self._dialect.name} has no {kind} stream")
+        return functools.partial(self._get_kind_batch, kind)
+
+    @overload
+    def batches(self, *, kind: Literal[StreamKind.TRADES]) -> AsyncIterator[list[Tick]]: ...
+    @overload
+    def batches(self, *, kind: Literal[StreamKind.BOOK]) -> AsyncIterator[list[BookSnapshot]]: ...
+    @overload
+    def batches(self, *, kind: Literal[StreamKind.QUOTES]) -> AsyncIterator[list[Quote]]: ...
+    @overload
+    def batches(self, *, kind: StreamKind | None = None) -> AsyncIterator[list[MarketData]]: ...
+
+    def batches(self, *, kind: StreamKind | None = None) -> AsyncIterator[list[Any]]:
+        """``async for batch in feed.batches()``: lists of ticks, as they arrive.
+
+        ``kind`` (``TRADES``, ``BOOK``, ``QUOTES``): that stream kind's alone, typed
+        precisely (``batches(kind=TRADES)`` yields ``list[Tick]``). It takes from that kind's
+        lane of the hand-off and leaves the other kinds waiting for their own consumer
+        (``batches(kind=BOOK)`` in another task), so consume every kind you subscribe: a
+        ``block`` lane that nobody empties stops the reader. Without ``kind``: every kind,
+        the fast way to consume a busy feed. ``ValueError`` for a kind the venue lacks.
+        """
+        if kind is None:
+            return BatchIterator(self.get_batch)
+        return BatchIterator(self._kind_batches(kind))
+
+    @overload
+    def ticks(self, *, kind: Literal[StreamKind.TRADES]) -> AsyncIterator[Tick]: ...
+    @overload
+    def ticks(self, *, kind: Literal[StreamKind.BOOK]) -> AsyncIterator[BookSnapshot]: ...
+    @overload
+    def ticks(self, *, kind: Literal[StreamKind.QUOTES]) -> AsyncIterator[Quote]: ...
+    @overload
+    def ticks(self, *, kind: StreamKind | None = None) -> AsyncIterator[MarketData]: ...
+
+    def ticks(self, *, kind: StreamKind | None = None) -> AsyncIterator[MarketData]:
+        """``async for tick in feed.ticks()``: ticks of desired symbols only.
+
+        ``kind``: that stream kind's alone, typed precisely (``ticks(kind=TRADES)`` yields
+        ``Tick``, ``kind=BOOK`` ``BookSnapshot``, ``kind=QUOTES`` ``Quote``), as in
+        :meth:`batches`. Without ``kind``: every kind, a ``MarketData`` union to narrow.
+        """
+        if kind is None:
+            return ItemIterator(self.get_batch)
+        return ItemIterator(self._kind_batches(kind))
 
     def events(self) -> AsyncIterator[HealthEvent]:
         """``async for event in feed.events()``: connected, stale, reconnecting, subscribed, ..."""
-        return ItemIterator(self.health.queue.get_batch)
+        return ItemIterator(self._health.queue.get_batch)
 
     def statistics(self) -> dict[str, Any]:
         """Counters of every actor; JSON-friendly; never a secret."""
-        connection, slots = self.slots.statistics()
-        gate = self.slots.kit.gate
+        connection, slots = self._slots.statistics()
+        gate = self._slots.kit.gate
         return {
-            "venue": self.dialect.name,
-            "url": self.dialect.display_url(),
+            "venue": self._dialect.name,
+            "url": self._dialect.display_url(),
             "desired": {k.value: len(v) for k, v in self._wanted.items()},
-            "confirmed": {k.value: len(self.slots.confirmed(k)) for k in self._wanted},
+            "confirmed": {k.value: len(self._slots.confirmed(k)) for k in self._wanted},
             "connection": connection,
             "slots": slots,
             "gate": None if gate is None else attrs.asdict(gate.statistics()),
-            "reconciler": self.reconciler_machine.statistics(),
-            "requests": self.tracker.statistics(),
-            "staleness": attrs.asdict(self.monitor.statistics()),
-            "tokens": attrs.asdict(self.tokens.schedule.statistics()),
+            "reconciler": self._reconciler_machine.statistics(),
+            "requests": self._tracker.statistics(),
+            "staleness": attrs.asdict(self._monitor.statistics()),
+            "tokens": attrs.asdict(self._tokens.schedule.statistics()),
             "queue": self._market.statistics(),
-            "events": dict(self.health.counts),
+            "events": dict(self._health.counts),
         }
 
     # -- life --------------------------------------------------------------------------
 
     async def _run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         async with trio.open_nursery() as nursery:
-            nursery.start_soon(self.tracker.run)
+            nursery.start_soon(self._tracker.run)
             # Not awaited: a token source that keeps failing must not keep open_feed
             # from returning; the supervisors wait for the first token, and the user
             # sees token_failed events meanwhile.
-            nursery.start_soon(self.tokens.run)
-            self.slots.start(nursery)
+            nursery.start_soon(self._tokens.run)
+            self._slots.start(nursery)
             task_status.started()
 
     def _close(self) -> None:
         self._closed = True
         self._market.close()
-        self.health.close()
+        self._health.close()
 
 
 @asynccontextmanager
@@ -309,8 +380,11 @@ async def open_feed(
 ) -> AsyncIterator[Feed]:
     """Open a feed to ``venue``; every actor runs until the ``async with`` ends.
 
-    ``stale_after``: seconds without any inbound message before a connection is
-    declared dead (default: the venue's, AllTick 30 s). ``symbol_stale_after``: seconds
+    Every limit and deadline of the feed is set here (a venue object holds only what the
+    venue decides). ``stale_after``: seconds without any inbound message before a connection
+    is declared dead (default: the venue's, AllTick 30 s, Tradovate 10 s).
+    ``request_timeout``: seconds a request waits for its answer (AllTick 5 s, Tradovate
+    10 s). ``symbol_stale_after``: seconds
     a confirmed symbol may stay silent before it is re-subscribed (off by default,
     see docs/architecture.md). ``buffer``: items of one stream kind waiting for the user
     before that kind's policy acts. ``policies``: what each stream kind does for a slow

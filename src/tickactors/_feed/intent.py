@@ -25,7 +25,7 @@ from .._actors.reconciling import ReconcilerActor
 from .._core.reconciler import IntentChange
 from .._errors import FeedClosedError
 from .._values import StreamKind
-from ..venues import Dialect
+from ..venues._dialect import Dialect
 from .slot_table import Slots
 
 __all__ = ["FeedIntent"]
@@ -37,9 +37,9 @@ _KNOWN_SYMBOLS = 4096
 class FeedIntent:
     """What the user wants streamed, and its way to the reconciler actor."""
 
-    dialect: Dialect
-    reconciler: ReconcilerActor
-    slots: Slots
+    _dialect: Dialect
+    _reconciler: ReconcilerActor
+    _slots: Slots
     _closed: bool
     _filter_again: bool  # an unsubscribe happened: filter ticks already queued again
 
@@ -69,15 +69,15 @@ class FeedIntent:
                 if known[0] not in wanted:
                     wanted.add(known[0])
                     intents = self._intents
-                    if not intents and self.reconciler.eager:
-                        self.reconciler.inbox.send_nowait(intents)
+                    if not intents and self._reconciler.eager:
+                        self._reconciler.inbox.send_nowait(intents)
                     intents.append(known[1])
                 return
         kind = self._kind(kind)
         new = self._validate(symbols, kind) - self._wanted[kind]
         if new:
             if self._sharded:
-                self.slots.place(kind, new, True)  # CapacityError: nothing changed
+                self._slots.place(kind, new, True)  # CapacityError: nothing changed
                 self._wanted[kind] |= new
                 return
             self._wanted[kind] |= new
@@ -93,8 +93,8 @@ class FeedIntent:
                     wanted.remove(known[0])
                     self._filter_again = True
                     intents = self._intents
-                    if not intents and self.reconciler.eager:
-                        self.reconciler.inbox.send_nowait(intents)
+                    if not intents and self._reconciler.eager:
+                        self._reconciler.inbox.send_nowait(intents)
                     intents.append(known[2])
                 return
         kind = self._kind(kind)
@@ -103,7 +103,7 @@ class FeedIntent:
             self._wanted[kind] -= gone
             self._filter_again = True
             if self._sharded:
-                self.slots.place(kind, gone, False)
+                self._slots.place(kind, gone, False)
                 return
             self._intend((kind, tuple(gone), False))
 
@@ -111,16 +111,16 @@ class FeedIntent:
         """Hand a change to the reconciler: the first one since it last took them wakes it
         (the hot paths above do the same inline)."""
         intents = self._intents
-        if not intents and self.reconciler.eager:
-            self.reconciler.inbox.send_nowait(intents)
+        if not intents and self._reconciler.eager:
+            self._reconciler.inbox.send_nowait(intents)
         intents.append(change)
 
     def _validate(self, symbols: Iterable[object], kind: StreamKind) -> frozenset[str]:
         if self._closed:
             raise FeedClosedError("the feed is closed")
         if kind not in self._wanted:
-            raise ValueError(f"{self.dialect.name} has no {kind} stream")
-        validate = self.dialect.validate_symbol
+            raise ValueError(f"{self._dialect.name} has no {kind} stream")
+        validate = self._dialect.validate_symbol
         known = self._known
         main = self._main_kind
         out = []
@@ -136,7 +136,7 @@ class FeedIntent:
 
     def _kind(self, kind: StreamKind | None) -> StreamKind:
         """``kind``, or the venue's main stream (AllTick: trades; Tradovate: quotes)."""
-        return self.dialect.kinds[0] if kind is None else kind
+        return self._dialect.kinds[0] if kind is None else kind
 
     def desired(self, kind: StreamKind | None = None) -> frozenset[str]:
         return frozenset(self._wanted[self._kind(kind)])

@@ -25,7 +25,7 @@ import trio
 from .._actors.slot import Slot, SlotKit
 from .._core.sharding import ShardPlan
 from .._values import StreamKind
-from ..venues import Dialect
+from ..venues._dialect import Dialect
 
 #: Added to the venue's token-wide spacing (AllTick 3 s): the venue measures arrival times.
 TOKEN_SPACING_MARGIN = 0.25

@@ -62,11 +62,12 @@ class Transport(Protocol):
         """
 
 
-#: ``await factory(nursery, url, token, ssl_context, connect_timeout)`` opens a transport whose
-#: background tasks live in ``nursery``. ``token`` is only for masking error messages.
 TransportFactory = Callable[
     [trio.Nursery, str, Secret | None, ssl.SSLContext | None, float], Awaitable[Transport]
 ]
+"""``open_feed(transport_factory=...)``: ``await factory(nursery, url, token, ssl_context,
+connect_timeout)`` opens a :class:`Transport` (``connect_batched``, ``connect_websocket``)
+whose background tasks live in ``nursery``; ``token`` is only for masking error messages."""
 
 
 class WebSocketTransport:

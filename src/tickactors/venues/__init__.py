@@ -1,174 +1,26 @@
-"""Venues: what to connect to and the dialect it speaks.
+"""Venues: what a feed connects to.
 
-A venue object bundles a dialect (the sans-I/O wire form) with where to
-connect and where tokens come from. ``open_feed`` takes one.
+- :class:`AllTick` (trades and order books; the token in the URL; ``plan=`` for the
+  limits of the token's plan);
+- :class:`Tradovate` (quotes and DOM books; ``authorize`` on every connection), with
+  :class:`TradovateTokenSource` to fetch and renew its token over REST from
+  :class:`TradovateCredentials`, and :class:`Replay` for market replay.
+
+``tickactors.open_feed`` takes one of them (a :class:`Venue`).
 """
 
-from __future__ import annotations
-
-from collections.abc import Mapping
-from types import MappingProxyType
-from typing import Final, Generic, Protocol, TypeVar
-
-from .._net.token_source import StaticToken, TokenSource
-from .._secret import Secret
-from ._alltick import MARKETS_URL, STOCK_URL, AllTickDialect
-from ._dialect import Answer, AnswerKind, Dialect, MarketBatch, Notice, NoticeKind
-from ._tradovate import DEMO_URL, LIVE_URL, MD_URL, REPLAY_URL, TradovateDialect
-from ._tradovate_replay import Replay
-
-
-class Venue(Protocol):
-    """What ``open_feed`` needs from a venue."""
-
-    @property
-    def dialect(self) -> Dialect: ...
-
-    @property
-    def token_source(self) -> TokenSource | None: ...
-
-
-D = TypeVar("D", AllTickDialect, TradovateDialect)
-
-
-class _VenueBase(Generic[D]):
-    """What every venue object is: a dialect and where its tokens come from."""
-
-    _dialect: D
-    _token_source: TokenSource | None
-
-    def __init__(self, dialect: D, token: str | Secret | TokenSource | None) -> None:
-        self._dialect = dialect
-        if token is None or isinstance(token, str | Secret):
-            self._token_source = None if token is None else StaticToken(token)
-        else:
-            self._token_source = token
-
-    @property
-    def dialect(self) -> D:
-        return self._dialect
-
-    @property
-    def token_source(self) -> TokenSource | None:
-        return self._token_source
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}(url={self._dialect.display_url()!r})"
-
-
-class AllTick(_VenueBase[AllTickDialect]):
-    """AllTick: ``AllTick(url=..., token=...)``; the token travels in the URL's query.
-
-    ``plan``: the token's AllTick plan, whose limits become the defaults (``PLANS``):
-    ``"free"`` 5 symbols per connection and 1 connection (and a 10 s reconnect floor),
-    ``"basic"`` 100 and 1, ``"premium"`` 200 and 3, ``"professional"`` 3000 and 10.
-    With a plan (or ``max_connections``) a feed spreads its symbols over as many
-    connections as the limits allow and raises ``CapacityError`` beyond them.
-
-    ``max_symbols``: symbols per connection (per kind); given alone, without a plan or
-    ``max_connections``, the feed keeps one connection and reports the symbols beyond it
-    rejected (code 603) at once, never sending them. ``max_connections``: connections
-    the token may hold at once. Explicit values win over the plan's.
-
-    ``url`` defaults to the forex/crypto/metals endpoint; use ``AllTick.STOCK_URL``
-    for stocks. The token is wrapped in a :class:`~tickactors.Secret` at once and
-    never printed; ``repr()`` masks it.
-    """
-
-    STOCK_URL = STOCK_URL
-    MARKETS_URL = MARKETS_URL
-    #: plan -> (symbols per connection, connections per token): ``docs/venues.md``, AllTick.
-    PLANS: Final[Mapping[str, tuple[int, int]]] = MappingProxyType(
-        {"free": (5, 1), "basic": (100, 1), "premium": (200, 3), "professional": (3000, 10)}
-    )
-
-    def __init__(
-        self,
-        url: str = MARKETS_URL,
-        token: str | Secret | TokenSource | None = None,
-        *,
-        plan: str | None = None,
-        depth_level: int = 5,
-        heartbeat_interval: float = 10.0,
-        stale_after: float = 30.0,
-        request_timeout: float = 5.0,
-        reconnect_floor: float | None = None,
-        max_symbols: int | None = None,
-        max_connections: int | None = None,
-    ) -> None:
-        if plan is not None:
-            if plan not in self.PLANS:
-                raise ValueError(f"an AllTick plan is one of {', '.join(self.PLANS)}, not {plan!r}")
-            plan_symbols, plan_connections = self.PLANS[plan]
-            max_symbols = plan_symbols if max_symbols is None else max_symbols
-            max_connections = plan_connections if max_connections is None else max_connections
-        if reconnect_floor is None:
-            # "after a drop, reconnect no sooner than 3 s (10 s on the free plan)"
-            reconnect_floor = 10.0 if plan == "free" else 3.0
-        self.plan = plan
-        dialect = AllTickDialect(
-            url,
-            depth_level=depth_level,
-            heartbeat_interval=heartbeat_interval,
-            stale_after=stale_after,
-            request_timeout=request_timeout,
-            reconnect_floor=reconnect_floor,
-            max_symbols=max_symbols,
-            max_connections=max_connections,
-        )
-        super().__init__(dialect, token)
-
-
-class Tradovate(_VenueBase[TradovateDialect]):
-    """Tradovate: ``Tradovate(url=..., token=...)``; the token goes in ``authorize``.
-
-    ``url`` defaults to the market-data socket (``Tradovate.MD_URL``); ``DEMO_URL``,
-    ``LIVE_URL`` and ``REPLAY_URL`` are the others. ``token`` is a static token
-    (str or :class:`~tickactors.Secret`) or a :class:`~tickactors.TokenSource` such
-    as ``TradovateTokenSource``, which renews it. ``max_symbols``: symbols per
-    connection, None to leave limits to the venue. ``repr()`` shows no secret.
-    """
-
-    MD_URL = MD_URL
-    DEMO_URL = DEMO_URL
-    LIVE_URL = LIVE_URL
-    REPLAY_URL = REPLAY_URL
-
-    def __init__(
-        self,
-        url: str = MD_URL,
-        token: str | Secret | TokenSource | None = None,
-        *,
-        heartbeat_interval: float = 2.5,
-        stale_after: float = 10.0,
-        request_timeout: float = 10.0,
-        reconnect_floor: float = 1.0,
-        max_symbols: int | None = None,
-        replay: Replay | None = None,
-    ) -> None:
-        dialect = TradovateDialect(
-            url,
-            replay=replay,
-            heartbeat_interval=heartbeat_interval,
-            stale_after=stale_after,
-            request_timeout=request_timeout,
-            reconnect_floor=reconnect_floor,
-            max_symbols=max_symbols,
-        )
-        super().__init__(dialect, token)
-
+from ._tradovate_auth import TradovateCredentials as TradovateCredentials
+from ._tradovate_auth import TradovateTokenSource as TradovateTokenSource
+from ._tradovate_replay import Replay as Replay
+from ._venue import AllTick as AllTick
+from ._venue import Tradovate as Tradovate
+from ._venue import Venue as Venue
 
 __all__ = [
     "AllTick",
-    "AllTickDialect",
-    "Answer",
-    "AnswerKind",
-    "Dialect",
-    "MarketBatch",
-    "Notice",
-    "NoticeKind",
     "Replay",
     "Tradovate",
-    "TradovateDialect",
+    "TradovateCredentials",
+    "TradovateTokenSource",
     "Venue",
 ]

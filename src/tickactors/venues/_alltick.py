@@ -90,6 +90,10 @@ class AllTickDialect:
     #: The reader's fast path for runs of trade pushes (``_alltick_trades``).
     take_trades = staticmethod(take_trades)
     authorize_required = False  # the token travels in the URL
+    #: The feed's defaults (``open_feed(stale_after=..., request_timeout=...)`` override
+    #: them): three missed heartbeats; an answer within 5 s.
+    stale_after = 30.0
+    request_timeout = 5.0
 
     def __init__(
         self,
@@ -97,8 +101,6 @@ class AllTickDialect:
         *,
         depth_level: int = 5,
         heartbeat_interval: float = 10.0,
-        stale_after: float = 30.0,
-        request_timeout: float = 5.0,
         reconnect_floor: float = 3.0,
         max_symbols: int | None = None,
         max_connections: int | None = None,
@@ -113,8 +115,6 @@ class AllTickDialect:
         self._url = url
         self.depth_level = depth_level
         self.heartbeat_interval = heartbeat_interval
-        self.stale_after = stale_after
-        self.request_timeout = request_timeout
         self.reconnect_floor = reconnect_floor
         if max_symbols is not None and max_symbols < 1:
             raise ValueError("max_symbols is at least 1")

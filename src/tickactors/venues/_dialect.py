@@ -218,28 +218,23 @@ class Dialect(Protocol):
 
 
 def check_timings(dialect: Dialect) -> None:
-    """Refuse timings a feed cannot live with, with a ``ValueError`` that says why.
+    """Refuse a venue's timings a feed cannot live with, with a ``ValueError`` that says why.
 
     Heartbeats count against the venue's outbound budget: one every
     ``heartbeat_interval`` may take at most half of it, or subscription
     requests queue behind them until every one of them misses its deadline.
-    A connection must hear something (a heartbeat answer at least) before it
-    is called stale.
     """
     venue = dialect.name
-    heartbeat_interval, stale_after = dialect.heartbeat_interval, dialect.stale_after
+    heartbeat_interval = dialect.heartbeat_interval
     reconnect_floor, budget_frames, budget_per = (
         dialect.reconnect_floor,
         dialect.budget_frames,
         dialect.budget_per,
     )
-    for name, value in (
-        ("heartbeat_interval", heartbeat_interval),
-        ("stale_after", stale_after),
-        ("request_timeout", dialect.request_timeout),
-    ):
-        if not (math.isfinite(value) and value > 0):
-            raise ValueError(f"{venue}: {name} must be a finite number > 0, got {value!r}")
+    if not (math.isfinite(heartbeat_interval) and heartbeat_interval > 0):
+        raise ValueError(
+            f"{venue}: heartbeat_interval must be a finite number > 0, got {heartbeat_interval!r}"
+        )
     if not (math.isfinite(reconnect_floor) and reconnect_floor >= 0):
         raise ValueError(f"{venue}: reconnect_floor must be >= 0, got {reconnect_floor!r}")
     least = 2.0 * budget_per / budget_frames
@@ -248,8 +243,28 @@ def check_timings(dialect: Dialect) -> None:
             f"{venue}: heartbeat_interval {heartbeat_interval:g} s would take over half of the "
             f"venue's budget of {budget_frames} request(s) per {budget_per:g} s; use >= {least:g} s"
         )
-    if heartbeat_interval >= stale_after:
-        raise ValueError(
-            f"{venue}: heartbeat_interval ({heartbeat_interval:g} s) must be shorter than "
-            f"stale_after ({stale_after:g} s), or a quiet connection is called stale"
-        )
+
+
+def feed_timings(
+    dialect: Dialect, stale_after: float | None, request_timeout: float | None
+) -> tuple[float, float]:
+    """``open_feed``'s ``stale_after`` and ``request_timeout``: as given, else the venue's.
+
+    Each must be a finite number > 0 (``ValueError`` otherwise). With the venue's default
+    ``stale_after``, a connection must hear something (a heartbeat answer at least) before
+    it is called stale, so the venue's ``heartbeat_interval`` must be shorter; a
+    ``stale_after`` given explicitly may be shorter than the heartbeat interval (a busy
+    market is never silent that long: the demo runs AllTick on 4 s).
+    """
+    for name, value in (("stale_after", stale_after), ("request_timeout", request_timeout)):
+        if value is not None and not (math.isfinite(value) and value > 0):
+            raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
+    if stale_after is None:
+        stale_after = dialect.stale_after
+        if dialect.heartbeat_interval >= stale_after:
+            raise ValueError(
+                f"{dialect.name}: heartbeat_interval ({dialect.heartbeat_interval:g} s) must be "
+                f"shorter than stale_after ({stale_after:g} s, the venue's default), or a quiet "
+                f"connection is called stale; pass open_feed(stale_after=...)"
+            )
+    return stale_after, dialect.request_timeout if request_timeout is None else request_timeout

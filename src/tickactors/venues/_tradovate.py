@@ -86,16 +86,16 @@ class TradovateDialect:
     heartbeat_tracked = False  # ``[]`` gets no answer
     authorize_required = True  # ``authorize`` after ``o``
     take_trades = None  # quotes, not trades: every frame goes through ``decode``
+    #: The feed's defaults (``open_feed(stale_after=..., request_timeout=...)`` override them).
+    stale_after = 10.0
+    request_timeout = 10.0
 
     def __init__(
         self,
         url: str = MD_URL,
         *,
         heartbeat_interval: float = 2.5,
-        stale_after: float = 10.0,
-        request_timeout: float = 10.0,
         reconnect_floor: float = 1.0,
-        max_symbols: int | None = None,
         replay: Replay | None = None,
     ) -> None:
         parts = urlsplit(url)
@@ -104,14 +104,11 @@ class TradovateDialect:
         #: Market replay, and the replay clock's last reading (a reconnect resumes there).
         self.replay = replay
         self.replay_clock: str | None = None
-        if max_symbols is not None and max_symbols < 1:
-            raise ValueError("max_symbols is at least 1")
         self._url = url
         self.heartbeat_interval = heartbeat_interval
-        self.stale_after = stale_after
-        self.request_timeout = request_timeout
         self.reconnect_floor = reconnect_floor
-        self.max_symbols = max_symbols
+        #: No symbol cap of the venue's own (``open_feed(max_symbols_per_connection=...)``).
+        self.max_symbols: int | None = None
         self.max_connections: int | None = None  # 50 sockets per user: not a feed's concern
         self.token_spacing: float | None = None  # no rule across connections
         self.budget_frames = 10  # no documented rule: see the module docstring

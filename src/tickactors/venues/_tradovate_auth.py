@@ -51,10 +51,9 @@ import ssl
 import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from typing import Any, Final, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 import attrs
-import httpx
 import orjson
 import trio
 
@@ -70,6 +69,11 @@ from .._net.connecting import certificate_error, certificate_failure
 from .._net.token_source import IssuedToken
 from .._secret import Secret, redact
 from ._dialect import MAX_PENALTY_WAIT
+
+if TYPE_CHECKING:
+    # Imported where it is used: ``import tickactors`` does not pay for httpx (about 50 ms)
+    # unless a feed fetches Tradovate tokens.
+    import httpx
 
 __all__ = ["MAX_PENALTIES", "TradovateCredentials", "TradovateTokenSource"]
 
@@ -323,6 +327,8 @@ class TradovateTokenSource:
         headers: dict[str, str] | None = None,
     ) -> tuple[int, Any]:
         """Status and parsed JSON answer (None if the body is empty or not JSON)."""
+        import httpx
+
         if self._client is None:
             self._client = httpx.AsyncClient(
                 transport=self._transport,
