@@ -39,10 +39,10 @@ from typing import Any
 import orjson
 import trio
 import trio.lowlevel
-from tickactors._feed.feed.feed import request_spacing
 
 import tickactors
 from _common import TOKEN, Server, percentile
+from tickactors._feed.feed import request_spacing
 from tickactors._net.transport import Transport
 from tickactors._secret import Secret
 from tickactors.sim import SimConfig, open_simulator

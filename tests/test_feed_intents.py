@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 import trio
 import trio.testing
-from tickactors._feed.feed.feed import request_spacing
 
 import tickactors
 from tickactors import InvalidSymbolError
+from tickactors._feed.feed import request_spacing
 from tickactors.venues import AllTick, Tradovate
 
 from .fake_venue import FakeNetwork

@@ -21,11 +21,11 @@ from typing import Any
 import orjson
 import pytest
 import trio
-from tickactors._feed.feed.feed import Feed
 
 from tickactors._cli.fd_lines import FdLines, open_fd_lines, write_whole_lines
 from tickactors._cli.output import JsonLines
 from tickactors._cli.run import run_feed
+from tickactors._feed.feed import Feed
 from tickactors.sim import SimConfig, open_simulator
 from tickactors.sinks._writer_thread import WriterThread
 from tickactors.venues import AllTick

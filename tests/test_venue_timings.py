@@ -10,8 +10,8 @@ from __future__ import annotations
 import math
 
 import pytest
-from tickactors._feed.feed.feed import request_spacing
 
+from tickactors._feed.feed import request_spacing
 from tickactors.venues import AllTick, Tradovate
 
 URL = "ws://127.0.0.1:9/"
