@@ -16,6 +16,9 @@ request spacing holds everything back, or there is no connection), the actor is 
 that time comes or at its next step for another reason, whichever is first. Under churn
 against AllTick's one request a second, that is one step a second instead of one per burst.
 
+The actor learns the number of the connection that serves it from a message
+(``ConnectionOpened``, sent by the connector), like everything else it hears.
+
 Between steps the actor waits in one cancel scope whose deadline follows the machine's
 ``next_deadline()`` (and ``intents_due()`` while it keeps changes back); when it passes
 (or is due already after a step), it polls.
@@ -23,9 +26,11 @@ Between steps the actor waits in one cancel scope whose deadline follows the mac
 One actor serves one *shift* of a connection slot: the slot's connection and the ones
 that replace it after failures. During a make-before-break rotation the replacement
 connection has an actor of its own (its machine is ``machine.successor()``), and the
-old actor forwards every change of intent it takes to it (:attr:`successor`) until the
-replacement takes over. Every actor of a feed wakes the same :class:`Changes` after each
-step, so ``wait_confirmed`` and ``wait_converged`` see every slot and every shift.
+old actor forwards every change of intent it takes to it
+(:meth:`~ReconcilerActor.forward_to`) until the replacement takes over
+(:meth:`~ReconcilerActor.hand_over_to`). Every actor of a feed wakes the same
+:class:`Changes` after each step, so ``wait_confirmed`` and ``wait_converged`` see every
+slot and every shift.
 """
 
 from __future__ import annotations
@@ -53,13 +58,14 @@ from .._core.reconciler import (
 from .._core.staleness import StalenessMonitor
 from .._values import StreamKind
 from .health_bus import HealthBus
-from .messages import Subscription, TrackerMessage
+from .messages import ConnectionOpened, Subscription, TrackerMessage
 
 #: Events handled in one step at most (the rest wait for the next one, after a checkpoint).
 MAX_EVENTS_PER_STEP = 4096
 
-#: What the inbox carries: events, and the actor's own ``intents`` list as a wake-up.
-Inbound = Event | list[IntentChange]
+#: What the inbox carries: events, the actor's own ``intents`` list as a wake-up, and the
+#: number of the connection that serves it now.
+Inbound = Event | list[IntentChange] | ConnectionOpened
 
 
 class Changes:
@@ -109,11 +115,11 @@ class ReconcilerActor:
         #: changes then, or at its next step, whichever comes first.
         self.eager = True
         self._intents_due = -math.inf
-        self.connection = 0
+        self._connection = 0  # the connection that serves it (ConnectionOpened)
         self.changes = Changes() if changes is None else changes
         #: The actor of a replacement connection (a rotation): it gets every change of
         #: intent this one takes, until it takes over.
-        self.successor: ReconcilerActor | None = None
+        self._successor: ReconcilerActor | None = None
         self._watching: set[str] = set()
         #: Set (and replaced) whenever watching symbols moves the monitor's next deadline.
         self.watch_changed = trio.Event()
@@ -151,18 +157,20 @@ class ReconcilerActor:
         events: list[Event] = []
         if not self.eager and self.intents:
             # Changes kept back (they are older than anything in the inbox).
-            events.append(self._event(self.intents))
-        if item is not None:
-            events.append(self._event(item))
+            events.append(self._take(self.intents))
+        if item is not None and (event := self._event(item)) is not None:
+            events.append(event)
         # Everything waiting goes in one step: a burst of subscribe calls costs one
         # wake-up and one request, not one scheduler pass per call.
         while len(events) < MAX_EVENTS_PER_STEP:
             try:
-                events.append(self._event(self._receive.receive_nowait()))
+                item = self._receive.receive_nowait()
             except trio.WouldBlock:
                 break
-        if self.successor is not None:
-            self._forward(events, self.successor)
+            if (event := self._event(item)) is not None:
+                events.append(event)
+        if self._successor is not None:
+            self._forward(events, self._successor)
         commands = machine.handle_all(events, now)
         if polled:
             commands += machine.poll(now)
@@ -200,12 +208,22 @@ class ReconcilerActor:
             if isinstance(event, Intents | Want | Unwant):
                 successor.inbox.send_nowait(event)
 
+    def forward_to(self, successor: ReconcilerActor) -> None:
+        """``successor`` (the actor of a replacement connection, whose machine is this one's
+        ``successor()`` now) hears every change of intent this actor takes from now on."""
+        self._successor = successor
+
+    def stop_forwarding_to(self, successor: ReconcilerActor) -> None:
+        """``successor`` will never take over (its rotation failed): forward nothing more."""
+        if self._successor is successor:
+            self._successor = None
+
     def hand_over_to(self, successor: ReconcilerActor) -> None:
         """``successor`` takes over: changes not taken yet go to it, and forwarding stops.
 
         Synchronous: no change can slip between the two actors.
         """
-        self.successor = None
+        self._successor = None
         pending = self.intents
         if pending:
             if not successor.intents and successor.eager:
@@ -214,13 +232,21 @@ class ReconcilerActor:
             pending.clear()  # this actor will find its list empty: nothing to do
         self.changes.wake()
 
-    def _event(self, item: Inbound) -> Event:
+    def _event(self, item: Inbound) -> Event | None:
+        """The event ``item`` stands for (None: nothing for the machine)."""
         if isinstance(item, list):
-            # The intents list: take every change made until now (later ones start it anew).
-            changes = tuple(item)
-            item.clear()
-            return Intents(changes)
+            return self._take(item)
+        if isinstance(item, ConnectionOpened):
+            self._connection = item.connection
+            return None
         return item
+
+    @staticmethod
+    def _take(intents: list[IntentChange]) -> Intents:
+        """The intents list: take every change made until now (later ones start it anew)."""
+        changes = tuple(intents)
+        intents.clear()
+        return Intents(changes)
 
     async def wait_changed(self) -> None:
         """Wait until the next step (or poll) of this actor, or of any actor sharing its
@@ -230,13 +256,13 @@ class ReconcilerActor:
     def _dispatch(self, commands: Sequence[Command], now: float) -> None:
         for command in commands:
             if isinstance(command, SendRequest):
-                self._tracker.send_nowait(Subscription(self.connection, command, self.inbox))
+                self._tracker.send_nowait(Subscription(self._connection, command, self.inbox))
             elif isinstance(command, Confirmed):
                 self._confirmed(command, now)
             elif isinstance(command, SymbolsRejected):
                 self._health.emit(
                     "rejected",
-                    self.connection,
+                    self._connection,
                     command.reason,
                     stream=command.kind.value,
                     symbols=sorted(command.symbols),
@@ -245,7 +271,7 @@ class ReconcilerActor:
             elif isinstance(command, GhostPersisting):
                 self._health.emit(
                     "ghost",
-                    self.connection,
+                    self._connection,
                     "data keeps coming after the venue confirmed the unsubscribe; asking again",
                     stream=command.kind.value,
                     symbol=command.symbol,
@@ -274,7 +300,7 @@ class ReconcilerActor:
         self._sync_watch(now)
         self._health.emit(
             "subscribed",
-            self.connection,
+            self._connection,
             stream=command.kind.value,
             symbols=sorted(command.symbols),
             count=len(command.symbols),

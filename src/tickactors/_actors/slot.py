@@ -8,12 +8,18 @@ fails, reconnects or rotates disturbs no other. What the slots share is the feed
 the token refresher, the request tracker, the market queue, the health bus, the
 connection numbers, the token's spacing gate and its spare connection (:class:`SlotKit`).
 
-A slot's reconciler actor and staleness monitor form a :class:`Shift`: they serve the
-slot's connection and every connection that replaces it after a failure (a reconnect
-resends everything desired, as ever). A make-before-break rotation starts a new shift
-for the replacement connection (:meth:`Slot.begin_shift`), which becomes the slot's when
-the replacement proved itself (:meth:`Slot.adopt`); the old one is retired with its
-connection (:meth:`Slot.retire`).
+A slot's reconciler actor and staleness monitor form a
+:class:`~tickactors._actors.shift.Shift`: they serve the slot's connection and every
+connection that replaces it after a failure (a reconnect resends everything desired, as
+ever). A make-before-break rotation starts a new shift for the replacement connection
+(:meth:`Slot.begin_shift`), which becomes the slot's when the replacement proved itself
+(:meth:`Slot.adopt`); the old one is retired with its connection (:meth:`Slot.retire`).
+
+The slot builds its parts and owns them; they do not know it. Its supervisor and the
+supervisor's rotator see it through ``rotation.Shifts``, the small interface it
+implements; a shift's actors hear of their connections in messages. Whoever hands
+changes of intent to the slot's current reconciler directly (the feed, for a feed of one
+slot) is told when a rotation replaced it (``adopted``).
 """
 
 from __future__ import annotations
@@ -38,6 +44,7 @@ from .health_bus import HealthBus
 from .messages import TrackerMessage
 from .queues import MarketQueue
 from .reconciling import Changes, Inbound, ReconcilerActor
+from .shift import Shift
 from .supervisor import Supervisor
 from .token_refresher import TokenRefresher
 
@@ -69,22 +76,14 @@ class SlotKit:
     healthy_after: float
 
 
-class Shift:
-    """A slot's reconciler actor and staleness monitor (see the module docstring)."""
-
-    def __init__(self, kit: SlotKit, machine: Reconciler) -> None:
-        self.monitor = StalenessMonitor(
-            stale_after=kit.stale_after, symbol_stale_after=kit.symbol_stale_after
-        )
-        inbox = trio.open_memory_channel[Inbound](math.inf)
-        self.actor = ReconcilerActor(
-            machine, self.monitor, kit.health, inbox, kit.tracker, kit.changes
-        )
-        self.scope = trio.CancelScope()
-
-    async def run(self) -> None:
-        with self.scope:
-            await self.actor.run()
+def new_shift(kit: SlotKit, machine: Reconciler) -> Shift:
+    """A shift for ``machine``: a reconciler actor and a staleness monitor of its own."""
+    monitor = StalenessMonitor(
+        stale_after=kit.stale_after, symbol_stale_after=kit.symbol_stale_after
+    )
+    inbox = trio.open_memory_channel[Inbound](math.inf)
+    actor = ReconcilerActor(machine, monitor, kit.health, inbox, kit.tracker, kit.changes)
+    return Shift(actor, monitor)
 
 
 class Slot:
@@ -112,7 +111,7 @@ class Slot:
             max_symbols=kit.max_symbols,
             gate=kit.gate,
         )
-        self.shift = Shift(kit, machine)
+        self.shift = new_shift(kit, machine)
         self.connector = Connector(
             dialect=dialect,
             transport_factory=kit.transport_factory,
@@ -134,7 +133,7 @@ class Slot:
             gate=kit.gate,
         )
         self.supervisor = Supervisor(
-            slot=self,
+            shifts=self,
             connector=self.connector,
             tokens=kit.tokens,
             health=kit.health,
@@ -187,9 +186,9 @@ class Slot:
         told every change of intent from now on; its actor runs at once."""
         assert self._nursery is not None
         old = self.shift
-        shift = Shift(self._kit, old.actor.machine.successor())
+        shift = new_shift(self._kit, old.actor.machine.successor())
         self._nursery.start_soon(shift.run)
-        old.actor.successor = shift.actor
+        old.actor.forward_to(shift.actor)
         return shift
 
     def adopt(self, shift: Shift) -> None:
@@ -203,13 +202,12 @@ class Slot:
 
     def retire(self, shift: Shift) -> None:
         """A shift whose connection is gone: its actor stops."""
-        shift.scope.cancel()
+        shift.retire()
 
     def drop_shift(self, shift: Shift) -> None:
         """A shift begun for a rotation that failed: forget it."""
-        if self.shift.actor.successor is shift.actor:
-            self.shift.actor.successor = None
-        shift.scope.cancel()
+        self.shift.actor.stop_forwarding_to(shift.actor)
+        shift.retire()
 
     def statistics(self) -> dict[str, object]:
         machine = self.shift.actor.machine

@@ -131,7 +131,6 @@ class Feed(FeedIntent):
             dialect,
             self.health,
             (to_tracker, tracker_inbox),
-            self.reconciler.inbox,  # the default route; every subscription names its own
             request_timeout=dialect.request_timeout if request_timeout is None else request_timeout,
         )
 
