@@ -17,9 +17,11 @@ ever). A make-before-break rotation starts a new shift for the replacement conne
 
 The slot builds its parts and owns them; they do not know it. Its supervisor and the
 supervisor's rotator see it through ``rotation.Shifts``, the small interface it
-implements; a shift's actors hear of their connections in messages. Whoever hands
-changes of intent to the slot's current reconciler directly (the feed, for a feed of one
-slot) is told when a rotation replaced it (``adopted``).
+implements; its reconcilers take changes of intent through their
+``IntentQueue`` (:meth:`Slot.intend`); a shift's actors hear of their connections in
+messages. Whoever hands changes of intent to the slot's current reconciler directly
+(the feed's intent, for a feed of one slot) is told when a rotation replaced it
+(``adopted``).
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ from .connector import Connector
 from .health_bus import HealthBus
 from .messages import TrackerMessage
 from .queues import MarketQueue
-from .reconciling import Changes, Inbound, ReconcilerActor
+from .reconciling import Changes, Inbound, IntentQueue, ReconcilerActor
 from .shift import Shift
 from .supervisor import Supervisor
 from .token_refresher import TokenRefresher
@@ -100,8 +102,9 @@ class Slot:
         dialect = kit.dialect
         self.number = number
         self._kit = kit
-        #: What this slot's connection should carry, per kind (the feed's own sets for a
-        #: feed of one slot): its readers let through these symbols' data, no other.
+        #: What this slot's connection should carry, per kind (for a feed of one slot, the
+        #: feed's intent's sets, which only the intent changes; else the slot's own, which
+        #: only :meth:`intend` changes): its readers let through these symbols' data, no other.
         self.wanted = {kind: set() for kind in dialect.kinds} if wanted is None else wanted
         self._adopted = adopted
         machine = Reconciler(
@@ -149,13 +152,24 @@ class Slot:
         """The reconciler actor that takes this slot's changes of intent now."""
         return self.shift.actor
 
+    @property
+    def intents(self) -> IntentQueue:
+        """Where this slot's changes of intent go now (its current reconciler's queue)."""
+        return self.shift.actor.intents
+
     def intend(self, change: IntentChange) -> None:
-        """Hand a change of intent to the slot's reconciler (a burst costs one wake-up)."""
-        actor = self.shift.actor
-        intents = actor.intents
-        if not intents and actor.eager:
-            actor.inbox.send_nowait(intents)
-        intents.append(change)
+        """Carry ``change`` (its share of a change under the shard plan): the slot's own
+        desired sets follow it, and its reconciler gets it (a burst costs one wake-up).
+
+        Only for a slot with sets of its own: a feed of one slot shares the feed's intent's
+        sets with slot 0, and its intent hands changes to slot 0's reconciler itself.
+        """
+        kind, symbols, wanted = change
+        if wanted:
+            self.wanted[kind].update(symbols)
+        else:
+            self.wanted[kind].difference_update(symbols)
+        self.shift.actor.intents.put(change)
 
     async def run(self) -> None:
         """Run the slot (its shifts' actors and its supervisor) until :meth:`close`."""

@@ -30,7 +30,7 @@ from .._actors.health_bus import HealthBus
 from .._actors.messages import TrackerMessage, UserRequest
 from .._actors.queues import MarketQueue
 from .._actors.reconciling import Changes, ReconcilerActor
-from .._actors.slot import Slot, SlotKit
+from .._actors.slot import SlotKit
 from .._actors.supervisor import Supervisor, connection_numbers
 from .._actors.token_refresher import TokenRefresher
 from .._actors.tracker import RequestTracker
@@ -57,10 +57,13 @@ from .slot_table import request_spacing as request_spacing
 from .unwrap import running
 
 
-class Feed(FeedIntent):
+class Feed:
     """A live market-data feed. Create it with :func:`open_feed`.
 
-    ``subscribe``, ``unsubscribe`` and ``desired`` come from :class:`FeedIntent`.
+    What the user wants streamed is its :class:`FeedIntent`'s (``_feed/intent.py``):
+    ``subscribe`` and ``unsubscribe`` are the intent's own methods, ``desired``,
+    ``confirmed``, ``rejected``, ``wait_confirmed``, ``is_converged`` and
+    ``wait_converged`` hand the call to it.
     """
 
     def __init__(
@@ -95,8 +98,11 @@ class Feed(FeedIntent):
         self.dialect = dialect
         self.health = HealthBus()
         self._market = MarketQueue(buffer, policies)
-        self._init_intent(dialect, sharded=plan is not None)
-        self._filter_again = False
+        self._intent = intent = FeedIntent(dialect, sharded=plan is not None)
+        self._wanted = intent.wanted  # the intent's desired sets, read here, never changed
+        # The user's hot path: the intent's own bound methods, no call of the feed's between.
+        self.subscribe = intent.subscribe
+        self.unsubscribe = intent.unsubscribe
         self._closed = False
         self.tokens = TokenRefresher(venue.token_source, self.health, rng=rng)
         to_tracker, tracker_inbox = trio.open_memory_channel[TrackerMessage](math.inf)
@@ -124,9 +130,8 @@ class Feed(FeedIntent):
             backoff_cap=backoff_cap,
             healthy_after=healthy_after,
         )
-        self.slots = Slots(kit, plan, self._wanted, self._slot_adopted)
-        self.reconciler: ReconcilerActor = self.slots.first.actor
-        self._hand_intents_to(self.reconciler)
+        self.slots = Slots(kit, plan, intent.wanted, intent.adopted)
+        intent.hand_to(self.slots)
         self.tracker = RequestTracker(
             dialect,
             self.health,
@@ -134,11 +139,10 @@ class Feed(FeedIntent):
             request_timeout=dialect.request_timeout if request_timeout is None else request_timeout,
         )
 
-    def _slot_adopted(self, slot: Slot) -> None:
-        """A slot's replacement connection took over: its reconciler takes the changes."""
-        if slot.number == 0:
-            self.reconciler = slot.actor
-            self._hand_intents_to(slot.actor)
+    @property
+    def reconciler(self) -> ReconcilerActor:
+        """Slot 0's reconciler actor now (the only one unless the feed is sharded)."""
+        return self.slots.first.actor
 
     @property
     def reconciler_machine(self) -> Reconciler:
@@ -157,11 +161,17 @@ class Feed(FeedIntent):
 
     # -- intent ------------------------------------------------------------------------
 
+    def desired(self, kind: StreamKind | None = None) -> frozenset[str]:
+        """The symbols of ``kind`` (default: the venue's main stream) you want now."""
+        return self._intent.desired(kind)
+
     def confirmed(self, kind: StreamKind | None = None) -> frozenset[str]:
-        return self.slots.confirmed(self._kind(kind))
+        """The symbols of ``kind`` the venue confirmed (on every connection)."""
+        return self._intent.confirmed(kind)
 
     def rejected(self, kind: StreamKind | None = None) -> dict[str, tuple[int, str]]:
-        return self.slots.rejected(self._kind(kind))
+        """The symbols of ``kind`` the venue refused: symbol -> (code, reason)."""
+        return self._intent.rejected(kind)
 
     async def wait_confirmed(self, *symbols: str, kind: StreamKind | None = None) -> None:
         """Wait until the venue confirmed every one of ``symbols`` (all desired ones if none).
@@ -169,28 +179,16 @@ class Feed(FeedIntent):
         Raises ``VenueRejectedError`` if the venue rejected one of them. Put it under
         ``trio.fail_after`` for a deadline.
         """
-        kind = self._kind(kind)
-        wanted = self._validate(symbols, kind) if symbols else None
-        while True:
-            target = self._wanted[kind] if wanted is None else wanted
-            rejected = self.slots.rejected(kind)
-            for symbol in target:
-                if symbol in rejected:
-                    code, reason = rejected[symbol]
-                    raise VenueRejectedError(code, reason, request=f"subscribe {symbol}")
-            if target <= self.slots.confirmed(kind):
-                return
-            await self.reconciler.wait_changed()
+        await self._intent.wait_confirmed(*symbols, kind=kind)
 
     def is_converged(self) -> bool:
         """True when the venue confirmed every desired symbol (minus rejected ones) and nothing
         undesired is still subscribed, as far as the feed knows (on every connection)."""
-        return self.slots.is_converged()
+        return self._intent.is_converged()
 
     async def wait_converged(self) -> None:
         """Wait until the venue streams exactly what is desired (minus rejected symbols)."""
-        while not self.is_converged():
-            await self.reconciler.wait_changed()
+        await self._intent.wait_converged()
 
     async def request(self, endpoint: str, query: str = "", body: Any = None) -> Any:
         """Send a request of your own (Tradovate: ``contract/find``, ``user/syncrequest``, ...).
@@ -221,15 +219,13 @@ class Feed(FeedIntent):
 
     async def get_batch(self) -> list[MarketData]:
         """Every tick waiting (at least one): the fast way to consume a feed."""
+        intent = self._intent
         while True:
             batch = await self._market.get_batch()
-            if self._filter_again:
+            if intent.filter_again:
                 # An unsubscribe happened since these were queued: a tick of a symbol
                 # no longer wanted never reaches the user.
-                if not self._market:
-                    self._filter_again = False
-                wanted = self._wanted
-                batch = [item for item in batch if item.symbol in wanted[item.kind]]
+                batch = intent.refilter(batch, drained=not self._market)
                 if not batch:
                     continue
             return batch
@@ -280,6 +276,7 @@ class Feed(FeedIntent):
 
     def _close(self) -> None:
         self._closed = True
+        self._intent.close()
         self._market.close()
         self.health.close()
 
