@@ -28,8 +28,6 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-import pytest
-
 import tickactors
 
 PACKAGE = Path(tickactors.__file__).parent
@@ -159,9 +157,6 @@ def test_no_import_points_upwards():
     assert upwards == []
 
 
-@pytest.mark.xfail(
-    strict=True, reason="the _actors knot (connector, rotation, slot, supervisor): issue 13"
-)
 def test_no_import_cycle_type_checking_included():
     assert cycles(graph()) == []
 

@@ -23,9 +23,8 @@ from tickactors.venues._dialect import MarketBatch
 
 def tracker_for(dialect):
     inbox = trio.open_memory_channel(math.inf)
-    to_reconciler, _ = trio.open_memory_channel(math.inf)
     writer, written = trio.open_memory_channel[str](math.inf)
-    tracker = RequestTracker(dialect, HealthBus(), inbox, to_reconciler, request_timeout=5.0)
+    tracker = RequestTracker(dialect, HealthBus(), inbox, request_timeout=5.0)
     tracker._handle(LinkUp(1, writer), 0.0)
     return tracker, written
 

@@ -5,10 +5,16 @@ reconnects and replacements alike. It connects under a deadline, reports the out
 through ``task_status`` (a :class:`Link`, or the exception that says why there is none),
 runs the connection's :class:`~tickactors._actors.session.Session` until it ends, and
 cleans up in one place whatever the reason: the tracker fails what the connection carried
-(``LinkDown``), the shift's reconciler hears ``ConnectionLost``, the staleness clock
-stops, the socket closes (politely unless the peer is gone or silent).
+(``LinkDown``), the shift it served hears that it is gone (its reconciler a
+``ConnectionLost``, its staleness clock stops), the socket closes (politely unless the
+peer is gone or silent).
 
-A supervisor ends a link on purpose with :meth:`Link.end` (a rotation: :class:`Rotated`);
+Everyone learns of a connection through a message or a call of its own: the tracker
+``LinkUp``/``LinkDown``, the shift ``Shift.connection_opened``/``connection_closed`` (the
+reconciler gets the connection's number in a ``ConnectionOpened``). The connector writes
+no other object's fields.
+
+A rotator ends a link on purpose with :meth:`Link.end` (a rotation: :class:`Rotated`);
 the link's ``done`` event says when everything above has happened.
 """
 
@@ -17,13 +23,11 @@ from __future__ import annotations
 import math
 import ssl
 from collections.abc import Iterator, Mapping
-from typing import TYPE_CHECKING
 
 import trio
 
 from .._core.backoff import Backoff
 from .._core.budget import OutboundBudget
-from .._core.reconciler import ConnectionLost
 from .._core.spacing import SpacingGate
 from .._errors import CertificateError, ConnectError
 from .._net.transport import Transport, TransportClosed, TransportFactory
@@ -34,10 +38,8 @@ from .market_delivery import SessionCounters
 from .messages import LinkDown, LinkUp, Outbound, TrackerMessage
 from .queues import MarketQueue
 from .session import Session, SessionEnded, StaleConnection
+from .shift import Shift
 from .token_refresher import TokenRefresher
-
-if TYPE_CHECKING:
-    from .slot import Shift
 
 
 class Rotated(SessionEnded):
@@ -158,8 +160,7 @@ class Connector:
                     )
                     self.disconnects += 1
                     self._tracker.send_nowait(LinkDown(number))
-                    shift.actor.inbox.send_nowait(ConnectionLost())
-                    shift.monitor.connection_closed()
+                    shift.connection_closed()
                     # A stale or already closed peer will not answer a close frame; any
                     # other ending (the feed closing included) says goodbye properly.
                     polite = not isinstance(reason, StaleConnection | TransportClosed)
@@ -179,13 +180,12 @@ class Connector:
         now = trio.current_time()
         self.connects += 1
         self.backoff.connected(now)
-        shift.monitor.connection_opened(now)
+        shift.connection_opened(number, now)
         dialect = self.dialect
         budget = OutboundBudget(
             frames=dialect.budget_frames, per=dialect.budget_per, margin=dialect.budget_margin
         )
         writer_in, writer_out = trio.open_memory_channel[Outbound](math.inf)
-        shift.actor.connection = number
         self._tracker.send_nowait(LinkUp(number, writer_in))
         self._health.emit("connected", number, url=dialect.display_url())
         session = Session(

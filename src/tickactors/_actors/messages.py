@@ -27,8 +27,7 @@ class Subscription:
     connection: int
     request: SendRequest
     #: where the verdict (Acked, Rejected, ...) goes: the inbox of the reconciler that asked
-    #: (None: the tracker's default reconciler)
-    reply: trio.MemorySendChannel[Event] | None = attrs.field(default=None, eq=False)
+    reply: trio.MemorySendChannel[Event] = attrs.field(eq=False)
 
 
 @attrs.frozen(slots=True)
@@ -57,6 +56,15 @@ class LinkUp:
 
     connection: int
     writer: trio.MemorySendChannel[Outbound]
+
+
+@attrs.frozen(slots=True)
+class ConnectionOpened:
+    """From a connector to the reconciler of the shift it serves: connection ``connection``
+    is open for it. The reconciler's requests go there and its events name it from now on
+    (until the next one opens); ``ConnectionReady`` still says when they may go."""
+
+    connection: int
 
 
 @attrs.frozen(slots=True)

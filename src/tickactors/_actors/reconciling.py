@@ -6,15 +6,19 @@ from the reader and stale symbols from the staleness detector. It sends the mach
 requests to the request tracker, tells the staleness monitor which symbols to watch, and
 publishes what is confirmed and rejected.
 
-The user's intent does not travel as one item per call: the feed appends each change to
-:attr:`ReconcilerActor.intents` and puts that list in the inbox only when it was empty.
-A burst of calls thus costs one inbox item and one step, in which the actor takes the
-whole list as one ``Intents`` event (handled exactly as the Want/Unwant of each change).
-While handling a change could send nothing anyway (the machine's ``intents_due()``: the
-request spacing holds everything back, or there is no connection), the actor is not
-:attr:`~ReconcilerActor.eager`: the calls only append, and the actor takes the list when
-that time comes or at its next step for another reason, whichever is first. Under churn
-against AllTick's one request a second, that is one step a second instead of one per burst.
+The user's intent does not travel as one item per call: whoever changes it (the feed's
+intent, a slot) hands each change to the actor's :class:`IntentQueue` (``put``), which puts
+its list in the inbox only when it was empty. A burst of calls thus costs one inbox item
+and one step, in which the actor takes the whole list as one ``Intents`` event (handled
+exactly as the Want/Unwant of each change). While handling a change could send nothing
+anyway (the machine's ``intents_due()``: the request spacing holds everything back, or there
+is no connection), the queue is not :attr:`~IntentQueue.eager`: a change is one
+``list.append``, and the actor takes the list when that time comes or at its next step for
+another reason, whichever is first. Under churn against AllTick's one request a second,
+that is one step a second instead of one per burst.
+
+The actor learns the number of the connection that serves it from a message
+(``ConnectionOpened``, sent by the connector), like everything else it hears.
 
 Between steps the actor waits in one cancel scope whose deadline follows the machine's
 ``next_deadline()`` (and ``intents_due()`` while it keeps changes back); when it passes
@@ -23,15 +27,17 @@ Between steps the actor waits in one cancel scope whose deadline follows the mac
 One actor serves one *shift* of a connection slot: the slot's connection and the ones
 that replace it after failures. During a make-before-break rotation the replacement
 connection has an actor of its own (its machine is ``machine.successor()``), and the
-old actor forwards every change of intent it takes to it (:attr:`successor`) until the
-replacement takes over. Every actor of a feed wakes the same :class:`Changes` after each
-step, so ``wait_confirmed`` and ``wait_converged`` see every slot and every shift.
+old actor forwards every change of intent it takes to it
+(:meth:`~ReconcilerActor.forward_to`) until the replacement takes over
+(:meth:`~ReconcilerActor.hand_over_to`). Every actor of a feed wakes the same
+:class:`Changes` after each step, so ``wait_confirmed`` and ``wait_converged`` see every
+slot and every shift.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import trio
 
@@ -53,13 +59,14 @@ from .._core.reconciler import (
 from .._core.staleness import StalenessMonitor
 from .._values import StreamKind
 from .health_bus import HealthBus
-from .messages import Subscription, TrackerMessage
+from .messages import ConnectionOpened, Subscription, TrackerMessage
 
 #: Events handled in one step at most (the rest wait for the next one, after a checkpoint).
 MAX_EVENTS_PER_STEP = 4096
 
-#: What the inbox carries: events, and the actor's own ``intents`` list as a wake-up.
-Inbound = Event | list[IntentChange]
+#: What the inbox carries: events, the actor's own intents list as a wake-up, and the
+#: number of the connection that serves it now.
+Inbound = Event | list[IntentChange] | ConnectionOpened
 
 
 class Changes:
@@ -83,6 +90,66 @@ class Changes:
         await self._event.wait()
 
 
+class IntentQueue:
+    """The user's changes of intent one reconciler actor has not taken yet, oldest first,
+    and the one way to hand it one: :attr:`put`.
+
+    The first change since the actor last took the list puts the list itself in the
+    actor's inbox (once: the actor takes it whole from there), unless the actor keeps
+    changes back (not :attr:`eager`: handling them could send nothing yet, and the actor
+    takes them when that time comes, or at its next step). Every other change is one
+    ``list.append``: ``put`` *is* the list's ``append`` whenever no wake-up is due, so the
+    hand-off costs the user's hot path no Python call of its own. ``put`` changes with the
+    state: call ``queue.put(change)``, never keep ``queue.put``.
+
+    The owning actor takes the list (:meth:`take`) and, after each step, says whether it
+    wants a wake-up for the next change (:meth:`settle`).
+    """
+
+    __slots__ = ("_eager", "_inbox", "changes", "put")
+
+    def __init__(self, inbox: trio.MemorySendChannel[Inbound]) -> None:
+        #: The changes not taken yet (also the inbox item that wakes the actor).
+        self.changes: list[IntentChange] = []
+        self._inbox = inbox
+        self._eager = True
+        #: Hand over one change (see the class docstring).
+        self.put: Callable[[IntentChange], None] = self._first
+
+    @property
+    def eager(self) -> bool:
+        """Whether a change wakes the actor (False: it keeps changes back until due)."""
+        return self._eager
+
+    def _first(self, change: IntentChange) -> None:
+        """``put`` while the list is empty and the actor eager: wake it, once."""
+        changes = self.changes
+        self._inbox.send_nowait(changes)
+        changes.append(change)
+        self.put = changes.append
+
+    def take(self) -> Intents:
+        """Every change not taken yet, as one event (later ones start the list anew)."""
+        changes = self.changes
+        taken = Intents(tuple(changes))
+        changes.clear()
+        return taken
+
+    def settle(self, eager: bool) -> None:
+        """The actor's step is over: ``eager``, whether the next change should wake it."""
+        self._eager = eager
+        changes = self.changes
+        self.put = self._first if eager and not changes else changes.append
+
+    def hand_over_to(self, other: IntentQueue) -> None:
+        """Move the changes not taken yet to ``other`` (its actor takes over), in order."""
+        changes = self.changes
+        for change in changes:
+            other.put(change)
+        changes.clear()  # this actor will find its list empty: nothing to do
+        self.settle(self._eager)
+
+
 class ReconcilerActor:
     """Owns one ``Reconciler`` (one connection slot)."""
 
@@ -100,20 +167,17 @@ class ReconcilerActor:
         self._health = health
         self._tracker = tracker
         self.inbox, self._receive = inbox
-        #: The user's changes not taken yet, oldest first. Whoever appends to it when it is
-        #: empty puts it in the inbox too (once): the actor takes it whole from there.
-        self.intents: list[IntentChange] = []
-        #: Whether a change of intent should wake the actor (put ``intents`` in the inbox).
-        #: False while handling it could not send anything before ``_intents_due`` (the
-        #: spacing holds requests back, or not connected): the actor takes the kept
+        #: The user's changes not taken yet, and the way to hand it one (``put``). Not
+        #: eager while handling a change could not send anything before ``_intents_due``
+        #: (the spacing holds requests back, or not connected): the actor takes the kept
         #: changes then, or at its next step, whichever comes first.
-        self.eager = True
+        self.intents = IntentQueue(self.inbox)
         self._intents_due = -math.inf
-        self.connection = 0
-        self.changes = Changes() if changes is None else changes
+        self._connection = 0  # the connection that serves it (ConnectionOpened)
+        self._changes = Changes() if changes is None else changes
         #: The actor of a replacement connection (a rotation): it gets every change of
         #: intent this one takes, until it takes over.
-        self.successor: ReconcilerActor | None = None
+        self._successor: ReconcilerActor | None = None
         self._watching: set[str] = set()
         #: Set (and replaced) whenever watching symbols moves the monitor's next deadline.
         self.watch_changed = trio.Event()
@@ -140,7 +204,7 @@ class ReconcilerActor:
         """When the actor must act without news: the machine's next deadline, or the
         time from which the changes of intent it keeps back are due."""
         deadline = _at(self.machine.next_deadline())
-        return deadline if self.eager else min(deadline, self._intents_due)
+        return deadline if self.intents.eager else min(deadline, self._intents_due)
 
     def _step(self, item: Inbound | None) -> None:
         """Handle ``item`` and everything else waiting in the inbox, in one step; ``None``:
@@ -149,20 +213,23 @@ class ReconcilerActor:
         machine = self.machine
         polled = item is None
         events: list[Event] = []
-        if not self.eager and self.intents:
+        intents = self.intents
+        if not intents.eager and intents.changes:
             # Changes kept back (they are older than anything in the inbox).
-            events.append(self._event(self.intents))
-        if item is not None:
-            events.append(self._event(item))
+            events.append(intents.take())
+        if item is not None and (event := self._event(item)) is not None:
+            events.append(event)
         # Everything waiting goes in one step: a burst of subscribe calls costs one
         # wake-up and one request, not one scheduler pass per call.
         while len(events) < MAX_EVENTS_PER_STEP:
             try:
-                events.append(self._event(self._receive.receive_nowait()))
+                item = self._receive.receive_nowait()
             except trio.WouldBlock:
                 break
-        if self.successor is not None:
-            self._forward(events, self.successor)
+            if (event := self._event(item)) is not None:
+                events.append(event)
+        if self._successor is not None:
+            self._forward(events, self._successor)
         commands = machine.handle_all(events, now)
         if polled:
             commands += machine.poll(now)
@@ -182,16 +249,8 @@ class ReconcilerActor:
         # Keep the next changes back while handling them could not send anything yet
         # (never with per-symbol staleness: an unwanted symbol stops being watched at once).
         self._intents_due = due = machine.intents_due()
-        self.eager = due <= now or self._monitor.per_symbol
-        self._wake()
-
-    def _wake(self) -> None:
-        """Wake anyone waiting for a state (wait_confirmed) after every step."""
-        changes = self.changes
-        event = changes._event
-        if event is not None:
-            changes._event = None
-            event.set()
+        intents.settle(due <= now or self._monitor.per_symbol)
+        self._changes.wake()  # anyone waiting for a state (wait_confirmed)
 
     @staticmethod
     def _forward(events: Sequence[Event], successor: ReconcilerActor) -> None:
@@ -200,43 +259,45 @@ class ReconcilerActor:
             if isinstance(event, Intents | Want | Unwant):
                 successor.inbox.send_nowait(event)
 
+    def forward_to(self, successor: ReconcilerActor) -> None:
+        """``successor`` (the actor of a replacement connection, whose machine is this one's
+        ``successor()`` now) hears every change of intent this actor takes from now on."""
+        self._successor = successor
+
+    def stop_forwarding_to(self, successor: ReconcilerActor) -> None:
+        """``successor`` will never take over (its rotation failed): forward nothing more."""
+        if self._successor is successor:
+            self._successor = None
+
     def hand_over_to(self, successor: ReconcilerActor) -> None:
         """``successor`` takes over: changes not taken yet go to it, and forwarding stops.
 
         Synchronous: no change can slip between the two actors.
         """
-        self.successor = None
-        pending = self.intents
-        if pending:
-            if not successor.intents and successor.eager:
-                successor.inbox.send_nowait(successor.intents)
-            successor.intents.extend(pending)
-            pending.clear()  # this actor will find its list empty: nothing to do
-        self.changes.wake()
+        self._successor = None
+        self.intents.hand_over_to(successor.intents)
+        self._changes.wake()
 
-    def _event(self, item: Inbound) -> Event:
+    def _event(self, item: Inbound) -> Event | None:
+        """The event ``item`` stands for (None: nothing for the machine)."""
         if isinstance(item, list):
-            # The intents list: take every change made until now (later ones start it anew).
-            changes = tuple(item)
-            item.clear()
-            return Intents(changes)
+            # The queue's list (the only list this inbox carries): every change until now.
+            return self.intents.take()
+        if isinstance(item, ConnectionOpened):
+            self._connection = item.connection
+            return None
         return item
-
-    async def wait_changed(self) -> None:
-        """Wait until the next step (or poll) of this actor, or of any actor sharing its
-        :class:`Changes`, is over."""
-        await self.changes.wait()
 
     def _dispatch(self, commands: Sequence[Command], now: float) -> None:
         for command in commands:
             if isinstance(command, SendRequest):
-                self._tracker.send_nowait(Subscription(self.connection, command, self.inbox))
+                self._tracker.send_nowait(Subscription(self._connection, command, self.inbox))
             elif isinstance(command, Confirmed):
                 self._confirmed(command, now)
             elif isinstance(command, SymbolsRejected):
                 self._health.emit(
                     "rejected",
-                    self.connection,
+                    self._connection,
                     command.reason,
                     stream=command.kind.value,
                     symbols=sorted(command.symbols),
@@ -245,7 +306,7 @@ class ReconcilerActor:
             elif isinstance(command, GhostPersisting):
                 self._health.emit(
                     "ghost",
-                    self.connection,
+                    self._connection,
                     "data keeps coming after the venue confirmed the unsubscribe; asking again",
                     stream=command.kind.value,
                     symbol=command.symbol,
@@ -274,7 +335,7 @@ class ReconcilerActor:
         self._sync_watch(now)
         self._health.emit(
             "subscribed",
-            self.connection,
+            self._connection,
             stream=command.kind.value,
             symbols=sorted(command.symbols),
             count=len(command.symbols),

@@ -124,7 +124,7 @@ class Session:
         self._request_timeout = request_timeout
         self._gate = gate
         #: Set while a rotation overlaps this connection with another one (make-before-break).
-        self.overlap: Overlap | None = None
+        self._overlap: Overlap | None = None
         #: Set when the venue announced it will shut this connection down (not for a quota).
         self.shutdown = trio.Event()
         self._opened = trio.Event()
@@ -133,6 +133,11 @@ class Session:
         self._reason: BaseException | None = None
         self._paused = False
         self._resumed = trio.Event()
+
+    def overlap_with(self, overlap: Overlap | None) -> None:
+        """Pass every batch through ``overlap`` (a rotation under way: each item once across
+        its connections), or, None, hand batches over as they are."""
+        self._overlap = overlap
 
     async def run(self) -> BaseException:
         async with trio.open_nursery() as nursery:
@@ -192,8 +197,8 @@ class Session:
                         self._tracker.send_nowait(AnswerIn(self.connection, answer))
             if batch:
                 out = self._filter(batch, now)
-                if self.overlap is not None:
-                    out = self.overlap.admit(out, self.connection, now)
+                if self._overlap is not None:
+                    out = self._overlap.admit(out, self.connection, now)
                 if out:
                     for _, items in out:
                         counters.ticks_delivered += len(items)

@@ -8,12 +8,20 @@ fails, reconnects or rotates disturbs no other. What the slots share is the feed
 the token refresher, the request tracker, the market queue, the health bus, the
 connection numbers, the token's spacing gate and its spare connection (:class:`SlotKit`).
 
-A slot's reconciler actor and staleness monitor form a :class:`Shift`: they serve the
-slot's connection and every connection that replaces it after a failure (a reconnect
-resends everything desired, as ever). A make-before-break rotation starts a new shift
-for the replacement connection (:meth:`Slot.begin_shift`), which becomes the slot's when
-the replacement proved itself (:meth:`Slot.adopt`); the old one is retired with its
-connection (:meth:`Slot.retire`).
+A slot's reconciler actor and staleness monitor form a
+:class:`~tickactors._actors.shift.Shift`: they serve the slot's connection and every
+connection that replaces it after a failure (a reconnect resends everything desired, as
+ever). A make-before-break rotation starts a new shift for the replacement connection
+(:meth:`Slot.begin_shift`), which becomes the slot's when the replacement proved itself
+(:meth:`Slot.adopt`); the old one is retired with its connection (:meth:`Slot.retire`).
+
+The slot builds its parts and owns them; they do not know it. Its supervisor and the
+supervisor's rotator see it through ``rotation.Shifts``, the small interface it
+implements; its reconcilers take changes of intent through their
+``IntentQueue`` (:meth:`Slot.intend`); a shift's actors hear of their connections in
+messages. Whoever hands changes of intent to the slot's current reconciler directly
+(the feed's intent, for a feed of one slot) is told when a rotation replaced it
+(``adopted``).
 """
 
 from __future__ import annotations
@@ -37,7 +45,8 @@ from .connector import Connector
 from .health_bus import HealthBus
 from .messages import TrackerMessage
 from .queues import MarketQueue
-from .reconciling import Changes, Inbound, ReconcilerActor
+from .reconciling import Changes, Inbound, IntentQueue, ReconcilerActor
+from .shift import Shift
 from .supervisor import Supervisor
 from .token_refresher import TokenRefresher
 
@@ -71,22 +80,14 @@ class SlotKit:
     healthy_after: float
 
 
-class Shift:
-    """A slot's reconciler actor and staleness monitor (see the module docstring)."""
-
-    def __init__(self, kit: SlotKit, machine: Reconciler) -> None:
-        self.monitor = StalenessMonitor(
-            stale_after=kit.stale_after, symbol_stale_after=kit.symbol_stale_after
-        )
-        inbox = trio.open_memory_channel[Inbound](math.inf)
-        self.actor = ReconcilerActor(
-            machine, self.monitor, kit.health, inbox, kit.tracker, kit.changes
-        )
-        self.scope = trio.CancelScope()
-
-    async def run(self) -> None:
-        with self.scope:
-            await self.actor.run()
+def new_shift(kit: SlotKit, machine: Reconciler) -> Shift:
+    """A shift for ``machine``: a reconciler actor and a staleness monitor of its own."""
+    monitor = StalenessMonitor(
+        stale_after=kit.stale_after, symbol_stale_after=kit.symbol_stale_after
+    )
+    inbox = trio.open_memory_channel[Inbound](math.inf)
+    actor = ReconcilerActor(machine, monitor, kit.health, inbox, kit.tracker, kit.changes)
+    return Shift(actor, monitor)
 
 
 class Slot:
@@ -103,8 +104,9 @@ class Slot:
         dialect = kit.dialect
         self.number = number
         self._kit = kit
-        #: What this slot's connection should carry, per kind (the feed's own sets for a
-        #: feed of one slot): its readers let through these symbols' data, no other.
+        #: What this slot's connection should carry, per kind (for a feed of one slot, the
+        #: feed's intent's sets, which only the intent changes; else the slot's own, which
+        #: only :meth:`intend` changes): its readers let through these symbols' data, no other.
         self.wanted = {kind: set() for kind in dialect.kinds} if wanted is None else wanted
         self._adopted = adopted
         machine = Reconciler(
@@ -114,7 +116,7 @@ class Slot:
             max_symbols=kit.max_symbols,
             gate=kit.gate,
         )
-        self.shift = Shift(kit, machine)
+        self.shift = new_shift(kit, machine)
         self.connector = Connector(
             dialect=dialect,
             transport_factory=kit.transport_factory,
@@ -137,7 +139,7 @@ class Slot:
             gate=kit.gate,
         )
         self.supervisor = Supervisor(
-            slot=self,
+            shifts=self,
             connector=self.connector,
             tokens=kit.tokens,
             health=kit.health,
@@ -153,13 +155,24 @@ class Slot:
         """The reconciler actor that takes this slot's changes of intent now."""
         return self.shift.actor
 
+    @property
+    def intents(self) -> IntentQueue:
+        """Where this slot's changes of intent go now (its current reconciler's queue)."""
+        return self.shift.actor.intents
+
     def intend(self, change: IntentChange) -> None:
-        """Hand a change of intent to the slot's reconciler (a burst costs one wake-up)."""
-        actor = self.shift.actor
-        intents = actor.intents
-        if not intents and actor.eager:
-            actor.inbox.send_nowait(intents)
-        intents.append(change)
+        """Carry ``change`` (its share of a change under the shard plan): the slot's own
+        desired sets follow it, and its reconciler gets it (a burst costs one wake-up).
+
+        Only for a slot with sets of its own: a feed of one slot shares the feed's intent's
+        sets with slot 0, and its intent hands changes to slot 0's reconciler itself.
+        """
+        kind, symbols, wanted = change
+        if wanted:
+            self.wanted[kind].update(symbols)
+        else:
+            self.wanted[kind].difference_update(symbols)
+        self.shift.actor.intents.put(change)
 
     async def run(self) -> None:
         """Run the slot (its shifts' actors and its supervisor) until :meth:`close`."""
@@ -190,9 +203,9 @@ class Slot:
         told every change of intent from now on; its actor runs at once."""
         assert self._nursery is not None
         old = self.shift
-        shift = Shift(self._kit, old.actor.machine.successor())
+        shift = new_shift(self._kit, old.actor.machine.successor())
         self._nursery.start_soon(shift.run)
-        old.actor.successor = shift.actor
+        old.actor.forward_to(shift.actor)
         return shift
 
     def adopt(self, shift: Shift) -> None:
@@ -206,13 +219,12 @@ class Slot:
 
     def retire(self, shift: Shift) -> None:
         """A shift whose connection is gone: its actor stops."""
-        shift.scope.cancel()
+        shift.retire()
 
     def drop_shift(self, shift: Shift) -> None:
         """A shift begun for a rotation that failed: forget it."""
-        if self.shift.actor.successor is shift.actor:
-            self.shift.actor.successor = None
-        shift.scope.cancel()
+        self.shift.actor.stop_forwarding_to(shift.actor)
+        shift.retire()
 
     def statistics(self) -> dict[str, object]:
         machine = self.shift.actor.machine

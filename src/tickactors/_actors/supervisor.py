@@ -2,9 +2,12 @@
 
 One supervisor drives one connection slot. Each attempt runs under its own
 deadline (trio-websocket's connect timeout does not cover a server that
-accepts TCP and never answers the upgrade); ``link.Connector`` runs each
-connection, and ``rotation.Rotator`` replaces it make-before-break before it
-grows too old or when the venue announces a shutdown. The delay between attempts is the
+accepts TCP and never answers the upgrade); ``connector.Connector`` runs each
+connection, and the supervisor's ``rotation.Rotator`` carries it, replacing it
+make-before-break before it grows too old or when the venue announces a shutdown.
+The supervisor knows its slot through the rotator's small interface
+(``rotation.Shifts``: the shift a new connection serves), and reads the rotator's
+counters through its statistics. The delay between attempts is the
 sans-I/O ``Backoff``'s: full jitter, a floor (AllTick: 3 s), and a reset only
 after a connection proved healthy, so a venue that accepts and closes at once
 sees delays grow, not a storm.
@@ -21,7 +24,6 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING
 
 import attrs
 import trio
@@ -32,12 +34,9 @@ from .._errors import AuthenticationError, CertificateError
 from .connector import Connector, describe
 from .health_bus import HealthBus
 from .market_delivery import SessionCounters
-from .rotation import Rotator
+from .rotation import Rotator, Shifts
 from .session import AuthRefused
 from .token_refresher import TokenRefresher
-
-if TYPE_CHECKING:
-    from .slot import Slot
 
 __all__ = ["Supervisor", "connection_numbers", "describe"]
 
@@ -48,7 +47,7 @@ class Supervisor:
     def __init__(
         self,
         *,
-        slot: Slot,
+        shifts: Shifts,
         connector: Connector,
         tokens: TokenRefresher,
         health: HealthBus,
@@ -56,17 +55,19 @@ class Supervisor:
         spare: trio.Lock | None,
         random: Callable[[], float],
     ) -> None:
-        self._slot = slot
+        self._shifts = shifts
         self._connector = connector
         self._tokens = tokens
         self._health = health
-        self._rotation = rotation
-        self._spare = spare
-        self._random = random
         self.state = "starting"
-        self.rotator: Rotator | None = None
-        self.rotations = 0
-        self.rotation_failures = 0
+        self.rotator = Rotator(
+            shifts=shifts,
+            connector=connector,
+            policy=rotation,
+            spare=spare,
+            random=random,
+            health=health,
+        )
         self._token_proven = False  # the last attempt's token carried a session
 
     @property
@@ -80,9 +81,9 @@ class Supervisor:
     @property
     def connection(self) -> int:
         """The number of the slot's current connection (the last one, between two)."""
-        rotator = self.rotator
-        if rotator is not None and not rotator.current.done.is_set():
-            return rotator.current.number
+        current = self.rotator.current
+        if current is not None and not current.done.is_set():
+            return current.number
         return self._connector.last_number
 
     async def run(self) -> None:
@@ -130,28 +131,11 @@ class Supervisor:
         self.state = "connecting"
         self._token_proven = False
         async with trio.open_nursery() as nursery:
-            opened = await nursery.start(self._connector.run, self._slot.shift)
+            opened = await nursery.start(self._connector.run, self._shifts.shift)
             if isinstance(opened, BaseException):
                 return opened
             self.state = "connected"
-            rotator = Rotator(
-                opened,
-                slot=self._slot,
-                connector=self._connector,
-                policy=self._rotation,
-                spare=self._spare,
-                random=self._random,
-                health=self._health,
-                supervisor=self,
-            )
-            self.rotator = rotator
-            nursery.start_soon(rotator.run, nursery)
-            while True:
-                link = rotator.current
-                await link.done.wait()
-                await rotator.settled()  # a rotation under way may take over
-                if rotator.current is link:
-                    break
+            link = await self.rotator.carry(opened)
             nursery.cancel_scope.cancel()
         self._token_proven = link.token_proven
         assert link.reason is not None
@@ -160,10 +144,8 @@ class Supervisor:
     def statistics(self) -> dict[str, object]:
         connector = self._connector
         c = connector.counters
-        rotator = self.rotator
-        budget = None
-        if rotator is not None:
-            budget = attrs.asdict(rotator.current.budget.statistics())
+        current = self.rotator.current
+        budget = None if current is None else attrs.asdict(current.budget.statistics())
         return {
             "budget": budget,
             "backoff": attrs.asdict(connector.backoff.statistics()),
@@ -172,8 +154,7 @@ class Supervisor:
             "connects": connector.connects,
             "disconnects": connector.disconnects,
             "backoff_attempts": connector.backoff.attempts,
-            "rotations": self.rotations,
-            "rotation_failures": self.rotation_failures,
+            **self.rotator.statistics(),
             "frames_received": c.frames_received,
             "frames_sent": c.frames_sent,
             "ticks_delivered": c.ticks_delivered,

@@ -6,7 +6,9 @@ one ``RequestTable`` for the whole life of the feed (so ids never repeat across
 reconnects), encodes it with the venue's dialect, and hands the frame to the
 writer of the connection it is meant for. Answers come back from the reader;
 deadlines come from the table. When a connection is lost, every request it
-carried fails at once.
+carried fails at once. A subscription's verdict goes back to the reconciler that asked
+(``Subscription.reply``), and nowhere else: with several slots, and shifts replacing
+each other in rotations, there is no "the" reconciler.
 
 A user's own request (``feed.request``) goes on the newest ready connection. One made
 before any connection was ever ready waits for the first one, within its own deadline
@@ -24,7 +26,7 @@ import attrs
 import trio
 
 from .._core.penalties import PenaltyBox
-from .._core.reconciler import Acked, Action, Event, RateLimited, Rejected, TimedOut
+from .._core.reconciler import Acked, Action, RateLimited, Rejected, TimedOut
 from .._core.requests import Outcome, RequestTable, Resolution
 from .._errors import CaptchaRequiredError
 from ..venues._dialect import Answer, AnswerKind, Dialect
@@ -70,13 +72,11 @@ class RequestTracker:
         inbox: tuple[
             trio.MemorySendChannel[TrackerMessage], trio.MemoryReceiveChannel[TrackerMessage]
         ],
-        reconciler: trio.MemorySendChannel[Event],
         *,
         request_timeout: float,
     ) -> None:
         self._dialect = dialect
         self._health = health
-        self._reconciler = reconciler
         self._timeout = request_timeout
         self.table: RequestTable[_Meta] = RequestTable()
         self.penalties: PenaltyBox[_Meta] = PenaltyBox()
@@ -337,7 +337,7 @@ class RequestTracker:
         if meta.what not in ("subscription", "lookup"):
             return
         assert meta.pending is not None
-        reconciler = meta.pending.reply or self._reconciler
+        reconciler = meta.pending.reply
         if resolution.outcome is Outcome.TIMED_OUT:
             reconciler.send_nowait(TimedOut(meta.ref))
             return

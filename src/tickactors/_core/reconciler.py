@@ -63,7 +63,8 @@ may force a deliberate resend of a state the venue already acked.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence, Set
+from types import MappingProxyType
 
 from tickactors._core.reconciler_events import (
     Acked,
@@ -90,7 +91,6 @@ from tickactors._core.reconciler_events import (
 from tickactors._core.reconciler_incremental import IncrementalKind
 from tickactors._core.reconciler_kind import STAT_NAMES, Config, InFlight, KindState
 from tickactors._core.reconciler_replace import ReplaceAllKind
-from tickactors._core.reconciler_views import ReconcilerViews
 from tickactors._core.spacing import SpacingGate
 from tickactors._values import StreamKind
 
@@ -121,7 +121,7 @@ __all__ = [
 _NEVER = float("-inf")
 
 
-class Reconciler(ReconcilerViews):
+class Reconciler:
     """Desired vs confirmed subscriptions of one connection slot (see the module doc).
 
     ``request_spacing``: minimum seconds between two requests (AllTick: one per
@@ -310,6 +310,12 @@ class Reconciler(ReconcilerViews):
 
     # ---------------------------------------------------------------- machinery
 
+    def _state(self, kind: StreamKind) -> KindState:
+        try:
+            return self._kinds[kind]
+        except KeyError:
+            raise ValueError(f"this reconciler does not handle {kind}") from None
+
     def _answer(self, ref: int, counter: str) -> InFlight | None:
         record = self._refs.pop(ref, None)
         self._stats["stale_answers" if record is None else counter] += 1
@@ -350,3 +356,60 @@ class Reconciler(ReconcilerViews):
         for state in self._kinds.values():
             state.settle()
         return out
+
+    # ------------------------------------------------------------ introspection
+
+    @property
+    def kinds(self) -> tuple[StreamKind, ...]:
+        return self._order
+
+    @property
+    def ready(self) -> bool:
+        return self._ready
+
+    def desired(self, kind: StreamKind) -> frozenset[str]:
+        return frozenset(self._state(kind).desired)
+
+    def wanted_view(self, kind: StreamKind) -> Set[str]:
+        """A live, read-only view of the desired set (no copy): for the ghost filter."""
+        return self._state(kind).desired.keys()
+
+    def confirmed(self, kind: StreamKind) -> frozenset[str]:
+        return frozenset(self._state(kind).confirmed)
+
+    def desired_and_confirmed(self) -> set[str]:
+        """The symbols desired and confirmed in some kind (a new set; no per-kind copies)."""
+        out: set[str] = set()
+        for state in self._kinds.values():
+            if state.confirmed:
+                out |= state.desired.keys() & state.confirmed
+        return out
+
+    def in_flight(self, kind: StreamKind) -> tuple[SendRequest, ...]:
+        """The requests of ``kind`` on the wire, oldest first."""
+        self._state(kind)
+        return tuple(r.request for r in self._refs.values() if r.request.kind is kind)
+
+    def rejected(self, kind: StreamKind) -> Mapping[str, tuple[int, str]]:
+        return MappingProxyType(dict(self._state(kind).rejected))
+
+    def is_converged(self) -> bool:
+        """Confirmed == desired - rejected for every kind, nothing in flight or waiting."""
+        return not self._refs and all(state.converged() for state in self._kinds.values())
+
+    def statistics(self) -> dict[str, object]:
+        """Counters since creation, plus ``in_flight`` and ``ready`` now.
+
+        ``requests_sent`` = ``acks + rejections + timeouts + rate_limited + voided +
+        in_flight`` (``voided``: in flight when the connection was lost).
+        ``stale_answers``: answers for refs no longer in flight, ignored.
+        ``ghosts_seen``: ghost ticks of unwanted symbols; ``ghost_resends`` and
+        ``refresh_resends``: deliberate resends of an acked state.
+        ``coalesced``: desired-set changes (one per symbol) that needed no request
+        of their own. ``symbols_rejected``: symbols reported in SymbolsRejected.
+        ``culprit_searches``: bisections started.
+        """
+        stats: dict[str, object] = dict(self._stats)
+        stats["in_flight"] = len(self._refs)
+        stats["ready"] = self._ready
+        return stats

@@ -31,7 +31,7 @@ from .._actors.health_bus import HealthBus
 from .._actors.messages import TrackerMessage, UserRequest
 from .._actors.queues import MarketQueue
 from .._actors.reconciling import Changes, ReconcilerActor
-from .._actors.slot import Slot, SlotKit
+from .._actors.slot import SlotKit
 from .._actors.supervisor import Supervisor, connection_numbers
 from .._actors.token_refresher import TokenRefresher
 from .._actors.tracker import RequestTracker
@@ -59,10 +59,13 @@ from .slot_table import request_spacing as request_spacing
 from .unwrap import running
 
 
-class Feed(FeedIntent):
+class Feed:
     """A live market-data feed. Create it with :func:`open_feed`.
 
-    ``subscribe``, ``unsubscribe`` and ``desired`` come from :class:`FeedIntent`.
+    What the user wants streamed is its :class:`FeedIntent`'s (``_feed/intent.py``):
+    ``subscribe`` and ``unsubscribe`` are the intent's own methods, ``desired``,
+    ``confirmed``, ``rejected``, ``wait_confirmed``, ``is_converged`` and
+    ``wait_converged`` hand the call to it.
     """
 
     def __init__(
@@ -98,8 +101,13 @@ class Feed(FeedIntent):
         self._dialect = dialect
         self._health = HealthBus()
         self._market = MarketQueue(buffer, policies)
-        self._init_intent(dialect, sharded=plan is not None)
-        self._filter_again = False
+        self._intent = intent = FeedIntent(dialect, sharded=plan is not None)
+        self._wanted = intent.wanted  # the intent's desired sets, read here, never changed
+        # The user's hot path: the intent's own bound methods, no call of the feed's between
+        # (a delegating method doubles a call's cost); they shadow the methods below, which
+        # carry the signatures and the documentation.
+        self.subscribe = intent.subscribe  # type: ignore[method-assign]
+        self.unsubscribe = intent.unsubscribe  # type: ignore[method-assign]
         self._closed = False
         self._tokens = TokenRefresher(venue.token_source, self._health, rng=rng)
         to_tracker, tracker_inbox = trio.open_memory_channel[TrackerMessage](math.inf)
@@ -128,27 +136,38 @@ class Feed(FeedIntent):
             backoff_cap=backoff_cap,
             healthy_after=healthy_after,
         )
-        self._slots = Slots(kit, plan, self._wanted, self._slot_adopted)
-        self._reconciler: ReconcilerActor = self._slots.first.actor
-        self._hand_intents_to(self._reconciler)
+        self._slots = Slots(kit, plan, intent.wanted, intent.adopted)
+        intent.hand_to(self._slots)
         self._tracker = RequestTracker(
             dialect,
             self._health,
             (to_tracker, tracker_inbox),
-            self._reconciler.inbox,  # the default route; every subscription names its own
             request_timeout=request_timeout,
         )
 
-    def _slot_adopted(self, slot: Slot) -> None:
-        """A slot's replacement connection took over: its reconciler takes the changes."""
-        if slot.number == 0:
-            self._reconciler = slot.actor
-            self._hand_intents_to(slot.actor)
+    @property
+    def _reconciler(self) -> ReconcilerActor:
+        """Slot 0's reconciler actor now (the only one unless the feed is sharded)."""
+        return self._slots.first.actor
 
     @property
     def venue(self) -> Venue:
         """The venue this feed connects to, as given to :func:`open_feed`."""
         return self._venue
+
+    def subscribe(self, *symbols: str, kind: StreamKind | None = None) -> None:
+        """Want these symbols' ``kind`` stream (the venue's main stream without ``kind``).
+
+        Synchronous: validated at once, reconciled in the background. Raises
+        ``InvalidSymbolError`` or ``CapacityError`` (both ``ValueError``) and changes
+        nothing if a symbol is invalid or would not fit the connections allowed.
+        """
+        self._intent.subscribe(*symbols, kind=kind)
+
+    def unsubscribe(self, *symbols: str, kind: StreamKind | None = None) -> None:
+        """No longer want these symbols' ``kind`` stream; their ticks stop reaching you at
+        once, whatever the venue still sends. Raises ``InvalidSymbolError`` for a bad one."""
+        self._intent.unsubscribe(*symbols, kind=kind)
 
     @property
     def kinds(self) -> tuple[StreamKind, ...]:
@@ -173,11 +192,17 @@ class Feed(FeedIntent):
 
     # -- intent ------------------------------------------------------------------------
 
+    def desired(self, kind: StreamKind | None = None) -> frozenset[str]:
+        """The symbols of ``kind`` (default: the venue's main stream) you want now."""
+        return self._intent.desired(kind)
+
     def confirmed(self, kind: StreamKind | None = None) -> frozenset[str]:
-        return self._slots.confirmed(self._kind(kind))
+        """The symbols of ``kind`` the venue confirmed (on every connection)."""
+        return self._intent.confirmed(kind)
 
     def rejected(self, kind: StreamKind | None = None) -> dict[str, tuple[int, str]]:
-        return self._slots.rejected(self._kind(kind))
+        """The symbols of ``kind`` the venue refused: symbol -> (code, reason)."""
+        return self._intent.rejected(kind)
 
     async def wait_confirmed(self, *symbols: str, kind: StreamKind | None = None) -> None:
         """Wait until the venue confirmed every one of ``symbols`` (all desired ones if none).
@@ -185,28 +210,16 @@ class Feed(FeedIntent):
         Raises ``VenueRejectedError`` if the venue rejected one of them. Put it under
         ``trio.fail_after`` for a deadline.
         """
-        kind = self._kind(kind)
-        wanted = self._validate(symbols, kind) if symbols else None
-        while True:
-            target = self._wanted[kind] if wanted is None else wanted
-            rejected = self._slots.rejected(kind)
-            for symbol in target:
-                if symbol in rejected:
-                    code, reason = rejected[symbol]
-                    raise VenueRejectedError(code, reason, request=f"subscribe {symbol}")
-            if target <= self._slots.confirmed(kind):
-                return
-            await self._reconciler.wait_changed()
+        await self._intent.wait_confirmed(*symbols, kind=kind)
 
     def is_converged(self) -> bool:
         """True when the venue confirmed every desired symbol (minus rejected ones) and nothing
         undesired is still subscribed, as far as the feed knows (on every connection)."""
-        return self._slots.is_converged()
+        return self._intent.is_converged()
 
     async def wait_converged(self) -> None:
         """Wait until the venue streams exactly what is desired (minus rejected symbols)."""
-        while not self.is_converged():
-            await self._reconciler.wait_changed()
+        await self._intent.wait_converged()
 
     async def request(self, endpoint: str, query: str = "", body: Any = None) -> Any:
         """Send a request of your own (Tradovate: ``contract/find``, ``user/syncrequest``, ...).
@@ -240,28 +253,24 @@ class Feed(FeedIntent):
 
     async def get_batch(self) -> list[MarketData]:
         """Every tick waiting (at least one): the fast way to consume a feed."""
+        intent = self._intent
         while True:
             batch = await self._market.get_batch()
-            if self._filter_again:
+            if intent.filter_again:
                 # An unsubscribe happened since these were queued: a tick of a symbol
                 # no longer wanted never reaches the user.
-                if not self._market:
-                    self._filter_again = False
-                wanted = self._wanted
-                batch = [item for item in batch if item.symbol in wanted[item.kind]]
+                batch = intent.refilter(batch, drained=not self._market)
                 if not batch:
                     continue
             return batch
 
     async def _get_kind_batch(self, kind: StreamKind) -> list[MarketData]:
         """Every item of ``kind`` waiting (at least one), from that kind's lane alone."""
+        intent = self._intent
         while True:
             batch = await self._market.get_kind_batch(kind)
-            if self._filter_again:
-                if not self._market:
-                    self._filter_again = False
-                wanted = self._wanted[kind]
-                batch = [item for item in batch if item.symbol in wanted]
+            if intent.filter_again:  # as in get_batch
+                batch = intent.refilter(batch, drained=not self._market)
                 if not batch:
                     continue
             return batch
@@ -352,6 +361,7 @@ class Feed(FeedIntent):
 
     def _close(self) -> None:
         self._closed = True
+        self._intent.close()
         self._market.close()
         self._health.close()
 

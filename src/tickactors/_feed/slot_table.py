@@ -1,8 +1,8 @@
 """The feed's connection slots, and the shard plan that spreads the desired symbols over them.
 
 Without limits (no symbol cap per connection given, no connection cap known) a feed has
-one slot, whose desired sets are the feed's own, and no plan: every change goes to slot
-0's reconciler on the fast path of ``_feed/intent.py``. With limits (``open_feed``'s
+one slot, whose desired sets are the feed's intent's own, and no plan: every change goes
+to slot 0's reconciler on the fast path of ``_feed/intent.py``. With limits (``open_feed``'s
 ``max_symbols_per_connection`` / ``max_connections``, or a venue preset such as
 ``AllTick(plan="professional")``), a :class:`~tickactors._core.sharding.ShardPlan` says
 which slot carries each subscription: :meth:`Slots.place` applies a change to the plan
@@ -129,10 +129,6 @@ class Slots:
         for number, kinds in (placement.added if wanted else placement.removed).items():
             slot = self.by_number[number]
             for change_kind, share in kinds.items():
-                if wanted:
-                    slot.wanted[change_kind] |= share
-                else:
-                    slot.wanted[change_kind] -= share
                 slot.intend((change_kind, tuple(share), wanted))
         for number in placement.closed:
             self.closed += 1
@@ -157,6 +153,10 @@ class Slots:
         for slot in self:
             out.update(slot.actor.machine.rejected(kind))
         return out
+
+    async def wait_changed(self) -> None:
+        """Wait until the next step (or poll) of any slot's reconciler is over."""
+        await self.kit.changes.wait()
 
     def is_converged(self) -> bool:
         for slot in self.by_number.values():
