@@ -35,6 +35,7 @@ EXPECTED: dict[str, set[str]] = {
         "BookLevel",
         "Quote",
         "MarketData",
+        "EventName",
         "HealthEvent",
         "StreamKind",
         "TRADES",

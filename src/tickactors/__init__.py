@@ -19,8 +19,8 @@
 (``AllTick``, ``Tradovate``). A feed yields :class:`Tick`, :class:`BookSnapshot` and
 :class:`Quote` values of the stream kinds :data:`TRADES`, :data:`BOOK` and
 :data:`QUOTES` (``feed.ticks(kind=...)`` one kind, typed precisely; ``feed.ticks()``
-every kind, :data:`MarketData`), and :class:`HealthEvent` values; every error it raises
-on purpose is a :class:`FeedError`. The sinks (:func:`open_jsonl_sink`,
+every kind, :data:`MarketData`), and :class:`HealthEvent` values (named by
+:class:`EventName`); every error it raises on purpose is a :class:`FeedError`. The sinks (:func:`open_jsonl_sink`,
 :func:`open_nats_sink`, :func:`open_sink`) capture what a feed delivers. The README's
 "Library" section and the scripts in ``examples/`` show each in use.
 """
@@ -54,6 +54,7 @@ from ._values import QUOTES as QUOTES
 from ._values import TRADES as TRADES
 from ._values import BookLevel as BookLevel
 from ._values import BookSnapshot as BookSnapshot
+from ._values import EventName as EventName
 from ._values import HealthEvent as HealthEvent
 from ._values import MarketData as MarketData
 from ._values import Quote as Quote
@@ -80,6 +81,7 @@ __all__ = [
     "CertificateError",
     "ConnectError",
     "ConnectionLostError",
+    "EventName",
     "Feed",
     "FeedClosedError",
     "FeedError",

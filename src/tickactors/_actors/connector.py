@@ -31,7 +31,7 @@ from .._core.budget import OutboundBudget
 from .._core.spacing import SpacingGate
 from .._errors import CertificateError, ConnectError
 from .._net.transport import Transport, TransportClosed, TransportFactory
-from .._values import StreamKind
+from .._values import EventName, StreamKind
 from ..venues._dialect import Dialect
 from .health_bus import HealthBus
 from .market_delivery import SessionCounters
@@ -114,7 +114,7 @@ class Connector:
         """Open a connection for ``shift``; ``task_status.started`` gets the :class:`Link`
         (then serve it to its end) or the ``ConnectError`` that says why there is none."""
         self.last_number = number = next(self._numbers)
-        self._health.emit("connecting", number, url=self.dialect.display_url())
+        self._health.emit(EventName.CONNECTING, number, url=self.dialect.display_url())
         gate = self.gate
         if gate is not None:
             gate.opened()  # counted before it connects: never fewer than the venue counts
@@ -137,12 +137,12 @@ class Connector:
                         nursery, url, self._tokens.current(), self._ssl, self.connect_timeout
                     )
                 except CertificateError as exc:
-                    self._health.emit("certificate_failed", number, str(exc))
+                    self._health.emit(EventName.CERTIFICATE_FAILED, number, str(exc))
                     nursery.cancel_scope.cancel()
                     task_status.started(exc)
                     return
                 except ConnectError as exc:
-                    self._health.emit("connect_failed", number, str(exc))
+                    self._health.emit(EventName.CONNECT_FAILED, number, str(exc))
                     nursery.cancel_scope.cancel()
                     task_status.started(exc)
                     return
@@ -168,7 +168,7 @@ class Connector:
                     nursery.cancel_scope.cancel()
             assert reason is not None
             self._health.emit(
-                "disconnected", number, describe(reason), reason=type(reason).__name__
+                EventName.DISCONNECTED, number, describe(reason), reason=type(reason).__name__
             )
         finally:
             if link is not None:
@@ -187,7 +187,7 @@ class Connector:
         )
         writer_in, writer_out = trio.open_memory_channel[Outbound](math.inf)
         self._tracker.send_nowait(LinkUp(number, writer_in))
-        self._health.emit("connected", number, url=dialect.display_url())
+        self._health.emit(EventName.CONNECTED, number, url=dialect.display_url())
         session = Session(
             connection=number,
             transport=transport,

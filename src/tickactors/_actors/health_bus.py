@@ -12,7 +12,7 @@ from typing import Any
 
 import trio
 
-from .._values import HealthEvent
+from .._values import EventName, HealthEvent
 from .queues import BatchQueue, Policy
 
 logger = logging.getLogger("tickactors")
@@ -47,9 +47,12 @@ class HealthBus:
         self.queue: BatchQueue[HealthEvent] = BatchQueue(capacity, Policy.DROP_OLDEST)
         self.counts: dict[str, int] = {}
 
-    def emit(self, event: str, connection: int = 0, message: str = "", **detail: Any) -> None:
+    def emit(
+        self, event: EventName, connection: int = 0, message: str = "", **detail: Any
+    ) -> None:
         item = HealthEvent(event, trio.current_time(), connection, message, detail)
-        self.counts[event] = self.counts.get(event, 0) + 1
+        name = event.value  # counts keyed by plain text: JSON encoders refuse str subclasses
+        self.counts[name] = self.counts.get(name, 0) + 1
         level = logging.WARNING if event in _WARNINGS else logging.INFO
         if logger.isEnabledFor(level):
             logger.log(level, "[conn %d] %s %s %s", connection, event, message, detail or "")

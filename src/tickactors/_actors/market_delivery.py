@@ -16,7 +16,7 @@ import trio
 
 from .._core.reconciler import GhostSeen
 from .._core.staleness import StalenessMonitor
-from .._values import BOOK, QUOTES, TRADES, MarketData, StreamKind
+from .._values import BOOK, QUOTES, TRADES, EventName, MarketData, StreamKind
 from ..venues._dialect import MarketBatch
 from .health_bus import HealthBus
 from .queues import MarketQueue
@@ -103,7 +103,7 @@ def report_gaps(market: MarketQueue, health: HealthBus, connection: int, now: fl
         kind, _, symbol = key.partition(":")
         streams.setdefault(kind, {})[symbol] = count
     health.emit(
-        "gap",
+        EventName.GAP,
         connection,
         f"{report.count} item(s) dropped for a slow consumer",
         dropped=report.count,

@@ -57,7 +57,7 @@ from .._core.reconciler import (
     Want,
 )
 from .._core.staleness import StalenessMonitor
-from .._values import StreamKind
+from .._values import EventName, StreamKind
 from .health_bus import HealthBus
 from .messages import ConnectionOpened, Subscription, TrackerMessage
 
@@ -296,7 +296,7 @@ class ReconcilerActor:
                 self._confirmed(command, now)
             elif isinstance(command, SymbolsRejected):
                 self._health.emit(
-                    "rejected",
+                    EventName.REJECTED,
                     self._connection,
                     command.reason,
                     stream=command.kind.value,
@@ -305,7 +305,7 @@ class ReconcilerActor:
                 )
             elif isinstance(command, GhostPersisting):
                 self._health.emit(
-                    "ghost",
+                    EventName.GHOST,
                     self._connection,
                     "data keeps coming after the venue confirmed the unsubscribe; asking again",
                     stream=command.kind.value,
@@ -334,7 +334,7 @@ class ReconcilerActor:
     def _confirmed(self, command: Confirmed, now: float) -> None:
         self._sync_watch(now)
         self._health.emit(
-            "subscribed",
+            EventName.SUBSCRIBED,
             self._connection,
             stream=command.kind.value,
             symbols=sorted(command.symbols),

@@ -42,7 +42,7 @@ from typing import Protocol
 import trio
 
 from .._core.overlap import Handover, RotationPolicy
-from .._values import StreamKind
+from .._values import EventName, StreamKind
 from .connector import Connector, Link, Rotated, describe
 from .health_bus import HealthBus
 from .overlapping import Overlap
@@ -168,7 +168,7 @@ class Rotator:
     async def _replace(self, nursery: trio.Nursery, old: Link, why: str) -> bool:
         shifts, health = self._shifts, self._health
         health.emit(
-            "rotating",
+            EventName.ROTATING,
             old.number,
             f"replacing connection {old.number} ({why})",
             reason=why,
@@ -195,7 +195,7 @@ class Rotator:
         if shortfall is not None:
             old_end = describe(old.reason) if old.reason is not None else ""
             health.emit(
-                "handover_incomplete",
+                EventName.HANDOVER_INCOMPLETE,
                 new.number,
                 shortfall.message(old.number, new.number, old_end),
                 symbols={kind.value: sorted(s)[:100] for kind, s in shortfall.missing.items()},
@@ -209,7 +209,7 @@ class Rotator:
         shifts.retire(old.shift)
         self._rotations += 1
         health.emit(
-            "rotated",
+            EventName.ROTATED,
             new.number,
             f"connection {new.number} replaced connection {old.number}",
             replaced=old.number,
@@ -222,7 +222,7 @@ class Rotator:
     def _failed(self, old: Link, shift: Shift, why: str) -> bool:
         old.session.overlap_with(None)
         self._shifts.drop_shift(shift)
-        self._health.emit("rotation_failed", old.number, why)
+        self._health.emit(EventName.ROTATION_FAILED, old.number, why)
         return False
 
     def statistics(self) -> dict[str, int]:

@@ -31,7 +31,7 @@ from .._core.staleness import ConnectionStale, StalenessMonitor, SymbolStale
 from .._errors import ProtocolError, VenueShutdownError
 from .._net.transport import Transport, TransportClosed
 from .._secret import Secret
-from .._values import MarketData, StreamKind
+from .._values import EventName, MarketData, StreamKind
 from ..venues._dialect import Answer, AnswerKind, Dialect, MarketBatch, Notice, NoticeKind
 from .health_bus import HealthBus
 from .market_delivery import SessionCounters, report_gaps, wanted_groups
@@ -191,7 +191,10 @@ class Session:
                             continue
                         if answer.kind is AnswerKind.AUTH:
                             self._health.emit(
-                                "auth_failed", self.connection, answer.message, code=answer.code
+                                EventName.AUTH_FAILED,
+                                self.connection,
+                                answer.message,
+                                code=answer.code,
                             )
                             raise AuthRefused(answer.message)
                         self._tracker.send_nowait(AnswerIn(self.connection, answer))
@@ -239,7 +242,7 @@ class Session:
         if count <= 10 or count % 1000 == 0:
             excerpt = frame[:120] if isinstance(frame, str) else repr(frame[:120])
             self._health.emit(
-                "decode_error",
+                EventName.DECODE_ERROR,
                 self.connection,
                 str(exc),
                 count=count,
@@ -270,12 +273,14 @@ class Session:
         if answer is None:
             raise SessionEnded("no answer to authorize")
         if answer.kind is AnswerKind.AUTH:
-            self._health.emit("auth_failed", self.connection, answer.message, code=answer.code)
+            self._health.emit(
+                EventName.AUTH_FAILED, self.connection, answer.message, code=answer.code
+            )
             raise AuthRefused(answer.message)
         if answer.kind is not AnswerKind.OK:
             raise SessionEnded(f"authorize answered {answer.code} {answer.message}")
         self.authorized = True
-        self._health.emit("authorized", self.connection)
+        self._health.emit(EventName.AUTHORIZED, self.connection)
 
     async def _setup_call(self, endpoint: str, query: str, body: object) -> None:
         """One setup request on this connection; anything but a 2xx ends the connection."""
@@ -287,16 +292,18 @@ class Session:
         if not isinstance(answer, Answer) or answer.kind is not AnswerKind.OK:
             why = answer.message if isinstance(answer, Answer) else resolution.outcome.value
             raise SessionEnded(f"{endpoint} failed: {why}")
-        self._health.emit("setup", self.connection, endpoint, request=endpoint)
+        self._health.emit(EventName.SETUP, self.connection, endpoint, request=endpoint)
 
     def _notice(self, notice: Notice) -> None:
         kind = notice.kind
         if kind is NoticeKind.OPENED:
             self._opened.set()
         elif kind is NoticeKind.CLOSING:
-            self._health.emit("venue_closing", self.connection, notice.text, code=notice.code)
+            self._health.emit(
+                EventName.VENUE_CLOSING, self.connection, notice.text, code=notice.code
+            )
         elif kind is NoticeKind.SHUTDOWN:
-            self._health.emit("shutdown", self.connection, notice.text, reason=notice.text)
+            self._health.emit(EventName.SHUTDOWN, self.connection, notice.text, reason=notice.text)
             if notice.text in QUOTA_SHUTDOWNS:
                 raise VenueShutdownError(notice.text)
             self.shutdown.set()  # the supervisor replaces the connection before it goes
@@ -305,7 +312,9 @@ class Session:
             # arguments (``{"connection": 1}``) and end the feed with a TypeError.
             data = notice.data
             self._health.emit(
-                "clock", self.connection, **{key: data[key] for key in ("t", "s") if key in data}
+                EventName.CLOCK,
+                self.connection,
+                **{key: data[key] for key in ("t", "s") if key in data},
             )
 
     # -- writer, heartbeat, staleness --------------------------------------------------
@@ -351,7 +360,7 @@ class Session:
             for verdict in monitor.poll(now):
                 if isinstance(verdict, ConnectionStale):
                     self._health.emit(
-                        "stale",
+                        EventName.STALE,
                         self.connection,
                         f"nothing received for {verdict.silent_for:.3f} s",
                         silent_for=round(verdict.silent_for, 6),
@@ -368,7 +377,7 @@ class Session:
                     continue
                 kinds = self._reconciler.kinds_of(verdict.symbol)
                 self._health.emit(
-                    "symbol_stale",
+                    EventName.SYMBOL_STALE,
                     self.connection,
                     f"{verdict.symbol} silent for {verdict.silent_for:.3f} s; re-subscribing it",
                     symbol=verdict.symbol,

@@ -31,6 +31,7 @@ import trio
 from .._core.backoff import Backoff
 from .._core.overlap import RotationPolicy
 from .._errors import AuthenticationError, CertificateError
+from .._values import EventName
 from .connector import Connector, describe
 from .health_bus import HealthBus
 from .market_delivery import SessionCounters
@@ -117,7 +118,7 @@ class Supervisor:
             delay = backoff.connection_failed(now)
             self.state = "backoff"
             self._health.emit(
-                "reconnecting",
+                EventName.RECONNECTING,
                 self.connection,
                 f"next attempt in {delay:.3f} s",
                 delay=round(delay, 6),

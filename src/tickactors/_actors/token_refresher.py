@@ -17,6 +17,7 @@ from .._core.token_schedule import TokenSchedule
 from .._errors import AuthenticationError, CertificateError
 from .._net.token_source import TokenSource
 from .._secret import Secret, redact
+from .._values import EventName
 from .health_bus import HealthBus
 
 
@@ -82,13 +83,13 @@ class TokenRefresher:
             except AuthenticationError:
                 raise
             except CertificateError as exc:  # a CA nobody trusts: retrying cannot help
-                self._health.emit("certificate_failed", 0, str(exc))
+                self._health.emit(EventName.CERTIFICATE_FAILED, 0, str(exc))
                 raise
             except Exception as exc:
                 now = trio.current_time()
                 delay = self.schedule.refresh_failed(now)
                 message = redact(f"{type(exc).__name__}: {exc}", self.current())
-                self._health.emit("token_failed", 0, message, retry_in=round(delay, 3))
+                self._health.emit(EventName.TOKEN_FAILED, 0, message, retry_in=round(delay, 3))
                 await trio.sleep(delay)
                 continue
             now = trio.current_time()
@@ -98,7 +99,7 @@ class TokenRefresher:
             self._changed.set()
             self._changed = trio.Event()
             self._health.emit(
-                "token_refreshed",
+                EventName.TOKEN_REFRESHED,
                 0,
                 lifetime=issued.lifetime,
                 generation=self.generation,

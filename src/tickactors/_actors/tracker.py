@@ -29,6 +29,7 @@ from .._core.penalties import PenaltyBox
 from .._core.reconciler import Acked, Action, RateLimited, Rejected, TimedOut
 from .._core.requests import Outcome, RequestTable, Resolution
 from .._errors import CaptchaRequiredError
+from .._values import EventName
 from ..venues._dialect import Answer, AnswerKind, Dialect
 from .health_bus import HealthBus
 from .messages import (
@@ -213,7 +214,7 @@ class RequestTracker:
 
     def _waited_too_long(self, message: UserRequest, opened_at: float, now: float) -> None:
         self._health.emit(
-            "request_timeout",
+            EventName.REQUEST_TIMEOUT,
             0,
             f"no connection ready for user request {message.endpoint} within {self._timeout:g} s",
             request_id=0,
@@ -295,7 +296,7 @@ class RequestTracker:
             # the connection as a whole (AllTick sends such errors with seq_id 0).
             self.unsolicited += 1
             self._health.emit(
-                "venue_error",
+                EventName.VENUE_ERROR,
                 connection,
                 answer.message,
                 code=answer.code,
@@ -306,7 +307,7 @@ class RequestTracker:
         meta = resolution.meta
         if resolution.outcome is Outcome.TIMED_OUT:
             self._health.emit(
-                "request_timeout",
+                EventName.REQUEST_TIMEOUT,
                 meta.connection,
                 f"no answer to {meta.what} request {resolution.request_id} "
                 f"within {self._timeout:g} s",
@@ -350,7 +351,9 @@ class RequestTracker:
         elif answer.kind is AnswerKind.OK:
             reconciler.send_nowait(Acked(meta.ref))
         elif answer.kind in (AnswerKind.RATE_LIMITED, AnswerKind.KICKED):
-            self._health.emit("rate_limited", meta.connection, answer.message, code=answer.code)
+            self._health.emit(
+                EventName.RATE_LIMITED, meta.connection, answer.message, code=answer.code
+            )
             reconciler.send_nowait(RateLimited(meta.ref, answer.retry_after))
         else:
             reconciler.send_nowait(Rejected(meta.ref, answer.code, answer.message))
@@ -361,7 +364,9 @@ class RequestTracker:
         if not isinstance(answer, Answer) or (meta.pending is None and meta.call is None):
             return False
         if answer.kind is AnswerKind.CAPTCHA:
-            self._health.emit("captcha", meta.connection, answer.message, request=meta.describe)
+            self._health.emit(
+                EventName.CAPTCHA, meta.connection, answer.message, request=meta.describe
+            )
             raise CaptchaRequiredError(meta.describe)
         if answer.kind is not AnswerKind.PENALTY or answer.ticket is None:
             return False
@@ -374,7 +379,7 @@ class RequestTracker:
             wait=wait,
         )
         self._health.emit(
-            "penalty",
+            EventName.PENALTY,
             meta.connection,
             f"the venue asks to resend {meta.describe} in {wait:g} s",
             wait=wait,
