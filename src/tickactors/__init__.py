@@ -20,8 +20,9 @@
 :class:`Quote` values of the stream kinds :data:`TRADES`, :data:`BOOK` and
 :data:`QUOTES` (``feed.ticks(kind=...)`` one kind, typed precisely; ``feed.ticks()``
 every kind, :data:`MarketData`), and :class:`HealthEvent` values (named by
-:class:`EventName`); every error it raises on purpose is a :class:`FeedError`. The sinks (:func:`open_jsonl_sink`,
-:func:`open_nats_sink`, :func:`open_sink`) capture what a feed delivers. The README's
+:class:`EventName`); every error it raises on purpose is a :class:`FeedError`. The
+sinks (:func:`open_jsonl_sink`, :func:`open_nats_sink`, :func:`open_sink`) capture what
+a feed delivers. The README's
 "Library" section and the scripts in ``examples/`` show each in use.
 """
 
