@@ -429,3 +429,99 @@ async def test_a_429_pauses_the_request_and_a_close_frame_reconnects(autojump_cl
         await until_event(feed, "authorized")
         await quotes_for(feed, ["ESZ6"])
         assert dict(sim.stats.violations) == {}
+
+
+@asynccontextmanager
+async def recording(feed):
+    """Every health event of the feed, in a list, while the block runs."""
+    events = []
+
+    async def record():
+        async for event in feed.events():
+            events.append(event)
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(record)
+        yield events
+        nursery.cancel_scope.cancel()
+
+
+async def test_a_close_frame_on_an_open_socket_ends_the_session_at_once(autojump_clock):
+    """``c[...]`` with the socket left open: the feed closes it and reconnects within the
+    backoff's first step, not after ``stale_after``; a request in flight fails at once and
+    is never sent again."""
+    async with tradovate_feed(request_timeout=30.0, stale_after=10.0) as (sim, feed):
+        async with recording(feed) as events:
+            feed.subscribe("ESZ6")
+            await quotes_for(feed, ["ESZ6"])
+            await trio.sleep(12)  # healthy with data: the backoff starts from its first step
+            (first,) = sim.connections
+            sim.faults.lose_acks(1)  # the next request stays in flight
+            failed_at = []
+
+            async def ask():
+                with pytest.raises(tickactors.ConnectionLostError):
+                    await feed.request("contract/find", "name=NQZ6")
+                failed_at.append(trio.current_time())
+
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(ask)
+                await trio.sleep(1)
+                closed_at = trio.current_time()
+                sim.faults.close_frame_keep_open(3000, "Session closed")
+            assert failed_at[0] - closed_at < 0.1  # at once, not at its 30 s deadline
+            # a quote received after the c[...] came on the new connection
+            first_data_at = None
+            with trio.fail_after(30):
+                while first_data_at is None:
+                    later_quotes = [q for q in await feed.get_batch() if q.received_at > closed_at]
+                    if later_quotes:
+                        first_data_at = later_quotes[0].received_at
+            await trio.sleep(35)  # past the request's deadline and several stale_after
+        names = [e.event for e in events]
+        (closing,) = [e for e in events if e.event == "venue_closing"]
+        assert (closing.detail["code"], closing.message) == (3000, "Session closed")
+        (gone,) = [e for e in events if e.event == "disconnected"]
+        assert gone.detail["reason"] == "VenueClosed" and gone.connection == first.id
+        assert gone.time - closed_at < 0.1  # closed at once (the polite close answered)
+        (again,) = [e for e in events if e.event == "reconnecting"]
+        assert again.detail["attempt"] == 1 and again.detail["delay"] <= 2.0  # floor 1 + 1
+        assert "stale" not in names
+        later = [e.event for e in events if e.time >= closed_at]
+        assert later.count("connecting") == later.count("authorized") == 1  # one new connection
+        assert first_data_at - closed_at < 10.0  # well before stale_after
+        (second,) = sim.connections
+        assert second is not first and first.closed_reason == "close_frame_keep_open"
+        assert endpoints(second)[0] == "authorize" and "md/subscribeQuote" in endpoints(second)
+        asked = [r for c in (first, second) for r in c.requests if r[3] == "name=NQZ6"]
+        assert len(asked) == 1  # seen by the venue exactly once, never sent again
+        print(f"c[...] -> first data on the new connection: {first_data_at - closed_at:.3f} s")
+        assert dict(sim.stats.violations) == {}
+
+
+async def test_a_shutdown_notice_then_its_close_frame_open_one_new_connection(autojump_clock):
+    """Maintenance: the notice starts a rotation, the ``c[...]`` right behind it ends the old
+    session at once; the two do not fight: exactly one new connection, no stale wait."""
+    async with tradovate_feed(stale_after=10.0) as (sim, feed):
+        async with recording(feed) as events:
+            feed.subscribe("ESZ6")
+            await quotes_for(feed, ["ESZ6"])
+            await trio.sleep(12)
+            (first,) = sim.connections
+            closed_at = trio.current_time()
+            sim.faults.shutdown("Maintenance")  # the event, c[3000,...], the close
+            await trio.sleep(30)
+            seen = await quotes_for(feed, ["ESZ6"])
+            assert any(q.received_at > closed_at for q in seen)
+        later = [e for e in events if e.time >= closed_at]
+        names = [e.event for e in later]
+        assert names.count("connecting") == names.count("authorized") == 1
+        assert "stale" not in names and "rotation_failed" not in names
+        (gone,) = [e for e in later if e.event == "disconnected"]
+        assert gone.connection == first.id and gone.time - closed_at < 0.1
+        # the rotation took over (no backoff) or, had the old session ended before the
+        # rotation began, the supervisor reconnected: one or the other, never both
+        assert ("rotated" in names) != ("reconnecting" in names)
+        (second,) = sim.connections
+        assert second is not first and second.quote_symbols == ("ESZ6",)
+        assert dict(sim.stats.violations) == {}

@@ -127,6 +127,32 @@ async def test_kick_and_expire_token(autojump_clock: trio.abc.Clock) -> None:
             assert (await probe.authorize(token))["d"] == "Access is denied"
 
 
+async def test_close_frame_keep_open_ends_the_session_and_leaves_the_socket(
+    autojump_clock: trio.abc.Clock,
+) -> None:
+    async with open_simulator("tradovate", config=PLAIN) as sim:
+        async with await ready(sim) as probe:
+            await probe.call("md/subscribeQuote", {"symbol": "ESZ6"})
+            (conn,) = sim.connections
+            sim.faults.close_frame_keep_open(3000, "Session closed")
+            frame = ""
+            while not (isinstance(frame, str) and frame.startswith("c")):
+                frame = await probe.receive()
+            assert frame == 'c[3000,"Session closed"]'
+            closed_at = trio.current_time()
+            await probe.request("md/subscribeQuote", {"symbol": "NQZ6"})  # logged, ignored
+            await probe.heartbeat()
+            assert await probe.collect(60.0) == []  # no data, no h, no close: a dead session
+            assert sim.connections == [conn]  # the socket is still open, past the watchdog
+            assert conn.closed_reason == "close_frame_keep_open"
+            assert [r[1] for r in conn.requests][-1] == "md/subscribeQuote"
+            assert trio.current_time() >= closed_at + 60.0
+        await trio.sleep(1.0)
+        assert sim.connections == []  # the client's close ended it
+        assert sim.stats.closes["close_frame_keep_open"] == 1
+        assert sim.stats.faults_injected["close_frame_keep_open"] == 1
+
+
 async def test_drop_stall_and_max_age_have_no_close_frame(autojump_clock: trio.abc.Clock) -> None:
     async with open_simulator("tradovate") as sim:
         async with await ready(sim) as probe:

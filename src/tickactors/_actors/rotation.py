@@ -60,7 +60,8 @@ class Shifts(Protocol):
         ...
 
     def carried(self) -> dict[StreamKind, frozenset[str]]:
-        """What the current connection streams: desired and confirmed, per kind."""
+        """What the current connection streams: desired and confirmed, per kind (once it
+        is gone, what it streamed when it went)."""
         ...
 
     def begin_shift(self) -> Shift:

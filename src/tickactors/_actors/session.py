@@ -3,7 +3,8 @@
 A :class:`Session` runs the four tasks of one open WebSocket in a nursery of
 its own. The first task to end for a reason that concerns the connection (the
 peer closed, a send timed out, the staleness detector gave up, the venue
-refused the token) records that reason and cancels the rest; the supervisor
+refused the token, the venue's close notice ended the session) records that
+reason and cancels the rest; the supervisor
 then decides what comes next. Anything else escaping a task is a bug, and
 propagates.
 
@@ -71,6 +72,16 @@ class StaleConnection(SessionEnded):
 
 class AuthRefused(SessionEnded):
     """The venue refused the token."""
+
+
+class VenueClosed(SessionEnded):
+    """The venue ended the session (``NoticeKind.CLOSING``, Tradovate's ``c[code,"reason"]``):
+    nothing more comes on it, whether or not the venue closes the socket too."""
+
+    def __init__(self, code: int | None, reason: str) -> None:
+        super().__init__(f"{code} {reason}" if reason else str(code))
+        self.code = code
+        self.reason = reason
 
 
 #: Reasons that end a connection and lead to a reconnect, not to the feed's failure.
@@ -164,7 +175,8 @@ class Session:
         monitor = self._monitor
         counters = self._counters
         market = self._market
-        while True:
+        closed: Notice | None = None  # the venue's close notice: this batch is the last
+        while closed is None:
             frames = await receive_many(MAX_FRAMES_PER_BATCH)
             now = trio.current_time()
             monitor.message(now)
@@ -187,7 +199,8 @@ class Session:
                 if answers:
                     for answer in answers:
                         if isinstance(answer, Notice):
-                            self._notice(answer)
+                            if self._notice(answer):
+                                closed = answer
                             continue
                         if answer.kind is AnswerKind.AUTH:
                             self._health.emit(
@@ -198,6 +211,8 @@ class Session:
                             )
                             raise AuthRefused(answer.message)
                         self._tracker.send_nowait(AnswerIn(self.connection, answer))
+                if closed is not None:
+                    break  # nothing after the venue's close belongs to this session
             if batch:
                 out = self._filter(batch, now)
                 if self._overlap is not None:
@@ -209,6 +224,9 @@ class Session:
                         await self._deliver_when_room(out)
                     elif market.put_nowait(out) or market.gaps_unreported:
                         self._report_gaps(now)
+        # The data that came before the close was delivered; now the session ends, and the
+        # connector closes the socket politely whatever the venue does with it.
+        raise VenueClosed(closed.code, closed.text)
 
     def _filter(self, batch: MarketBatch, now: float) -> list[tuple[StreamKind, list[MarketData]]]:
         """The batch's wanted items by kind (``delivery.wanted_groups``)."""
@@ -294,7 +312,9 @@ class Session:
             raise SessionEnded(f"{endpoint} failed: {why}")
         self._health.emit(EventName.SETUP, self.connection, endpoint, request=endpoint)
 
-    def _notice(self, notice: Notice) -> None:
+    def _notice(self, notice: Notice) -> bool:
+        """Carry out what ``notice`` means; True when it ends the session (``CLOSING``: the
+        reader delivers what came before it, then ends the session with ``VenueClosed``)."""
         kind = notice.kind
         if kind is NoticeKind.OPENED:
             self._opened.set()
@@ -302,6 +322,7 @@ class Session:
             self._health.emit(
                 EventName.VENUE_CLOSING, self.connection, notice.text, code=notice.code
             )
+            return True
         elif kind is NoticeKind.SHUTDOWN:
             self._health.emit(EventName.SHUTDOWN, self.connection, notice.text, reason=notice.text)
             if notice.text in QUOTA_SHUTDOWNS:
@@ -316,6 +337,7 @@ class Session:
                 self.connection,
                 **{key: data[key] for key in ("t", "s") if key in data},
             )
+        return False
 
     # -- writer, heartbeat, staleness --------------------------------------------------
 

@@ -189,14 +189,9 @@ class Slot:
     # -- rotation ------------------------------------------------------------------------
 
     def carried(self) -> dict[StreamKind, frozenset[str]]:
-        """What the current connection streams: desired and confirmed, per kind."""
-        machine = self.shift.actor.machine
-        out = {}
-        for kind in machine.kinds:
-            symbols = machine.confirmed(kind) & machine.desired(kind)
-            if symbols:
-                out[kind] = symbols
-        return out
+        """What the current connection streams: desired and confirmed, per kind (once it
+        is gone, what it streamed when it went: ``Shift.carried``)."""
+        return self.shift.carried()
 
     def begin_shift(self) -> Shift:
         """A shift for a replacement connection: the successor of the current machine,

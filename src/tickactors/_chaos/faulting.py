@@ -53,6 +53,8 @@ def apply_fault(
         faults.p_ticket(params["n"], p_time=params["p_time"])
     elif kind == "shutdown":
         faults.shutdown(params["reason_code"])
+    elif kind == "close_frame_keep_open":
+        faults.close_frame_keep_open(params["code"], params["reason"])
     elif kind in ("lose_acks", "drop_requests", "rate_limit_429", "malformed"):
         getattr(faults, kind)(params["n"])
     else:  # drop, kick

@@ -39,7 +39,7 @@ COMMON_KINDS: Final = (
     "expire_token",
     "max_age",
 )
-TRADOVATE_KINDS: Final = ("p_ticket", "rate_limit_429", "shutdown")
+TRADOVATE_KINDS: Final = ("p_ticket", "rate_limit_429", "shutdown", "close_frame_keep_open")
 
 #: Faults that must cost the feed its connection (recovery needs a newer one).
 NEEDS_NEW_CONNECTION: Final = frozenset(
@@ -52,6 +52,7 @@ NEEDS_NEW_CONNECTION: Final = frozenset(
         "expire_token",
         "max_age",
         "shutdown",
+        "close_frame_keep_open",
     }
 )
 #: Faults armed for the next occurrences (requests, connections): they end when used up.
@@ -161,6 +162,8 @@ class FaultPlan:
             return FaultSpec(kind, {"n": 1}, None)
         if kind == "shutdown":
             return FaultSpec(kind, {"reason_code": "Maintenance"}, 0.0)
+        if kind == "close_frame_keep_open":
+            return FaultSpec(kind, {"code": 3000, "reason": "Session closed"}, 0.0)
         if kind in ("drop", "kick", "expire_token"):
             return FaultSpec(kind, {}, 0.0)
         raise ValueError(f"no chaos plan for fault {kind!r}")

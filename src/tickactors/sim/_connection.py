@@ -34,6 +34,12 @@ expired, see ``SimConfig.mute_on_token_expiry``): from then on nothing is
 queued or written (frames already queued are discarded), the reader still
 reads, and a close the server starts on purpose becomes an abort (a mute
 socket sends no close frame either).
+
+A venue may also end the *session* and leave the socket open
+(:meth:`~VenueConnection._end_session_keep_open`, Tradovate's ``c[...]`` without a
+WebSocket close): its last frames are queued, then the connection counts as
+closing (nothing more is queued, requests are ignored, the watchdog stops), and
+the socket stays open until the client closes it.
 """
 
 from __future__ import annotations
@@ -254,6 +260,15 @@ class VenueConnection:
             return
         self._send_text([*frames, *self._close_frames(code, reason)])
         self._enqueue(Close(code, reason))
+        if not self._aborted:
+            self._closing = True
+            self._end(why)
+
+    def _end_session_keep_open(self, frames: list[bytes], why: str) -> None:
+        """Queue ``frames``, then send nothing more, and leave the socket open."""
+        if self.muted_at is not None:
+            return  # a mute socket sends nothing: it was a dead session already
+        self._send_text(frames)
         if not self._aborted:
             self._closing = True
             self._end(why)

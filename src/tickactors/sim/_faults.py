@@ -18,8 +18,10 @@ Faults come in three shapes, and the server consults them at fixed points:
   *n* requests, WebSocket or REST, get a penalty ticket / a 429 and are not
   applied; authorize and REST GETs never take a ticket); ``shutdown`` is
   one-shot (every connection that has a shutdown notice gets it; AllTick
-  connections ignore it). What ``kick``, ``malformed``, ``expire_token`` and
-  the ages look like there is in ``_tradovate_connection``.
+  connections ignore it), and so is ``close_frame_keep_open`` (``c[code,"reason"]``
+  and then silence, the socket left open until the client closes it). What
+  ``kick``, ``malformed``, ``expire_token`` and the ages look like there is in
+  ``_tradovate_connection``.
 
 Every call is counted in ``stats.faults_injected[kind]`` and logged in ``stats.fault_log``
 as ``(trio time, kind, detail)``, once per call; ``armed(kind)`` says what is still to come.
@@ -48,7 +50,7 @@ from typing import Final, Literal
 import attrs
 import trio
 
-from ._hub import Hub, ShutdownCapable
+from ._hub import CloseFrameCapable, Hub, ShutdownCapable
 
 RANDOM_MENU: Final = (
     ("stall", 3),
@@ -68,6 +70,7 @@ TRADOVATE_RANDOM_MENU: Final = (
     ("p_ticket", 1),
     ("rate_limit_429", 1),
     ("shutdown", 1),
+    ("close_frame_keep_open", 1),
 )
 SHUTDOWN_REASONS: Final = ("Maintenance", "ConnectionQuotaReached", "IPQuotaReached")
 
@@ -236,6 +239,15 @@ class Faults:
         for conn in targets:
             conn.shutdown(reason_code, text)
 
+    def close_frame_keep_open(self, code: int = 3000, reason: str = "Session closed") -> None:
+        """Every Tradovate connection gets ``c[code,"reason"]`` and then nothing more, with
+        its socket left open: its session is over, and only the client's staleness clock or
+        its reading of the close frame ends it (AllTick connections ignore this)."""
+        targets = [c for c in self._hub.connections.values() if isinstance(c, CloseFrameCapable)]
+        self._hub.record_fault("close_frame_keep_open", f"{code} connections={len(targets)}")
+        for conn in targets:
+            conn.close_frame_keep_open(code, reason)
+
     def clear(self) -> None:
         """Switch off every standing and counted fault."""
         self.resume()
@@ -390,6 +402,8 @@ class Faults:
             self.rate_limit_429(min(n, 2))
         elif kind == "shutdown":
             self.shutdown(SHUTDOWN_REASONS[int(pick * len(SHUTDOWN_REASONS))])
+        elif kind == "close_frame_keep_open":
+            self.close_frame_keep_open()
         else:
             self.hang_upgrade(1)
         return kind

@@ -62,6 +62,15 @@ class ShutdownCapable(Protocol):
         """Send the venue's shutdown notice, then close."""
 
 
+@runtime_checkable
+class CloseFrameCapable(Protocol):
+    """A connection whose venue ends a session with a frame of its own (Tradovate's
+    ``c[code,"reason"]``), which a fault can send without closing the socket."""
+
+    def close_frame_keep_open(self, code: int, reason: str) -> None:
+        """Send the close frame, then nothing more; the socket stays open."""
+
+
 class Hub:
     """Shared state of one simulator (see the module docstring)."""
 

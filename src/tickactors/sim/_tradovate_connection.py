@@ -33,7 +33,10 @@ WebSocket close frame with the same code: ``kick`` -> ``c[3000,"Go away!"]``;
 ``shutdown`` -> a ``shutdown`` event then ``c[3000,reason]``; the per-user
 quota -> the OLDEST connection of that user gets a ``shutdown`` event with
 ``ConnectionQuotaReached``, then ``c[3000,"Connection quota reached"]``, and
-its token is revoked.
+its token is revoked. The ``close_frame_keep_open`` fault sends ``c[code,"reason"]``
+and no WebSocket close: the session is over (nothing more is sent, requests are
+read, logged and ignored, no ``h``, no watchdog), the socket stays open until the
+client closes it (as SockJS-style servers may leave it).
 
 A token that merely expires leaves open sockets alone by default. With
 ``SimConfig.mute_on_token_expiry`` the socket goes **mute** at the trio time
@@ -162,6 +165,9 @@ class TradovateConnection(VenueConnection):
     def shutdown(self, reason_code: str, reason: str) -> None:
         event = proto.array_frame([proto.shutdown_event(reason_code, reason)])
         self._close_after([event], GO_AWAY, reason, "shutdown")
+
+    def close_frame_keep_open(self, code: int, reason: str) -> None:
+        self._end_session_keep_open([proto.close_frame(code, reason)], "close_frame_keep_open")
 
     def send_malformed(self, n: int) -> None:
         cid = next(iter(self.subs.quotes), 123456)

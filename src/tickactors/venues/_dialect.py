@@ -120,7 +120,9 @@ class NoticeKind(enum.Enum):
     """What a :class:`Notice` says about the connection."""
 
     OPENED = "opened"  # the venue is ready for the authorize request (Tradovate ``o``)
-    CLOSING = "closing"  # the venue closes the connection (``c[code,"reason"]``)
+    #: the venue ended the session (``c[code,"reason"]``): nothing more comes on it, even if
+    #: the socket stays open; the session ends at once (``VenueClosed``)
+    CLOSING = "closing"
     SHUTDOWN = "shutdown"  # the venue will shut the connection down (``text``: reason code)
     CLOCK = "clock"  # a replay clock tick (``data``: ``{"t": ISO time, "s": speed}``)
     PROPS = "props"  # an entity changed (``data``: the event's ``d``)
