@@ -6,6 +6,10 @@ Theory of operation
 is not a WebSocket upgrade, with the ``h11.Connection`` that parsed it.
 :func:`serve_rest` answers it and every further request on that connection
 (keep-alive; an idle connection is closed after :data:`KEEP_ALIVE` seconds).
+A later request on the same connection that asks for a WebSocket upgrade ends
+the REST run: :func:`serve_rest` returns it, and the server upgrades the
+connection (Tradovate's JS tutorial opens its socket on the keep-alive
+connection its REST calls used).
 
 Paths are matched case-insensitively under ``/v1`` (``/v1/auth/accessTokenRequest``
 = ``/v1/auth/accesstokenrequest``); every call is counted in
@@ -70,14 +74,37 @@ async def next_event(stream: Receiver, conn: h11.Connection) -> Any:
         conn.receive_data(bytes(data))
 
 
+def is_upgrade(request: h11.Request) -> bool:
+    """Whether ``request`` asks for a WebSocket upgrade."""
+    upgrade = connection = ""
+    for key, value in request.headers:
+        name = key.lower()
+        if name == b"upgrade":
+            upgrade = bytes(value).decode("latin-1").lower()
+        elif name == b"connection":
+            connection = bytes(value).decode("latin-1").lower()
+    return "websocket" in upgrade and "upgrade" in connection
+
+
+def request_bytes(request: h11.Request, conn: h11.Connection) -> bytes:
+    """``request``'s head as sent (header names in their own case), then what followed it."""
+    lines = [b"%s %s HTTP/1.1" % (bytes(request.method), bytes(request.target))]
+    lines += [bytes(k) + b": " + bytes(v) for k, v in request.headers.raw_items()]
+    return b"\r\n".join(lines) + b"\r\n\r\n" + bytes(conn.trailing_data[0])
+
+
 async def serve_rest(
     venue: TradovateVenue,
     faults: Faults,
     stream: trio.abc.Stream,
     conn: h11.Connection,
     request: h11.Request,
-) -> None:
-    """Answer ``request`` and every later request on ``conn`` (see the module docstring)."""
+) -> h11.Request | None:
+    """Answer ``request`` and every later request on ``conn`` (see the module docstring).
+
+    Returns a later request that asks for a WebSocket upgrade (unanswered, its
+    bytes still in ``conn``: :func:`request_bytes`), or None when the connection ends.
+    """
     try:
         while True:
             body = bytearray()
@@ -86,11 +113,11 @@ async def serve_rest(
                 if isinstance(event, h11.Data):
                     body += event.data
                     if len(body) > MAX_BODY:
-                        return
+                        return None
                 elif isinstance(event, h11.EndOfMessage):
                     break
                 else:
-                    return
+                    return None
             status, payload = route(venue, faults, request, bytes(body))
             if faults.stalled():
                 await faults.wait_unstalled()
@@ -100,15 +127,17 @@ async def serve_rest(
             out += conn.send(h11.Data(data=data)) + conn.send(h11.EndOfMessage())
             await stream.send_all(out)
             if conn.our_state is not h11.DONE or conn.their_state is not h11.DONE:
-                return
+                return None
             conn.start_next_cycle()
             with trio.move_on_after(KEEP_ALIVE):
                 event = await next_event(stream, conn)
             if not isinstance(event, h11.Request):
-                return
+                return None
+            if is_upgrade(event):
+                return event
             request = event
     except (h11.ProtocolError, *_GONE):
-        return
+        return None
 
 
 def _header(request: h11.Request, name: bytes) -> str:
