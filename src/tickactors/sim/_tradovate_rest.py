@@ -27,6 +27,13 @@ Paths are matched case-insensitively under ``/v1`` (``/v1/auth/accessTokenReques
   unknown or revoked token gets HTTP 401 ``{"errorText":"Access is denied"}``,
   an expired one ``{"errorText":"Expired Access Token"}``. Unknown contracts
   get HTTP 404 ``{"errorText":"Not found: ..."}``.
+- ``POST order/placeorder``, ``order/cancelorder``, ``order/liquidateposition``,
+  ``orderStrategy/startOrderStrategy`` (JSON body), ``GET product/find?name=``,
+  ``product/list`` and the ``<entity>/list`` endpoints (``fillPair/list``,
+  ``order/list``, ``position/list``, ...): as over the socket
+  (``TradovateVenue.trading_call``), with the bearer token; an error is
+  ``{"errorText": ...}``. The props events an order causes go to the user's
+  synced sockets after the answer.
 - anything else: 404; a bad JSON body: 400.
 
 Faults: ``rate_limit_429`` answers the next calls with HTTP 429; during a
@@ -48,7 +55,7 @@ from . import _tradovate_protocol as proto
 from ._faults import Faults
 from ._tradovate_accounts import BAD_CREDENTIALS, User
 from ._tradovate_penalty import Issued
-from ._tradovate_state import TradovateVenue
+from ._tradovate_state import LISTS, TRADING, TradovateVenue
 
 KEEP_ALIVE: Final = 30.0
 MAX_BODY: Final = 1 << 20
@@ -119,6 +126,7 @@ async def serve_rest(
                 else:
                     return None
             status, payload = route(venue, faults, request, bytes(body))
+            venue.flush_props()
             if faults.stalled():
                 await faults.wait_unstalled()
             data = orjson.dumps(payload)
@@ -186,11 +194,25 @@ def route(venue: TradovateVenue, faults: Faults, request: h11.Request, body: byt
         pair = venue.accounts.issue(str(fields["name"]))
         return 200, venue.accounts.token_json(pair)
     handler = _AUTHED.get(endpoint)
-    if handler is None or method not in ("GET", "POST"):
+    if method not in ("GET", "POST") or (
+        handler is None
+        and endpoint not in TRADING
+        and endpoint not in LISTS
+        and endpoint not in ("product/find", "product/list")
+    ):
         return 404, {"errorText": f"Not found: {parts.path}"}
     owner = _bearer(venue, request)
     if not isinstance(owner, User):
         return owner
+    if handler is None:
+        if isinstance(parsed, dict):
+            params.update(parsed)
+        if endpoint in TRADING and method != "POST":
+            return 404, {"errorText": f"Not found: {parts.path}"}
+        outcome = venue.trading_call(owner, endpoint, params)
+        assert outcome is not None
+        status, payload = outcome
+        return (status, payload) if status == 200 else (status, {"errorText": str(payload)})
     if endpoint == "auth/renewaccesstoken":
         _, _, token = _header(request, b"authorization").strip().partition(" ")
         renewed = venue.accounts.renew(token.strip())
