@@ -217,7 +217,9 @@ async def test_contracts_accounts_and_sync_over_the_socket() -> None:
             accounts = (await probe.call("account/list", "undefined", "undefined"))["d"]
             sync = (await probe.call("user/syncrequest", {"accounts": []}))["d"]
             assert sync["accounts"] == accounts and sync["users"][0]["name"] == "carol"
-            assert (await probe.call("order/placeorder", {}))["s"] == 404
+            refused = await probe.call("order/placeorder", {})
+            assert refused["s"] == 200 and refused["d"]["failureReason"] == "InvalidContract"
+            assert (await probe.call("nope/nothing", {}))["s"] == 404
             assert (await probe.call("replay/initializeClock", {}))["s"] == 404
             await probe.send_raw("garbage-without-lines")
             bad = await _next_item(probe)

@@ -70,9 +70,11 @@ async def run_from_args(args: argparse.Namespace) -> int:
     args = _with_demo_defaults(args, demo)
     config = SimConfig(random_faults=0.0, tokens=frozenset({DEMO_TOKEN}))
     seed = args.seed or 0
-    async with open_stop() as stop, open_simulator(
-        demo.name, config=config, seed=seed
-    ) as sim, open_outputs() as (out, errors):
+    async with (
+        open_stop() as stop,
+        open_simulator(demo.name, config=config, seed=seed) as sim,
+        open_outputs() as (out, errors),
+    ):
         title = f"tickactors demo: the simulated {demo.title} exchange, with faults"
         writer = make_writer(args.format, out, errors, title=title)  # a terminal: the view
 

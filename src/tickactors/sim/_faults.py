@@ -19,8 +19,11 @@ Faults come in three shapes, and the server consults them at fixed points:
   applied; authorize and REST GETs never take a ticket); ``shutdown`` is
   one-shot (every connection that has a shutdown notice gets it; AllTick
   connections ignore it), and so is ``close_frame_keep_open`` (``c[code,"reason"]``
-  and then silence, the socket left open until the client closes it). What
-  ``kick``, ``malformed``, ``expire_token`` and the ages look like there is in
+  and then silence, the socket left open until the client closes it);
+  ``drop_after_order`` is counted (the next *n* order-placing requests: the
+  connection that sent one is dropped, without a close frame and without an
+  answer, either before the order is accepted or right after). What ``kick``,
+  ``malformed``, ``expire_token`` and the ages look like there is in
   ``_tradovate_connection``.
 
 Every call is counted in ``stats.faults_injected[kind]`` and logged in ``stats.fault_log``
@@ -109,6 +112,7 @@ class Faults:
         self._hang_upgrade = 0
         self._tickets: list[tuple[float, bool]] = []  # (p-time, captcha), one per request
         self._too_many = 0
+        self._order_drops: list[bool] = []  # accepted?, one per order-placing request
 
     # ---- controls --------------------------------------------------------------
 
@@ -229,6 +233,17 @@ class Faults:
         self._too_many += _count(n)
         self._hub.record_fault("rate_limit_429", f"n={n}")
 
+    def drop_after_order(self, accepted: bool, n: int = 1) -> None:
+        """The next ``n`` order-placing Tradovate requests drop their connection.
+
+        The TCP connection is reset without a close frame and without an answer.
+        ``accepted=False``: before the order is accepted (it never exists);
+        ``accepted=True``: right after (it exists, works and fills; the client
+        never hears of it on that connection).
+        """
+        self._order_drops.extend([accepted] * _count(n))
+        self._hub.record_fault("drop_after_order", f"accepted={accepted} n={n}")
+
     def shutdown(self, reason_code: str = "Maintenance", reason: str | None = None) -> None:
         """Every Tradovate connection gets a ``shutdown`` event, then ``c[...]`` and close."""
         if reason_code not in SHUTDOWN_REASONS:
@@ -258,6 +273,7 @@ class Faults:
         self._delays.clear()
         self._tickets.clear()
         self._too_many = 0
+        self._order_drops.clear()
 
     def armed(self, kind: str) -> int:
         """How many occurrences of the counted fault ``kind`` are still to come."""
@@ -269,6 +285,7 @@ class Faults:
             "hang_upgrade": self._hang_upgrade,
             "p_ticket": len(self._tickets),
             "rate_limit_429": self._too_many,
+            "drop_after_order": len(self._order_drops),
         }
         if kind not in counts:
             raise ValueError(f"{kind!r} is not a counted fault; counted: {', '.join(counts)}")
@@ -351,6 +368,11 @@ class Faults:
             self._too_many -= 1
             return True
         return False
+
+    def take_drop_after_order(self) -> bool | None:
+        """For the order-placing request at hand: drop its connection before (False) or
+        after (True) accepting it, or None (no fault)."""
+        return self._order_drops.pop(0) if self._order_drops else None
 
     # ---- random mode -----------------------------------------------------------
 

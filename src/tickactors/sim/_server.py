@@ -217,6 +217,8 @@ async def open_simulator(
     try:
         async with trio.open_nursery() as nursery:
             nursery.start_soon(streamer.run)
+            if tradovate is not None:
+                nursery.start_soon(tradovate.desk.run)
             if config.random_faults > 0:
                 nursery.start_soon(run_random_faults, faults, hub, config.random_faults)
             await nursery.start(trio.serve_listeners, handler, listeners)

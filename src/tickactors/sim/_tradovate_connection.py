@@ -11,7 +11,12 @@ upgrade is through) first queues the ``o`` frame, then runs four tasks:
   or mute -> ignored; stalled -> discarded; ``drop_requests`` -> discarded; otherwise
   the :class:`._tradovate_requests.Dispatcher` decides. Its answer goes out
   as ``a[answer]`` subject to ``lose_acks`` / ``delay_acks`` (a lost answer's
-  follow-up events still go out; a delayed one's go out after it).
+  follow-up events still go out; a delayed one's go out after it); then the
+  ``props`` events the request caused go to every connection of the user
+  that did a ``user/syncrequest`` (``TradovateVenue.flush_props``). An armed
+  ``drop_after_order`` takes an order-placing request: the connection is
+  reset (no close frame, no answer) before the request is applied, or right
+  after (its props still reach the user's other connections).
 - **writer** (:mod:`._connection`, shared with AllTick): drains the bounded
   frame queue, discarding frames while a stall holds, and stamps
   ``last_sent_at``. A queue overflow drops the client (slow consumer).
@@ -71,7 +76,7 @@ from ._tradovate_accounts import User
 from ._tradovate_market import TradovateMarket
 from ._tradovate_replay import CLOCK_INTERVAL, ReplayClock
 from ._tradovate_requests import Dispatcher
-from ._tradovate_state import TradovateVenue
+from ._tradovate_state import PLACING, TradovateVenue
 from ._tradovate_subscriptions import MdSubscriptions
 from ._wsio import ServerWebSocket
 
@@ -105,6 +110,7 @@ class TradovateConnection(VenueConnection):
         super().__init__(hub, faults, ws, path)
         self._venue, self.is_replay = venue, is_replay
         self.user: User | None = None
+        self.props_user: int | None = None
         self.authorized_at: float | None = None
         self.token_expires_at: float | None = None
         self.subs = MdSubscriptions(faults, hub.subscriptions_changed)
@@ -203,6 +209,9 @@ class TradovateConnection(VenueConnection):
         frame = proto.array_frame([event])
         self._close_after([frame], GO_AWAY, "Connection quota reached", "connection_quota")
 
+    def push_props(self, frame: bytes) -> None:
+        self._send_text([frame])
+
     def start_replay(self, clock: ReplayClock) -> None:
         self.replay = clock
         if self._replay_scope is not None:
@@ -297,6 +306,14 @@ class TradovateConnection(VenueConnection):
             return
         if self._faults.stalled() or self._faults.take_drop_request():
             return
+        if req.key in PLACING and self.user is not None:
+            accepted = self._faults.take_drop_after_order()
+            if accepted is not None:
+                self.abort("drop_after_order")
+                if accepted:
+                    self.dispatcher.handle(req)
+                    self._venue.flush_props()
+                return
         result = self.dispatcher.handle(req)
         frames = [proto.array_frame([event]) for event in result.events]
         if result.answer is not None:
@@ -306,5 +323,7 @@ class TradovateConnection(VenueConnection):
                 frames.insert(0, answer)
             elif fault != "lose" and self._nursery is not None:
                 self._nursery.start_soon(self._send_later, float(fault), [answer, *frames])
+                self._venue.flush_props()
                 return
         self._send_text(frames)
+        self._venue.flush_props()

@@ -18,6 +18,13 @@ order). The JSON shape of a contract is the subset of Tradovate's
 ``status`` and ``providerTickSize``. Prices come from the shared random walk
 (``_market``), which moves in steps of 0.01, so the sim's pick for
 ``providerTickSize`` is 0.01 for every contract (real ES trades in 0.25s).
+
+The rest of the universe is what ``user/syncrequest`` and ``product/find``
+show: a :class:`Product` per product code (``ES``: its description,
+exchange, ``valuePerPoint`` as the real product's, tick size 0.01), one
+contract maturity per contract (``expirationMonth`` from the month code:
+``Z6`` is December 2026), the exchanges and the one currency, USD (id 1).
+Product ids are drawn from the same seeded stream, after the contract ids.
 """
 
 from __future__ import annotations
@@ -44,6 +51,51 @@ PRODUCTS: Final = (
 )
 TICK_SIZE: Final = 0.01
 _ID_RANGE: Final = (1_000_000, 4_000_000)
+# product code -> (description, exchange, value per point in USD)
+PRODUCT_INFO: Final = {
+    "ES": ("E-Mini S&P 500", "CME", 50.0),
+    "NQ": ("E-Mini NASDAQ 100", "CME", 20.0),
+    "YM": ("E-Mini Dow ($5)", "CBOT", 5.0),
+    "RTY": ("E-Mini Russell 2000", "CME", 50.0),
+    "MES": ("Micro E-Mini S&P 500", "CME", 5.0),
+    "MNQ": ("Micro E-Mini NASDAQ 100", "CME", 2.0),
+    "CL": ("Crude Oil", "NYMEX", 1000.0),
+    "GC": ("Gold", "COMEX", 100.0),
+    "SI": ("Silver", "COMEX", 5000.0),
+    "ZB": ("30 Year U.S. Treasury Bond", "CBOT", 1000.0),
+    "ZN": ("10 Year U.S. Treasury Note", "CBOT", 1000.0),
+    "6E": ("Euro FX", "CME", 125000.0),
+}
+EXCHANGES: Final = {"CME": 1, "CBOT": 2, "NYMEX": 3, "COMEX": 4}
+USD: Final = {"id": 1, "name": "USD", "symbol": "$"}
+_MONTHS: Final = "FGHJKMNQUVXZ"
+
+
+@attrs.frozen(slots=True)
+class Product:
+    id: int
+    name: str
+    description: str
+    exchange: str
+    value_per_point: float
+    months: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "currencyId": USD["id"],
+            "productType": "Futures",
+            "description": self.description,
+            "exchangeId": EXCHANGES[self.exchange],
+            "contractGroupId": 1,
+            "status": "Verified",
+            "months": self.months,
+            "valuePerPoint": self.value_per_point,
+            "priceFormatType": "Decimal",
+            "priceFormat": -2,
+            "tickSize": TICK_SIZE,
+        }
 
 
 @attrs.frozen(slots=True)
@@ -61,6 +113,24 @@ class Contract:
             "providerTickSize": TICK_SIZE,
         }
 
+    @property
+    def product_name(self) -> str:
+        """``ES`` for ``ESZ6``: the name without its month code and year digit."""
+        return self.name[:-2]
+
+    def maturity_json(self, product: Product, front: bool) -> dict[str, Any]:
+        month = _MONTHS.index(self.name[-2]) + 1
+        year = 2020 + int(self.name[-1])
+        return {
+            "id": self.maturity_id,
+            "productId": product.id,
+            "expirationMonth": year * 100 + month,
+            "expirationDate": f"{year}-{month:02d}-15T13:30:00.000Z",
+            "archived": False,
+            "seqNo": 1,
+            "isFront": front,
+        }
+
 
 class Contracts:
     """The seeded universe; see the module docstring."""
@@ -74,6 +144,12 @@ class Contracts:
             for name, cid, mid in zip(names, ids, maturities, strict=True)
         }
         self._by_id = {c.id: c for c in self._by_name.values()}
+        product_ids = rng.sample(range(1_000, 9_000), len(PRODUCTS))
+        self._products = {
+            code: Product(pid, code, *PRODUCT_INFO[code], "".join(m[0] for m in months))
+            for (code, months), pid in zip(PRODUCTS, product_ids, strict=True)
+        }
+        self._front = {code: f"{code}{months[0]}" for code, months in PRODUCTS}
 
     def __iter__(self) -> Iterator[Contract]:
         return iter(self._by_name.values())
@@ -110,3 +186,24 @@ class Contracts:
         except ValueError:
             count = 10
         return [c for name, c in self._by_name.items() if name.startswith(prefix)][:count]
+
+    # ---- products, maturities, exchanges ---------------------------------------
+
+    def products(self) -> list[Product]:
+        return list(self._products.values())
+
+    def product(self, name: object) -> Product | None:
+        """The product called ``name`` (``ES``), case-insensitively."""
+        return self._products.get(name.strip().upper()) if isinstance(name, str) else None
+
+    def product_of(self, contract: Contract) -> Product:
+        return self._products[contract.product_name]
+
+    def maturities_json(self) -> list[dict[str, Any]]:
+        return [
+            c.maturity_json(self.product_of(c), self._front[c.product_name] == c.name) for c in self
+        ]
+
+    @staticmethod
+    def exchanges_json() -> list[dict[str, Any]]:
+        return [{"id": xid, "name": name} for name, xid in EXCHANGES.items()]

@@ -35,8 +35,13 @@ it); every other request does. Then the endpoint (case-insensitive):
   ``md/cancelChart`` takes ``{"subscriptionId": H}`` (400 if unknown).
 - ``contract/find`` (``name``), ``contract/item`` (``id``) -> the contract or
   404 ``Not found``; ``contract/suggest`` (``t``, ``l``) -> a list.
-- ``account/list``; ``user/syncrequest`` -> ``{"users", "accounts"}`` plus
-  empty entity lists.
+- ``account/list``; ``user/syncrequest`` -> every entity list of the user
+  and the universe (``TradovateVenue.sync_json``), and from then on this
+  connection gets the user's ``props`` events.
+- trading: ``order/placeorder``, ``order/cancelorder``,
+  ``order/liquidateposition``, ``orderStrategy/startOrderStrategy``, the
+  ``<entity>/list`` endpoints, ``product/find`` and ``product/list``
+  (``TradovateVenue.trading_call``, ``_tradovate_orders``).
 - ``replay/checkReplaySession`` -> ``{"checkStatus":"OK"}``,
   ``replay/initializeClock`` -> ``{"ok":true}`` then clock events,
   ``replay/changeSpeed``; only on the replay socket (404 elsewhere).
@@ -69,6 +74,7 @@ class Session(Protocol):
     is_replay: bool
     replay: _replay.ReplayClock | None
     user: User | None
+    props_user: int | None
 
     def authorized(self, user: User, token: str) -> None:
         """Record a successful authorize (and apply the per-user quota)."""
@@ -133,7 +139,7 @@ class Dispatcher:
         self.used_ids.add(req.id)
         handler = _ENDPOINTS.get(key)
         if handler is None:
-            return self._error(req, 404, f"Unknown operation: {req.endpoint}")
+            return self._trading(req)
         return handler(self, req)
 
     # ---- endpoints -------------------------------------------------------------
@@ -222,13 +228,18 @@ class Dispatcher:
     def _sync(self, req: proto.Request) -> Result:
         assert req.id is not None and self._session.user is not None
         user = self._session.user
-        data: dict[str, Any] = {
-            "users": [self._venue.accounts.user_json(user)],
-            "accounts": self._venue.accounts.accounts_json(user),
-        }
-        for empty in ("positions", "orders", "fills", "cashBalances", "contracts"):
-            data[empty] = []
-        return Result(proto.ok(req.id, data))
+        self._session.props_user = user.id
+        return Result(proto.ok(req.id, self._venue.sync_json(user)))
+
+    def _trading(self, req: proto.Request) -> Result:
+        assert req.id is not None and self._session.user is not None
+        outcome = self._venue.trading_call(self._session.user, req.key, req.params)
+        if outcome is None:
+            return self._error(req, 404, f"Unknown operation: {req.endpoint}")
+        status, payload = outcome
+        if status == 200:
+            return Result(proto.ok(req.id, payload))
+        return self._error(req, status, str(payload))
 
     def _replay(self, req: proto.Request) -> Result:
         assert req.id is not None

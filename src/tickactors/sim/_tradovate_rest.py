@@ -6,6 +6,10 @@ Theory of operation
 is not a WebSocket upgrade, with the ``h11.Connection`` that parsed it.
 :func:`serve_rest` answers it and every further request on that connection
 (keep-alive; an idle connection is closed after :data:`KEEP_ALIVE` seconds).
+A later request on the same connection that asks for a WebSocket upgrade ends
+the REST run: :func:`serve_rest` returns it, and the server upgrades the
+connection (Tradovate's JS tutorial opens its socket on the keep-alive
+connection its REST calls used).
 
 Paths are matched case-insensitively under ``/v1`` (``/v1/auth/accessTokenRequest``
 = ``/v1/auth/accesstokenrequest``); every call is counted in
@@ -23,6 +27,13 @@ Paths are matched case-insensitively under ``/v1`` (``/v1/auth/accessTokenReques
   unknown or revoked token gets HTTP 401 ``{"errorText":"Access is denied"}``,
   an expired one ``{"errorText":"Expired Access Token"}``. Unknown contracts
   get HTTP 404 ``{"errorText":"Not found: ..."}``.
+- ``POST order/placeorder``, ``order/cancelorder``, ``order/liquidateposition``,
+  ``orderStrategy/startOrderStrategy`` (JSON body), ``GET product/find?name=``,
+  ``product/list`` and the ``<entity>/list`` endpoints (``fillPair/list``,
+  ``order/list``, ``position/list``, ...): as over the socket
+  (``TradovateVenue.trading_call``), with the bearer token; an error is
+  ``{"errorText": ...}``. The props events an order causes go to the user's
+  synced sockets after the answer.
 - anything else: 404; a bad JSON body: 400.
 
 Faults: ``rate_limit_429`` answers the next calls with HTTP 429; during a
@@ -44,7 +55,7 @@ from . import _tradovate_protocol as proto
 from ._faults import Faults
 from ._tradovate_accounts import BAD_CREDENTIALS, User
 from ._tradovate_penalty import Issued
-from ._tradovate_state import TradovateVenue
+from ._tradovate_state import LISTS, TRADING, TradovateVenue
 
 KEEP_ALIVE: Final = 30.0
 MAX_BODY: Final = 1 << 20
@@ -70,14 +81,37 @@ async def next_event(stream: Receiver, conn: h11.Connection) -> Any:
         conn.receive_data(bytes(data))
 
 
+def is_upgrade(request: h11.Request) -> bool:
+    """Whether ``request`` asks for a WebSocket upgrade."""
+    upgrade = connection = ""
+    for key, value in request.headers:
+        name = key.lower()
+        if name == b"upgrade":
+            upgrade = bytes(value).decode("latin-1").lower()
+        elif name == b"connection":
+            connection = bytes(value).decode("latin-1").lower()
+    return "websocket" in upgrade and "upgrade" in connection
+
+
+def request_bytes(request: h11.Request, conn: h11.Connection) -> bytes:
+    """``request``'s head as sent (header names in their own case), then what followed it."""
+    lines = [b"%s %s HTTP/1.1" % (bytes(request.method), bytes(request.target))]
+    lines += [bytes(k) + b": " + bytes(v) for k, v in request.headers.raw_items()]
+    return b"\r\n".join(lines) + b"\r\n\r\n" + bytes(conn.trailing_data[0])
+
+
 async def serve_rest(
     venue: TradovateVenue,
     faults: Faults,
     stream: trio.abc.Stream,
     conn: h11.Connection,
     request: h11.Request,
-) -> None:
-    """Answer ``request`` and every later request on ``conn`` (see the module docstring)."""
+) -> h11.Request | None:
+    """Answer ``request`` and every later request on ``conn`` (see the module docstring).
+
+    Returns a later request that asks for a WebSocket upgrade (unanswered, its
+    bytes still in ``conn``: :func:`request_bytes`), or None when the connection ends.
+    """
     try:
         while True:
             body = bytearray()
@@ -86,12 +120,13 @@ async def serve_rest(
                 if isinstance(event, h11.Data):
                     body += event.data
                     if len(body) > MAX_BODY:
-                        return
+                        return None
                 elif isinstance(event, h11.EndOfMessage):
                     break
                 else:
-                    return
+                    return None
             status, payload = route(venue, faults, request, bytes(body))
+            venue.flush_props()
             if faults.stalled():
                 await faults.wait_unstalled()
             data = orjson.dumps(payload)
@@ -100,15 +135,17 @@ async def serve_rest(
             out += conn.send(h11.Data(data=data)) + conn.send(h11.EndOfMessage())
             await stream.send_all(out)
             if conn.our_state is not h11.DONE or conn.their_state is not h11.DONE:
-                return
+                return None
             conn.start_next_cycle()
             with trio.move_on_after(KEEP_ALIVE):
                 event = await next_event(stream, conn)
             if not isinstance(event, h11.Request):
-                return
+                return None
+            if is_upgrade(event):
+                return event
             request = event
     except (h11.ProtocolError, *_GONE):
-        return
+        return None
 
 
 def _header(request: h11.Request, name: bytes) -> str:
@@ -157,11 +194,25 @@ def route(venue: TradovateVenue, faults: Faults, request: h11.Request, body: byt
         pair = venue.accounts.issue(str(fields["name"]))
         return 200, venue.accounts.token_json(pair)
     handler = _AUTHED.get(endpoint)
-    if handler is None or method not in ("GET", "POST"):
+    if method not in ("GET", "POST") or (
+        handler is None
+        and endpoint not in TRADING
+        and endpoint not in LISTS
+        and endpoint not in ("product/find", "product/list")
+    ):
         return 404, {"errorText": f"Not found: {parts.path}"}
     owner = _bearer(venue, request)
     if not isinstance(owner, User):
         return owner
+    if handler is None:
+        if isinstance(parsed, dict):
+            params.update(parsed)
+        if endpoint in TRADING and method != "POST":
+            return 404, {"errorText": f"Not found: {parts.path}"}
+        outcome = venue.trading_call(owner, endpoint, params)
+        assert outcome is not None
+        status, payload = outcome
+        return (status, payload) if status == 200 else (status, {"errorText": str(payload)})
     if endpoint == "auth/renewaccesstoken":
         _, _, token = _header(request, b"authorization").strip().partition(" ")
         renewed = venue.accounts.renew(token.strip())

@@ -4,9 +4,11 @@ Theory of operation
 -------------------
 :func:`serve_tradovate` reads the first HTTP request head with h11 (10 s
 deadline, else the socket is closed). Not a WebSocket upgrade -> REST
-(``_tradovate_rest``) on that connection. An upgrade -> the bytes read so
-far are handed to a :class:`._wsio.ServerWebSocket`, which parses the same
-head again with wsproto:
+(``_tradovate_rest``) on that connection, until the connection ends or a
+later request on it asks for an upgrade (keep-alive, as Tradovate's JS
+tutorial does). An upgrade, first or later -> the bytes of its head and
+whatever followed are handed to a :class:`._wsio.ServerWebSocket`, which
+parses the head again with wsproto:
 
 - an armed ``hang_upgrade`` takes it first (never answered; only upgrades
   count, REST calls never hang);
@@ -33,7 +35,7 @@ from ._faults import Faults
 from ._hub import Hub
 from ._tradovate_connection import TradovateConnection
 from ._tradovate_market import TradovateMarket
-from ._tradovate_rest import next_event, serve_rest
+from ._tradovate_rest import is_upgrade, next_event, request_bytes, serve_rest
 from ._tradovate_state import TradovateVenue
 from ._wsio import OP_TEXT, ServerWebSocket
 
@@ -42,17 +44,6 @@ WS_PATH: Final = "/v1/websocket"
 REPLAY_PATH: Final = "/replay/v1/websocket"
 REST_PATH: Final = "/v1"
 _ROLES: Final = {WS_PATH: False, REPLAY_PATH: True}
-
-
-def _is_upgrade(request: h11.Request) -> bool:
-    upgrade = connection = ""
-    for key, value in request.headers:
-        name = key.lower()
-        if name == b"upgrade":
-            upgrade = bytes(value).decode("latin-1").lower()
-        elif name == b"connection":
-            connection = bytes(value).decode("latin-1").lower()
-    return "websocket" in upgrade and "upgrade" in connection
 
 
 async def _sniff(stream: trio.abc.Stream, conn: h11.Connection, raw: bytearray) -> h11.Request:
@@ -90,11 +81,14 @@ async def serve_tradovate(
                 return
         if request is None:
             return
-        if not _is_upgrade(request):
-            await serve_rest(venue, faults, stream, conn, request)
-            return
+        initial = bytes(raw)
+        if not is_upgrade(request):
+            request = await serve_rest(venue, faults, stream, conn, request)
+            if request is None:
+                return
+            initial = request_bytes(request, conn)
         limit = hub.config.max_message_size
-        ws = ServerWebSocket(stream, max_message_size=limit, initial=bytes(raw))
+        ws = ServerWebSocket(stream, max_message_size=limit, initial=initial)
         if faults.take_hang_upgrade():
             hub.stats.closes["hang_upgrade"] += 1
             await ws.discard_until_closed()
