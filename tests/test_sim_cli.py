@@ -44,6 +44,7 @@ def test_options_map_to_config() -> None:
             "--heartbeat-timeout",
             "12",
             "--no-rate-limit",
+            "--heartbeats-count-toward-rate",
             "--max-connection-age",
             "60",
             "--random-faults",
@@ -54,9 +55,11 @@ def test_options_map_to_config() -> None:
     assert config.tokens == frozenset({"a", "b"})
     assert (config.tick_interval, config.max_symbols, config.over_cap) == (0.5, 5, "ignore")
     assert (config.heartbeat_timeout, config.enforce_rate) == (12.0, False)
+    assert config.heartbeats_count_toward_rate
     assert (config.max_connection_age, config.random_faults, config.firehose) == (60.0, 20.0, True)
     defaults = config_from_args(_parse())
     assert defaults.tokens is None and defaults.enforce_rate and not defaults.firehose
+    assert not defaults.heartbeats_count_toward_rate
     assert (defaults.plan, defaults.max_symbols, defaults.max_connections_per_token) == (
         None,
         100,

@@ -49,6 +49,10 @@ def test_parse_accepts_missing_trace_and_null_data() -> None:
         {},
         22001,
     )
+    php = proto.parse_request('{"cmd_id":22000,"seq_id":1,"trace":"","data":[]}')
+    assert (php.error, php.data) == (None, {})
+    assert proto.parse_request('{"cmd_id":22004,"seq_id":1,"data":[]}').data == {}
+    assert proto.parse_request('{"cmd_id":22000,"seq_id":1,"data":[{}]}').error is not None
     assert proto.parse_request('{"cmd_id":22000,"seq_id":4294967296}').error is not None
     assert proto.parse_request('{"cmd_id":22000,"seq_id":-1}').error is not None
 

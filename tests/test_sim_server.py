@@ -270,7 +270,8 @@ async def test_over_cap_ignore_streams_first_symbols(autojump_clock: trio.abc.Cl
 
 
 async def test_rate_rule_605_then_606_and_close(autojump_clock: trio.abc.Clock) -> None:
-    async with open_simulator() as sim, open_probe(sim.url) as probe:
+    config = SimConfig(heartbeats_count_toward_rate=True)  # the strict reading
+    async with open_simulator(config=config) as sim, open_probe(sim.url) as probe:
         await probe.heartbeat()
         assert (await probe.answer())["ret"] == 200
         await trio.sleep(1.0)  # exactly one second later is allowed
@@ -296,6 +297,67 @@ async def test_rate_rule_605_then_606_and_close(autojump_clock: trio.abc.Clock) 
         assert info.value.reason.code == 1008
     assert sim.stats.violations["rate"] == 3
     assert sim.stats.closes["rate_kick"] == 1
+
+
+async def test_heartbeats_do_not_count_toward_the_rate_rule_by_default(
+    autojump_clock: trio.abc.Clock,
+) -> None:
+    # the official examples: connect, heartbeat, subscribe within the same second
+    async with open_simulator() as sim, open_probe(sim.url) as probe:
+        await probe.heartbeat()
+        assert (await probe.answer())["ret"] == 200
+        await probe.trades("BTCUSDT")
+        assert (await probe.answer())["ret"] == 200
+        for _ in range(5):  # heartbeats are never refused, nor move the request clock
+            await probe.heartbeat()
+            assert (await probe.answer())["ret"] == 200
+        await trio.sleep(0.5)
+        await probe.depth("700.HK")  # 0.5 s after the subscription: still the data rule
+        assert (await probe.answer())["ret"] == 605
+        await trio.sleep(0.5)
+        await probe.depth("700.HK")
+        assert (await probe.answer())["ret"] == 200
+        assert await probe.codes_for(1.0) == {"BTCUSDT"}
+        conn = sim.connections[0]
+        assert (conn.trade_symbols, conn.depth_symbols, conn.rate_violations) == (
+            ("BTCUSDT",),
+            ("700.HK",),
+            1,
+        )
+    assert sim.stats.violations["rate"] == 1
+    assert sim.stats.heartbeats == 6
+
+
+async def test_heartbeats_count_toward_the_rate_rule_when_asked(
+    autojump_clock: trio.abc.Clock,
+) -> None:
+    config = SimConfig(heartbeats_count_toward_rate=True)
+    async with open_simulator(config=config) as sim, open_probe(sim.url) as probe:
+        await probe.heartbeat()
+        assert (await probe.answer())["ret"] == 200
+        await probe.trades("BTCUSDT")  # what the official examples get: 605, never data
+        answer = await probe.answer()
+        assert (answer["ret"], answer["cmd_id"]) == (605, 22005)
+        assert await probe.codes_for(2.0) == set()
+        assert sim.connections[0].trade_symbols == ()
+
+
+@pytest.mark.parametrize(
+    "data",
+    ["[]", "{}", "null", '{"symbol_list":null}', None],
+    ids=["php-empty-array", "object", "null", "go-symbol-list-null", "missing"],
+)
+async def test_heartbeat_data_variants_of_the_official_examples(
+    data: str | None, autojump_clock: trio.abc.Clock
+) -> None:
+    body = "" if data is None else f',"data":{data}'
+    async with open_simulator() as sim, open_probe(sim.url) as probe:
+        await probe.send_raw('{"cmd_id":22000,"seq_id":3,"trace":"t"' + body + "}")
+        answer = await probe.answer()
+        assert (answer["ret"], answer["cmd_id"], answer["seq_id"]) == (200, 22001, 3)
+        assert sim.stats.heartbeats == 1 and not sim.stats.violations
+        await probe.send_raw('{"cmd_id":22000,"seq_id":4,"trace":"t","data":[1]}')
+        assert (await probe.answer())["ret"] == 400  # a list with something in it is not {}
 
 
 async def test_heartbeat_enforced_at_exactly_30s(autojump_clock: trio.abc.Clock) -> None:

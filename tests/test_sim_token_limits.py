@@ -203,7 +203,10 @@ async def test_a_lone_connection_answers_to_its_own_rule_only(
 async def test_token_rate_violations_kick_like_the_connection_rule(
     autojump_clock: trio.abc.Clock,
 ) -> None:
-    config = SimConfig(token_rate_interval=3.0, heartbeat_timeout=None)
+    # heartbeats counted (the strict reading), so both rules add to one count
+    config = SimConfig(
+        token_rate_interval=3.0, heartbeat_timeout=None, heartbeats_count_toward_rate=True
+    )
     async with open_simulator(config=config) as sim:
         async with open_probe(sim.url) as a, open_probe(sim.url) as b:
             await a.trades("BTCUSDT")

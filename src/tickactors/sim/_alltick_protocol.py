@@ -24,6 +24,9 @@ Where ``docs/venues.md`` (AllTick) says UNSURE, the simulator picks:
   ``invalid_codes`` (600) -> duplicate code (400) -> ``unauthorized_codes`` (604)
   -> cap (603). ``trace`` may be missing (echoed as ``""``). ``depth_level`` of
   22002 defaults to 5 and must be an int in 1..50; on 22004 it is ignored.
+- **data**: ``null``, missing or ``[]`` (what PHP's ``json_encode`` writes for an
+  empty array, as the official PHP example's heartbeat does) reads as ``{}``;
+  anything else that is not an object gets 400.
 """
 
 from __future__ import annotations
@@ -107,6 +110,8 @@ def parse_request(message: str | bytes) -> Request:
     seq_id: int = raw_seq if type(raw_seq) is int and _is_uint32(raw_seq) else 0
     trace = raw_trace if isinstance(raw_trace, str) and len(raw_trace) <= 64 else ""
     data = obj.get("data")
+    if data == []:  # PHP's json_encode of an empty array: the official PHP example's heartbeat
+        data = {}
     problem = None
     if cmd_id is None:
         problem = "cmd_id missing or not a uint32"

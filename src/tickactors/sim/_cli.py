@@ -151,6 +151,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="do not enforce one request per second per connection",
     )
     venue.add_argument(
+        "--heartbeats-count-toward-rate",
+        action="store_true",
+        help="AllTick heartbeats (22000) count toward one request per second per connection "
+        "(default: they do not, as the venue documents the limit per data API)",
+    )
+    venue.add_argument(
         "--max-connection-age",
         type=positive_float,
         metavar="S",
@@ -234,6 +240,7 @@ def config_from_args(args: argparse.Namespace) -> SimConfig:
         max_connections_per_user=args.max_connections_per_user,
         replay_drop_after=args.replay_drop_after,
         enforce_rate=not args.no_rate_limit,
+        heartbeats_count_toward_rate=args.heartbeats_count_toward_rate,
         max_connection_age=args.max_connection_age,
         firehose=args.firehose,
         random_faults=args.random_faults,

@@ -110,6 +110,11 @@ class SimConfig:
         invalid_codes: codes answered with 600 "code invalid" even if well formed.
         unauthorized_codes: codes answered with 604 "code unauthorized".
         enforce_rate: the one-request-per-second rule (605, then 606 and close).
+        heartbeats_count_toward_rate: whether a 22000 counts toward (and is refused by)
+            the per-connection rule. Default ``False``: AllTick documents the limit per
+            data API, and its official examples heartbeat and subscribe within a second;
+            ``True`` is the strict reading (heartbeats counted, as the dialect assumes).
+            The token-wide rule never counts heartbeats.
         rate_interval: minimum seconds between two requests on one connection.
         kick_after_violations: the rate violation that reaches this count is answered
             with 606 and the connection is closed.
@@ -163,6 +168,7 @@ class SimConfig:
     invalid_codes: frozenset[str] = attrs.field(default=frozenset(), converter=frozenset)
     unauthorized_codes: frozenset[str] = attrs.field(default=frozenset(), converter=frozenset)
     enforce_rate: bool = True
+    heartbeats_count_toward_rate: bool = False
     rate_interval: float = attrs.field(default=1.0, validator=_positive)
     kick_after_violations: int = 3
     heartbeat_timeout: float | None = attrs.field(
