@@ -67,8 +67,9 @@ def test_validation_order_and_results() -> None:
     dup_and_unauth = [{"code": "X"}, {"code": "X"}, {"code": "Y"}]
     assert _check(22004, dup_and_unauth, unauthorized_codes={"Y"}).violation == "duplicate_code"
     assert _check(22004, [{"code": "Y"}], unauthorized_codes={"Y"}).ret == 604
-    assert _check(22004, [{"code": c} for c in "ABC"], max_symbols=2).ret == 603
-    capped = _check(22004, [{"code": c} for c in "ABC"], max_symbols=2, over_cap="ignore")
+    over = [{"code": c} for c in "ABC"]
+    assert _check(22004, over, max_symbols=2, over_cap="reject").ret == 603
+    capped = _check(22004, over, max_symbols=2)  # "ignore", the default
     assert capped == proto.Subscription(("A", "B"), {"A": 0, "B": 0})
     depth = _check(22002, [{"code": "700.HK", "depth_level": 10}, {"code": "5.HK"}])
     assert isinstance(depth, proto.Subscription)

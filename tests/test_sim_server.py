@@ -240,7 +240,12 @@ VALIDATION_CASES: list[tuple[str, str | bytes, int, int, str | None]] = [
 async def test_validation(
     raw: str | bytes, ret: int, cmd_id: int, violation: str | None, autojump_clock: trio.abc.Clock
 ) -> None:
-    config = SimConfig(max_symbols=2, invalid_codes={"DEAD.US"}, unauthorized_codes={"SECRET.US"})
+    config = SimConfig(
+        max_symbols=2,
+        over_cap="reject",  # "too many" is about the 603
+        invalid_codes={"DEAD.US"},
+        unauthorized_codes={"SECRET.US"},
+    )
     async with open_simulator(config=config) as sim, open_probe(sim.url) as probe:
         await probe.trades("KEEP.US")
         await probe.answer()
@@ -261,12 +266,26 @@ async def test_depth_level_accepted_on_trade_entries() -> None:
         assert (await probe.answer())["ret"] == 200
 
 
-async def test_over_cap_ignore_streams_first_symbols(autojump_clock: trio.abc.Clock) -> None:
-    config = SimConfig(max_symbols=2, over_cap="ignore")
-    async with open_simulator(config=config) as sim, open_probe(sim.url) as probe:
+async def test_over_cap_ignored_by_default_streams_first_symbols(
+    autojump_clock: trio.abc.Clock,
+) -> None:
+    assert SimConfig().over_cap == "ignore"  # the documented reading
+    async with open_simulator(config=SimConfig(max_symbols=2)) as sim, open_probe(sim.url) as probe:
         await probe.trades("A.US", "B.US", "C.US")
         assert (await probe.answer())["ret"] == 200
         assert await probe.codes_for(2.0) == {"A.US", "B.US"}
+        assert sim.connections[0].trade_symbols == ("A.US", "B.US")
+        assert not sim.stats.violations
+
+
+async def test_over_cap_reject_answers_603(autojump_clock: trio.abc.Clock) -> None:
+    config = SimConfig(max_symbols=2, over_cap="reject")
+    async with open_simulator(config=config) as sim, open_probe(sim.url) as probe:
+        await probe.trades("A.US", "B.US", "C.US")
+        answer = await probe.answer()
+        assert (answer["ret"], answer["cmd_id"]) == (603, 22005)
+        assert await probe.codes_for(2.0) == set()
+        assert sim.connections[0].trade_symbols == ()
 
 
 async def test_rate_rule_605_then_606_and_close(autojump_clock: trio.abc.Clock) -> None:

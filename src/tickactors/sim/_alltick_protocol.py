@@ -13,9 +13,10 @@ Where ``docs/venues.md`` (AllTick) says UNSURE, the simulator picks:
 - **cmd_id of an error answer**: the answer id (request ``cmd_id + 1``) when the
   request named one of 22000/22002/22004/22006; 0 when the ``cmd_id`` is
   unknown or could not be read (also for the 401 sent after the handshake).
-- **over the symbol cap**: ``SimConfig.over_cap`` (default answers 603; ``"ignore"``
-  keeps the first ``max_symbols`` codes and answers 200). The cap applies to
-  each list (trades, depth) separately.
+- **over the symbol cap**: ``SimConfig.over_cap`` (default ``"ignore"``, as the
+  documentation says: keeps the first ``max_symbols`` codes and answers 200;
+  ``"reject"`` answers 603). The cap applies to each list (trades, depth)
+  separately.
 - **seq / tick_time types and units**: ``wire_variants="mixed"`` picks, per frame,
   int or string ``seq``, int or string ``tick_time``, and seconds or
   milliseconds; ``"documented"`` always sends the documented example's shape

@@ -135,8 +135,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     venue.add_argument(
         "--over-cap",
         choices=("reject", "ignore"),
-        default="reject",
-        help="over --max-symbols: answer 603, or keep the first N (default: reject)",
+        default="ignore",
+        help="over --max-symbols: keep the first N and answer 200, as the venue documents, "
+        "or answer 603 (default: ignore)",
     )
     venue.add_argument(
         "--heartbeat-timeout",

@@ -105,8 +105,9 @@ class SimConfig:
             and the trades written to it (``stats.codes_by_connection``,
             ``stats.trades_by_connection``); off by default because it grows with
             every connection.
-        over_cap: over ``max_symbols``: ``"reject"`` answers 603, ``"ignore"`` accepts
-            the request and streams only the first ``max_symbols`` codes.
+        over_cap: over ``max_symbols``: ``"ignore"`` (default, as AllTick documents it)
+            accepts the request and streams only the first ``max_symbols`` codes;
+            ``"reject"`` answers 603 and changes nothing.
         invalid_codes: codes answered with 600 "code invalid" even if well formed.
         unauthorized_codes: codes answered with 604 "code unauthorized".
         enforce_rate: the one-request-per-second rule (605, then 606 and close).
@@ -164,7 +165,7 @@ class SimConfig:
     plan: Plan | None = attrs.field(default=None, kw_only=True)
     tokens: frozenset[str] | None = attrs.field(default=None, converter=_tokens)
     max_symbols: int = attrs.field(default=attrs.Factory(_plan_symbols, takes_self=True))
-    over_cap: OverCap = "reject"
+    over_cap: OverCap = "ignore"
     invalid_codes: frozenset[str] = attrs.field(default=frozenset(), converter=frozenset)
     unauthorized_codes: frozenset[str] = attrs.field(default=frozenset(), converter=frozenset)
     enforce_rate: bool = True
