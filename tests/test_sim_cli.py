@@ -41,6 +41,10 @@ def test_options_map_to_config() -> None:
             "5",
             "--over-cap",
             "reject",
+            "--default-depth",
+            "5",
+            "--fx-depth",
+            "full",
             "--heartbeat-timeout",
             "12",
             "--no-rate-limit",
@@ -56,10 +60,12 @@ def test_options_map_to_config() -> None:
     assert (config.tick_interval, config.max_symbols, config.over_cap) == (0.5, 5, "reject")
     assert (config.heartbeat_timeout, config.enforce_rate) == (12.0, False)
     assert config.heartbeats_count_toward_rate
+    assert (config.default_depth, config.fx_depth) == (5, "full")
     assert (config.max_connection_age, config.random_faults, config.firehose) == (60.0, 20.0, True)
     defaults = config_from_args(_parse())
     assert defaults.tokens is None and defaults.enforce_rate and not defaults.firehose
     assert not defaults.heartbeats_count_toward_rate and defaults.over_cap == "ignore"
+    assert (defaults.default_depth, defaults.fx_depth) == (1, "top")
     assert (defaults.plan, defaults.max_symbols, defaults.max_connections_per_token) == (
         None,
         100,

@@ -71,10 +71,16 @@ def test_validation_order_and_results() -> None:
     assert _check(22004, over, max_symbols=2, over_cap="reject").ret == 603
     capped = _check(22004, over, max_symbols=2)  # "ignore", the default
     assert capped == proto.Subscription(("A", "B"), {"A": 0, "B": 0})
-    depth = _check(22002, [{"code": "700.HK", "depth_level": 10}, {"code": "5.HK"}])
+    entries = [{"code": "700.HK", "depth_level": 10}, {"code": "5.HK"}, {"code": "9.HK"}]
+    entries[2]["depth_level"] = 100  # "as many as there are": capped at the market's depth
+    depth = _check(22002, entries)
     assert isinstance(depth, proto.Subscription)
-    assert dict(depth.depth_levels) == {"700.HK": 10, "5.HK": 5}
+    assert dict(depth.depth_levels) == {"700.HK": 10, "5.HK": 1, "9.HK": proto.MAX_DEPTH}
+    old = _check(22002, entries[1:2], default_depth=5)
+    assert isinstance(old, proto.Subscription) and dict(old.depth_levels) == {"5.HK": 5}
     assert _check(22002, [{"code": "A", "depth_level": "5"}]).ret == 400
+    assert _check(22002, [{"code": "A", "depth_level": 0}]).ret == 400
+    assert _check(22002, [{"code": "A", "depth_level": 1.5}]).ret == 400
     assert _check(22004, [{"code": "A", "depth_level": "whatever"}]) == proto.Subscription(
         ("A",), {"A": 0}
     )
@@ -193,6 +199,8 @@ def test_config_validation() -> None:
         {"max_symbols": 0},
         {"over_cap": "drop"},
         {"wire_variants": "json"},
+        {"default_depth": 0},
+        {"fx_depth": "none"},
         {"tick_interval": 0},
         {"heartbeat_timeout": -1.0},
         {"random_faults": -1.0},

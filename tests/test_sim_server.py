@@ -288,6 +288,52 @@ async def test_over_cap_reject_answers_603(autojump_clock: trio.abc.Clock) -> No
         assert sim.connections[0].trade_symbols == ()
 
 
+async def _books(config: SimConfig, level: int | None, *codes: str) -> dict[str, list[Any]]:
+    """code -> the ``(bids, asks)`` of its 22999 pushes, two seconds after subscribing."""
+    async with open_simulator(config=config) as sim, open_probe(sim.url) as probe:
+        await probe.depth(*codes, level=level)
+        assert (await probe.answer())["ret"] == 200
+        books: dict[str, list[Any]] = defaultdict(list)
+        for frame in await probe.collect(2.0):
+            if frame.get("cmd_id") == 22999:
+                books[frame["data"]["code"]].append((frame["data"]["bids"], frame["data"]["asks"]))
+    assert set(books) == set(codes)
+    return books
+
+
+def _shapes(books: list[Any]) -> set[tuple[int, int, bool]]:
+    """{(bid levels, ask levels, every level has a volume)} over ``books``."""
+    return {
+        (len(bids), len(asks), all("volume" in level for level in bids + asks))
+        for bids, asks in books
+    }
+
+
+async def test_depth_without_depth_level_is_one_level(autojump_clock: trio.abc.Clock) -> None:
+    books = await _books(SimConfig(), None, "700.HK", "BTCUSDT")
+    assert _shapes(books["700.HK"]) == _shapes(books["BTCUSDT"]) == {(1, 1, True)}
+    old = await _books(SimConfig(default_depth=5), None, "700.HK")  # the sim's old pick
+    assert _shapes(old["700.HK"]) == {(5, 5, True)}
+
+
+async def test_depth_level_100_is_as_many_as_there_are(autojump_clock: trio.abc.Clock) -> None:
+    books = await _books(SimConfig(), 100, "700.HK")
+    assert _shapes(books["700.HK"]) == {(50, 50, True)}  # the simulated market's 50
+
+
+async def test_forex_and_metals_books_have_one_level_without_volume(
+    autojump_clock: trio.abc.Clock,
+) -> None:
+    codes = ("EURUSD", "USDJPY", "XAUUSD", "XAGUSD", "700.HK")
+    books = await _books(SimConfig(), 5, *codes)
+    for code in codes[:4]:
+        assert _shapes(books[code]) == {(1, 1, False)}, code
+        assert all(set(level) == {"price"} for bids, asks in books[code] for level in bids + asks)
+    assert _shapes(books["700.HK"]) == {(5, 5, True)}
+    full = await _books(SimConfig(fx_depth="full"), 5, "EURUSD", "XAUUSD")
+    assert _shapes(full["EURUSD"]) == _shapes(full["XAUUSD"]) == {(5, 5, True)}
+
+
 async def test_rate_rule_605_then_606_and_close(autojump_clock: trio.abc.Clock) -> None:
     config = SimConfig(heartbeats_count_toward_rate=True)  # the strict reading
     async with open_simulator(config=config) as sim, open_probe(sim.url) as probe:
@@ -450,7 +496,9 @@ async def test_session_frames_are_eval_safe_and_well_formed(
             else:
                 assert data["trade_direction"] in (0, 1, 2) and Decimal(data["turnover"]) > 0
         else:
-            assert len(data["bids"]) == len(data["asks"]) == 5
+            fx = data["code"] == "EURUSD"  # forex: one level, no volume
+            assert len(data["bids"]) == len(data["asks"]) == (1 if fx else 5)
+            assert all(("volume" in level) != fx for level in data["bids"] + data["asks"])
             bids = [Decimal(level["price"]) for level in data["bids"]]
             asks = [Decimal(level["price"]) for level in data["asks"]]
             assert all(_price_ok(level["price"]) for level in data["bids"] + data["asks"])

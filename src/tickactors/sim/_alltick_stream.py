@@ -17,7 +17,9 @@ Normal mode is the shared paced loop (:mod:`._streamer`): a heap of due
 ``(code, stream)`` pushes, a code leaving it once nobody listens, waiting
 while a stall holds; codes under ``silence_symbol`` are
 skipped (no trade happens for them, so ``seq`` has no gap). Depth snapshots
-use ``book_interval`` and are cut to each listener's ``depth_level``.
+use ``book_interval`` and are cut to each listener's ``depth_level``; forex and
+metals books (``_market.is_forex``) are cut to one level without volumes unless
+``SimConfig.fx_depth == "full"``.
 Pushes are queued without waiting: a client that cannot keep up is dropped
 by its connection as a slow consumer.
 
@@ -37,6 +39,7 @@ from . import _alltick_protocol as proto
 from ._alltick_connection import AllTickConnection
 from ._faults import Faults
 from ._hub import Hub
+from ._market import is_forex
 from ._streamer import FAST, YIELD_EVERY, PacedStreamer
 
 
@@ -73,16 +76,17 @@ class AllTickStreamer(PacedStreamer[str, AllTickConnection]):
         return bool(listeners)
 
     def _push_depth(self, code: str, now: float) -> bool:
+        top_only = self._hub.config.fx_depth == "top" and is_forex(code)
         by_level: dict[int, list[AllTickConnection]] = defaultdict(list)
         for conn in self.connections:
             level = conn.depth_level(code, now)
             if level:
-                by_level[level].append(conn)
+                by_level[min(level, 1) if top_only else level].append(conn)
         if by_level and not self._faults.silenced(code, now):
             book = self._hub.market.book(code, max(by_level), self._hub.wall_time())
             variant = self._variant()
             for level, conns in by_level.items():
-                payload = proto.encode_book(book, level, variant)
+                payload = proto.encode_book(book, level, variant, volumes=not top_only)
                 for conn in conns:
                     conn.deliver(payload, code)
         return bool(by_level)

@@ -140,6 +140,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "or answer 603 (default: ignore)",
     )
     venue.add_argument(
+        "--default-depth",
+        type=positive_int,
+        default=1,
+        metavar="N",
+        help="order-book levels for a subscription without depth_level (default: 1, as the "
+        "venue documents; any depth_level >= 1 is accepted, capped at 50)",
+    )
+    venue.add_argument(
+        "--fx-depth",
+        choices=("top", "full"),
+        default="top",
+        help="order books of forex and metals codes (six uppercase letters: EURUSD, XAUUSD): "
+        "one level without volume, as the venue documents, or as deep as asked with volumes "
+        "(default: top)",
+    )
+    venue.add_argument(
         "--heartbeat-timeout",
         type=positive_float,
         metavar="S",
@@ -233,6 +249,8 @@ def config_from_args(args: argparse.Namespace) -> SimConfig:
         tick_interval=args.tick_interval,
         **limits,
         over_cap=args.over_cap,
+        default_depth=args.default_depth,
+        fx_depth=args.fx_depth,
         **timeouts,  # type: ignore[arg-type]
         token_lifetime=args.token_lifetime,
         mute_on_token_expiry=args.mute_on_token_expiry,

@@ -23,6 +23,7 @@ import attrs
 
 OverCap = Literal["reject", "ignore"]
 WireVariants = Literal["mixed", "documented"]
+FxDepth = Literal["top", "full"]
 ErrorText = Literal["plain", "double", "mixed"]
 Plan = Literal["free", "basic", "premium", "professional"]
 
@@ -108,6 +109,14 @@ class SimConfig:
         over_cap: over ``max_symbols``: ``"ignore"`` (default, as AllTick documents it)
             accepts the request and streams only the first ``max_symbols`` codes;
             ``"reject"`` answers 603 and changes nothing.
+        default_depth: order-book levels a side for a 22002 entry without
+            ``depth_level``; default 1, as AllTick documents it (5 was the sim's old pick).
+            A ``depth_level`` of any int >= 1 is accepted and capped at the 50 levels the
+            simulated market has.
+        fx_depth: order books of forex and metals codes (six uppercase letters: ``EURUSD``,
+            ``USDJPY``, ``XAUUSD``, ``XAGUSD``): ``"top"`` (default, as AllTick documents
+            it) sends at most one level a side and its levels carry no ``volume`` key;
+            ``"full"`` treats them like any code (``depth_level`` levels with volumes).
         invalid_codes: codes answered with 600 "code invalid" even if well formed.
         unauthorized_codes: codes answered with 604 "code unauthorized".
         enforce_rate: the one-request-per-second rule (605, then 606 and close).
@@ -166,6 +175,8 @@ class SimConfig:
     tokens: frozenset[str] | None = attrs.field(default=None, converter=_tokens)
     max_symbols: int = attrs.field(default=attrs.Factory(_plan_symbols, takes_self=True))
     over_cap: OverCap = "ignore"
+    default_depth: int = 1
+    fx_depth: FxDepth = "top"
     invalid_codes: frozenset[str] = attrs.field(default=frozenset(), converter=frozenset)
     unauthorized_codes: frozenset[str] = attrs.field(default=frozenset(), converter=frozenset)
     enforce_rate: bool = True
@@ -219,6 +230,10 @@ class SimConfig:
             raise ValueError(
                 f"SimConfig.over_cap must be 'reject' or 'ignore', not {self.over_cap!r}"
             )
+        if self.default_depth < 1:
+            raise ValueError("SimConfig.default_depth must be >= 1")
+        if self.fx_depth not in ("top", "full"):
+            raise ValueError(f"SimConfig.fx_depth must be 'top' or 'full', not {self.fx_depth!r}")
         if self.wire_variants not in ("mixed", "documented"):
             raise ValueError(
                 "SimConfig.wire_variants must be 'mixed' or 'documented', "
