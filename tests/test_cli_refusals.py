@@ -124,6 +124,7 @@ SIM_CASES: list[tuple[list[str], str]] = [
     (["sim", "--over-cap", "maybe"], "--over-cap"),
     (["sim", "--default-depth", "0"], "--default-depth"),
     (["sim", "--fx-depth", "deep"], "--fx-depth"),
+    (["sim", "--wire", "mixed"], "--wire"),
 ]
 CHAOS_CASES: list[tuple[list[str], str]] = [
     (["chaos", "--duration", "0"], "--duration"),

@@ -120,7 +120,7 @@ def test_market_walk_stays_positive_and_ordered(seed: int, code: str, levels: in
             assert len(bids) == len(asks) == levels
             assert all(p > 0 for p in bids) and bids == sorted(bids, reverse=True)
             assert bids[0] < asks[0] and asks == sorted(asks)
-            _eval_safe(proto.encode_book(book, levels, proto.choose_variant(rng, "mixed")))
+            _eval_safe(proto.encode_book(book, levels, proto.choose_variant(rng, "varied")))
             continue
         trade = market.trade(code, 1_700_000_000.0 + i)
         assert trade.seq > last_seq
@@ -129,7 +129,7 @@ def test_market_walk_stays_positive_and_ordered(seed: int, code: str, levels: in
         places = len(trade.price.partition(".")[2])
         assert decimals in (None, places)
         decimals = places
-        frame = _eval_safe(proto.encode_trade(trade, proto.choose_variant(rng, "mixed")))
+        frame = _eval_safe(proto.encode_trade(trade, proto.choose_variant(rng, "varied")))
         data = frame["data"]
         if is_forex(code):
             assert data["trade_direction"] == 0 and "turnover" not in data
@@ -201,6 +201,7 @@ def test_config_validation() -> None:
         {"wire_variants": "json"},
         {"default_depth": 0},
         {"fx_depth": "none"},
+        {"wire": "mixed"},
         {"tick_interval": 0},
         {"heartbeat_timeout": -1.0},
         {"random_faults": -1.0},

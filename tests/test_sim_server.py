@@ -462,7 +462,8 @@ def _price_ok(text: str) -> bool:
 async def test_session_frames_are_eval_safe_and_well_formed(
     autojump_clock: trio.abc.Clock,
 ) -> None:
-    async with open_simulator(seed=3) as sim, open_probe(sim.url) as probe:
+    config = SimConfig(wire="varied")
+    async with open_simulator(config=config, seed=3) as sim, open_probe(sim.url) as probe:
         await probe.trades("BTCUSDT", "EURUSD", "USDJPY", "700.HK")
         await trio.sleep(1.0)
         await probe.depth("700.HK", "EURUSD", level=5)
@@ -512,7 +513,8 @@ async def test_session_frames_are_eval_safe_and_well_formed(
 
 
 async def test_documented_variant_and_shared_market(autojump_clock: trio.abc.Clock) -> None:
-    config = SimConfig(wire_variants="documented", epoch=1_700_000_000.0)
+    assert SimConfig().wire == "strict"  # the documented shape is the default
+    config = SimConfig(epoch=1_700_000_000.0)
     async with open_simulator(config=config) as sim:
         async with open_probe(sim.url) as one, open_probe(sim.url) as two:
             await one.trades("BTCUSDT")
@@ -525,6 +527,31 @@ async def test_documented_variant_and_shared_market(autojump_clock: trio.abc.Clo
     assert all(type(d["seq"]) is int and type(d["tick_time"]) is int for d in a)
     assert a[0]["seq"] == 1_700_000_000_000_001
     assert all(1_700_000_000 <= d["tick_time"] <= 1_700_000_004 for d in a)
+
+
+async def test_wire_varies_the_shape_only(autojump_clock: trio.abc.Clock) -> None:
+    async def pushes(wire: str) -> list[tuple[int, str, int, int, str]]:
+        config = SimConfig(wire=wire, epoch=1_700_000_000.0)  # type: ignore[arg-type]
+        async with open_simulator(config=config, seed=2) as sim, open_probe(sim.url) as probe:
+            await probe.trades("BTCUSDT", "700.HK")
+            await probe.answer()
+            await trio.sleep(1.0)
+            await probe.depth("700.HK")
+            await probe.answer()
+            frames = await probe.collect(5.0)
+        out = []
+        for f in frames:
+            data = f["data"]
+            stamp = int(data["tick_time"])
+            seconds = stamp // 1000 if stamp > 10**11 else stamp
+            out.append(
+                (f["cmd_id"], data["code"], int(data["seq"]), seconds, str(data.get("price")))
+            )
+        first_seq, first_time = out[0][2], out[0][3]
+        return [(c, code, q - first_seq, t - first_time, p) for c, code, q, t, p in out]
+
+    strict, varied = await pushes("strict"), await pushes("varied")
+    assert strict == varied and len(strict) > 50  # same trades, times and seqs; shapes aside
 
 
 async def test_same_seed_same_prices(autojump_clock: trio.abc.Clock) -> None:

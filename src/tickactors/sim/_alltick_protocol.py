@@ -17,10 +17,10 @@ Where ``docs/venues.md`` (AllTick) says UNSURE, the simulator picks:
   documentation says: keeps the first ``max_symbols`` codes and answers 200;
   ``"reject"`` answers 603). The cap applies to each list (trades, depth)
   separately.
-- **seq / tick_time types and units**: ``wire_variants="mixed"`` picks, per frame,
-  int or string ``seq``, int or string ``tick_time``, and seconds or
-  milliseconds; ``"documented"`` always sends the documented example's shape
-  (integer ``seq``, integer ``tick_time`` in seconds).
+- **seq / tick_time types and units**: ``SimConfig.wire="strict"`` (default)
+  always sends the documented example's shape (integer ``seq``, integer
+  ``tick_time`` in seconds); ``"varied"`` picks, per frame, int or string
+  ``seq``, int or string ``tick_time``, and seconds or milliseconds.
 - **validation order**: shape (400) -> empty list (601) -> code syntax or
   ``invalid_codes`` (600) -> duplicate code (400) -> ``unauthorized_codes`` (604)
   -> cap (603). ``trace`` may be missing (echoed as ``""``). On 22004
@@ -215,8 +215,8 @@ DOCUMENTED = Variant()
 
 
 def choose_variant(rng: random.Random, mode: str) -> Variant:
-    """A random :class:`Variant` in ``"mixed"`` mode, the documented one otherwise."""
-    if mode != "mixed":
+    """A random :class:`Variant` in ``"varied"`` mode, the documented one otherwise."""
+    if mode != "varied":
         return DOCUMENTED
     bits = rng.getrandbits(3)
     return Variant(bool(bits & 1), bool(bits & 2), bool(bits & 4))

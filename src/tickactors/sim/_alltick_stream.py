@@ -25,8 +25,10 @@ by its connection as a slow consumer.
 
 Firehose mode (``SimConfig.firehose``, for benchmarks) loops over the
 streamed codes round-robin and queues trade frames with a waiting send, so
-the socket's backpressure paces it; it sends no depth snapshots. Each frame's
-``seq``/``tick_time`` variant comes from a seed-derived random stream.
+the socket's backpressure paces it; it sends no depth snapshots. With
+``SimConfig.wire="varied"`` each frame's ``seq``/``tick_time`` variant comes from
+a seed-derived random stream of its own (``"stream:wire"``), so the wire shape
+never changes the timing.
 """
 
 from __future__ import annotations
@@ -50,9 +52,10 @@ class AllTickStreamer(PacedStreamer[str, AllTickConnection]):
 
     def __init__(self, hub: Hub, faults: Faults) -> None:
         super().__init__(hub, faults, "stream")
+        self._wire_rng = hub.rng("stream:wire")
 
     def _variant(self) -> proto.Variant:
-        return proto.choose_variant(self._rng, self._hub.config.wire_variants)
+        return proto.choose_variant(self._wire_rng, self._hub.config.wire)
 
     async def run(self) -> None:
         if self._hub.config.firehose:

@@ -156,6 +156,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "(default: top)",
     )
     venue.add_argument(
+        "--wire",
+        choices=("strict", "varied"),
+        default="strict",
+        help="AllTick seq and tick_time: always the documented shape (integers, seconds), or "
+        "int or string, seconds or milliseconds, picked per frame (default: strict)",
+    )
+    venue.add_argument(
         "--heartbeat-timeout",
         type=positive_float,
         metavar="S",
@@ -251,6 +258,7 @@ def config_from_args(args: argparse.Namespace) -> SimConfig:
         over_cap=args.over_cap,
         default_depth=args.default_depth,
         fx_depth=args.fx_depth,
+        wire=args.wire,
         **timeouts,  # type: ignore[arg-type]
         token_lifetime=args.token_lifetime,
         mute_on_token_expiry=args.mute_on_token_expiry,

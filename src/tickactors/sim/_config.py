@@ -24,6 +24,7 @@ import attrs
 OverCap = Literal["reject", "ignore"]
 WireVariants = Literal["mixed", "documented"]
 FxDepth = Literal["top", "full"]
+Wire = Literal["strict", "varied"]
 ErrorText = Literal["plain", "double", "mixed"]
 Plan = Literal["free", "basic", "premium", "professional"]
 
@@ -135,9 +136,10 @@ class SimConfig:
         tick_interval: mean seconds between two trades of one symbol (jittered x0.5..1.5).
         book_interval: mean seconds between two depth snapshots of one symbol.
         firehose: stream trade frames as fast as each client reads them (benchmarks).
-        wire_variants: ``"mixed"``: every frame picks int or string ``seq``/``tick_time``
-            and seconds or milliseconds; ``"documented"``: the documented example shape
-            (integer ``seq``, integer ``tick_time`` in seconds).
+        wire: AllTick pushes' ``seq`` and ``tick_time``: ``"strict"`` (default) always
+            the documented example's shape (integer ``seq``, integer ``tick_time`` in
+            seconds); ``"varied"``: every frame picks, from a seeded stream of its own,
+            int or string ``seq``/``tick_time`` and seconds or milliseconds.
         random_faults: mean seconds between random faults; 0 = off.
         send_queue: frames buffered per connection; a client that lets this overflow
             is dropped as a slow consumer (in firehose mode the streamer waits instead).
@@ -145,8 +147,10 @@ class SimConfig:
             ``tick_time``; ``None`` = the wall clock when the simulator opens.
         max_message_size: largest inbound message; beyond it the server closes with 1009.
 
-    Tradovate only (``open_simulator("tradovate")``; ``wire_variants="mixed"`` also
-    makes quote entries, and price/size inside them, sometimes missing):
+    Tradovate only (``open_simulator("tradovate")``):
+
+        wire_variants: ``"mixed"`` (default) makes quote entries, and price/size
+            inside them, sometimes missing; ``"documented"`` sends them all.
 
         token_lifetime: seconds an access token lives on trio's clock (80-90 min per
             the sources; default 85 min).
@@ -192,6 +196,7 @@ class SimConfig:
     book_interval: float = attrs.field(default=0.5, validator=_positive)
     firehose: bool = False
     wire_variants: WireVariants = "mixed"
+    wire: Wire = "strict"
     random_faults: float = 0.0
     send_queue: int = 4096
     epoch: float | None = None
@@ -234,6 +239,8 @@ class SimConfig:
             raise ValueError("SimConfig.default_depth must be >= 1")
         if self.fx_depth not in ("top", "full"):
             raise ValueError(f"SimConfig.fx_depth must be 'top' or 'full', not {self.fx_depth!r}")
+        if self.wire not in ("strict", "varied"):
+            raise ValueError(f"SimConfig.wire must be 'strict' or 'varied', not {self.wire!r}")
         if self.wire_variants not in ("mixed", "documented"):
             raise ValueError(
                 "SimConfig.wire_variants must be 'mixed' or 'documented', "
