@@ -59,7 +59,9 @@ def rss_bytes() -> int:
 
 async def serve(tick_interval: float, seed: int) -> None:
     """The simulator on loopback until stdin closes; then its counts as one JSON line."""
-    config = SimConfig(plan="professional", tick_interval=tick_interval, send_queue=1 << 16)
+    config = SimConfig(
+        plan="professional", over_cap="reject", tick_interval=tick_interval, send_queue=1 << 16
+    )
     async with open_simulator("alltick", config=config, seed=seed) as sim:
         print(f"listening {sim.url}", flush=True)
         stdin = trio.lowlevel.FdStream(os.dup(sys.stdin.fileno()))

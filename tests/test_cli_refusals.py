@@ -122,6 +122,9 @@ SIM_CASES: list[tuple[list[str], str]] = [
     (["sim", "--venue", "binance"], "--venue"),
     (["sim", "--plan", "gold"], "--plan"),
     (["sim", "--over-cap", "maybe"], "--over-cap"),
+    (["sim", "--default-depth", "0"], "--default-depth"),
+    (["sim", "--fx-depth", "deep"], "--fx-depth"),
+    (["sim", "--wire", "mixed"], "--wire"),
 ]
 CHAOS_CASES: list[tuple[list[str], str]] = [
     (["chaos", "--duration", "0"], "--duration"),

@@ -32,7 +32,7 @@ async def test_ten_rotations_lose_nothing_and_repeat_nothing(autojump_clock):
         tokens={TOKEN},
         max_connection_age=AGE,
         record_connections=True,
-        wire_variants="mixed",
+        wire="varied",
     )
     delivered: dict[str, list[int]] = {code: [] for code in CODES}
     log = EventLog()

@@ -1,9 +1,10 @@
 """Sharding on the simulator: AllTick's per-token limits as the venue enforces them.
 
-The simulator refuses an over-cap list with 603, a connection too many with 429 and close
-1008, and a subscription request within 3 s of the token's previous one (while two or
-more of its connections live) with 605, counting each in ``sim.stats``. A sharded feed
-must never meet any of them, and one connection's failure must leave the others alone.
+The simulator refuses an over-cap list with 603 (asked to: ``over_cap="reject"``), a
+connection too many with 429 and close 1008, and a subscription request within 3 s of the
+token's previous one (while two or more of its connections live) with 605, counting each
+in ``sim.stats``. A sharded feed must never meet any of them, and one connection's failure
+must leave the others alone.
 """
 
 from __future__ import annotations
@@ -32,7 +33,13 @@ async def until_ticks(feed, symbols, timeout=30.0) -> set[str]:
 
 async def test_caps_and_the_token_rule_hold_and_failures_stay_apart(autojump_clock):
     # premium: three connections per token, 3 s between requests; four symbols each here
-    config = SimConfig(plan="premium", tokens={TOKEN}, max_symbols=4, record_connections=True)
+    config = SimConfig(
+        plan="premium",
+        tokens={TOKEN},
+        max_symbols=4,
+        over_cap="reject",  # a breach is refused, not hidden
+        record_connections=True,
+    )
     async with open_simulator("alltick", config=config, seed=7) as sim:
         venue = AllTick(url=sim.url, token=TOKEN, plan="premium")
         log = EventLog()

@@ -12,7 +12,11 @@ from .test_runner import TOKEN, start
 
 async def test_symbols_over_connections_and_a_capacity_error_on_stdin():
     config = SimConfig(
-        tokens={TOKEN}, max_symbols=2, max_connections_per_token=3, token_rate_interval=3.0
+        tokens={TOKEN},
+        max_symbols=2,
+        over_cap="reject",  # a list over the cap is refused, not silently cut
+        max_connections_per_token=3,
+        token_rate_interval=3.0,
     )
     async with open_simulator("alltick", config=config, seed=3) as sim:
         child = await start(

@@ -40,10 +40,17 @@ def test_options_map_to_config() -> None:
             "--max-symbols",
             "5",
             "--over-cap",
-            "ignore",
+            "reject",
+            "--default-depth",
+            "5",
+            "--fx-depth",
+            "full",
+            "--wire",
+            "varied",
             "--heartbeat-timeout",
             "12",
             "--no-rate-limit",
+            "--heartbeats-count-toward-rate",
             "--max-connection-age",
             "60",
             "--random-faults",
@@ -52,11 +59,15 @@ def test_options_map_to_config() -> None:
         )
     )
     assert config.tokens == frozenset({"a", "b"})
-    assert (config.tick_interval, config.max_symbols, config.over_cap) == (0.5, 5, "ignore")
+    assert (config.tick_interval, config.max_symbols, config.over_cap) == (0.5, 5, "reject")
     assert (config.heartbeat_timeout, config.enforce_rate) == (12.0, False)
+    assert config.heartbeats_count_toward_rate
+    assert (config.default_depth, config.fx_depth, config.wire) == (5, "full", "varied")
     assert (config.max_connection_age, config.random_faults, config.firehose) == (60.0, 20.0, True)
     defaults = config_from_args(_parse())
     assert defaults.tokens is None and defaults.enforce_rate and not defaults.firehose
+    assert not defaults.heartbeats_count_toward_rate and defaults.over_cap == "ignore"
+    assert (defaults.default_depth, defaults.fx_depth, defaults.wire) == (1, "top", "strict")
     assert (defaults.plan, defaults.max_symbols, defaults.max_connections_per_token) == (
         None,
         100,
@@ -134,6 +145,10 @@ async def test_help() -> None:
         "--duration",
         "--token",
         "--over-cap",
+        "--default-depth",
+        "--fx-depth",
+        "--wire",
+        "--heartbeats-count-toward-rate",
         "--no-rate-limit",
         "--max-connection-age",
         "--heartbeat-timeout",

@@ -49,6 +49,10 @@ def test_parse_accepts_missing_trace_and_null_data() -> None:
         {},
         22001,
     )
+    php = proto.parse_request('{"cmd_id":22000,"seq_id":1,"trace":"","data":[]}')
+    assert (php.error, php.data) == (None, {})
+    assert proto.parse_request('{"cmd_id":22004,"seq_id":1,"data":[]}').data == {}
+    assert proto.parse_request('{"cmd_id":22000,"seq_id":1,"data":[{}]}').error is not None
     assert proto.parse_request('{"cmd_id":22000,"seq_id":4294967296}').error is not None
     assert proto.parse_request('{"cmd_id":22000,"seq_id":-1}').error is not None
 
@@ -63,13 +67,20 @@ def test_validation_order_and_results() -> None:
     dup_and_unauth = [{"code": "X"}, {"code": "X"}, {"code": "Y"}]
     assert _check(22004, dup_and_unauth, unauthorized_codes={"Y"}).violation == "duplicate_code"
     assert _check(22004, [{"code": "Y"}], unauthorized_codes={"Y"}).ret == 604
-    assert _check(22004, [{"code": c} for c in "ABC"], max_symbols=2).ret == 603
-    capped = _check(22004, [{"code": c} for c in "ABC"], max_symbols=2, over_cap="ignore")
+    over = [{"code": c} for c in "ABC"]
+    assert _check(22004, over, max_symbols=2, over_cap="reject").ret == 603
+    capped = _check(22004, over, max_symbols=2)  # "ignore", the default
     assert capped == proto.Subscription(("A", "B"), {"A": 0, "B": 0})
-    depth = _check(22002, [{"code": "700.HK", "depth_level": 10}, {"code": "5.HK"}])
+    entries = [{"code": "700.HK", "depth_level": 10}, {"code": "5.HK"}, {"code": "9.HK"}]
+    entries[2]["depth_level"] = 100  # "as many as there are": capped at the market's depth
+    depth = _check(22002, entries)
     assert isinstance(depth, proto.Subscription)
-    assert dict(depth.depth_levels) == {"700.HK": 10, "5.HK": 5}
+    assert dict(depth.depth_levels) == {"700.HK": 10, "5.HK": 1, "9.HK": proto.MAX_DEPTH}
+    old = _check(22002, entries[1:2], default_depth=5)
+    assert isinstance(old, proto.Subscription) and dict(old.depth_levels) == {"5.HK": 5}
     assert _check(22002, [{"code": "A", "depth_level": "5"}]).ret == 400
+    assert _check(22002, [{"code": "A", "depth_level": 0}]).ret == 400
+    assert _check(22002, [{"code": "A", "depth_level": 1.5}]).ret == 400
     assert _check(22004, [{"code": "A", "depth_level": "whatever"}]) == proto.Subscription(
         ("A",), {"A": 0}
     )
@@ -109,7 +120,7 @@ def test_market_walk_stays_positive_and_ordered(seed: int, code: str, levels: in
             assert len(bids) == len(asks) == levels
             assert all(p > 0 for p in bids) and bids == sorted(bids, reverse=True)
             assert bids[0] < asks[0] and asks == sorted(asks)
-            _eval_safe(proto.encode_book(book, levels, proto.choose_variant(rng, "mixed")))
+            _eval_safe(proto.encode_book(book, levels, proto.choose_variant(rng, "varied")))
             continue
         trade = market.trade(code, 1_700_000_000.0 + i)
         assert trade.seq > last_seq
@@ -118,7 +129,7 @@ def test_market_walk_stays_positive_and_ordered(seed: int, code: str, levels: in
         places = len(trade.price.partition(".")[2])
         assert decimals in (None, places)
         decimals = places
-        frame = _eval_safe(proto.encode_trade(trade, proto.choose_variant(rng, "mixed")))
+        frame = _eval_safe(proto.encode_trade(trade, proto.choose_variant(rng, "varied")))
         data = frame["data"]
         if is_forex(code):
             assert data["trade_direction"] == 0 and "turnover" not in data
@@ -188,6 +199,9 @@ def test_config_validation() -> None:
         {"max_symbols": 0},
         {"over_cap": "drop"},
         {"wire_variants": "json"},
+        {"default_depth": 0},
+        {"fx_depth": "none"},
+        {"wire": "mixed"},
         {"tick_interval": 0},
         {"heartbeat_timeout": -1.0},
         {"random_faults": -1.0},

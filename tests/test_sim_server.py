@@ -240,7 +240,12 @@ VALIDATION_CASES: list[tuple[str, str | bytes, int, int, str | None]] = [
 async def test_validation(
     raw: str | bytes, ret: int, cmd_id: int, violation: str | None, autojump_clock: trio.abc.Clock
 ) -> None:
-    config = SimConfig(max_symbols=2, invalid_codes={"DEAD.US"}, unauthorized_codes={"SECRET.US"})
+    config = SimConfig(
+        max_symbols=2,
+        over_cap="reject",  # "too many" is about the 603
+        invalid_codes={"DEAD.US"},
+        unauthorized_codes={"SECRET.US"},
+    )
     async with open_simulator(config=config) as sim, open_probe(sim.url) as probe:
         await probe.trades("KEEP.US")
         await probe.answer()
@@ -261,16 +266,77 @@ async def test_depth_level_accepted_on_trade_entries() -> None:
         assert (await probe.answer())["ret"] == 200
 
 
-async def test_over_cap_ignore_streams_first_symbols(autojump_clock: trio.abc.Clock) -> None:
-    config = SimConfig(max_symbols=2, over_cap="ignore")
-    async with open_simulator(config=config) as sim, open_probe(sim.url) as probe:
+async def test_over_cap_ignored_by_default_streams_first_symbols(
+    autojump_clock: trio.abc.Clock,
+) -> None:
+    assert SimConfig().over_cap == "ignore"  # the documented reading
+    async with open_simulator(config=SimConfig(max_symbols=2)) as sim, open_probe(sim.url) as probe:
         await probe.trades("A.US", "B.US", "C.US")
         assert (await probe.answer())["ret"] == 200
         assert await probe.codes_for(2.0) == {"A.US", "B.US"}
+        assert sim.connections[0].trade_symbols == ("A.US", "B.US")
+        assert not sim.stats.violations
+
+
+async def test_over_cap_reject_answers_603(autojump_clock: trio.abc.Clock) -> None:
+    config = SimConfig(max_symbols=2, over_cap="reject")
+    async with open_simulator(config=config) as sim, open_probe(sim.url) as probe:
+        await probe.trades("A.US", "B.US", "C.US")
+        answer = await probe.answer()
+        assert (answer["ret"], answer["cmd_id"]) == (603, 22005)
+        assert await probe.codes_for(2.0) == set()
+        assert sim.connections[0].trade_symbols == ()
+
+
+async def _books(config: SimConfig, level: int | None, *codes: str) -> dict[str, list[Any]]:
+    """code -> the ``(bids, asks)`` of its 22999 pushes, two seconds after subscribing."""
+    async with open_simulator(config=config) as sim, open_probe(sim.url) as probe:
+        await probe.depth(*codes, level=level)
+        assert (await probe.answer())["ret"] == 200
+        books: dict[str, list[Any]] = defaultdict(list)
+        for frame in await probe.collect(2.0):
+            if frame.get("cmd_id") == 22999:
+                books[frame["data"]["code"]].append((frame["data"]["bids"], frame["data"]["asks"]))
+    assert set(books) == set(codes)
+    return books
+
+
+def _shapes(books: list[Any]) -> set[tuple[int, int, bool]]:
+    """{(bid levels, ask levels, every level has a volume)} over ``books``."""
+    return {
+        (len(bids), len(asks), all("volume" in level for level in bids + asks))
+        for bids, asks in books
+    }
+
+
+async def test_depth_without_depth_level_is_one_level(autojump_clock: trio.abc.Clock) -> None:
+    books = await _books(SimConfig(), None, "700.HK", "BTCUSDT")
+    assert _shapes(books["700.HK"]) == _shapes(books["BTCUSDT"]) == {(1, 1, True)}
+    old = await _books(SimConfig(default_depth=5), None, "700.HK")  # the sim's old pick
+    assert _shapes(old["700.HK"]) == {(5, 5, True)}
+
+
+async def test_depth_level_100_is_as_many_as_there_are(autojump_clock: trio.abc.Clock) -> None:
+    books = await _books(SimConfig(), 100, "700.HK")
+    assert _shapes(books["700.HK"]) == {(50, 50, True)}  # the simulated market's 50
+
+
+async def test_forex_and_metals_books_have_one_level_without_volume(
+    autojump_clock: trio.abc.Clock,
+) -> None:
+    codes = ("EURUSD", "USDJPY", "XAUUSD", "XAGUSD", "700.HK")
+    books = await _books(SimConfig(), 5, *codes)
+    for code in codes[:4]:
+        assert _shapes(books[code]) == {(1, 1, False)}, code
+        assert all(set(level) == {"price"} for bids, asks in books[code] for level in bids + asks)
+    assert _shapes(books["700.HK"]) == {(5, 5, True)}
+    full = await _books(SimConfig(fx_depth="full"), 5, "EURUSD", "XAUUSD")
+    assert _shapes(full["EURUSD"]) == _shapes(full["XAUUSD"]) == {(5, 5, True)}
 
 
 async def test_rate_rule_605_then_606_and_close(autojump_clock: trio.abc.Clock) -> None:
-    async with open_simulator() as sim, open_probe(sim.url) as probe:
+    config = SimConfig(heartbeats_count_toward_rate=True)  # the strict reading
+    async with open_simulator(config=config) as sim, open_probe(sim.url) as probe:
         await probe.heartbeat()
         assert (await probe.answer())["ret"] == 200
         await trio.sleep(1.0)  # exactly one second later is allowed
@@ -296,6 +362,67 @@ async def test_rate_rule_605_then_606_and_close(autojump_clock: trio.abc.Clock) 
         assert info.value.reason.code == 1008
     assert sim.stats.violations["rate"] == 3
     assert sim.stats.closes["rate_kick"] == 1
+
+
+async def test_heartbeats_do_not_count_toward_the_rate_rule_by_default(
+    autojump_clock: trio.abc.Clock,
+) -> None:
+    # the official examples: connect, heartbeat, subscribe within the same second
+    async with open_simulator() as sim, open_probe(sim.url) as probe:
+        await probe.heartbeat()
+        assert (await probe.answer())["ret"] == 200
+        await probe.trades("BTCUSDT")
+        assert (await probe.answer())["ret"] == 200
+        for _ in range(5):  # heartbeats are never refused, nor move the request clock
+            await probe.heartbeat()
+            assert (await probe.answer())["ret"] == 200
+        await trio.sleep(0.5)
+        await probe.depth("700.HK")  # 0.5 s after the subscription: still the data rule
+        assert (await probe.answer())["ret"] == 605
+        await trio.sleep(0.5)
+        await probe.depth("700.HK")
+        assert (await probe.answer())["ret"] == 200
+        assert await probe.codes_for(1.0) == {"BTCUSDT"}
+        conn = sim.connections[0]
+        assert (conn.trade_symbols, conn.depth_symbols, conn.rate_violations) == (
+            ("BTCUSDT",),
+            ("700.HK",),
+            1,
+        )
+    assert sim.stats.violations["rate"] == 1
+    assert sim.stats.heartbeats == 6
+
+
+async def test_heartbeats_count_toward_the_rate_rule_when_asked(
+    autojump_clock: trio.abc.Clock,
+) -> None:
+    config = SimConfig(heartbeats_count_toward_rate=True)
+    async with open_simulator(config=config) as sim, open_probe(sim.url) as probe:
+        await probe.heartbeat()
+        assert (await probe.answer())["ret"] == 200
+        await probe.trades("BTCUSDT")  # what the official examples get: 605, never data
+        answer = await probe.answer()
+        assert (answer["ret"], answer["cmd_id"]) == (605, 22005)
+        assert await probe.codes_for(2.0) == set()
+        assert sim.connections[0].trade_symbols == ()
+
+
+@pytest.mark.parametrize(
+    "data",
+    ["[]", "{}", "null", '{"symbol_list":null}', None],
+    ids=["php-empty-array", "object", "null", "go-symbol-list-null", "missing"],
+)
+async def test_heartbeat_data_variants_of_the_official_examples(
+    data: str | None, autojump_clock: trio.abc.Clock
+) -> None:
+    body = "" if data is None else f',"data":{data}'
+    async with open_simulator() as sim, open_probe(sim.url) as probe:
+        await probe.send_raw('{"cmd_id":22000,"seq_id":3,"trace":"t"' + body + "}")
+        answer = await probe.answer()
+        assert (answer["ret"], answer["cmd_id"], answer["seq_id"]) == (200, 22001, 3)
+        assert sim.stats.heartbeats == 1 and not sim.stats.violations
+        await probe.send_raw('{"cmd_id":22000,"seq_id":4,"trace":"t","data":[1]}')
+        assert (await probe.answer())["ret"] == 400  # a list with something in it is not {}
 
 
 async def test_heartbeat_enforced_at_exactly_30s(autojump_clock: trio.abc.Clock) -> None:
@@ -335,7 +462,8 @@ def _price_ok(text: str) -> bool:
 async def test_session_frames_are_eval_safe_and_well_formed(
     autojump_clock: trio.abc.Clock,
 ) -> None:
-    async with open_simulator(seed=3) as sim, open_probe(sim.url) as probe:
+    config = SimConfig(wire="varied")
+    async with open_simulator(config=config, seed=3) as sim, open_probe(sim.url) as probe:
         await probe.trades("BTCUSDT", "EURUSD", "USDJPY", "700.HK")
         await trio.sleep(1.0)
         await probe.depth("700.HK", "EURUSD", level=5)
@@ -369,7 +497,9 @@ async def test_session_frames_are_eval_safe_and_well_formed(
             else:
                 assert data["trade_direction"] in (0, 1, 2) and Decimal(data["turnover"]) > 0
         else:
-            assert len(data["bids"]) == len(data["asks"]) == 5
+            fx = data["code"] == "EURUSD"  # forex: one level, no volume
+            assert len(data["bids"]) == len(data["asks"]) == (1 if fx else 5)
+            assert all(("volume" in level) != fx for level in data["bids"] + data["asks"])
             bids = [Decimal(level["price"]) for level in data["bids"]]
             asks = [Decimal(level["price"]) for level in data["asks"]]
             assert all(_price_ok(level["price"]) for level in data["bids"] + data["asks"])
@@ -383,7 +513,8 @@ async def test_session_frames_are_eval_safe_and_well_formed(
 
 
 async def test_documented_variant_and_shared_market(autojump_clock: trio.abc.Clock) -> None:
-    config = SimConfig(wire_variants="documented", epoch=1_700_000_000.0)
+    assert SimConfig().wire == "strict"  # the documented shape is the default
+    config = SimConfig(epoch=1_700_000_000.0)
     async with open_simulator(config=config) as sim:
         async with open_probe(sim.url) as one, open_probe(sim.url) as two:
             await one.trades("BTCUSDT")
@@ -396,6 +527,31 @@ async def test_documented_variant_and_shared_market(autojump_clock: trio.abc.Clo
     assert all(type(d["seq"]) is int and type(d["tick_time"]) is int for d in a)
     assert a[0]["seq"] == 1_700_000_000_000_001
     assert all(1_700_000_000 <= d["tick_time"] <= 1_700_000_004 for d in a)
+
+
+async def test_wire_varies_the_shape_only(autojump_clock: trio.abc.Clock) -> None:
+    async def pushes(wire: str) -> list[tuple[int, str, int, int, str]]:
+        config = SimConfig(wire=wire, epoch=1_700_000_000.0)  # type: ignore[arg-type]
+        async with open_simulator(config=config, seed=2) as sim, open_probe(sim.url) as probe:
+            await probe.trades("BTCUSDT", "700.HK")
+            await probe.answer()
+            await trio.sleep(1.0)
+            await probe.depth("700.HK")
+            await probe.answer()
+            frames = await probe.collect(5.0)
+        out = []
+        for f in frames:
+            data = f["data"]
+            stamp = int(data["tick_time"])
+            seconds = stamp // 1000 if stamp > 10**11 else stamp
+            out.append(
+                (f["cmd_id"], data["code"], int(data["seq"]), seconds, str(data.get("price")))
+            )
+        first_seq, first_time = out[0][2], out[0][3]
+        return [(c, code, q - first_seq, t - first_time, p) for c, code, q, t, p in out]
+
+    strict, varied = await pushes("strict"), await pushes("varied")
+    assert strict == varied and len(strict) > 50  # same trades, times and seqs; shapes aside
 
 
 async def test_same_seed_same_prices(autojump_clock: trio.abc.Clock) -> None:

@@ -94,7 +94,8 @@ async def test_a_closed_connection_frees_its_slot_at_once(autojump_clock: trio.a
                 assert (await refused(second))[0] == TOO_MANY_CONNECTIONS
             await trio.sleep(1.0)
             await first.trades("A.US", "B.US", "C.US", "D.US", "E.US", "F.US")
-            assert (await first.answer())["ret"] == 603  # free: five symbols
+            assert (await first.answer())["ret"] == 200  # free: five symbols, the rest ignored
+            assert sim.connections[0].trade_symbols == ("A.US", "B.US", "C.US", "D.US", "E.US")
         async with open_probe(sim.url) as again:  # the client's close freed the slot
             await ok(again)
         assert sim.stats.closes["connection_limit"] == 1
@@ -203,7 +204,10 @@ async def test_a_lone_connection_answers_to_its_own_rule_only(
 async def test_token_rate_violations_kick_like_the_connection_rule(
     autojump_clock: trio.abc.Clock,
 ) -> None:
-    config = SimConfig(token_rate_interval=3.0, heartbeat_timeout=None)
+    # heartbeats counted (the strict reading), so both rules add to one count
+    config = SimConfig(
+        token_rate_interval=3.0, heartbeat_timeout=None, heartbeats_count_toward_rate=True
+    )
     async with open_simulator(config=config) as sim:
         async with open_probe(sim.url) as a, open_probe(sim.url) as b:
             await a.trades("BTCUSDT")

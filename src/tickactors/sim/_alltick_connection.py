@@ -14,8 +14,10 @@ handshake and token are through) runs three tasks:
   nothing; rate-rejected requests move neither clock; the violation (of
   either rule) that reaches ``kick_after_violations`` gets 606 instead, then
   close frame 1008; then validation and application; then the answer,
-  subject to ``lose_acks``/``delay_acks``. Heartbeats are requests like any
-  other for the per-connection rule.
+  subject to ``lose_acks``/``delay_acks``. Heartbeats (22000) count for
+  neither rule and move neither clock, unless
+  ``SimConfig.heartbeats_count_toward_rate``: then they are requests like
+  any other for the per-connection rule (never for the token-wide one).
 - **writer** (:mod:`._connection`, shared with Tradovate): drains the
   bounded frame queue, discarding frames while a stall holds; overflow drops
   the client as a slow consumer (TCP abort).
@@ -206,8 +208,10 @@ class AllTickConnection(VenueConnection):
         """Which rate rule the request breaks (``rate``, ``token_rate``), else None.
 
         A request that breaks neither moves both clocks (the token's only for
-        the requests it covers)."""
+        the requests it covers); an uncounted heartbeat moves neither."""
         config = self._hub.config
+        if cmd_id == proto.HEARTBEAT and not config.heartbeats_count_toward_rate:
+            return None
         if config.enforce_rate and too_soon(self.last_request_at, now, config.rate_interval):
             return "rate"
         if not self._rules.request_allowed(self._token.reveal(), cmd_id, now):

@@ -13,17 +13,27 @@ Where ``docs/venues.md`` (AllTick) says UNSURE, the simulator picks:
 - **cmd_id of an error answer**: the answer id (request ``cmd_id + 1``) when the
   request named one of 22000/22002/22004/22006; 0 when the ``cmd_id`` is
   unknown or could not be read (also for the 401 sent after the handshake).
-- **over the symbol cap**: ``SimConfig.over_cap`` (default answers 603; ``"ignore"``
-  keeps the first ``max_symbols`` codes and answers 200). The cap applies to
-  each list (trades, depth) separately.
-- **seq / tick_time types and units**: ``wire_variants="mixed"`` picks, per frame,
-  int or string ``seq``, int or string ``tick_time``, and seconds or
-  milliseconds; ``"documented"`` always sends the documented example's shape
-  (integer ``seq``, integer ``tick_time`` in seconds).
+- **over the symbol cap**: ``SimConfig.over_cap`` (default ``"ignore"``, as the
+  documentation says: keeps the first ``max_symbols`` codes and answers 200;
+  ``"reject"`` answers 603). The cap applies to each list (trades, depth)
+  separately.
+- **seq / tick_time types and units**: ``SimConfig.wire="strict"`` (default)
+  always sends the documented example's shape (integer ``seq``, integer
+  ``tick_time`` in seconds); ``"varied"`` picks, per frame, int or string
+  ``seq``, int or string ``tick_time``, and seconds or milliseconds.
 - **validation order**: shape (400) -> empty list (601) -> code syntax or
   ``invalid_codes`` (600) -> duplicate code (400) -> ``unauthorized_codes`` (604)
-  -> cap (603). ``trace`` may be missing (echoed as ``""``). ``depth_level`` of
-  22002 defaults to 5 and must be an int in 1..50; on 22004 it is ignored.
+  -> cap (603). ``trace`` may be missing (echoed as ``""``). On 22004
+  ``depth_level`` is ignored (the Go example sends it).
+- **depth**: a 22002 entry without ``depth_level`` gets ``SimConfig.default_depth``
+  levels (1, as documented); any int >= 1 is accepted and capped at
+  ``MAX_DEPTH`` (50: what the simulated market has, so ``100`` means "as many as
+  there are"); 0, a negative number or a non-int gets 400. Forex and metals
+  codes (:func:`._market.is_forex`: six uppercase letters) get at most one
+  level a side, without ``volume``, unless ``SimConfig.fx_depth="full"``.
+- **data**: ``null``, missing or ``[]`` (what PHP's ``json_encode`` writes for an
+  empty array, as the official PHP example's heartbeat does) reads as ``{}``;
+  anything else that is not an object gets 400.
 """
 
 from __future__ import annotations
@@ -62,8 +72,7 @@ TOO_MANY_CONNECTIONS: Final = (429, "too many connections")  # the sim's pick
 
 _CODE = re.compile(r"^[A-Za-z0-9._\-]{1,40}$")
 _UINT32_MAX: Final = 2**32 - 1
-DEFAULT_DEPTH: Final = 5
-MAX_DEPTH: Final = 50
+MAX_DEPTH: Final = 50  #: levels a side the simulated market has
 
 
 def _is_uint32(value: object) -> bool:
@@ -107,6 +116,8 @@ def parse_request(message: str | bytes) -> Request:
     seq_id: int = raw_seq if type(raw_seq) is int and _is_uint32(raw_seq) else 0
     trace = raw_trace if isinstance(raw_trace, str) and len(raw_trace) <= 64 else ""
     data = obj.get("data")
+    if data == []:  # PHP's json_encode of an empty array: the official PHP example's heartbeat
+        data = {}
     problem = None
     if cmd_id is None:
         problem = "cmd_id missing or not a uint32"
@@ -156,13 +167,11 @@ def check_symbol_list(
     for entry in symbol_list:
         if not isinstance(entry, dict) or not isinstance(entry.get("code"), str):
             return Rejection(BAD_REQUEST, "symbol_list entry without a string code", "bad_request")
-        level = entry.get("depth_level", DEFAULT_DEPTH)
-        if cmd_id == SUB_DEPTH and not (type(level) is int and 1 <= level <= MAX_DEPTH):
-            return Rejection(
-                BAD_REQUEST, f"depth_level must be an int in 1..{MAX_DEPTH}", "bad_request"
-            )
+        level = entry.get("depth_level", config.default_depth)
+        if cmd_id == SUB_DEPTH and not (type(level) is int and level >= 1):
+            return Rejection(BAD_REQUEST, "depth_level must be an int >= 1", "bad_request")
         codes.append(entry["code"])
-        levels[entry["code"]] = level if cmd_id == SUB_DEPTH else 0
+        levels[entry["code"]] = min(level, MAX_DEPTH) if cmd_id == SUB_DEPTH else 0
     for code in codes:
         if not _CODE.match(code) or code in config.invalid_codes:
             return Rejection(*CODE_INVALID)
@@ -206,8 +215,8 @@ DOCUMENTED = Variant()
 
 
 def choose_variant(rng: random.Random, mode: str) -> Variant:
-    """A random :class:`Variant` in ``"mixed"`` mode, the documented one otherwise."""
-    if mode != "mixed":
+    """A random :class:`Variant` in ``"varied"`` mode, the documented one otherwise."""
+    if mode != "varied":
         return DOCUMENTED
     bits = rng.getrandbits(3)
     return Variant(bool(bits & 1), bool(bits & 2), bool(bits & 4))
@@ -234,9 +243,19 @@ def encode_trade(trade: Trade, variant: Variant = DOCUMENTED) -> bytes:
     return orjson.dumps({"cmd_id": PUSH_TRADE, "data": data})
 
 
-def encode_book(book: Book, levels: int, variant: Variant = DOCUMENTED) -> bytes:
-    """A 22999 push holding the best ``levels`` levels of ``book``."""
+def encode_book(
+    book: Book, levels: int, variant: Variant = DOCUMENTED, *, volumes: bool = True
+) -> bytes:
+    """A 22999 push holding the best ``levels`` levels of ``book``.
+
+    Without ``volumes`` each level is ``{"price": ...}`` alone (forex and metals)."""
     seq, tick_time = _stamp(book.seq, book.time, variant)
+
+    def side(pairs: tuple[tuple[str, str], ...]) -> list[dict[str, str]]:
+        if volumes:
+            return [{"price": p, "volume": v} for p, v in pairs[:levels]]
+        return [{"price": p} for p, _ in pairs[:levels]]
+
     return orjson.dumps(
         {
             "cmd_id": PUSH_DEPTH,
@@ -244,8 +263,8 @@ def encode_book(book: Book, levels: int, variant: Variant = DOCUMENTED) -> bytes
                 "code": book.code,
                 "seq": seq,
                 "tick_time": tick_time,
-                "bids": [{"price": p, "volume": v} for p, v in book.bids[:levels]],
-                "asks": [{"price": p, "volume": v} for p, v in book.asks[:levels]],
+                "bids": side(book.bids),
+                "asks": side(book.asks),
             },
         }
     )

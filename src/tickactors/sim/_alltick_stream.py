@@ -17,14 +17,18 @@ Normal mode is the shared paced loop (:mod:`._streamer`): a heap of due
 ``(code, stream)`` pushes, a code leaving it once nobody listens, waiting
 while a stall holds; codes under ``silence_symbol`` are
 skipped (no trade happens for them, so ``seq`` has no gap). Depth snapshots
-use ``book_interval`` and are cut to each listener's ``depth_level``.
+use ``book_interval`` and are cut to each listener's ``depth_level``; forex and
+metals books (``_market.is_forex``) are cut to one level without volumes unless
+``SimConfig.fx_depth == "full"``.
 Pushes are queued without waiting: a client that cannot keep up is dropped
 by its connection as a slow consumer.
 
 Firehose mode (``SimConfig.firehose``, for benchmarks) loops over the
 streamed codes round-robin and queues trade frames with a waiting send, so
-the socket's backpressure paces it; it sends no depth snapshots. Each frame's
-``seq``/``tick_time`` variant comes from a seed-derived random stream.
+the socket's backpressure paces it; it sends no depth snapshots. With
+``SimConfig.wire="varied"`` each frame's ``seq``/``tick_time`` variant comes from
+a seed-derived random stream of its own (``"stream:wire"``), so the wire shape
+never changes the timing.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ from . import _alltick_protocol as proto
 from ._alltick_connection import AllTickConnection
 from ._faults import Faults
 from ._hub import Hub
+from ._market import is_forex
 from ._streamer import FAST, YIELD_EVERY, PacedStreamer
 
 
@@ -47,9 +52,10 @@ class AllTickStreamer(PacedStreamer[str, AllTickConnection]):
 
     def __init__(self, hub: Hub, faults: Faults) -> None:
         super().__init__(hub, faults, "stream")
+        self._wire_rng = hub.rng("stream:wire")
 
     def _variant(self) -> proto.Variant:
-        return proto.choose_variant(self._rng, self._hub.config.wire_variants)
+        return proto.choose_variant(self._wire_rng, self._hub.config.wire)
 
     async def run(self) -> None:
         if self._hub.config.firehose:
@@ -73,16 +79,17 @@ class AllTickStreamer(PacedStreamer[str, AllTickConnection]):
         return bool(listeners)
 
     def _push_depth(self, code: str, now: float) -> bool:
+        top_only = self._hub.config.fx_depth == "top" and is_forex(code)
         by_level: dict[int, list[AllTickConnection]] = defaultdict(list)
         for conn in self.connections:
             level = conn.depth_level(code, now)
             if level:
-                by_level[level].append(conn)
+                by_level[min(level, 1) if top_only else level].append(conn)
         if by_level and not self._faults.silenced(code, now):
             book = self._hub.market.book(code, max(by_level), self._hub.wall_time())
             variant = self._variant()
             for level, conns in by_level.items():
-                payload = proto.encode_book(book, level, variant)
+                payload = proto.encode_book(book, level, variant, volumes=not top_only)
                 for conn in conns:
                     conn.deliver(payload, code)
         return bool(by_level)

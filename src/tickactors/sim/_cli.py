@@ -135,8 +135,32 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     venue.add_argument(
         "--over-cap",
         choices=("reject", "ignore"),
-        default="reject",
-        help="over --max-symbols: answer 603, or keep the first N (default: reject)",
+        default="ignore",
+        help="over --max-symbols: keep the first N and answer 200, as the venue documents, "
+        "or answer 603 (default: ignore)",
+    )
+    venue.add_argument(
+        "--default-depth",
+        type=positive_int,
+        default=1,
+        metavar="N",
+        help="order-book levels for a subscription without depth_level (default: 1, as the "
+        "venue documents; any depth_level >= 1 is accepted, capped at 50)",
+    )
+    venue.add_argument(
+        "--fx-depth",
+        choices=("top", "full"),
+        default="top",
+        help="order books of forex and metals codes (six uppercase letters: EURUSD, XAUUSD): "
+        "one level without volume, as the venue documents, or as deep as asked with volumes "
+        "(default: top)",
+    )
+    venue.add_argument(
+        "--wire",
+        choices=("strict", "varied"),
+        default="strict",
+        help="AllTick seq and tick_time: always the documented shape (integers, seconds), or "
+        "int or string, seconds or milliseconds, picked per frame (default: strict)",
     )
     venue.add_argument(
         "--heartbeat-timeout",
@@ -149,6 +173,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--no-rate-limit",
         action="store_true",
         help="do not enforce one request per second per connection",
+    )
+    venue.add_argument(
+        "--heartbeats-count-toward-rate",
+        action="store_true",
+        help="AllTick heartbeats (22000) count toward one request per second per connection "
+        "(default: they do not, as the venue documents the limit per data API)",
     )
     venue.add_argument(
         "--max-connection-age",
@@ -226,6 +256,9 @@ def config_from_args(args: argparse.Namespace) -> SimConfig:
         tick_interval=args.tick_interval,
         **limits,
         over_cap=args.over_cap,
+        default_depth=args.default_depth,
+        fx_depth=args.fx_depth,
+        wire=args.wire,
         **timeouts,  # type: ignore[arg-type]
         token_lifetime=args.token_lifetime,
         mute_on_token_expiry=args.mute_on_token_expiry,
@@ -234,6 +267,7 @@ def config_from_args(args: argparse.Namespace) -> SimConfig:
         max_connections_per_user=args.max_connections_per_user,
         replay_drop_after=args.replay_drop_after,
         enforce_rate=not args.no_rate_limit,
+        heartbeats_count_toward_rate=args.heartbeats_count_toward_rate,
         max_connection_age=args.max_connection_age,
         firehose=args.firehose,
         random_faults=args.random_faults,

@@ -23,6 +23,8 @@ import attrs
 
 OverCap = Literal["reject", "ignore"]
 WireVariants = Literal["mixed", "documented"]
+FxDepth = Literal["top", "full"]
+Wire = Literal["strict", "varied"]
 ErrorText = Literal["plain", "double", "mixed"]
 Plan = Literal["free", "basic", "premium", "professional"]
 
@@ -105,11 +107,25 @@ class SimConfig:
             and the trades written to it (``stats.codes_by_connection``,
             ``stats.trades_by_connection``); off by default because it grows with
             every connection.
-        over_cap: over ``max_symbols``: ``"reject"`` answers 603, ``"ignore"`` accepts
-            the request and streams only the first ``max_symbols`` codes.
+        over_cap: over ``max_symbols``: ``"ignore"`` (default, as AllTick documents it)
+            accepts the request and streams only the first ``max_symbols`` codes;
+            ``"reject"`` answers 603 and changes nothing.
+        default_depth: order-book levels a side for a 22002 entry without
+            ``depth_level``; default 1, as AllTick documents it (5 was the sim's old pick).
+            A ``depth_level`` of any int >= 1 is accepted and capped at the 50 levels the
+            simulated market has.
+        fx_depth: order books of forex and metals codes (six uppercase letters: ``EURUSD``,
+            ``USDJPY``, ``XAUUSD``, ``XAGUSD``): ``"top"`` (default, as AllTick documents
+            it) sends at most one level a side and its levels carry no ``volume`` key;
+            ``"full"`` treats them like any code (``depth_level`` levels with volumes).
         invalid_codes: codes answered with 600 "code invalid" even if well formed.
         unauthorized_codes: codes answered with 604 "code unauthorized".
         enforce_rate: the one-request-per-second rule (605, then 606 and close).
+        heartbeats_count_toward_rate: whether a 22000 counts toward (and is refused by)
+            the per-connection rule. Default ``False``: AllTick documents the limit per
+            data API, and its official examples heartbeat and subscribe within a second;
+            ``True`` is the strict reading (heartbeats counted, as the dialect assumes).
+            The token-wide rule never counts heartbeats.
         rate_interval: minimum seconds between two requests on one connection.
         kick_after_violations: the rate violation that reaches this count is answered
             with 606 and the connection is closed.
@@ -120,9 +136,10 @@ class SimConfig:
         tick_interval: mean seconds between two trades of one symbol (jittered x0.5..1.5).
         book_interval: mean seconds between two depth snapshots of one symbol.
         firehose: stream trade frames as fast as each client reads them (benchmarks).
-        wire_variants: ``"mixed"``: every frame picks int or string ``seq``/``tick_time``
-            and seconds or milliseconds; ``"documented"``: the documented example shape
-            (integer ``seq``, integer ``tick_time`` in seconds).
+        wire: AllTick pushes' ``seq`` and ``tick_time``: ``"strict"`` (default) always
+            the documented example's shape (integer ``seq``, integer ``tick_time`` in
+            seconds); ``"varied"``: every frame picks, from a seeded stream of its own,
+            int or string ``seq``/``tick_time`` and seconds or milliseconds.
         random_faults: mean seconds between random faults; 0 = off.
         send_queue: frames buffered per connection; a client that lets this overflow
             is dropped as a slow consumer (in firehose mode the streamer waits instead).
@@ -130,8 +147,10 @@ class SimConfig:
             ``tick_time``; ``None`` = the wall clock when the simulator opens.
         max_message_size: largest inbound message; beyond it the server closes with 1009.
 
-    Tradovate only (``open_simulator("tradovate")``; ``wire_variants="mixed"`` also
-    makes quote entries, and price/size inside them, sometimes missing):
+    Tradovate only (``open_simulator("tradovate")``):
+
+        wire_variants: ``"mixed"`` (default) makes quote entries, and price/size
+            inside them, sometimes missing; ``"documented"`` sends them all.
 
         token_lifetime: seconds an access token lives on trio's clock (80-90 min per
             the sources; default 85 min).
@@ -159,10 +178,13 @@ class SimConfig:
     plan: Plan | None = attrs.field(default=None, kw_only=True)
     tokens: frozenset[str] | None = attrs.field(default=None, converter=_tokens)
     max_symbols: int = attrs.field(default=attrs.Factory(_plan_symbols, takes_self=True))
-    over_cap: OverCap = "reject"
+    over_cap: OverCap = "ignore"
+    default_depth: int = 1
+    fx_depth: FxDepth = "top"
     invalid_codes: frozenset[str] = attrs.field(default=frozenset(), converter=frozenset)
     unauthorized_codes: frozenset[str] = attrs.field(default=frozenset(), converter=frozenset)
     enforce_rate: bool = True
+    heartbeats_count_toward_rate: bool = False
     rate_interval: float = attrs.field(default=1.0, validator=_positive)
     kick_after_violations: int = 3
     heartbeat_timeout: float | None = attrs.field(
@@ -174,6 +196,7 @@ class SimConfig:
     book_interval: float = attrs.field(default=0.5, validator=_positive)
     firehose: bool = False
     wire_variants: WireVariants = "mixed"
+    wire: Wire = "strict"
     random_faults: float = 0.0
     send_queue: int = 4096
     epoch: float | None = None
@@ -212,6 +235,12 @@ class SimConfig:
             raise ValueError(
                 f"SimConfig.over_cap must be 'reject' or 'ignore', not {self.over_cap!r}"
             )
+        if self.default_depth < 1:
+            raise ValueError("SimConfig.default_depth must be >= 1")
+        if self.fx_depth not in ("top", "full"):
+            raise ValueError(f"SimConfig.fx_depth must be 'top' or 'full', not {self.fx_depth!r}")
+        if self.wire not in ("strict", "varied"):
+            raise ValueError(f"SimConfig.wire must be 'strict' or 'varied', not {self.wire!r}")
         if self.wire_variants not in ("mixed", "documented"):
             raise ValueError(
                 "SimConfig.wire_variants must be 'mixed' or 'documented', "

@@ -12,8 +12,10 @@ this module only as decimal strings.
 The number of decimals and the starting price come from the shape of the code
 (the sim's pick, loosely after real instruments):
 
-- six uppercase letters (``EURUSD``): forex, 5 decimals (3 for ``...JPY``),
-  ``trade_direction`` 0 and no turnover, as AllTick sends for forex;
+- six uppercase letters (``EURUSD``, and the metals ``XAUUSD``, ``XAGUSD``):
+  forex, 5 decimals (3 for ``...JPY``), ``trade_direction`` 0 and no turnover,
+  as AllTick sends for forex (and, in ``_alltick_stream``, one book level
+  without volumes);
 - ``...USDT`` / ``...USD`` / ``...BTC``: crypto, 2 decimals, fractional volumes;
 - anything else (``700.HK``, ``AAPL.US``): stocks, 2 decimals, board-lot volumes.
 
@@ -36,7 +38,10 @@ _FLOOR_UNITS = 100
 
 
 def is_forex(code: str) -> bool:
-    """Six uppercase letters, like ``EURUSD``: no turnover, direction 0."""
+    """Six uppercase letters, like ``EURUSD`` or ``XAUUSD``: forex or a metal.
+
+    Such codes trade with no turnover and direction 0, and their books have one
+    level without volumes (``SimConfig.fx_depth``)."""
     return bool(_FOREX.match(code))
 
 

@@ -48,8 +48,11 @@ class Probe:
     async def trades(self, *codes: str) -> int:
         return await self.send(proto.SUB_TRADES, {"symbol_list": [{"code": c} for c in codes]})
 
-    async def depth(self, *codes: str, level: int = 5) -> int:
-        entries = [{"code": c, "depth_level": level} for c in codes]
+    async def depth(self, *codes: str, level: int | None = 5) -> int:
+        """A 22002 for ``codes``; ``level=None`` sends no ``depth_level``."""
+        entries: list[dict[str, object]] = [
+            {"code": c} if level is None else {"code": c, "depth_level": level} for c in codes
+        ]
         return await self.send(proto.SUB_DEPTH, {"symbol_list": entries})
 
     async def cancel(self, cancel_type: int) -> int:
