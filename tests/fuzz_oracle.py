@@ -77,7 +77,7 @@ def _levels(levels: object) -> None:
     for level in levels:
         assert type(level) is BookLevel
         _price(level.price)
-        _size(level.volume)
+        _optional(_size, level.volume)  # forex and metals books have none
 
 
 def check_tick(tick: Tick) -> None:

@@ -72,7 +72,9 @@ def harmless(venue: str) -> list[str]:
         {"e": "whatever", "d": None},
         {"e": "md", "d": {"histograms": []}},
     ]
-    return ["o", "h", 'c[4000,"not really"]', "a" + orjson.dumps(items).decode()]
+    # (no c[code,"reason"] either: a close frame ends the session at once, by design;
+    # tests/test_e2e_tradovate.py covers it)
+    return ["o", "h", "a" + orjson.dumps(items).decode()]
 
 
 async def pour(conn, frames):

@@ -9,11 +9,10 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tickactors import ProtocolError
+from tickactors._json_lines import market_dict
 from tickactors.sim._alltick_protocol import Variant, encode_book, encode_trade
 from tickactors.sim._market import Book, Trade
 from tickactors.venues import AllTick
@@ -79,16 +78,13 @@ def test_book_round_trip(code, seq, time, bids, asks, depth, variant):
     assert book.exchange_time == float(time)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=ProtocolError,
-    reason="client bug, reported, not fixed here: the AllTick decoder requires a volume on "
-    "every book level (BookLevel.volume is a Decimal), so the documented forex/metals book "
-    "(one level, no volume: the simulator's default, SimConfig(fx_depth='top')) is refused",
-)
 def test_forex_book_without_volume_decodes():
+    """AllTick's forex and metals books carry a price per side and no size (the simulator's
+    default): the level's volume is None, and null in the runner's JSON."""
     book = Book("EURUSD", 1, 1_700_000_000.0, (("1.08512", "3"),), (("1.08519", "4"),))
     batch = MarketBatch()
     DIALECT.decode(encode_book(book, 1, volumes=False), 0.0, batch)
     (decoded,) = batch.books
     assert [str(lv.price) for lv in decoded.bids] == ["1.08512"]
+    assert decoded.bids[0].volume is None and decoded.asks[0].volume is None
+    assert market_dict(decoded)["bids"] == [["1.08512", None]]

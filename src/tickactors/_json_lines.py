@@ -49,8 +49,8 @@ def market_dict(item: MarketData, clock_offset: float = 0.0) -> dict[str, Any]:
     return {
         "kind": "book",
         "symbol": item.symbol,
-        "bids": [[str(level.price), str(level.volume)] for level in item.bids],
-        "asks": [[str(level.price), str(level.volume)] for level in item.asks],
+        "bids": [[str(level.price), _text(level.volume)] for level in item.bids],
+        "asks": [[str(level.price), _text(level.volume)] for level in item.asks],
         "exchange_time": item.exchange_time,
         "seq": item.seq,
         "received_at": round(item.received_at + clock_offset, 6),

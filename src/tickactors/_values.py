@@ -96,10 +96,11 @@ class Tick(_MarketValue, frozen=True, eq=False, gc=False):
 
 
 class BookLevel(msgspec.Struct, frozen=True, gc=False):
-    """One price level of an order book."""
+    """One price level of an order book. ``volume`` is None where the venue sends none
+    (AllTick's forex and metals books: a price per side, no size; ``docs/venues.md``)."""
 
     price: Decimal
-    volume: Decimal
+    volume: Decimal | None = None
 
 
 class BookSnapshot(_MarketValue, frozen=True, eq=False, gc=False):

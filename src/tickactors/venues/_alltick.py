@@ -346,10 +346,11 @@ def _levels(value: object, what: str) -> tuple[BookLevel, ...]:
     for level in value:
         if type(level) is not dict:
             raise ProtocolError(f"a level of {what} is not an object")
+        volume = level.get("volume")  # absent on forex and metals books (docs/venues.md)
         levels.append(
             BookLevel(
                 _decimal(level.get("price"), "price", positive=True),
-                _decimal(level.get("volume"), "volume", positive=False),
+                None if volume is None else _decimal(volume, "volume", positive=False),
             )
         )
     return tuple(levels)
