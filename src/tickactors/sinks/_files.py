@@ -61,7 +61,7 @@ def repair_torn_tail(fd: int) -> int:
     return size - keep
 
 
-def write_all(fd: int, data: bytes) -> None:
+def write_all(fd: int, data: bytes | memoryview) -> None:
     """Write every byte (``os.write`` may write less than asked)."""
     view = memoryview(data)
     while view:

@@ -37,6 +37,7 @@ import functools
 import math
 import os
 import time
+from array import array
 from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager, suppress
 from typing import Any
@@ -59,8 +60,12 @@ BUFFER = 8 * 1024 * 1024
 #: how long closing waits for the writer thread to finish what is queued
 CLOSE_TIMEOUT = 60.0
 
-# What the Trio side hands the writer thread: (what, feed clock, epoch seconds, lines)
-_Command = tuple[str, float, float, list[bytes]]
+# What the Trio side hands the writer thread: (what, feed clock, epoch seconds, the lines
+# joined, their sizes). One bytes object a batch, not a list of lines: the thread then
+# touches one object the Trio thread made, not one per line (objects freed by another
+# thread than the one that made them cost a cross-core round trip each).
+_Command = tuple[str, float, float, bytes, "array[int]"]
+_NO_SIZES: array[int] = array("L")
 
 
 class JsonlSink:
@@ -100,14 +105,17 @@ class JsonlSink:
 
     def market(self, batch: Sequence[MarketData]) -> None:
         offset = self._offset
-        self._submit([encode_line(market_dict(item, offset)) for item in batch])
+        lines = [encode_line(market_dict(item, offset)) for item in batch]
+        self._submit(b"".join(lines), array("L", map(len, lines)))
 
     def event(self, event: HealthEvent) -> None:
-        self._submit([encode_line(event_dict(event, self._offset))])
+        line = encode_line(event_dict(event, self._offset))
+        self._submit(line, array("L", (len(line),)))
 
     def status(self, event: str, message: str = "", **detail: Any) -> None:
         line = status_dict(event, message, trio.current_time(), self._offset, detail)
-        self._submit([encode_line(line)])
+        data = encode_line(line)
+        self._submit(data, array("L", (len(data),)))
 
     async def wait_writable(self) -> None:
         """Wait while the writer thread is ``buffer`` bytes or more behind."""
@@ -129,7 +137,7 @@ class JsonlSink:
     async def close(self) -> None:
         """Write what is queued, retire the active file (if it holds anything) and report
         ``sink_closed``; waits at most ``CLOSE_TIMEOUT`` for a stalled disk."""
-        self._thread.put(("close", trio.current_time(), self._now(), []), 0)
+        self._thread.put(("close", trio.current_time(), self._now(), b"", _NO_SIZES), 0)
         if not await self._thread.aclose(CLOSE_TIMEOUT):
             self._events(
                 EventName.SINK_ERROR,
@@ -152,7 +160,7 @@ class JsonlSink:
             await trio.sleep_until(deadline - self._offset)
             last = deadline
             now = max(self._now(), deadline)  # woken for the deadline: it has come
-            self._thread.put(("time", trio.current_time(), now, []), 0)
+            self._thread.put(("time", trio.current_time(), now, b"", _NO_SIZES), 0)
 
     def statistics(self) -> dict[str, Any]:
         return {
@@ -169,17 +177,17 @@ class JsonlSink:
     def _now(self) -> float:
         return trio.current_time() + self._offset
 
-    def _submit(self, lines: list[bytes]) -> None:
-        if not lines:
+    def _submit(self, data: bytes, sizes: array[int]) -> None:
+        if not sizes:
             return
         clock = trio.current_time()
-        command = ("lines", clock, clock + self._offset, lines)
-        if self._thread.offer(command, sum(map(len, lines))):
+        command = ("lines", clock, clock + self._offset, data, sizes)
+        if self._thread.offer(command, len(data)):
             return
         if self._thread.closing:  # closed: nothing more can be written (counted there)
             return
         first = not self._refused_lines
-        self._refused_lines += len(lines)
+        self._refused_lines += len(sizes)
         if first:
             self._events(
                 EventName.SINK_LOSS,
@@ -191,10 +199,10 @@ class JsonlSink:
     # -- the writer thread ---------------------------------------------------------------
 
     def _handle(self, commands: list[_Command]) -> None:
-        for what, clock, now, lines in commands:
+        for what, clock, now, data, sizes in commands:
             self._at = clock
             if what == "lines":
-                self._write(lines, now)
+                self._write(data, sizes, now)
             elif what == "time":
                 self._on_time(now)
             else:
@@ -233,38 +241,42 @@ class JsonlSink:
 
     # -- inside the writer thread ---------------------------------------------------------
 
-    def _write(self, lines: list[bytes], now: float) -> None:
-        written = 0
+    def _write(self, data: bytes, sizes: array[int], now: float) -> None:
+        """Append the lines (``data``, of ``sizes``), cutting files where the policy says."""
+        written = 0  # lines
+        offset = 0  # bytes
         with self._deferring():
             try:
                 if self._fd is None:
                     self._policy.started(now, self._open_file())
-                start = 0
-                for cut in self._policy.cuts([len(line) for line in lines], now):
-                    written = self._append(lines, start, cut.index)
+                for cut in self._policy.cuts(sizes, now):
+                    offset = self._append(data, sizes, written, cut.index, offset)
+                    written = cut.index
                     self._retire(cut.reason, now)
-                    start = cut.index
-                written = self._append(lines, start, len(lines))
+                self._append(data, sizes, written, len(sizes), offset)
+                written = len(sizes)
                 if self.spec.fsync == "batch" and self._fd is not None:
                     os.fsync(self._fd)
             except OSError as exc:
-                self._failed(exc, len(lines) - written)
+                self._failed(exc, len(sizes) - written)
                 return
             if self._failing:
                 self._failing = False
                 self._say(EventName.SINK_RECOVERED, "writing again", lost_lines=self.lost_lines)
 
-    def _append(self, lines: list[bytes], start: int, end: int) -> int:
-        """Write ``lines[start:end]``; returns ``end`` (how many lines are now written)."""
-        if end > start:
-            assert self._fd is not None
-            data = b"".join(lines[start:end])
-            write_all(self._fd, data)
-            self._file_lines += end - start
-            self._file_bytes += len(data)
-            self.lines += end - start
-            self.bytes += len(data)
-        return end
+    def _append(self, data: bytes, sizes: array[int], start: int, end: int, offset: int) -> int:
+        """Write lines ``start`` to ``end`` of ``data``, the first at byte ``offset``;
+        returns the offset after them."""
+        if end <= start:
+            return offset
+        assert self._fd is not None
+        size = len(data) if start == 0 and end == len(sizes) else sum(sizes[start:end])
+        write_all(self._fd, data if size == len(data) else memoryview(data)[offset : offset + size])
+        self._file_lines += end - start
+        self._file_bytes += size
+        self.lines += end - start
+        self.bytes += size
+        return offset + size
 
     def _open_file(self) -> int:
         fd, size, removed = open_active(self.spec.path)
