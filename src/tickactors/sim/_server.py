@@ -200,7 +200,7 @@ async def open_simulator(
     tradovate: TradovateVenue | None = None
     if venue == "tradovate":
         tradovate = TradovateVenue(hub, faults)
-        market = TradovateMarket(hub)
+        market = TradovateMarket(hub, tradovate.ticks)
         streamer = TradovateStreamer(hub, faults, tradovate.contracts, market)
         handler: Any = partial(serve_tradovate, hub, faults, tradovate, market)
     else:

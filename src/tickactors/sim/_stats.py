@@ -89,6 +89,8 @@ class SimStats:
         tokens_issued: access-token pairs issued (``auth/accesstokenrequest``).
         tokens_renewed: renewals (``auth/renewaccesstoken``).
         server_heartbeats: ``h`` frames written.
+        tradovate_ticks: trades recorded in the Tradovate tick ledger, by contract name,
+            as a :class:`SeqRun` of tick ids (``_tradovate_ticks``).
     """
 
     tcp_accepted: int = 0
@@ -110,6 +112,7 @@ class SimStats:
     trades_generated: dict[str, SeqRun] = attrs.field(factory=dict)
     trades_by_connection: dict[int, dict[str, SeqRun]] = attrs.field(factory=dict)
     codes_by_connection: dict[int, set[str]] = attrs.field(factory=dict)
+    tradovate_ticks: dict[str, SeqRun] = attrs.field(factory=dict)
 
     def trade_generated(self, code: str, seq: int) -> None:
         _add_seq(self.trades_generated, code, seq)

@@ -7,7 +7,9 @@ two decimals), so a contract's quote, its DOM and a chart agree. One
 :meth:`TradovateMarket.quote` takes one book snapshot: ``Bid``/``Offer`` are
 its best levels, the ``Trade`` is at the bid or the offer, and
 ``TotalTradeVolume`` is that contract's running sum of trade sizes. Sizes
-are contracts (the walk's board-lot volumes divided by 100).
+are contracts (the walk's board-lot volumes divided by 100). That trade is
+recorded in the tick ledger (``_tradovate_ticks``), whatever the quote's
+wire variant leaves out, so Tick charts and quotes show the same trades.
 
 With ``SimConfig.wire_variants == "mixed"`` (the default) a quote may lack
 entries, and an entry may lack ``price`` or ``size``, as the venue sends
@@ -26,11 +28,13 @@ from __future__ import annotations
 
 from collections import defaultdict
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any, Final
 
 from . import _tradovate_protocol as proto
 from ._hub import Hub
-from ._tradovate_contracts import Contract
+from ._tradovate_contracts import TICK_SIZE, Contract
+from ._tradovate_ticks import TickLedger
 
 DOM_LEVELS: Final = 10
 MAX_BARS: Final = 100
@@ -42,11 +46,16 @@ def _size(volume: str) -> int:
     return max(1, int(float(volume)) // 100)
 
 
+def _ticks(price: str) -> int:
+    return round(Decimal(price) / Decimal(str(TICK_SIZE)))
+
+
 class TradovateMarket:
     """Wire-ready market data for contracts; see the module docstring."""
 
-    def __init__(self, hub: Hub) -> None:
+    def __init__(self, hub: Hub, ticks: TickLedger | None = None) -> None:
         self._hub = hub
+        self.ticks = ticks
         self._rng = hub.rng("tradovate:entries")
         self._chart_rng = hub.rng("tradovate:chart")
         self._volume: defaultdict[int, int] = defaultdict(int)
@@ -59,10 +68,16 @@ class TradovateMarket:
         ask, ask_volume = book.asks[0]
         trade_size = rng.randint(1, 20)
         self._volume[contract.id] += trade_size
+        trade = rng.choice((bid, ask))
+        if self.ticks is not None:
+            in_ticks = (_ticks(trade), _ticks(bid), _ticks(ask))
+            sizes = (_size(bid_volume), _size(ask_volume))
+            quoted = (in_ticks[1], in_ticks[2], *sizes)
+            self.ticks.record(contract, self._hub.wall_time(), in_ticks[0], trade_size, quoted)
         entries: dict[str, dict[str, Any]] = {
             "Bid": {"price": float(bid), "size": _size(bid_volume)},
             "Offer": {"price": float(ask), "size": _size(ask_volume)},
-            "Trade": {"price": float(rng.choice((bid, ask))), "size": trade_size},
+            "Trade": {"price": float(trade), "size": trade_size},
             "TotalTradeVolume": {"size": self._volume[contract.id]},
         }
         if self._hub.config.wire_variants == "mixed":

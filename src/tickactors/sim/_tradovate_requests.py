@@ -30,9 +30,14 @@ it); every other request does. Then the endpoint (case-insensitive):
   answer ``d = {"subscriptionId": contractId}`` (what Tradovate's tutorial
   clients match events against); unknown symbol -> 404 ``Unknown symbol: X``.
   ``md/unsubscribe...``: 400 ``Not subscribed: X`` when it was not.
-- ``md/getChart``: ``d = {"historicalId": H, "realtimeId": H}``, then one
-  ``chart`` event with the bars and an ``eoh`` marker (no live bars follow);
-  ``md/cancelChart`` takes ``{"subscriptionId": H}`` (400 if unknown).
+- ``md/getChart``: ``d = {"historicalId": H, "realtimeId": H}``. A
+  ``"Tick"`` chart (``chartDescription.underlyingType``) then gets its
+  history from the trade ledger per ``timeRange`` as tick packets, the
+  ``eoh`` marker, and one live packet per trade of the contract until
+  cancelled (``_tradovate_ticks``; a bad ``timeRange`` is a 400). Any other
+  chart gets one ``chart`` event with seeded bars and an ``eoh`` marker (no
+  live bars follow). ``md/cancelChart`` takes ``{"subscriptionId": H}``
+  (400 if unknown) and stops a Tick chart's packets at once.
 - ``contract/find`` (``name``), ``contract/item`` (``id``) -> the contract or
   404 ``Not found``; ``contract/suggest`` (``t``, ``l``) -> a list.
 - ``account/list``; ``user/syncrequest`` -> every entity list of the user
@@ -59,6 +64,7 @@ import trio
 
 from . import _tradovate_protocol as proto
 from . import _tradovate_replay as _replay
+from . import _tradovate_ticks as _ticks
 from ._faults import Faults
 from ._tradovate_accounts import User
 from ._tradovate_market import TradovateMarket
@@ -181,6 +187,15 @@ class Dispatcher:
             return self._error(req, 404, f"Unknown symbol: {symbol}")
         description = req.params.get("chartDescription")
         time_range = req.params.get("timeRange")
+        kind = description.get("underlyingType") if isinstance(description, dict) else None
+        if kind == "Tick":
+            history = self._venue.ticks.select(contract.id, time_range)
+            if isinstance(history, str):
+                return self._error(req, 400, history)
+            chart_id = self._venue.new_chart_id()
+            self._session.subs.add_tick_chart(chart_id, contract)
+            answer = proto.ok(req.id, {"historicalId": chart_id, "realtimeId": chart_id})
+            return Result(answer, _ticks.history_events(chart_id, history))
         size = description.get("elementSize") if isinstance(description, dict) else None
         count = time_range.get("asMuchAsElements") if isinstance(time_range, dict) else None
         chart_id = self._venue.new_chart_id()
@@ -198,7 +213,7 @@ class Dispatcher:
     def _cancel_chart(self, req: proto.Request) -> Result:
         assert req.id is not None
         chart_id = req.params.get("subscriptionId")
-        if not isinstance(chart_id, int) or self._session.subs.charts.pop(chart_id, None) is None:
+        if not isinstance(chart_id, int) or not self._session.subs.cancel_chart(chart_id):
             return self._error(req, 400, f"Unknown chart subscription: {chart_id}")
         return Result(proto.ok(req.id))
 

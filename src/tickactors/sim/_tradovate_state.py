@@ -1,10 +1,11 @@
 """What every part of the simulated Tradovate venue shares, besides the :class:`Hub`.
 
 One :class:`TradovateVenue` per simulator holds the contract universe, the
-users and tokens, the outstanding penalty tickets, the random stream for
-error-text variants, the accounts' entities and the order desk. It is
+users and tokens, the trade ledger of Tick charts, the outstanding penalty
+tickets, the random stream for error-text variants, the accounts' entities and the order desk. It is
 reachable as ``sim.tradovate`` (``None`` on the AllTick venue), so a test can
-look up ``sim.tradovate.contracts.find("ESZ6")``, mint a token with
+look up ``sim.tradovate.contracts.find("ESZ6")``, read a contract's trade
+ledger with ``sim.tradovate.ticks.history(contract_id)``, mint a token with
 ``sim.tradovate.accounts.issue("alice")`` or read
 ``sim.tradovate.entities.all(user, "order")``.
 
@@ -30,6 +31,7 @@ from ._tradovate_contracts import USD, Contracts
 from ._tradovate_entities import Entities
 from ._tradovate_orders import STRATEGY_TYPES, OrderDesk, Outcome
 from ._tradovate_penalty import PenaltyBox
+from ._tradovate_ticks import TickLedger
 
 # ``<entity>/list`` endpoints (lowercased) -> entity type
 LISTS: Final = {
@@ -71,6 +73,7 @@ class TradovateVenue:
         self.penalties = PenaltyBox(hub, faults)
         self._error_rng = hub.rng("tradovate:errors")
         self._next_chart_id = 0
+        self.ticks = TickLedger(hub.stats)
         first_id = hub.rng("tradovate:entities").randint(10_000_000, 90_000_000)
         self.entities = Entities(first_id)
         self.desk = OrderDesk(hub, self.contracts, self.entities)

@@ -15,6 +15,12 @@ stamped with its own clock: wall time, or replay time on a replay socket
 whose clock is running; one encoding is shared by all listeners with the
 same stamp. Pushes are queued without waiting; a client that cannot keep up
 is dropped by its connection as a slow consumer.
+
+A contract with a live Tick chart (``md/getChart``, ``underlyingType``
+``"Tick"``) is on the quote schedule too, quote subscribers or not: each
+quote is one trade, recorded in the tick ledger (``_tradovate_ticks``),
+and every Tick chart of the contract gets it as one ``chart`` packet on its
+realtime id, before that quote goes to the quote listeners.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ from ._streamer import FAST, PacedStreamer
 from ._tradovate_connection import TradovateConnection
 from ._tradovate_contracts import Contracts
 from ._tradovate_market import TradovateMarket
+from ._tradovate_ticks import live_event
 
 
 class TradovateStreamer(PacedStreamer[int, TradovateConnection]):
@@ -52,13 +59,21 @@ class TradovateStreamer(PacedStreamer[int, TradovateConnection]):
         contract = self._contracts.item(cid)
         if contract is None:
             return False
+        charting: list[tuple[TradovateConnection, list[int]]] = []
         if stream == FAST:
             listeners = [c for c in self.connections if c.wants_quote(cid, now)]
+            charting = [(c, ids) for c in self.connections if (ids := c.subs.tick_charts_of(cid))]
         else:
             listeners = [c for c in self.connections if c.wants_dom(cid, now)]
-        if not listeners or self._faults.silenced(contract.name, now):
-            return bool(listeners)
+        if not (listeners or charting) or self._faults.silenced(contract.name, now):
+            return bool(listeners or charting)
         body = self._market.quote(contract) if stream == FAST else self._market.dom(contract)
+        tick = self._market.ticks.last(cid) if charting and self._market.ticks else None
+        if tick is not None:
+            for conn, chart_ids in charting:
+                for chart_id in chart_ids:
+                    frame = proto.array_frame([live_event(chart_id, tick)])
+                    conn.deliver(frame, contract.name)
         event: Callable[[Any, str], dict[str, Any]] = (
             proto.quote_event if stream == FAST else proto.dom_event
         )

@@ -32,7 +32,8 @@ class MdSubscriptions:
     """Market-data subscriptions of one connection, ghosts included.
 
     Public attributes: ``quotes``, ``doms``, ``histograms`` (contract id ->
-    name, in subscription order), ``charts`` (chart id -> name) and
+    name, in subscription order), ``charts`` (chart id -> name, every chart),
+    ``tick_charts`` (chart id -> contract id, the live Tick charts) and
     ``quote_ghosts`` / ``dom_ghosts`` (contract id -> until).
     """
 
@@ -42,6 +43,7 @@ class MdSubscriptions:
         self.doms: dict[int, str] = {}
         self.histograms: dict[int, str] = {}
         self.charts: dict[int, str] = {}
+        self.tick_charts: dict[int, int] = {}
         self.quote_ghosts: dict[int, float] = {}
         self.dom_ghosts: dict[int, float] = {}
 
@@ -98,8 +100,27 @@ class MdSubscriptions:
     def wants_dom(self, cid: int, now: float) -> bool:
         return self._wanted(self.doms, self.dom_ghosts, cid, now)
 
+    def add_tick_chart(self, chart_id: int, contract: Contract) -> None:
+        self.charts[chart_id] = contract.name
+        self.tick_charts[chart_id] = contract.id
+        self._changed()
+
+    def cancel_chart(self, chart_id: int) -> bool:
+        """Drop one chart (Tick or bars); False if it was not there."""
+        if self.charts.pop(chart_id, None) is None:
+            return False
+        if self.tick_charts.pop(chart_id, None) is not None:
+            self._changed()
+        return True
+
+    def tick_charts_of(self, cid: int) -> list[int]:
+        """The live Tick charts (ids) of contract ``cid``."""
+        return [chart for chart, c in self.tick_charts.items() if c == cid]
+
     def streamed(self, now: float) -> tuple[set[int], set[int]]:
-        """(quote ids, DOM ids) this connection streams now, ghosts included."""
+        """(quote ids, DOM ids) this connection streams now, ghosts and Tick charts
+        included (a Tick chart's contract trades on the quote schedule)."""
         quotes = set(self.quotes) | {c for c, u in self.quote_ghosts.items() if now < u}
+        quotes |= set(self.tick_charts.values())
         doms = set(self.doms) | {c for c, u in self.dom_ghosts.items() if now < u}
         return quotes, doms
