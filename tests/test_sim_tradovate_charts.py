@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
+import attrs
 import trio
 
 from tickactors.sim import SimConfig, open_simulator
@@ -14,7 +14,8 @@ from tickactors.sim._tradovate_probe import TradovateProbe, open_tradovate_probe
 from tickactors.sim._tradovate_protocol import iso
 from tickactors.sim._tradovate_ticks import Tick, TickLedger
 
-CONFIG = SimConfig(error_text="plain", tick_interval=0.05, wire_variants="documented")
+EPOCH = 1_800_000_000.0  # wall time at trio time 0: a minute boundary, the same every run
+CONFIG = SimConfig(error_text="plain", tick_interval=0.05, wire_variants="documented", epoch=EPOCH)
 
 # (id, ms, price, size, bid, ask, bid size, ask size), prices as the wire gives them
 Decoded = tuple[int, int, float, int, float, float, int, int]
@@ -209,17 +210,56 @@ def test_the_ledger_is_bounded_and_counts_every_tick() -> None:
     assert ledger.select(contract.id, {"asFarAsTimestamp": 5}) == "Invalid timestamp: 5"
 
 
-@pytest.mark.parametrize("unit", ["MinuteBar", "DailyBar"])
-async def test_bar_charts_keep_their_history_only(
-    autojump_clock: trio.abc.Clock, unit: str
-) -> None:
+async def test_daily_bars_keep_their_history_only(autojump_clock: trio.abc.Clock) -> None:
     async with open_simulator("tradovate", config=CONFIG) as sim:
         async with open_tradovate_probe(sim.url) as probe:
             await authorized(sim, probe)
-            body = {"symbol": "ESZ6", "chartDescription": {"underlyingType": unit}}
+            body = {"symbol": "ESZ6", "chartDescription": {"underlyingType": "DailyBar"}}
             answer = await probe.call("md/getChart", body)
             chart = answer["d"]["historicalId"]
             await probe.collect(2.0)
             packets = packets_after(probe, answer, chart)
             assert packets[-1] == {"id": chart, "eoh": True} and len(packets) == 2
             assert sim.stats.tradovate_ticks == {}
+
+
+async def test_minute_bars_get_their_current_bar_after_each_trade(
+    autojump_clock: trio.abc.Clock,
+) -> None:
+    config = attrs.evolve(CONFIG, tick_interval=0.5)
+    async with open_simulator("tradovate", config=config, seed=4) as sim:
+        zn = sim.tradovate.contracts.find("ZNH7").id
+        async with open_tradovate_probe(sim.url) as probe:
+            await authorized(sim, probe)
+            body = {
+                "symbol": "ZNH7",
+                "chartDescription": {"underlyingType": "MinuteBar", "elementSize": 1},
+                "timeRange": {"asMuchAsElements": 3},
+            }
+            answer = await probe.call("md/getChart", body)
+            chart = answer["d"]["realtimeId"]
+            for _ in range(60):  # 150 s: three minute bars at least, heartbeats on
+                await probe.collect(2.5)
+                await probe.heartbeat()
+            cancel = await probe.call("md/cancelChart", {"subscriptionId": chart})
+            packets = packets_after(probe, answer, chart)
+            await probe.collect(5.0)
+            assert packets_after(probe, cancel, chart) == []
+        assert packets[1] == {"id": chart, "eoh": True}
+        history, live = packets[0]["bars"], [p["bars"][0] for p in packets[2:]]
+        ticks = sim.tradovate.ticks.history(zn)
+        assert len(live) == len(ticks) > 200  # one update per trade
+        assert [b["close"] for b in live] == [round(t.price * 0.01, 2) for t in ticks]
+        stamps = [b["timestamp"] for b in live]
+        assert stamps[0] == history[-1]["timestamp"] and len(set(stamps)) >= 3
+        assert stamps == sorted(stamps)
+        for before, after, tick in zip(live, live[1:], ticks[1:], strict=False):
+            if before["timestamp"] == after["timestamp"]:
+                assert after["open"] == before["open"]
+                assert after["high"] == max(before["high"], after["close"])
+                volume = after["upVolume"] + after["downVolume"]
+                assert volume == before["upVolume"] + before["downVolume"] + tick.size
+            else:
+                assert after["open"] == after["high"] == after["low"] == after["close"]
+                assert after["upTicks"] + after["downTicks"] == 1
+            assert after["low"] <= min(after["open"], after["close"])

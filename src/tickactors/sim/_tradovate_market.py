@@ -97,14 +97,19 @@ class TradovateMarket:
             "offers": [{"price": float(p), "size": _size(v)} for p, v in book.asks],
         }
 
+    @staticmethod
+    def bar_seconds(minutes: object) -> int:
+        """A bar's length in seconds for ``elementSize`` (minutes; default 1)."""
+        step = minutes if isinstance(minutes, int) and not isinstance(minutes, bool) else 1
+        return max(1, step) * 60
+
     def bars(
         self, contract: Contract, count: object, minutes: object, end_wall: float
     ) -> tuple[list[dict[str, Any]], int]:
         """(bars oldest first, trade date as ``yyyymmdd``) for ``md/getChart``."""
         n = count if isinstance(count, int) and not isinstance(count, bool) else 10
         n = max(1, min(MAX_BARS, n))
-        step = minutes if isinstance(minutes, int) and not isinstance(minutes, bool) else 1
-        step = max(1, step) * 60
+        step = self.bar_seconds(minutes)
         rng = self._chart_rng
         close = float(self._hub.market.book(contract.name, 1, end_wall).bids[0][0])
         last = int(end_wall // step) * step

@@ -35,9 +35,10 @@ it); every other request does. Then the endpoint (case-insensitive):
   history from the trade ledger per ``timeRange`` as tick packets, the
   ``eoh`` marker, and one live packet per trade of the contract until
   cancelled (``_tradovate_ticks``; a bad ``timeRange`` is a 400). Any other
-  chart gets one ``chart`` event with seeded bars and an ``eoh`` marker (no
-  live bars follow). ``md/cancelChart`` takes ``{"subscriptionId": H}``
-  (400 if unknown) and stops a Tick chart's packets at once.
+  chart gets one ``chart`` event with seeded bars and an ``eoh`` marker; a
+  ``"MinuteBar"`` chart then gets its current bar again after each trade
+  (``LiveBar``), other bar charts nothing more. ``md/cancelChart`` takes
+  ``{"subscriptionId": H}`` (400 if unknown) and stops a chart's updates at once.
 - ``contract/find`` (``name``), ``contract/item`` (``id``) -> the contract or
   404 ``Not found``; ``contract/suggest`` (``t``, ``l``) -> a list.
 - ``account/list``; ``user/syncrequest`` -> every entity list of the user
@@ -199,9 +200,16 @@ class Dispatcher:
         size = description.get("elementSize") if isinstance(description, dict) else None
         count = time_range.get("asMuchAsElements") if isinstance(time_range, dict) else None
         chart_id = self._venue.new_chart_id()
-        self._session.subs.charts[chart_id] = contract.name
         now_wall = self._market_wall()
         bars, trade_date = self._market.bars(contract, count, size, now_wall)
+        if kind == "MinuteBar":
+            step = self._market.bar_seconds(size) * 1000
+            last = dict(bars[-1])
+            bucket = int(now_wall // (step / 1000)) * step
+            live = _ticks.LiveBar(contract.id, step, bucket, last)
+            self._session.subs.add_bar_chart(chart_id, contract, live)
+        else:
+            self._session.subs.charts[chart_id] = contract.name
         answer = proto.ok(req.id, {"historicalId": chart_id, "realtimeId": chart_id})
         return Result(answer, (proto.chart_event(chart_id, bars, trade_date),))
 

@@ -16,11 +16,13 @@ whose clock is running; one encoding is shared by all listeners with the
 same stamp. Pushes are queued without waiting; a client that cannot keep up
 is dropped by its connection as a slow consumer.
 
-A contract with a live Tick chart (``md/getChart``, ``underlyingType``
-``"Tick"``) is on the quote schedule too, quote subscribers or not: each
-quote is one trade, recorded in the tick ledger (``_tradovate_ticks``),
-and every Tick chart of the contract gets it as one ``chart`` packet on its
-realtime id, before that quote goes to the quote listeners.
+A contract with a live chart (``md/getChart``, ``underlyingType``
+``"Tick"`` or ``"MinuteBar"``) is on the quote schedule too, quote
+subscribers or not: each quote is one trade, recorded in the tick ledger
+(``_tradovate_ticks``); every Tick chart of the contract gets it as one
+``chart`` packet on its realtime id, and every MinuteBar chart its current
+bar updated by it (:class:`._tradovate_ticks.LiveBar`), before that quote
+goes to the quote listeners.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from ._streamer import FAST, PacedStreamer
 from ._tradovate_connection import TradovateConnection
 from ._tradovate_contracts import Contracts
 from ._tradovate_market import TradovateMarket
-from ._tradovate_ticks import live_event
+from ._tradovate_ticks import LiveBar, bar_event, live_event
 
 
 class TradovateStreamer(PacedStreamer[int, TradovateConnection]):
@@ -60,20 +62,28 @@ class TradovateStreamer(PacedStreamer[int, TradovateConnection]):
         if contract is None:
             return False
         charting: list[tuple[TradovateConnection, list[int]]] = []
+        barring: list[tuple[TradovateConnection, list[tuple[int, LiveBar]]]] = []
         if stream == FAST:
             listeners = [c for c in self.connections if c.wants_quote(cid, now)]
             charting = [(c, ids) for c in self.connections if (ids := c.subs.tick_charts_of(cid))]
+            barring = [(c, bars) for c in self.connections if (bars := c.subs.bar_charts_of(cid))]
         else:
             listeners = [c for c in self.connections if c.wants_dom(cid, now)]
-        if not (listeners or charting) or self._faults.silenced(contract.name, now):
-            return bool(listeners or charting)
+        wanted = bool(listeners or charting or barring)
+        if not wanted or self._faults.silenced(contract.name, now):
+            return wanted
         body = self._market.quote(contract) if stream == FAST else self._market.dom(contract)
-        tick = self._market.ticks.last(cid) if charting and self._market.ticks else None
+        ledger = self._market.ticks
+        tick = ledger.last(cid) if (charting or barring) and ledger is not None else None
         if tick is not None:
             for conn, chart_ids in charting:
                 for chart_id in chart_ids:
                     frame = proto.array_frame([live_event(chart_id, tick)])
                     conn.deliver(frame, contract.name)
+            for conn, bars in barring:
+                for chart_id, bar in bars:
+                    update = bar_event(chart_id, bar.update(tick), tick.ms)
+                    conn.deliver(proto.array_frame([update]), contract.name)
         event: Callable[[Any, str], dict[str, Any]] = (
             proto.quote_event if stream == FAST else proto.dom_event
         )

@@ -23,6 +23,7 @@ from typing import Final, Literal
 
 from ._faults import Faults
 from ._tradovate_contracts import Contract
+from ._tradovate_ticks import LiveBar
 
 Kind = Literal["quote", "dom", "histogram"]
 KINDS: Final[tuple[Kind, ...]] = ("quote", "dom", "histogram")
@@ -33,7 +34,8 @@ class MdSubscriptions:
 
     Public attributes: ``quotes``, ``doms``, ``histograms`` (contract id ->
     name, in subscription order), ``charts`` (chart id -> name, every chart),
-    ``tick_charts`` (chart id -> contract id, the live Tick charts) and
+    ``tick_charts`` (chart id -> contract id, the live Tick charts),
+    ``bar_charts`` (chart id -> :class:`LiveBar`, the live MinuteBar charts) and
     ``quote_ghosts`` / ``dom_ghosts`` (contract id -> until).
     """
 
@@ -44,6 +46,7 @@ class MdSubscriptions:
         self.histograms: dict[int, str] = {}
         self.charts: dict[int, str] = {}
         self.tick_charts: dict[int, int] = {}
+        self.bar_charts: dict[int, LiveBar] = {}
         self.quote_ghosts: dict[int, float] = {}
         self.dom_ghosts: dict[int, float] = {}
 
@@ -105,11 +108,17 @@ class MdSubscriptions:
         self.tick_charts[chart_id] = contract.id
         self._changed()
 
+    def add_bar_chart(self, chart_id: int, contract: Contract, bar: LiveBar) -> None:
+        self.charts[chart_id] = contract.name
+        self.bar_charts[chart_id] = bar
+        self._changed()
+
     def cancel_chart(self, chart_id: int) -> bool:
         """Drop one chart (Tick or bars); False if it was not there."""
         if self.charts.pop(chart_id, None) is None:
             return False
-        if self.tick_charts.pop(chart_id, None) is not None:
+        tick = self.tick_charts.pop(chart_id, None)
+        if tick is not None or self.bar_charts.pop(chart_id, None) is not None:
             self._changed()
         return True
 
@@ -117,10 +126,15 @@ class MdSubscriptions:
         """The live Tick charts (ids) of contract ``cid``."""
         return [chart for chart, c in self.tick_charts.items() if c == cid]
 
+    def bar_charts_of(self, cid: int) -> list[tuple[int, LiveBar]]:
+        """The live MinuteBar charts (id, current bar) of contract ``cid``."""
+        return [(chart, b) for chart, b in self.bar_charts.items() if b.contract_id == cid]
+
     def streamed(self, now: float) -> tuple[set[int], set[int]]:
         """(quote ids, DOM ids) this connection streams now, ghosts and Tick charts
         included (a Tick chart's contract trades on the quote schedule)."""
         quotes = set(self.quotes) | {c for c, u in self.quote_ghosts.items() if now < u}
         quotes |= set(self.tick_charts.values())
+        quotes |= {b.contract_id for b in self.bar_charts.values()}
         doms = set(self.doms) | {c for c, u in self.dom_ghosts.items() if now < u}
         return quotes, doms

@@ -180,6 +180,63 @@ def history_events(chart_id: int, ticks: Sequence[Tick]) -> tuple[dict[str, Any]
     return tuple(events)
 
 
+@attrs.define(slots=True, eq=False)
+class LiveBar:
+    """The current bar of one live ``MinuteBar`` chart, updated by each trade.
+
+    It starts as the last bar of the chart's seeded history (the bucket of
+    the request); a trade in a later bucket opens a new bar at its price.
+    A trade at the ask is an up tick (``upVolume``, ``upTicks``,
+    ``offerVolume``), any other a down tick (``downVolume``, ``downTicks``,
+    ``bidVolume``).
+    """
+
+    contract_id: int
+    step_ms: int
+    bucket_ms: int
+    bar: dict[str, Any]
+
+    def update(self, tick: Tick) -> dict[str, Any]:
+        """Apply one trade; the bar to send (a copy)."""
+        price = round(tick.price * TICK_SIZE, 2)
+        bucket = tick.ms // self.step_ms * self.step_ms
+        bar = self.bar
+        if bucket != self.bucket_ms:
+            self.bucket_ms = bucket
+            bar = self.bar = {
+                "timestamp": _iso_ms(bucket),
+                "open": price,
+                "high": price,
+                "low": price,
+                "close": price,
+                "upVolume": 0,
+                "downVolume": 0,
+                "upTicks": 0,
+                "downTicks": 0,
+                "bidVolume": 0,
+                "offerVolume": 0,
+            }
+        bar["high"], bar["low"] = max(bar["high"], price), min(bar["low"], price)
+        bar["close"] = price
+        side = ("upVolume", "upTicks", "offerVolume")
+        if tick.price < tick.ask:
+            side = ("downVolume", "downTicks", "bidVolume")
+        bar[side[0]] += tick.size
+        bar[side[1]] += 1
+        bar[side[2]] += tick.size
+        return dict(bar)
+
+
+def _iso_ms(ms: int) -> str:
+    stamp = datetime.fromtimestamp(ms // 1000, tz=UTC)
+    return stamp.strftime("%Y-%m-%dT%H:%M:%S") + f".{ms % 1000:03d}Z"
+
+
+def bar_event(chart_id: int, bar: dict[str, Any], ms: int) -> dict[str, Any]:
+    """The ``chart`` event of one live bar update."""
+    return {"e": "chart", "d": {"charts": [{"id": chart_id, "td": _trade_date(ms), "bars": [bar]}]}}
+
+
 def live_event(chart_id: int, tick: Tick) -> dict[str, Any]:
     """The ``chart`` event of one live tick."""
     return {"e": "chart", "d": {"charts": [packet(chart_id, (tick,), "rt")]}}
