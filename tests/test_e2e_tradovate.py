@@ -525,3 +525,30 @@ async def test_a_shutdown_notice_then_its_close_frame_open_one_new_connection(au
         (second,) = sim.connections
         assert second is not first and second.quote_symbols == ("ESZ6",)
         assert dict(sim.stats.violations) == {}
+
+
+async def test_a_request_awaited_outside_the_feed_ends_when_the_feed_closes(autojump_clock):
+    """Nothing waits forever: a ``feed.request`` that another task still awaits when the
+    feed closes (the venue never answered) raises FeedClosedError at once, instead of
+    waiting for an answer that can no longer come."""
+    ended: list[tuple[float, BaseException]] = []
+
+    async def ask(feed: tickactors.Feed) -> None:
+        try:
+            await feed.request("contract/find", "name=NQZ6")
+        except tickactors.FeedError as exc:
+            ended.append((trio.current_time(), exc))
+
+    async with open_simulator("tradovate", config=SimConfig(tokens={TOKEN}), seed=5) as sim:
+        with trio.fail_after(60):  # what this guards against is a wait without end
+            async with trio.open_nursery() as nursery:
+                venue = Tradovate(url=sim.url, token=TOKEN)
+                async with tickactors.open_feed(venue, request_timeout=600) as feed:
+                    await feed.request("contract/find", "name=ESZ6")  # connected, answering
+                    sim.faults.drop_requests(5)  # from now on the venue never answers
+                    nursery.start_soon(ask, feed)
+                    await trio.sleep(5)
+                    assert ended == []  # still waiting, within its 600 s
+                closed_at = trio.current_time()
+    ((at, exc),) = ended
+    assert isinstance(exc, tickactors.FeedClosedError) and at - closed_at < 0.01

@@ -50,3 +50,13 @@ def test_nothing_is_released_early_or_lost(holds, now):
     assert all(d.due <= now for d in released)
     assert [d.due for d in released] == sorted(d.due for d in released)
     assert len(released) + len(box) == len(holds)
+
+
+def test_clear_gives_back_everything_held_in_hold_order():
+    box: PenaltyBox[str] = PenaltyBox()
+    box.hold("b", ticket="t", connection=1, now=0.0, wait=5.0)
+    box.hold("a", ticket="t", connection=2, now=0.0, wait=1.0)
+    box.hold("c", ticket="t", connection=1, now=0.0, wait=5.0)
+    assert box.clear() == ["a", "b", "c"]  # due first, then in the order held
+    assert len(box) == 0 and box.next_deadline() is None and box.dropped == 3
+    assert box.clear() == []

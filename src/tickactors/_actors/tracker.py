@@ -91,18 +91,35 @@ class RequestTracker:
         self.unsolicited = 0
 
     async def run(self) -> None:
-        while True:
-            message = await receive_or_deadline(self._receive, self._next_deadline)
-            now = trio.current_time()
-            if message is None:
-                for resolution in self.table.poll(now):
-                    self._route(resolution)
-                for due in self.penalties.poll(now):
-                    self._resend(due.item, due.ticket, now)
-                if self._waiting:
-                    self._expire_waiting(now)
-            else:
-                self._handle(message, now)
+        try:
+            while True:
+                message = await receive_or_deadline(self._receive, self._next_deadline)
+                now = trio.current_time()
+                if message is None:
+                    for resolution in self.table.poll(now):
+                        self._route(resolution)
+                    for due in self.penalties.poll(now):
+                        self._resend(due.item, due.ticket, now)
+                    if self._waiting:
+                        self._expire_waiting(now)
+                else:
+                    self._handle(message, now)
+        finally:  # the feed is closing (this task is cancelled with it)
+            self._close_user_requests(trio.current_time())
+
+    def _close_user_requests(self, now: float) -> None:
+        """Every user request still open, held out a penalty or waiting for a first
+        connection ends as ``CLOSED``: ``feed.request`` awaited outside the feed's ``async
+        with`` must not wait for an answer that can no longer come. (Subscriptions need
+        nothing: their reconcilers stop with the feed.)"""
+        calls = [r.meta.call for r in self.table.close(now) if r.meta.call is not None]
+        calls += [meta.call for meta in self.penalties.clear() if meta.call is not None]
+        calls += [message for message, _ in self._waiting]
+        self._waiting = []
+        for call in calls:
+            meta = _Meta("user", 0, describe=call.endpoint, call=call)
+            with contextlib.suppress(trio.BrokenResourceError, trio.WouldBlock):
+                call.reply.send_nowait(Resolution(0, meta, Outcome.CLOSED, None, now, now))
 
     def _next_deadline(self) -> float | None:
         deadlines = [d for d in (self.table.next_deadline(), self.penalties.next_deadline()) if d]

@@ -72,6 +72,14 @@ class PenaltyBox(Generic[T]):
         self.dropped += len(gone)
         return [entry[2].item for entry in gone]
 
+    def clear(self) -> list[T]:
+        """Forget everything held (the owner is stopping); returns the items in the order
+        they were due, so that whoever waits for them can be told."""
+        gone = sorted(self._heap)
+        self._heap = []
+        self.dropped += len(gone)
+        return [entry[2].item for entry in gone]
+
     def next_deadline(self) -> float | None:
         return self._heap[0][0] if self._heap else None
 

@@ -231,7 +231,8 @@ class Feed:
         Raises ``RequestTimeoutError`` (no answer in time), ``ConnectionLostError`` (its
         connection was lost meanwhile, or none is ready after the first: it is never sent
         again), ``VenueRejectedError`` (an error answer; at once for a venue that takes no
-        requests of the user's own, AllTick), ``CaptchaRequiredError``.
+        requests of the user's own, AllTick), ``CaptchaRequiredError``, ``FeedClosedError``
+        (the feed was closed, or closed before the answer came).
         """
         if self._closed:
             raise FeedClosedError("the feed is closed")
@@ -241,6 +242,8 @@ class Feed:
             resolution = await reply_out.receive()
         if resolution.outcome is Outcome.TIMED_OUT:
             raise RequestTimeoutError(f"no answer to {endpoint} in time")
+        if resolution.outcome is Outcome.CLOSED:
+            raise FeedClosedError(f"{endpoint}: the feed closed before an answer came")
         if resolution.outcome is not Outcome.ANSWERED:
             raise ConnectionLostError(f"{endpoint}: no connection carried it to an answer")
         answer = resolution.answer
