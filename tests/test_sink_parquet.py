@@ -416,7 +416,12 @@ async def test_events_status_lines_and_values_of_other_kinds(tmp_path: Path, aut
         await trio.sleep(1.5)
         sink.status("stopped", "bye", sinks=[{"a": Decimal("1.5")}])
         sink.market([object(), tick(1)])  # type: ignore[list-item]  # e.g. an account record
-    assert sink.statistics()["skipped"] == 1 and sink.statistics()["rows"]["trades"] == 1
+        broken = Tick("700.HK", Decimal(1), received_at=float("nan"))
+        sink.market([broken, broken])  # no day to file it under: lost, counted, survived
+        sink.market([tick(2)])
+    stats = sink.statistics()
+    assert stats["skipped"] == 1 and stats["rows"]["trades"] == 2
+    assert stats["lost_rows"] == 2 and stats["write_errors"] == 1
     rows = duckdb.sql(
         f"SELECT epoch_ns(time) // 1000, source, event, connection, message, detail "
         f"FROM read_parquet('{tmp_path}/events/*/*.parquet') ORDER BY time"
@@ -467,7 +472,7 @@ def test_spec_defaults_and_options():
 
 
 async def test_the_duckdb_query_of_the_docs_runs(tmp_path: Path, autojump_clock):
-    """docs/sinks.md's DuckDB example, as written there, on a capture."""
+    """docs/sinks.md's DuckDB example and the README's one-liner, as written, on a capture."""
     docs = (DOCS / "sinks.md").read_text()
     (query,) = re.findall(r"```sql\n(.*?)```", docs, re.S)
     async with open_parquet_sink(f"parquet:{tmp_path}", clock_offset=offset()) as sink:
@@ -479,3 +484,8 @@ async def test_the_duckdb_query_of_the_docs_runs(tmp_path: Path, autojump_clock)
         (day, "700.HK", 2, Decimal("2.1")),
         (day, "A", 1, Decimal("0.5")),
     ]
+    # and the README's one-liner (for its day)
+    readme = (DOCS.parent / "README.md").read_text()
+    (line,) = re.findall(r'duckdb -c "(.*?)"', readme, re.S)
+    line = line.replace("capture/", f"{tmp_path}/").replace("2026-03-01", "2023-11-14")
+    assert sorted(duckdb.sql(line).fetchall()) == [("700.HK", 2), ("A", 1)]

@@ -98,6 +98,7 @@ class ParquetSink:
         self._day_of: Callable[[float, float], int] = _no_day
         self._failing = False
         self._refused = 0  # rows offered beyond the buffer (the Trio side's count)
+        self._lost = 0  # rows of commands that failed before reaching a stream
         self.skipped = 0
         self.write_errors = 0
         self.recovered_files = 0
@@ -191,7 +192,7 @@ class ParquetSink:
             "rows": {stream.kind: stream.rows for stream in streams},
             "files": sum(stream.files for stream in streams),
             "bytes": sum(stream.bytes for stream in streams),
-            "lost_rows": sum(stream.lost_rows for stream in streams) + self._refused,
+            "lost_rows": sum(s.lost_rows for s in streams) + self._refused + self._lost,
             "skipped": self.skipped,
             "write_errors": self.write_errors,
             "recovered_files": self.recovered_files,
@@ -286,16 +287,23 @@ class ParquetSink:
     def _handle(self, commands: list[_Command]) -> None:
         for what, clock, now, payload in commands:
             self._at = clock
-            if what == "market":
-                self._market(payload, now)
-            elif what == "event":
-                self._add(self._streams["events"], (payload,), _event_time, now)
-            elif what == "time":
-                for stream in self._streams.values():
-                    stream.on_time(now)
-            else:
-                for stream in self._streams.values():
-                    stream.close()
+            try:
+                if what == "market":
+                    self._market(payload, now)
+                elif what == "event":
+                    self._add(self._streams["events"], (payload,), _event_time, now)
+                elif what == "time":
+                    for stream in self._streams.values():
+                        stream.on_time(now)
+                else:
+                    for stream in self._streams.values():
+                        stream.close()
+            except Exception as exc:  # a value no stream could take (a time that is NaN,
+                # say): the streams absorb their own failures, and the thread never ends
+                lost = len(payload) if what == "market" else int(what == "event")
+                self._lost += lost
+                self._failed(exc, lost)
+            if what == "close":
                 self._say(EventName.SINK_CLOSED, "capture closed", **self.statistics())
 
     def _market(self, items: tuple[MarketData, ...], now: float) -> None:
