@@ -14,7 +14,17 @@ stdout
 jsonl
     ``open_jsonl_sink`` into a temporary directory, size rotation at 64 MiB: encoding,
     the hand-off to its writer thread, ``os.write`` of whole lines there, the rotation
-    checks (and the fsyncs of the rotations), timed until the thread is done.
+    checks (and the fsyncs of the rotations), timed until the thread is done; and the
+    bytes on disk per tick.
+parquet
+    ``open_parquet_sink`` into a temporary directory (needs pyarrow): the hand-off of each
+    batch (``pump``: all the feed side waits for), then in its writer thread the columns,
+    zstd and the row groups, timed until the sink is closed (every file finished: footer,
+    fsync, rename); and the bytes on disk per tick. ``--row-groups 8192,65536`` repeats
+    it for each row-group size (rows), ``--zstd-levels 1,3`` for each zstd level.
+    Both file sinks are run on the ticks below and again on market-like ones
+    (:func:`make_market_batches`), whose bytes on disk are the ones to believe: the
+    regular ticks compress far better in Parquet than a market's would.
 nats (pump)
     ``open_nats_sink(...).market(batch)`` while the publisher thread runs: the time the
     runner's pump spends per tick handing batches over, which is all the feed side ever
@@ -35,6 +45,7 @@ import argparse
 import functools
 import json
 import os
+import random
 import shutil
 import socket
 import statistics
@@ -52,7 +63,7 @@ import trio
 from tickactors import Tick
 from tickactors._cli.fd_lines import open_fd_lines
 from tickactors._cli.output import JsonLines
-from tickactors.sinks import open_jsonl_sink, open_nats_sink
+from tickactors.sinks import open_jsonl_sink, open_nats_sink, open_parquet_sink
 
 PATH = os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/sbin"])
 
@@ -72,6 +83,45 @@ def make_batches(ticks: int, batch: int) -> list[list[Tick]]:
         for n in range(ticks)
     ]
     return [items[i : i + batch] for i in range(0, ticks, batch)]
+
+
+def make_market_batches(ticks: int, batch: int, seed: int = 1) -> list[list[Tick]]:
+    """Ticks shaped like a market's, for bytes on disk (the regular ones of
+    :func:`make_batches` compress unrealistically well in Parquet): 4 symbols whose
+    prices walk by a tick size, random sizes, millisecond exchange times with random
+    gaps, received a random 0.2-5 ms later at microsecond resolution, a batch sharing
+    its ``received_at``, a sequence per symbol, ``turnover`` = price x volume."""
+    rng = random.Random(seed)
+    symbols = (("BTCUSDT", "0.01", 65_000), ("ETHUSDT", "0.01", 3_400), ("EURUSD", "0.00001", 1.08))
+    symbols += (("700.HK", "0.2", 380),)
+    prices = [Decimal(str(start)).quantize(Decimal(step)) for _, step, start in symbols]
+    seqs = [rng.randrange(10**12) for _ in symbols]
+    clock = 1_795_000_000_000  # ms
+    out: list[list[Tick]] = []
+    for _ in range(0, ticks, batch):
+        clock += rng.randrange(1, 40)
+        received = round((clock + rng.uniform(0.2, 5.0)) / 1000, 6) - 1e9
+        items = []
+        for _ in range(batch):
+            clock += rng.choice((0, 0, 1, 1, 2, 5))
+            k = rng.randrange(len(symbols))
+            symbol, step, _ = symbols[k]
+            prices[k] += Decimal(step) * rng.choice((-2, -1, 0, 0, 0, 1, 2))
+            volume = Decimal(rng.randrange(1, 50_000)).scaleb(-4)
+            seqs[k] += 1
+            items.append(
+                Tick(
+                    symbol=symbol,
+                    price=prices[k],
+                    volume=volume,
+                    exchange_time=clock / 1000,
+                    seq=seqs[k],
+                    received_at=received,
+                    fields={"turnover": prices[k] * volume, "trade_direction": rng.randrange(3)},
+                )
+            )
+        out.append(items)
+    return out
 
 
 def per_tick(seconds: float, ticks: int) -> float:
@@ -102,6 +152,33 @@ async def bench_jsonl(batches: list[list[Tick]]) -> dict[str, float]:
                 await sink.wait_writable()
             await sink.flush()  # the writer thread's work is the sink's cost
             out = {"wall": time.perf_counter() - wall, "cpu": time.process_time() - cpu}
+        out["bytes"] = disk_bytes(directory)
+        return out
+
+
+def disk_bytes(directory: str) -> int:
+    return sum(path.stat().st_size for path in Path(directory).rglob("*") if path.is_file())
+
+
+async def bench_parquet(
+    batches: list[list[Tick]], row_group: int, zstd_level: int
+) -> dict[str, float]:
+    from tickactors.sinks import _parquet_files
+
+    _parquet_files.ZSTD_LEVEL = zstd_level  # the module's constant, read at each file
+    with tempfile.TemporaryDirectory() as directory:
+        spec = f"parquet:{directory}?row_group={row_group}&max_rows=10000000&max_seconds=86400"
+        pump = 0.0
+        async with open_parquet_sink(spec, clock_offset=1e9) as sink:
+            wall, cpu = time.perf_counter(), time.process_time()
+            for batch in batches:
+                t = time.perf_counter()
+                sink.market(batch)
+                pump += time.perf_counter() - t
+                await sink.wait_writable()
+        # closed: every row converted, compressed, written, fsynced and renamed
+        out = {"pump": pump, "wall": time.perf_counter() - wall, "cpu": time.process_time() - cpu}
+        out["bytes"] = disk_bytes(directory)
         return out
 
 
@@ -187,6 +264,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch", type=int, default=100)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument(
+        "--row-groups", default="65536", help="Parquet row-group sizes (rows), comma-separated"
+    )
+    parser.add_argument("--zstd-levels", default="1", help="Parquet zstd levels, comma-separated")
+    parser.add_argument("--no-nats", action="store_true", help="skip the NATS rows")
     args = parser.parse_args(argv)
     batches = make_batches(args.ticks, args.batch)
     n = args.ticks
@@ -203,17 +285,31 @@ def main(argv: list[str] | None = None) -> int:
         for key in ("published", "dropped"):
             if key in result:
                 rows[name][key] = int(result[key])
+        if "bytes" in result:
+            rows[name]["bytes_per_tick"] = round(result["bytes"] / n, 2)
         print(f"{name:<34} {rows[name]}", file=sys.stderr)
 
     row(
         "stdout JsonLines (baseline)",
         median_runs(args.runs, lambda: trio.run(bench_stdout, batches)),
     )
-    row("jsonl sink", median_runs(args.runs, lambda: trio.run(bench_jsonl, batches)))
+    market = make_market_batches(args.ticks, args.batch)
+    for data, label in ((batches, ""), (market, ", market-like ticks")):
+        run = functools.partial(bench_jsonl, data)
+        row(f"jsonl sink{label}", median_runs(args.runs, functools.partial(trio.run, run)))
+        for level in map(int, args.zstd_levels.split(",")):
+            for size in map(int, args.row_groups.split(",")):
+                run = functools.partial(bench_parquet, data, size, level)
+                row(
+                    f"parquet sink, row_group={size}, zstd {level}{label}",
+                    median_runs(args.runs, functools.partial(trio.run, run)),
+                )
     with tempfile.TemporaryDirectory() as store:
-        server = start_nats_server(Path(store))
-        if server is None:
+        server = None if args.no_nats else start_nats_server(Path(store))
+        if server is None and not args.no_nats:
             print("nats-server not found: NATS rows skipped", file=sys.stderr)
+        elif server is None:
+            pass
         else:
             process, url = server
             try:
@@ -231,6 +327,7 @@ def main(argv: list[str] | None = None) -> int:
             finally:
                 process.terminate()
                 process.wait(timeout=10)
+    if not args.no_nats:
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", 0))
             nowhere = f"nats://127.0.0.1:{sock.getsockname()[1]}"

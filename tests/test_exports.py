@@ -72,9 +72,11 @@ EXPECTED: dict[str, set[str]] = {
         # sinks
         "open_jsonl_sink",
         "open_nats_sink",
+        "open_parquet_sink",
         "open_sink",
         "JsonlSink",
         "NatsSink",
+        "ParquetSink",
     },
     "tickactors.venues": {
         "AllTick",

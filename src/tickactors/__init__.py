@@ -21,7 +21,8 @@
 :data:`QUOTES` (``feed.ticks(kind=...)`` one kind, typed precisely; ``feed.ticks()``
 every kind, :data:`MarketData`), and :class:`HealthEvent` values (named by
 :class:`EventName`); every error it raises on purpose is a :class:`FeedError`. The
-sinks (:func:`open_jsonl_sink`, :func:`open_nats_sink`, :func:`open_sink`) capture what
+sinks (:func:`open_jsonl_sink`, :func:`open_parquet_sink`, :func:`open_nats_sink`,
+:func:`open_sink`) capture what
 a feed delivers. The README's
 "Library" section and the scripts in ``examples/`` show each in use.
 """
@@ -64,10 +65,12 @@ from ._values import Tick as Tick
 from ._version import __version__ as __version__
 from .sinks import JsonlSink as JsonlSink
 from .sinks import NatsSink as NatsSink
+from .sinks import ParquetSink as ParquetSink
 from .sinks import SinkError as SinkError
 from .sinks import SinkSpecError as SinkSpecError
 from .sinks import open_jsonl_sink as open_jsonl_sink
 from .sinks import open_nats_sink as open_nats_sink
+from .sinks import open_parquet_sink as open_parquet_sink
 from .sinks import open_sink as open_sink
 
 __all__ = [
@@ -92,6 +95,7 @@ __all__ = [
     "JsonlSink",
     "MarketData",
     "NatsSink",
+    "ParquetSink",
     "Policy",
     "ProtocolError",
     "Quote",
@@ -112,5 +116,6 @@ __all__ = [
     "open_feed",
     "open_jsonl_sink",
     "open_nats_sink",
+    "open_parquet_sink",
     "open_sink",
 ]

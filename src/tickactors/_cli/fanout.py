@@ -17,7 +17,7 @@ from typing import Any
 
 from .._values import HealthEvent, MarketData, StatusName
 from ..sinks import Sink, open_sink, parse_sink
-from ..sinks._spec import JsonlSpec, NatsSpec
+from ..sinks._spec import JsonlSpec, NatsSpec, ParquetSpec
 from .output import Writer
 
 
@@ -58,7 +58,7 @@ class Fanout:
         self._open.remove(sink)
 
 
-def parse_sinks(texts: Sequence[str] | None) -> list[JsonlSpec | NatsSpec]:
+def parse_sinks(texts: Sequence[str] | None) -> list[JsonlSpec | ParquetSpec | NatsSpec]:
     """Every ``--sink`` value, parsed (``SinkSpecError`` names the bad one)."""
     return [parse_sink(text) for text in texts or ()]
 
@@ -66,7 +66,7 @@ def parse_sinks(texts: Sequence[str] | None) -> list[JsonlSpec | NatsSpec]:
 @asynccontextmanager
 async def open_fanout(
     primary: Writer,
-    specs: Sequence[JsonlSpec | NatsSpec],
+    specs: Sequence[JsonlSpec | ParquetSpec | NatsSpec],
     *,
     venue: str,
     clock_offset: float,

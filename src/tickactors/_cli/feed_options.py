@@ -97,7 +97,9 @@ def add_feed_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="SPEC",
         help="also write every tick and health event to SPEC (repeatable): "
         "jsonl:PATH[?max_bytes=100M&max_seconds=3600&fsync=rotate|batch] (rotating JSON-lines "
-        "files) or nats://HOST:PORT[?stream=TICKACTORS&buffer=100000&batch=1000&...] (NATS "
+        "files), parquet:DIR[?max_seconds=300&max_rows=1000000&row_group=65536] (typed "
+        "Parquet files per stream, partitioned by date; needs tickactors[parquet]) or "
+        "nats://HOST:PORT[?stream=TICKACTORS&buffer=100000&batch=1000&...] (NATS "
         "JetStream, subjects ticks.<venue>.<kind>.<symbol> and health.<venue>.<event>); "
         "see docs/sinks.md",
     )

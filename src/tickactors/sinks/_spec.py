@@ -1,6 +1,8 @@
-"""``--sink`` specifications: ``jsonl:PATH?options`` and ``nats://HOST:PORT?options``.
+"""``--sink`` specifications: ``jsonl:PATH?options``, ``parquet:DIR?options`` and
+``nats://HOST:PORT?options``.
 
-A specification is parsed once into a frozen value (:class:`JsonlSpec`, :class:`NatsSpec`);
+A specification is parsed once into a frozen value (:class:`JsonlSpec`,
+:class:`ParquetSpec`, :class:`NatsSpec`);
 a mistake is a :class:`SinkSpecError` naming the option, never echoing a password.
 ``docs/sinks.md`` lists every option.
 """
@@ -18,7 +20,7 @@ import attrs
 
 from .._secret import MASK, Secret
 
-__all__ = ["JsonlSpec", "NatsSpec", "SinkSpecError", "parse_sink", "parse_size"]
+__all__ = ["JsonlSpec", "NatsSpec", "ParquetSpec", "SinkSpecError", "parse_sink", "parse_size"]
 
 
 class SinkSpecError(ValueError):
@@ -71,6 +73,20 @@ class JsonlSpec:
 
 
 @attrs.frozen
+class ParquetSpec:
+    """``parquet:DIR[?max_seconds=S][&max_rows=N][&row_group=N]``."""
+
+    directory: Path
+    max_seconds: float = 300.0
+    max_rows: int = 1_000_000
+    row_group: int = 65_536
+
+    @property
+    def display(self) -> str:
+        return f"parquet:{self.directory}"
+
+
+@attrs.frozen
 class NatsSpec:
     """``nats://[USER:PASSWORD@|TOKEN@]HOST:PORT[?options]``; credentials never displayed."""
 
@@ -103,14 +119,16 @@ class NatsSpec:
         return self.server_url.replace("nats://", f"nats://{MASK}@", 1)
 
 
-def parse_sink(text: str) -> JsonlSpec | NatsSpec:
+def parse_sink(text: str) -> JsonlSpec | ParquetSpec | NatsSpec:
     """One ``--sink`` value. Raises :class:`SinkSpecError`."""
     if text.startswith("jsonl:"):
         return _parse_jsonl(text[len("jsonl:") :])
+    if text.startswith("parquet:"):
+        return _parse_parquet(text[len("parquet:") :])
     if text.startswith("nats://"):
         return _parse_nats(text)
     shown = text.split("://", 1)[0] + "://..." if "://" in text else text
-    raise SinkSpecError(f"unknown sink {shown!r}: use jsonl:PATH or nats://HOST:PORT")
+    raise SinkSpecError(f"unknown sink {shown!r}: use jsonl:PATH, parquet:DIR or nats://HOST:PORT")
 
 
 def _options(query: str, what: str, known: tuple[str, ...]) -> dict[str, str]:
@@ -138,6 +156,23 @@ def _parse_jsonl(rest: str) -> JsonlSpec:
         max_seconds=None if max_seconds is None else _seconds("max_seconds", max_seconds),
         fsync=fsync,
     )
+
+
+def _parse_parquet(rest: str) -> ParquetSpec:
+    directory, _, query = rest.partition("?")
+    if not directory:
+        raise SinkSpecError("parquet: needs a directory, as in parquet:capture")
+    options = _options(query, "parquet", ("max_seconds", "max_rows", "row_group"))
+    values: dict[str, Any] = {}
+    try:
+        if "max_seconds" in options:
+            values["max_seconds"] = _seconds("max_seconds", options["max_seconds"])
+        for key in ("max_rows", "row_group"):
+            if key in options:
+                values[key] = _count(key, options[key])
+    except SinkSpecError as exc:
+        raise SinkSpecError(f"parquet: {exc}") from None
+    return ParquetSpec(directory=Path(directory), **values)
 
 
 _NATS_OPTIONS = (

@@ -156,6 +156,11 @@ class WriterThread(Generic[T]):
             await event.wait()
 
     @property
+    def running(self) -> bool:
+        """The thread was started and has not ended (it may be stuck in a write)."""
+        return self._thread is not None and self._thread.is_alive()
+
+    @property
     def closing(self) -> bool:
         """``aclose`` was called: items are no longer taken."""
         return self._closing
