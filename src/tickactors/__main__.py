@@ -26,7 +26,7 @@ from collections.abc import Callable, Sequence
 
 from ._arg_types import OneLineParser
 
-COMMANDS = ("run", "sim", "chaos")
+COMMANDS = ("run", "check-config", "sim", "chaos")
 _ANYWHERE = ("-h", "--help", "--version")  # options that may come before a command
 
 
@@ -84,6 +84,23 @@ def build_parsers() -> tuple[OneLineParser, dict[str, OneLineParser]]:
         ),
     )
     run.add_arguments(run_parser)
+    check_parser = commands.add_parser(
+        "check-config",
+        help="check a run --config file without connecting: exit 0, or one line per problem",
+        description=(
+            "Read a TOML file of feeds (run --config FILE) and check everything that can be "
+            "checked without connecting: its shape and values (one line per problem, naming "
+            "its path, e.g. feeds[1].symbols[3]), each feed's options as run checks them, and "
+            "that every token source named is there. Exit 0 when the file would run, else 2."
+        ),
+    )
+    check_parser.add_argument("file", metavar="FILE", help="the TOML file")
+    check_parser.add_argument(
+        "--no-env",
+        action="store_true",
+        help="do not check the environment (token variables, token files, credentials): "
+        "for a machine other than the one the file runs on",
+    )
     sim_parser = commands.add_parser(
         "sim",
         help="run the simulated exchange alone",
@@ -102,7 +119,12 @@ def build_parsers() -> tuple[OneLineParser, dict[str, OneLineParser]]:
         ),
     )
     chaos.add_arguments(chaos_parser)
-    return parser, {"run": run_parser, "sim": sim_parser, "chaos": chaos_parser}
+    return parser, {
+        "run": run_parser,
+        "check-config": check_parser,
+        "sim": sim_parser,
+        "chaos": chaos_parser,
+    }
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -170,6 +192,10 @@ def _main(words: list[str]) -> int:
         "chaos": chaos.check_args,
         None: demo.check_args,
     }
+    if args.command == "check-config":
+        from ._cli.run_config import check_config_command
+
+        return check_config_command(args)
     checks[args.command](parser if args.command is None else commands[args.command], args)
     with logging_to_stderr(getattr(args, "log_level", None)):
         if args.command == "chaos":

@@ -145,25 +145,49 @@ class JsonLines(_Lines):
     """
 
     def __init__(
-        self, out: Lines, *, clock_offset: float = 0.0, errors: Lines | None = None
+        self,
+        out: Lines,
+        *,
+        clock_offset: float = 0.0,
+        errors: Lines | None = None,
+        feed: str | None = None,
     ) -> None:
         super().__init__(out, errors)
         self._offset = self.clock_offset = clock_offset
+        #: ``run --config``: the name of the feed whose lines these are (a ``"feed"`` key)
+        self.feed = feed
 
     async def market(self, batch: list[MarketData]) -> None:
         offset = self._offset
-        await self._out.write(b"".join([encode_line(market_dict(item, offset)) for item in batch]))
+        feed = self.feed
+        if feed is None:
+            lines = [encode_line(market_dict(item, offset)) for item in batch]
+        else:
+            lines = [encode_line(_labelled(market_dict(item, offset), feed)) for item in batch]
+        await self._out.write(b"".join(lines))
 
     def event(self, event: HealthEvent) -> None:
         mirror = _text_event(event) if event.event == EventName.GAP else None
-        self._line(encode_line(event_dict(event, self._offset)), mirror=mirror)
+        line = event_dict(event, self._offset)
+        if self.feed is not None:
+            line["feed"] = self.feed
+            mirror = None if mirror is None else f"{self.feed}: {mirror}"
+        self._line(encode_line(line), mirror=mirror)
 
     def status(self, event: StatusName, message: str = "", **detail: Any) -> None:
         """The runner's own status line, shaped like a feed's health event."""
         self._line(self._format_status(event, message, detail))
 
     def _format_status(self, event: StatusName, message: str, detail: dict[str, Any]) -> bytes:
-        return encode_line(status_dict(event, message, _now(), self._offset, detail))
+        line = status_dict(event, message, _now(), self._offset, detail)
+        if self.feed is not None:
+            line["feed"] = self.feed
+        return encode_line(line)
+
+
+def _labelled(line: dict[str, Any], feed: str) -> dict[str, Any]:
+    line["feed"] = feed
+    return line
 
 
 def _printable(value: object) -> str:
@@ -188,10 +212,14 @@ def _text_quote(item: Quote) -> str:
 
 
 class TextLines(_Lines):
-    """A human-readable line per tick and per event."""
+    """A human-readable line per tick and per event (``feed``: each starts ``[feed] ``)."""
 
-    def __init__(self, out: Lines, *, errors: Lines | None = None) -> None:
+    def __init__(
+        self, out: Lines, *, errors: Lines | None = None, feed: str | None = None
+    ) -> None:
         super().__init__(out, errors)
+        self.feed = feed
+        self._prefix = "" if feed is None else f"[{_printable(feed)}] "
 
     async def market(self, batch: list[MarketData]) -> None:
         lines = []
@@ -204,10 +232,12 @@ class TextLines(_Lines):
                 bid = item.bids[0].price if item.bids else "-"
                 ask = item.asks[0].price if item.asks else "-"
                 lines.append(f"book  {item.symbol:<12} {bid} / {ask}\n")
+        if self._prefix:
+            lines = [self._prefix + line for line in lines]
         await self._out.write("".join(lines).encode())
 
     def event(self, event: HealthEvent) -> None:
-        text = _text_event(event)
+        text = self._prefix + _text_event(event)
         self._line(f"{text}\n".encode(), mirror=text if event.event == EventName.GAP else None)
 
     def status(self, event: StatusName, message: str = "", **detail: Any) -> None:
@@ -215,4 +245,4 @@ class TextLines(_Lines):
 
     def _format_status(self, event: StatusName, message: str, detail: dict[str, Any]) -> bytes:
         extra = " ".join(f"{k}={_printable(v)}" for k, v in detail.items())
-        return f"[{event}] {_printable(message)} {extra}\n".encode()
+        return f"{self._prefix}[{event}] {_printable(message)} {extra}\n".encode()

@@ -64,9 +64,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--url",
-        required=True,
         type=ws_url,
-        help="the venue's WebSocket URL, ws:// or wss:// (no token in it)",
+        default=None,
+        help="the venue's WebSocket URL, ws:// or wss:// (no token in it); required "
+        "unless --config names the feeds",
+    )
+    parser.add_argument(
+        "--config",
+        default=None,
+        metavar="FILE",
+        help="run every feed a TOML file declares, in this process (docs/config.md); "
+        "--duration, --format, --log-level and the TLS options given with it override the "
+        "file's, the feeds' own options (venue, symbols, sinks, ...) come from the file alone",
     )
     auth = parser.add_mutually_exclusive_group()
     auth.add_argument(
@@ -112,21 +121,27 @@ def _stdout_is_a_terminal() -> bool:
 
 
 def make_writer(
-    fmt: str | None, out: Lines, errors: Lines | None = None, *, title: str | None = None
+    fmt: str | None,
+    out: Lines,
+    errors: Lines | None = None,
+    *,
+    title: str | None = None,
+    feed: str | None = None,
 ) -> Writer:
     """The writer for ``--format`` (call inside the Trio run: it reads both clocks).
 
     None: the live view on a terminal, JSON lines otherwise; both write to ``out``
     (stdout), the live view through rich's own thread. The live view (``title``: its
     first line) also needs its task started with the feed: :meth:`LiveView.start_in`.
+    ``feed``: the name of the feed (``run --config``) every line of this writer names.
     """
     if fmt is None:
         fmt = "live" if _stdout_is_a_terminal() else "jsonl"
     if fmt == "live":
-        return LiveView(title)
+        return LiveView(title if title is not None or feed is None else feed)
     if fmt == "text":
-        return TextLines(out, errors=errors)
-    return JsonLines(out, clock_offset=wall_clock_offset(), errors=errors)
+        return TextLines(out, errors=errors, feed=feed)
+    return JsonLines(out, clock_offset=wall_clock_offset(), errors=errors, feed=feed)
 
 
 @asynccontextmanager
@@ -185,6 +200,10 @@ def refuse(writer: Writer, message: str) -> int:
 
 
 async def run_from_args(args: argparse.Namespace) -> int:
+    if getattr(args, "config", None) is not None:
+        from .run_config import run_config_from_args
+
+        return await run_config_from_args(args)
     async with open_stop() as stop, open_outputs() as (out, errors):
         writer = make_writer(args.format, out, errors)
         try:
@@ -206,18 +225,27 @@ async def run_feed(
     extra: Callable[[Feed, trio.Nursery], None] | None = None,
     ssl_context: ssl.SSLContext | None = None,
     stop: Stop | None = None,
+    commands: Commands | None = None,
 ) -> int:
     """Run a feed until --duration, SIGINT/SIGTERM or a fatal error. Returns the exit code.
 
     With ``--sink``, everything written goes to the sinks too (``fanout.py``); the final
     ``stopped`` line then carries each sink's statistics, taken after it closed.
     ``stop``: the caller's, set by SIGINT and SIGTERM (opened early, so that a signal
-    during the start is not lost); None: one of its own.
+    during the start is not lost); None: one of its own. ``commands``: the task that
+    applies command lines to the feed (default: stdin's, :func:`read_commands`; ``run
+    --config`` routes one stdin to several feeds).
     """
     if stop is None:
         async with open_stop() as own:
             return await run_feed(
-                venue, args, writer, extra=extra, ssl_context=ssl_context, stop=own
+                venue,
+                args,
+                writer,
+                extra=extra,
+                ssl_context=ssl_context,
+                stop=own,
+                commands=commands,
             )
     try:
         specs = parse_sinks(getattr(args, "sink", None))
@@ -229,7 +257,7 @@ async def run_feed(
         async with open_fanout(
             writer, specs, venue=venue.dialect.name, clock_offset=offset
         ) as fanout:
-            code = await _run_feed(venue, args, fanout, extra, ssl_context, stop)
+            code = await _run_feed(venue, args, fanout, extra, ssl_context, stop, commands)
     except SinkError as exc:  # a sink that cannot start: nats-py missing, a path not writable
         return refuse(writer, f"--sink: {exc}")
     if code == 0:
@@ -245,6 +273,7 @@ async def _run_feed(
     extra: Callable[[Feed, trio.Nursery], None] | None,
     ssl_context: ssl.SSLContext | None,
     stop: Stop,
+    commands: Commands | None = None,
 ) -> int:
     try:
         connections = connection_options(args, venue.dialect)
@@ -280,9 +309,10 @@ async def _run_feed(
                         book_symbols=share_of(args, books),
                         others=len(main) + len(books) - len(share_of(args, main + books)),
                     )
-                read_commands = functools.partial(_read_commands, shard=args.shard)
+                if commands is None:
+                    commands = functools.partial(read_commands, shard=args.shard)
                 async with trio.open_nursery() as nursery:
-                    for task in (_pump_market, _pump_events, read_commands):
+                    for task in (_pump_market, _pump_events, commands):
                         nursery.start_soon(_until_stdout_closes, task, feed, writer, nursery)
                     nursery.start_soon(_until_stopped, stop, nursery.cancel_scope)
                     if extra is not None:
@@ -327,8 +357,25 @@ async def _until_stopped(stop: Stop, scope: trio.CancelScope) -> None:
     scope.cancel()
 
 
-async def _read_commands(feed: Feed, writer: Writer, *, shard: Shard | None = None) -> None:
+#: The task that applies command lines to a running feed (``run_feed(commands=...)``).
+Commands = Callable[[Feed, Writer], Awaitable[None]]
+
+
+async def read_commands(feed: Feed, writer: Writer, *, shard: Shard | None = None) -> None:
     """Apply stdin commands until stdin ends (then keep running)."""
+    await read_stdin_lines(
+        lambda line: apply_line(feed, writer, line, shard),
+        lambda: writer.status(
+            StatusName.COMMAND_ERROR, f"line longer than {MAX_LINE} bytes, ignored"
+        ),
+    )
+
+
+async def read_stdin_lines(
+    handle: Callable[[bytes], None], too_long: Callable[[], None]
+) -> None:
+    """Hand each stdin line (without its newline) to ``handle`` until stdin ends; a line
+    longer than ``MAX_LINE`` bytes is dropped and ``too_long()`` told."""
     try:
         stream = trio.lowlevel.FdStream(os.dup(sys.stdin.fileno()))
     except (OSError, ValueError, AttributeError):
@@ -342,16 +389,14 @@ async def _read_commands(feed: Feed, writer: Writer, *, shard: Shard | None = No
                 return
             if not chunk:
                 if pending.strip():
-                    apply_line(feed, writer, pending, shard)
+                    handle(pending)
                 return
             pending += chunk
             *lines, pending = pending.split(b"\n")
             for line in lines:
-                apply_line(feed, writer, line, shard)
+                handle(line)
             if len(pending) > MAX_LINE:
-                writer.status(
-                    StatusName.COMMAND_ERROR, f"line longer than {MAX_LINE} bytes, ignored"
-                )
+                too_long()
                 pending = b""
 
 

@@ -36,14 +36,24 @@ class UsageError(Exception):
 
 
 def check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
-    """Refuse through ``parser`` (one line, exit 2) what the options make wrong together."""
+    """Refuse through ``parser`` (one line, exit 2) what the options make wrong together.
+
+    With ``--config``, the file's checks (``run_config.check_config_args``) instead.
+    """
+    if getattr(args, "config", None) is not None:
+        from .run_config import check_config_args
+
+        check_config_args(parser, args)
+        return
+    if args.url is None:
+        parser.error("the following arguments are required: --url (or --config FILE)")
     try:
         venue = _venue(args, source=None)
         problem = symbols_error(args, venue.dialect)
         if problem is not None:
             raise UsageError(problem)
         if args.rest_url is not None:
-            _credentials()
+            _credentials(args)
         if args.ca_file is not None:
             tls_from_args(args)
         connection_options(args, venue.dialect)
@@ -70,9 +80,11 @@ def _replay(args: argparse.Namespace) -> Replay | None:
         raise UsageError(f"argument --replay-start: {exc}") from None
 
 
-def _credentials() -> TradovateCredentials:
+def _credentials(args: argparse.Namespace) -> TradovateCredentials:
+    """The ``TRADOVATE_*`` credentials (``run --config``: the feed's ``credentials_env``)."""
+    environ = getattr(args, "credentials_environ", None)
     try:
-        return TradovateCredentials.from_env()
+        return TradovateCredentials.from_env(os.environ if environ is None else environ)
     except ValueError as exc:  # names the missing variables, never a value
         raise UsageError(f"argument --rest-url: {exc}") from None
 
@@ -122,6 +134,6 @@ async def open_venue(
         yield _venue(args, source=None)
         return
     _venue(args, source=None)  # every refusal before the token source opens
-    credentials = _credentials()
+    credentials = _credentials(args)
     async with TradovateTokenSource(args.rest_url, credentials, ssl_context=ssl_context) as source:
         yield _venue(args, source=source)

@@ -92,6 +92,8 @@ _ENV: Final = {
     "sec": "TRADOVATE_SEC",
 }
 _ENV_DEVICE_ID: Final = "TRADOVATE_DEVICE_ID"
+#: The variables :meth:`TradovateCredentials.from_env` requires.
+CREDENTIAL_VARIABLES: Final = tuple(_ENV.values())
 
 
 def _secret(value: str | Secret) -> Secret:
