@@ -177,7 +177,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _main(words: list[str]) -> int:
     import trio
 
-    from ._cli import chaos, demo, run, run_venue
+    from ._cli import chaos, demo, run, run_config
     from ._cli.logs import logging_to_stderr
     from .sim import _cli as sim_cli
 
@@ -187,19 +187,19 @@ def _main(words: list[str]) -> int:
         parser.on_refusal = commands["run"].on_refusal = run.json_refusals(words)
     args = parser.parse_args(words)
     checks: dict[str | None, Callable[[argparse.ArgumentParser, argparse.Namespace], None]] = {
-        "run": run_venue.check_args,
+        "run": run_config.check_run_args,
         "sim": sim_cli.check_args,
         "chaos": chaos.check_args,
         None: demo.check_args,
     }
     if args.command == "check-config":
-        from ._cli.run_config import check_config_command
-
-        return check_config_command(args)
+        return run_config.check_config_command(args, commands["run"])
     checks[args.command](parser if args.command is None else commands[args.command], args)
     with logging_to_stderr(getattr(args, "log_level", None)):
         if args.command == "chaos":
             return chaos.main(args)
+        if args.command == "run" and args.config is not None:
+            return trio.run(run_config.run_config_from_args, args)
         if args.command == "run":
             return trio.run(run.run_from_args, args)
         if args.command == "sim":

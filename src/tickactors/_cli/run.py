@@ -200,10 +200,7 @@ def refuse(writer: Writer, message: str) -> int:
 
 
 async def run_from_args(args: argparse.Namespace) -> int:
-    if getattr(args, "config", None) is not None:
-        from .run_config import run_config_from_args
-
-        return await run_config_from_args(args)
+    """``run`` with one feed from the options (``--config``: ``run_config.py``)."""
     async with open_stop() as stop, open_outputs() as (out, errors):
         writer = make_writer(args.format, out, errors)
         try:

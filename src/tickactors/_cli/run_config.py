@@ -22,12 +22,14 @@ from __future__ import annotations
 
 import argparse
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from types import MappingProxyType
 from typing import Any, Final
 
 import trio
 
+from .._arg_types import OneLineParser, one_line
 from .._values import StatusName
 from ..venues._tradovate_auth import CREDENTIAL_VARIABLES
 from .commands import MAX_LINE
@@ -44,7 +46,8 @@ from .config import (
 )
 from .live_view import LiveView
 from .output import Writer
-from .run_venue import UsageError, open_venue
+from .run import apply_line, make_writer, open_outputs, read_stdin_lines, refuse, run_feed
+from .run_venue import UsageError, check_args, open_venue
 from .signals import open_stop
 from .stderr import error_line
 from .tls import TLSOptionError, tls_from_args
@@ -74,30 +77,50 @@ class _Refused(Exception):
     """``run``'s parser refused a feed's options (its message, one line)."""
 
 
-def _feed_parser() -> argparse.ArgumentParser:
-    """``run``'s parser, refusing by exception instead of exiting."""
-    from ..__main__ import build_parsers
-
-    parser = build_parsers()[1]["run"]
+@contextmanager
+def _refusing(parser: OneLineParser) -> Iterator[OneLineParser]:
+    """``parser`` (``run``'s) refusing by exception instead of exiting, while the block runs."""
+    before = parser.on_refusal
 
     def refuse(message: str) -> None:
         raise _Refused(message)
 
     parser.on_refusal = refuse
-    return parser
+    try:
+        yield parser
+    finally:
+        parser.on_refusal = before
 
 
 def check_config(
-    path: str, *, environ: Mapping[str, str] = os.environ, check_environment: bool = True
+    path: str,
+    run_parser: argparse.ArgumentParser,
+    *,
+    environ: Mapping[str, str] = os.environ,
+    check_environment: bool = True,
 ) -> tuple[RunConfig, list[tuple[FeedConfig, argparse.Namespace]]]:
-    """The file at ``path`` and each feed's ``run`` options, or :class:`ConfigError` with
-    one line per problem. Nothing connects."""
-    from .run_venue import check_args
-
+    """The file at ``path`` and each feed's ``run`` options (parsed and checked by
+    ``run_parser``, ``run``'s own), or :class:`ConfigError` with one line per problem.
+    Nothing connects."""
     config = load_config(path)
     problems = environment_problems(config, environ) if check_environment else []
-    parser = _feed_parser()
+    assert isinstance(run_parser, OneLineParser)
     feeds: list[tuple[FeedConfig, argparse.Namespace]] = []
+    with _refusing(run_parser) as parser:
+        _check_feeds(config, parser, environ, check_environment, problems, feeds)
+    if problems:
+        raise ConfigError(problems)
+    return config, feeds
+
+
+def _check_feeds(
+    config: RunConfig,
+    parser: OneLineParser,
+    environ: Mapping[str, str],
+    check_environment: bool,
+    problems: list[str],
+    feeds: list[tuple[FeedConfig, argparse.Namespace]],
+) -> None:
     for index, feed in enumerate(config.feeds):
         where = f"feeds[{index}] ({feed.name})"
         try:
@@ -117,9 +140,14 @@ def check_config(
             problems.append(f"{where}: {exc}")
             continue
         feeds.append((feed, args))
-    if problems:
-        raise ConfigError(problems)
-    return config, feeds
+
+
+def check_run_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """``run``'s checks: the file's with ``--config``, else ``run_venue.check_args``."""
+    if args.config is not None:
+        check_config_args(parser, args)
+    else:
+        check_args(parser, args)
 
 
 def check_config_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
@@ -137,7 +165,7 @@ def check_config_args(parser: argparse.ArgumentParser, args: argparse.Namespace)
             f"argument --config: the file names each feed's options; not with {', '.join(given)}"
         )
     try:
-        args.loaded_config = check_config(args.config)
+        args.loaded_config = check_config(args.config, parser)
     except ConfigError as exc:
         refuse_lines(parser, args.config, exc.problems)
 
@@ -145,8 +173,6 @@ def check_config_args(parser: argparse.ArgumentParser, args: argparse.Namespace)
 def refuse_lines(parser: argparse.ArgumentParser, path: str, problems: list[str]) -> None:
     """Refuse with one line per problem (each through the parser's own one-line refusal
     path, so JSON lines on stdout get them too), then exit 2."""
-    from .._arg_types import OneLineParser, one_line
-
     assert isinstance(parser, OneLineParser)
     for problem in problems:
         message = one_line(f"{path}: {problem}")
@@ -156,11 +182,11 @@ def refuse_lines(parser: argparse.ArgumentParser, path: str, problems: list[str]
     parser.exit(2)
 
 
-def check_config_command(args: argparse.Namespace) -> int:
+def check_config_command(args: argparse.Namespace, run_parser: argparse.ArgumentParser) -> int:
     """``check-config FILE``: one line per problem on stderr and exit 2, or a line saying
-    what the file runs and exit 0."""
+    what the file runs and exit 0. ``run_parser``: ``run``'s, which checks each feed."""
     try:
-        config, _ = check_config(args.file, check_environment=not args.no_env)
+        config, _ = check_config(args.file, run_parser, check_environment=not args.no_env)
     except ConfigError as exc:
         for problem in exc.problems:
             error_line(f"{args.file}: {problem}")
@@ -186,7 +212,6 @@ class CommandRouter:
 
     def serve(self, name: str) -> Any:
         """``run_feed(commands=...)`` for feed ``name``: register, then wait to be cancelled."""
-        from .run import apply_line
 
         async def commands(feed: Any, writer: Writer) -> None:
             self._handlers[name] = lambda line: apply_line(feed, writer, line)
@@ -221,8 +246,6 @@ class CommandRouter:
         )
 
     async def run(self) -> None:
-        from .run import read_stdin_lines
-
         await read_stdin_lines(
             self.route,
             lambda: self._writer.status(
@@ -233,8 +256,6 @@ class CommandRouter:
 
 async def run_config_from_args(args: argparse.Namespace) -> int:
     """Run every feed of ``args.loaded_config`` until each ends; the worst exit status."""
-    from .run import make_writer, open_outputs, refuse, run_feed
-
     config, feeds = args.loaded_config
     fmt = args.format if args.format is not None else config.format
     duration = args.duration if args.duration is not None else config.duration

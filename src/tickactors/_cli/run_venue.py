@@ -38,13 +38,8 @@ class UsageError(Exception):
 def check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     """Refuse through ``parser`` (one line, exit 2) what the options make wrong together.
 
-    With ``--config``, the file's checks (``run_config.check_config_args``) instead.
+    (With ``--config``, ``run_config.check_config_args`` checks the file instead.)
     """
-    if getattr(args, "config", None) is not None:
-        from .run_config import check_config_args
-
-        check_config_args(parser, args)
-        return
     if args.url is None:
         parser.error("the following arguments are required: --url (or --config FILE)")
     try:
