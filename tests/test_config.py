@@ -337,3 +337,26 @@ async def test_several_feeds_in_one_process_lines_name_their_feed_stdin_routed(
     ticks = [o for o in everything if o["kind"] == "tick"]
     assert {o["symbol"] for o in ticks if o["feed"] == "crypto"} == {"BTCUSDT"}
     assert {o["symbol"] for o in ticks if o["feed"] == "stocks"} <= {"AAPL.US", "TSLA.US"}
+
+
+def test_the_example_box_checks_and_has_what_a_box_needs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    example = Path(__file__).parents[1] / "examples" / "box.toml"
+    assert main(["check-config", "--no-env", str(example)]) == 0
+    assert "ok: 3 feed(s)" in capsys.readouterr().out
+    config = load_config(example)
+    assert [feed.venue for feed in config.feeds] == ["alltick", "alltick", "tradovate"]
+    schemes = {spec.split(":", 1)[0] for feed in config.feeds for spec in feed.sinks}
+    assert schemes == {"jsonl", "parquet", "nats"}
+    assert config.metrics is not None
+    # with its environment in place, the whole check passes (token file moved to tmp_path)
+    token = tmp_path / "crypto-token"
+    token.write_text("t\n")
+    copy = tmp_path / "box.toml"
+    copy.write_text(example.read_text().replace("/run/secrets/alltick-crypto", str(token)))
+    environ = {"ALLTICK_STOCK_TOKEN": "s"} | {
+        f"TV_LIVE_{name}": "x"
+        for name in ("USERNAME", "PASSWORD", "APP_ID", "APP_VERSION", "CID", "SEC")
+    }
+    assert environment_problems(load_config(copy), environ) == []
