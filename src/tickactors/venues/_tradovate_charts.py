@@ -31,8 +31,9 @@ resend was answered too) delivers under its symbol, deduplicated; once nobody
 wants the symbol its ticks are the reconciler's ghosts, and the ghost rule's
 repeated unsubscribe cancels it.
 
-*Each trade once.* Every symbol has a mark for the feed's life: the highest tick
-id delivered, and its time. A tick whose id is not above the mark was delivered
+*Each trade once.* Every symbol has a mark for the dialect's life (the feed's;
+a feed opened again on the same venue object resumes from it too): the highest
+tick id delivered, and its time. A tick whose id is not above the mark was delivered
 already (by this chart's history, by the other connection of a rotation, before
 a reconnect): it is dropped and counted (``trade_duplicates``), and costs its
 checks, not a ``Tick``. Only the order of tick ids is relied on: they rise with
