@@ -78,8 +78,8 @@ def test_a_run_that_subscribes_nothing_warns_once_and_runs(
 ) -> None:
     out, err = run_in_process(capsys, "--symbols", "")
     assert err == [
-        "warning: nothing to subscribe: --symbols and --book-symbols name no symbol; "
-        "running, stdin commands may subscribe"
+        "warning: nothing to subscribe: --symbols, --book-symbols and --trade-symbols name no "
+        "symbol; running, stdin commands may subscribe"
     ]
     assert json.loads(out[-1])["event"] == "stopped"
     other = next(s for s in (f"S{i}" for i in range(100)) if owner(s, 2) == 1)

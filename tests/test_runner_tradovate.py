@@ -282,3 +282,37 @@ def test_replay_speed_out_of_range_is_a_usage_error():
     )
     assert done.returncode == 2
     assert "0 to 400" in done.stdout + done.stderr
+
+
+async def test_trade_symbols_print_tick_lines_once_each_and_stdin_unsubscribes(tmp_path: Path):
+    stderr = tmp_path / "stderr"
+    async with open_simulator("tradovate", config=SimConfig(tokens={TOKEN}), seed=9) as sim:
+        with stderr.open("wb") as err:
+            child = await start(
+                sim.url,
+                "--trade-symbols",
+                "ESZ6,nqz6",
+                venue="tradovate",
+                auth=("--token", TOKEN),
+                env=environment(),
+                stderr=err,
+            )
+        async with child:
+            seqs: dict[str, list[int]] = {"ESZ6": [], "NQZ6": []}
+            while min(map(len, seqs.values())) < 20:
+                tick = await child.wait_for(lambda o: o["kind"] == "tick")
+                assert {"price", "volume", "seq", "exchange_time", "bid", "ask"} <= tick.keys()
+                assert float(tick["bid"]) <= float(tick["price"]) <= float(tick["ask"])
+                assert tick["exchange_time"] > 1e9 and float(tick["volume"]) > 0
+                seqs[tick["symbol"]].append(tick["seq"])
+            for got in seqs.values():  # the simulator's ids: 1, 2, 3, ... each once, no hole
+                assert got == list(range(got[0], got[0] + len(got)))
+            await child.send("unsubscribe-trades NQZ6\n")
+            command = await child.wait_for(lambda o: o.get("event") == "command")
+            assert command["stream"] == "trades" and command["symbols"] == ["NQZ6"]
+            await child.wait_for(
+                lambda o: o.get("event") == "subscribed" and o["symbols"] == ["ESZ6"]
+            )
+            everything = await sigint_exits_0(child)
+        assert TOKEN not in everything + stderr.read_text()
+        assert dict(sim.stats.violations) == {}

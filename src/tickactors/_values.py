@@ -43,7 +43,7 @@ class StreamKind(enum.Enum):
 # ``Final``: a type checker sees each as its literal member, so ``feed.ticks(kind=TRADES)``
 # is typed ``AsyncIterator[Tick]`` (the overloads of ``Feed.ticks`` and ``Feed.batches``).
 TRADES: Final = StreamKind.TRADES
-"""Trades (:class:`Tick`): AllTick's main stream."""
+"""Trades (:class:`Tick`): AllTick's main stream; Tradovate's Tick charts."""
 BOOK: Final = StreamKind.BOOK
 """Order books (:class:`BookSnapshot`): AllTick's depth, Tradovate's DOM."""
 QUOTES: Final = StreamKind.QUOTES
@@ -73,13 +73,13 @@ class _MarketValue(msgspec.Struct, frozen=True, eq=False, gc=False):
 
 
 class Tick(_MarketValue, frozen=True, eq=False, gc=False):
-    """One trade (AllTick 22998; Tradovate trades arrive inside a :class:`Quote`).
+    """One trade (AllTick 22998; a tick of a Tradovate Tick chart, ``seq`` its tick id).
 
     ``price`` and ``volume`` keep the venue's exact decimal value. ``exchange_time``
     is the venue's timestamp in seconds since the epoch, ``received_at`` the
     feed's clock (``trio.current_time()``) when the frame arrived.
     ``fields`` holds the venue's other fields (AllTick ``turnover`` and
-    ``trade_direction``, for example).
+    ``trade_direction``; Tradovate ``bid``, ``ask``, ``bid_size``, ``ask_size``).
     """
 
     symbol: str
@@ -200,6 +200,7 @@ class EventName(enum.StrEnum):
     REJECTED = "rejected"
     GHOST = "ghost"
     GAP = "gap"
+    TRADE_GAP = "trade_gap"
     # -- the feed: requests and the venue's answers
     REQUEST_TIMEOUT = "request_timeout"
     RATE_LIMITED = "rate_limited"

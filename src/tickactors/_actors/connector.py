@@ -4,8 +4,9 @@
 reconnects and replacements alike. It connects under a deadline, reports the outcome
 through ``task_status`` (a :class:`Link`, or the exception that says why there is none),
 runs the connection's :class:`~tickactors._actors.session.Session` until it ends, and
-cleans up in one place whatever the reason: the tracker fails what the connection carried
-(``LinkDown``), the shift it served hears that it is gone (its reconciler a
+cleans up in one place whatever the reason: the dialect forgets what it kept about the
+connection (``connection_closed``: Tradovate's Tick charts), the tracker fails what the
+connection carried (``LinkDown``), the shift it served hears that it is gone (its reconciler a
 ``ConnectionLost``, its staleness clock stops), the socket closes (politely unless the
 peer is gone or silent).
 
@@ -159,6 +160,7 @@ class Connector:
                         link.session.authorized or self.counters.ticks_delivered > ticks_before
                     )
                     self.disconnects += 1
+                    self.dialect.connection_closed(number)
                     self._tracker.send_nowait(LinkDown(number))
                     shift.connection_closed()
                     # A stale or already closed peer will not answer a close frame; any

@@ -28,6 +28,7 @@ _WARNINGS = frozenset(
         "certificate_failed",
         "rejected",
         "ghost",
+        "trade_gap",
         "decode_error",
         "request_timeout",
         "rate_limited",

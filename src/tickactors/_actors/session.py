@@ -182,7 +182,7 @@ class Session:
             monitor.message(now)
             self._backoff.data_received(now)
             counters.frames_received += len(frames)
-            batch = MarketBatch()
+            batch = MarketBatch(self.connection)
             i, n = 0, len(frames)
             while i < n:
                 if take_trades is not None:
@@ -328,6 +328,16 @@ class Session:
             if notice.text in QUOTA_SHUTDOWNS:
                 raise VenueShutdownError(notice.text)
             self.shutdown.set()  # the supervisor replaces the connection before it goes
+        elif kind is NoticeKind.TRADE_GAP:
+            data = notice.data
+            keys = ("symbol", "after", "first", "missing")
+            self._health.emit(
+                EventName.TRADE_GAP,
+                self.connection,
+                f"{notice.text}: trades after id {data.get('after')} missing up to id "
+                f"{data.get('first')}; the venue's history did not reach back",
+                **{key: data[key] for key in keys if key in data},
+            )
         elif kind is NoticeKind.CLOCK:
             # Only the documented keys: the venue's own could collide with emit's
             # arguments (``{"connection": 1}``) and end the feed with a TypeError.

@@ -293,7 +293,8 @@ class RequestTracker:
                 return
             self._write(writer, frame)
         else:
-            self._write(writer, Gated(self._dialect.encode_request(message.request, request_id)))
+            frame = self._dialect.encode_request(message.request, request_id, message.connection)
+            self._write(writer, Gated(frame))
 
     def _write(self, writer: trio.MemorySendChannel[Outbound], frame: Outbound) -> None:
         try:
@@ -436,7 +437,7 @@ class RequestTracker:
         if meta.what == "lookup":
             frame = self._dialect.encode_contract_lookup(request.symbols[0], request_id)
         else:
-            frame = self._dialect.encode_request(request, request_id)
+            frame = self._dialect.encode_request(request, request_id, meta.connection)
         self._write(writer, self._dialect.add_penalty_ticket(frame, ticket))
 
     def statistics(self) -> dict[str, object]:

@@ -6,6 +6,8 @@ One command a line::
     unsubscribe SYM [SYM ...]
     subscribe-book SYM [SYM ...]     order books
     unsubscribe-book SYM [SYM ...]
+    subscribe-trades SYM [SYM ...]   trades (Tradovate: Tick charts; AllTick: the main stream)
+    unsubscribe-trades SYM [SYM ...]
 
 Words are separated by spaces and tabs only. Any other control character or
 Unicode space (``\\x1c``, ``\\x0b``, a no-break space, ...) stays inside its word,
@@ -20,7 +22,7 @@ import re
 
 import attrs
 
-from .._values import BOOK, StreamKind
+from .._values import BOOK, TRADES, StreamKind
 
 MAX_LINE = 64 * 1024
 _SEPARATORS = re.compile(r"[ \t]+")
@@ -31,6 +33,8 @@ _VERBS: dict[str, tuple[bool, StreamKind | None]] = {
     "unsubscribe": (False, None),
     "subscribe-book": (True, BOOK),
     "unsubscribe-book": (False, BOOK),
+    "subscribe-trades": (True, TRADES),
+    "unsubscribe-trades": (False, TRADES),
 }
 
 
@@ -55,8 +59,8 @@ def parse_command(line: str) -> Command | None:
     verb, *symbols = words
     if verb.lower() not in _VERBS:
         raise CommandError(
-            f"unknown command {verb[:40]!r}; use subscribe, unsubscribe, "
-            "subscribe-book or unsubscribe-book"
+            f"unknown command {verb[:40]!r}; use subscribe, unsubscribe, subscribe-book, "
+            "unsubscribe-book, subscribe-trades or unsubscribe-trades"
         )
     if not symbols:
         raise CommandError(f"{verb} needs at least one symbol")

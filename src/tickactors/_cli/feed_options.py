@@ -1,9 +1,9 @@
 """The options every feed-running command shares (``run`` and ``demo``), and their types.
 
 Single values are checked by their ``type=`` (``.._arg_types``); :func:`symbols_error`
-checks ``--symbols`` and ``--book-symbols`` against the venue's rules once the venue
-is known, right after parsing. :func:`nothing_to_subscribe` is the warning for a run
-that would subscribe nothing.
+checks ``--symbols``, ``--book-symbols`` and ``--trade-symbols`` against the venue's
+rules once the venue is known, right after parsing. :func:`nothing_to_subscribe` is the
+warning for a run that would subscribe nothing.
 """
 
 from __future__ import annotations
@@ -30,6 +30,12 @@ def add_feed_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--book-symbols", default="", help="order-book (Tradovate: DOM) symbols, comma-separated"
+    )
+    parser.add_argument(
+        "--trade-symbols",
+        default="",
+        help="trade symbols, comma-separated (Tradovate: a Tick chart each; AllTick: trades, "
+        "the main stream, as --symbols)",
     )
     parser.add_argument(
         "--format",
@@ -121,12 +127,18 @@ def symbols_of(text: str) -> list[str]:
 
 
 def symbols_error(args: argparse.Namespace, dialect: Dialect) -> str | None:
-    """What is wrong with ``--symbols`` / ``--book-symbols`` for ``dialect`` (None: nothing).
+    """What is wrong with ``--symbols`` / ``--book-symbols`` / ``--trade-symbols`` for
+    ``dialect`` (None: nothing).
 
     Every symbol given is checked, not only this shard's share: the shards of one
     universe refuse it alike.
     """
-    for option, text in (("--symbols", args.symbols), ("--book-symbols", args.book_symbols)):
+    options = (
+        ("--symbols", args.symbols),
+        ("--book-symbols", args.book_symbols),
+        ("--trade-symbols", getattr(args, "trade_symbols", "")),
+    )
+    for option, text in options:
         for symbol in symbols_of(text or ""):
             try:
                 dialect.validate_symbol(symbol)
@@ -139,7 +151,7 @@ def nothing_to_subscribe(args: argparse.Namespace, given: int) -> str:
     """The warning for a run that subscribes nothing at start (``given``: symbols given)."""
     shard: Shard | None = getattr(args, "shard", None)
     if not given or shard is None:
-        why = "--symbols and --book-symbols name no symbol"
+        why = "--symbols, --book-symbols and --trade-symbols name no symbol"
     else:
         why = f"--shard {shard.index}/{shard.count} takes none of the {given} symbol(s) given"
     return f"warning: nothing to subscribe: {why}; running, stdin commands may subscribe"

@@ -290,11 +290,14 @@ async def _run_feed(
                 **connections,
             ) as feed:
                 main, books = symbols_of(args.symbols), symbols_of(args.book_symbols)
-                if not share_of(args, main + books):
-                    error_line(nothing_to_subscribe(args, len(main) + len(books)))
+                trades = symbols_of(getattr(args, "trade_symbols", ""))
+                given = main + books + trades
+                if not share_of(args, given):
+                    error_line(nothing_to_subscribe(args, len(given)))
                 try:
                     feed.subscribe(*share_of(args, main))
                     feed.subscribe(*share_of(args, books), kind=BOOK)
+                    feed.subscribe(*share_of(args, trades), kind=TRADES)
                 except (InvalidSymbolError, CapacityError) as exc:
                     return refuse(writer, str(exc))
                 if args.shard is not None:
@@ -304,7 +307,8 @@ async def _run_feed(
                         shard=str(args.shard),
                         symbols=share_of(args, main),
                         book_symbols=share_of(args, books),
-                        others=len(main) + len(books) - len(share_of(args, main + books)),
+                        trade_symbols=share_of(args, trades),
+                        others=len(given) - len(share_of(args, given)),
                     )
                 if commands is None:
                     commands = functools.partial(read_commands, shard=args.shard)

@@ -347,6 +347,7 @@ class Feed:
             "staleness": attrs.asdict(self._monitor.statistics()),
             "tokens": attrs.asdict(self._tokens.schedule.statistics()),
             "queue": self._market.statistics(),
+            "dialect": self._dialect.statistics(),
             "events": dict(self._health.counts),
         }
 

@@ -189,7 +189,8 @@ class AllTickDialect:
     def learn_contract(self, symbol: str, answer: Answer) -> bool:
         return True
 
-    def encode_request(self, request: SendRequest, request_id: int) -> str:
+    def encode_request(self, request: SendRequest, request_id: int, connection: int = 0) -> str:
+        """The replace-all (or cancel) frame of one kind; the same whatever the connection."""
         kind = request.kind
         if request.action is Action.CANCEL:
             cancel_type = CANCEL_TRADES if kind is TRADES else CANCEL_DEPTH
@@ -201,6 +202,13 @@ class AllTickDialect:
             return _request(SUBSCRIBE_TRADES, request_id, {"symbol_list": entries})
         entries = [{"code": s, "depth_level": self.depth_level} for s in request.symbols]
         return _request(SUBSCRIBE_DEPTH, request_id, {"symbol_list": entries})
+
+    def connection_closed(self, connection: int) -> None:
+        """Nothing to forget: the dialect keeps nothing per connection."""
+
+    def statistics(self) -> dict[str, int]:
+        """No counters of its own: every frame it cannot read is a ``ProtocolError``."""
+        return {}
 
     # -- frames ----------------------------------------------------------------------
 

@@ -5,8 +5,11 @@ answers (:class:`Answer`, to a request of ours) and notices (:class:`Notice`,
 the venue's word about the connection: opened, closing, shutting down). It
 never touches the network or the clock: the connection actor hands it each
 frame with the time it arrived. One dialect object serves one feed (all its
-connections); it keeps no per-connection state beyond what its
-``new_session()`` returns.
+connections). What it keeps per connection (Tradovate: the Tick charts each
+connection opened) it keys by the connection's number: the reader's batch
+names its connection (:attr:`MarketBatch.connection`), ``encode_request`` is
+told the connection a request goes on, and the connector says when one is gone
+(``connection_closed``).
 
 The hot path is :meth:`Dialect.decode`: it appends market data straight into
 the caller's batch (:class:`MarketBatch`) and returns the (usually empty)
@@ -69,11 +72,17 @@ TakeTrades = Callable[[Sequence[str | bytes], int, float, list[Tick]], int]
 
 
 class MarketBatch:
-    """The reader's batch: trades, books and quotes decoded from a run of frames."""
+    """The reader's batch: trades, books and quotes decoded from a run of frames.
 
-    __slots__ = ("books", "quotes", "trades")
+    ``connection`` is the number of the connection the frames came from (0 where there is
+    none, in tests): what a dialect learns from them about that connection (Tradovate's
+    chart ids) it keys by this number.
+    """
 
-    def __init__(self) -> None:
+    __slots__ = ("books", "connection", "quotes", "trades")
+
+    def __init__(self, connection: int = 0) -> None:
+        self.connection = connection
         self.trades: list[Tick] = []
         self.books: list[BookSnapshot] = []
         self.quotes: list[Quote] = []
@@ -126,6 +135,10 @@ class NoticeKind(enum.Enum):
     SHUTDOWN = "shutdown"  # the venue will shut the connection down (``text``: reason code)
     CLOCK = "clock"  # a replay clock tick (``data``: ``{"t": ISO time, "s": speed}``)
     PROPS = "props"  # an entity changed (``data``: the event's ``d``)
+    #: a resumed trade stream starts beyond the last trade delivered: the venue's history did
+    #: not reach back (``text``: the symbol; ``data``: ``symbol``, ``after``, ``first``,
+    #: ``missing``; Tradovate Tick charts)
+    TRADE_GAP = "trade_gap"
 
 
 @attrs.frozen(slots=True)
@@ -206,8 +219,14 @@ class Dialect(Protocol):
     def learn_contract(self, symbol: str, answer: Answer) -> bool:
         """Record what a lookup answered; False when the answer names no contract."""
 
-    def encode_request(self, request: SendRequest, request_id: int) -> str:
-        """The frame for one reconciler request."""
+    def encode_request(self, request: SendRequest, request_id: int, connection: int = 0) -> str:
+        """The frame for one reconciler request, to go on connection ``connection``."""
+
+    def connection_closed(self, connection: int) -> None:
+        """Connection ``connection`` is gone: forget what the dialect kept about it."""
+
+    def statistics(self) -> dict[str, int]:
+        """The dialect's own counters (frames' parts it dropped, and why), JSON-friendly."""
 
     def decode(
         self, frame: str | bytes, received_at: float, out: MarketBatch

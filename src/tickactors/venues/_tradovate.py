@@ -14,6 +14,10 @@ never in the URL.
 
 Subscriptions are incremental: one ``md/subscribeQuote`` / ``md/subscribeDOM``
 (or the matching unsubscribe) per symbol, body ``{"symbol": name-or-id}``.
+Trades (``kind=TRADES``) are Tick charts: ``md/getChart`` to subscribe,
+``md/cancelChart`` to unsubscribe; which chart is whose, the history a
+re-subscription asks for, and how each trade reaches the user once, across
+reconnects and rotations, are :mod:`._tradovate_charts`'s (:class:`TickCharts`).
 
 Quotes and DOMs name the contract by ``contractId`` only. The dialect keeps an
 id -> name map for the feed's life (:meth:`TradovateDialect.remember_contract`,
@@ -32,8 +36,9 @@ that is not UTF-8, an unknown frame letter, JSON that does not parse, an
 answer without an integer ``i``, a price that is not a positive finite JSON
 number (Tradovate sends numbers, never strings), a negative size, an
 unreadable timestamp. A frame either decodes whole or adds nothing to the
-batch. Events the feed has no use for (``chart``, entity events, md parts
-other than quotes and DOMs) are counted in ``ignored``.
+batch. Events the feed has no use for (entity events, md parts other than
+quotes and DOMs) are counted in ``ignored``; chart packets of no chart of ours
+in ``chart_ghosts`` (:meth:`TradovateDialect.statistics`).
 
 Budget: Tradovate documents no per-second rule; it enforces its limits with
 penalty tickets (``p-time`` seconds of waiting) instead. The feed keeps to 10
@@ -55,8 +60,9 @@ import orjson
 from .._core.reconciler import Action, Semantics, SendRequest
 from .._errors import InvalidSymbolError, ProtocolError
 from .._secret import Secret
-from .._values import BOOK, QUOTES, BookSnapshot, Quote, StreamKind
+from .._values import BOOK, QUOTES, TRADES, BookSnapshot, Quote, StreamKind
 from ._dialect import NO_ANSWERS, Answer, MarketBatch, Notice, NoticeKind, check_timings, shown
+from ._tradovate_charts import TickCharts
 from ._tradovate_replay import Replay
 from ._tradovate_wire import MAX_ID, answer, closing, event_notice, levels, price, size, wire_id
 
@@ -72,6 +78,8 @@ _ENDPOINTS: Final[dict[tuple[Action, StreamKind], str]] = {
     (Action.UNSUBSCRIBE, QUOTES): "md/unsubscribeQuote",
     (Action.SUBSCRIBE, BOOK): "md/subscribeDOM",
     (Action.UNSUBSCRIBE, BOOK): "md/unsubscribeDOM",
+    (Action.SUBSCRIBE, TRADES): "md/getChart",
+    (Action.UNSUBSCRIBE, TRADES): "md/cancelChart",
 }
 _SYMBOL = re.compile(r"[A-Za-z0-9@][A-Za-z0-9@._\-]{0,31}")
 _OPENED: Final = (Notice(NoticeKind.OPENED),)
@@ -82,10 +90,10 @@ class TradovateDialect:
 
     name = "tradovate"
     semantics = Semantics.INCREMENTAL
-    kinds: tuple[StreamKind, ...] = (QUOTES, BOOK)
+    kinds: tuple[StreamKind, ...] = (QUOTES, BOOK, TRADES)  # quotes first: the main stream
     heartbeat_tracked = False  # ``[]`` gets no answer
     authorize_required = True  # ``authorize`` after ``o``
-    take_trades = None  # quotes, not trades: every frame goes through ``decode``
+    take_trades = None  # trades come in chart events: every frame goes through ``decode``
     #: The feed's defaults (``open_feed(stale_after=..., request_timeout=...)`` override them).
     stale_after = 10.0
     request_timeout = 10.0
@@ -115,8 +123,10 @@ class TradovateDialect:
         self.budget_per = 1.0
         self.budget_margin = 0.0
         check_timings(self)
-        #: Events and md parts decoded to nothing (``chart``, entity events, ...).
+        #: Events and md parts decoded to nothing (entity events, histograms, ...).
         self.ignored = 0
+        #: The Tick charts of every connection, and each symbol's last trade (``TRADES``).
+        self.charts = TickCharts()
         self._names: dict[int, str] = {}
         self._known_names: set[str] = set()
         self._stamp: str | None = None  # the last timestamp text and its value:
@@ -217,12 +227,14 @@ class TradovateDialect:
         """``authorize`` with the token raw in the body: the first request after ``o``."""
         return f"authorize\n{request_id}\n\n{token.reveal()}"
 
-    def encode_request(self, request: SendRequest, request_id: int) -> str:
+    def encode_request(self, request: SendRequest, request_id: int, connection: int = 0) -> str:
         """One subscribe or unsubscribe of one symbol, body ``{"symbol": name or id}``.
 
         A symbol of digits (or ``#<id>``, a ghost's name) goes out as the id, a JSON
         number; subscribing by id also teaches the map that id's spelling, so its quotes
-        decode under the symbol the user wrote.
+        decode under the symbol the user wrote. Trades: ``md/getChart`` (a Tick chart,
+        its history per :meth:`TickCharts.get_chart`) and ``md/cancelChart`` of the
+        symbol's chart on ``connection`` (:meth:`TickCharts.cancel_chart`).
         """
         endpoint = _ENDPOINTS.get((request.action, request.kind))
         if endpoint is None or len(request.symbols) != 1:
@@ -232,7 +244,23 @@ class TradovateDialect:
         target: str | int = int(digits) if digits.isascii() and digits.isdigit() else symbol
         if type(target) is int and request.action is Action.SUBSCRIBE:
             self._names.setdefault(target, symbol)
-        return f"{endpoint}\n{request_id}\n\n{orjson.dumps({'symbol': target}).decode()}"
+        body: dict[str, Any]
+        if request.kind is not TRADES:
+            body = {"symbol": target}
+        elif request.action is Action.SUBSCRIBE:
+            body = self.charts.get_chart(symbol, target, request_id)
+        else:
+            body = {"subscriptionId": self.charts.cancel_chart(symbol, connection)}
+        return f"{endpoint}\n{request_id}\n\n{orjson.dumps(body).decode()}"
+
+    def connection_closed(self, connection: int) -> None:
+        """The connection's Tick charts are gone with it (:meth:`TickCharts.connection_closed`)."""
+        self.charts.connection_closed(connection)
+
+    def statistics(self) -> dict[str, int]:
+        """``ignored`` events and parts, and the Tick charts' counters (``trades``,
+        ``trade_duplicates``, ``chart_ghosts``, ``trade_gaps``, ...: :class:`TickCharts`)."""
+        return {"ignored": self.ignored, **self.charts.statistics()}
 
     def setup_calls(self) -> list[tuple[str, str, Any]]:
         """Requests every new connection makes after authorize, before subscribing.
@@ -286,12 +314,19 @@ class TradovateDialect:
                 raise ProtocolError(f"an a-frame that is not JSON: {exc}") from None
             if type(items) is not list:
                 raise ProtocolError("an a-frame holds a JSON array")
-            quotes, books = len(out.quotes), len(out.books)
+            quotes, books, trades = len(out.quotes), len(out.books), len(out.trades)
+            charts = self.charts
             try:
-                return self._items(items, received_at, out)
+                found = self._items(items, received_at, out)
             except ProtocolError:
-                del out.quotes[quotes:], out.books[books:]  # all of a frame or none of it
+                # all of a frame or none of it
+                del out.quotes[quotes:], out.books[books:], out.trades[trades:]
+                if charts.in_frame:
+                    charts.rollback()
                 raise
+            if charts.in_frame:
+                charts.commit()
+            return found
         if frame == "h":
             return NO_ANSWERS
         if frame == "o":
@@ -303,8 +338,9 @@ class TradovateDialect:
     def _items(
         self, items: list[Any], received_at: float, out: MarketBatch
     ) -> Sequence[Answer | Notice]:
-        """The items of an ``a`` frame: ``md`` events into ``out``, the rest answers and
-        notices; a ``clock`` reading is kept as the replay's resume point."""
+        """The items of an ``a`` frame: ``md`` and ``chart`` events into ``out``, the rest
+        answers and notices; a ``clock`` reading is kept as the replay's resume point, a
+        getChart's answer teaches its chart (on ``out.connection``)."""
         found: list[Answer | Notice] | None = None  # market data needs no list
         for item in items:
             if type(item) is not dict:
@@ -313,8 +349,20 @@ class TradovateDialect:
             if event == "md":
                 self._md(item.get("d"), received_at, out)
                 continue
+            if event == "chart":
+                gaps = self.charts.packets(item.get("d"), out.connection, received_at, out.trades)
+                if gaps:
+                    if found is None:
+                        found = []
+                    found.extend(gaps)
+                continue
             result: Answer | Notice | None
-            result = answer(item) if event is None else event_notice(event, item.get("d"))
+            if event is None:
+                result = answer(item)
+                if self.charts.is_pending(result.request_id):
+                    result = self.charts.learn(result, out.connection)
+            else:
+                result = event_notice(event, item.get("d"))
             if result is None:
                 self.ignored += 1
                 continue
