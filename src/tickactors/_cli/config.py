@@ -159,6 +159,8 @@ class TradovateFeed(_FeedBase):
     venue: Literal["tradovate"]
     symbols: tuple[TradovateSymbol, ...] = ()
     book_symbols: tuple[TradovateSymbol, ...] = ()
+    #: trades from Tick charts (``--trade-symbols``)
+    trade_symbols: tuple[TradovateSymbol, ...] = ()
     #: the REST root tokens are requested and renewed at (credentials from the environment)
     rest_url: HttpUrl | None = None
     #: the prefix of the credential variables (``TRADOVATE_`` -> ``TRADOVATE_USERNAME``, ...)
@@ -544,6 +546,8 @@ def feed_argv(feed: FeedConfig, config: RunConfig) -> list[str]:
         if feed.plan is not None:
             argv += ["--plan", feed.plan]
     else:
+        if feed.trade_symbols:
+            argv += ["--trade-symbols", ",".join(feed.trade_symbols)]
         if feed.rest_url is not None:
             argv += ["--rest-url", feed.rest_url]
         if feed.replay_start is not None:

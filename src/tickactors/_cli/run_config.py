@@ -174,11 +174,12 @@ def refuse_lines(parser: argparse.ArgumentParser, path: str, problems: list[str]
     """Refuse with one line per problem (each through the parser's own one-line refusal
     path, so JSON lines on stdout get them too), then exit 2."""
     assert isinstance(parser, OneLineParser)
+    line_to_stderr = parser.emit  # the parser's stderr (not a health event's emit)
     for problem in problems:
         message = one_line(f"{path}: {problem}")
         if parser.on_refusal is not None:
             parser.on_refusal(message)
-        parser.emit(f"{parser.prog}: error: {message}")
+        line_to_stderr(f"{parser.prog}: error: {message}")
     parser.exit(2)
 
 
