@@ -41,7 +41,7 @@ from .._feed.feed import Feed, open_feed
 from .._values import BOOK, TRADES, StatusName
 from ..sinks import SinkError, SinkSpecError
 from ..venues import Venue
-from .commands import MAX_LINE, CommandError, parse_command
+from .commands import MAX_LINE, CommandError, RequestCommand, parse_command
 from .connection_options import add_connection_arguments, connection_options
 from .fanout import open_fanout, parse_sinks
 from .fd_lines import open_fd_lines
@@ -52,6 +52,7 @@ from .run_venue import UsageError, open_venue
 from .signals import Stop, open_stop
 from .stderr import error_line, stderr_routed_to
 from .tls import TLSOptionError, add_tls_arguments, tls_from_args
+from .user_requests import UserRequests, open_user_requests
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -328,12 +329,13 @@ async def _until_stopped(stop: Stop, scope: trio.CancelScope) -> None:
 
 
 async def _read_commands(feed: Feed, writer: Writer, *, shard: Shard | None = None) -> None:
-    """Apply stdin commands until stdin ends (then keep running)."""
+    """Apply stdin commands until stdin ends (then keep running; requests still out end
+    first, each with its line)."""
     try:
         stream = trio.lowlevel.FdStream(os.dup(sys.stdin.fileno()))
     except (OSError, ValueError, AttributeError):
         return
-    async with stream:
+    async with stream, open_user_requests(feed, writer, shard) as requests:
         pending = b""
         while True:
             try:
@@ -342,12 +344,12 @@ async def _read_commands(feed: Feed, writer: Writer, *, shard: Shard | None = No
                 return
             if not chunk:
                 if pending.strip():
-                    apply_line(feed, writer, pending, shard)
+                    apply_line(feed, writer, pending, shard, requests=requests)
                 return
             pending += chunk
             *lines, pending = pending.split(b"\n")
             for line in lines:
-                apply_line(feed, writer, line, shard)
+                apply_line(feed, writer, line, shard, requests=requests)
             if len(pending) > MAX_LINE:
                 writer.status(
                     StatusName.COMMAND_ERROR, f"line longer than {MAX_LINE} bytes, ignored"
@@ -355,10 +357,18 @@ async def _read_commands(feed: Feed, writer: Writer, *, shard: Shard | None = No
                 pending = b""
 
 
-def apply_line(feed: Feed, writer: Writer, raw: bytes, shard: Shard | None = None) -> None:
+def apply_line(
+    feed: Feed,
+    writer: Writer,
+    raw: bytes,
+    shard: Shard | None = None,
+    *,
+    requests: UserRequests | None = None,
+) -> None:
     """Apply one stdin line; a bad one gets a status error and changes nothing.
 
     With a ``shard``, the symbols other shards own are left to them (and counted).
+    A ``request`` line goes to ``requests`` (``user_requests.py``; None: refused).
     """
     try:
         line = raw.decode("utf-8")
@@ -368,6 +378,11 @@ def apply_line(feed: Feed, writer: Writer, raw: bytes, shard: Shard | None = Non
     try:
         command = parse_command(line.rstrip("\r"))
         if command is None:
+            return
+        if isinstance(command, RequestCommand):
+            if requests is None:
+                raise CommandError("request lines are not taken here")
+            requests.apply(command)
             return
         symbols = command.symbols if shard is None else tuple(shard.share(command.symbols))
         if command.subscribe:
