@@ -552,3 +552,29 @@ async def test_a_request_awaited_outside_the_feed_ends_when_the_feed_closes(auto
                 closed_at = trio.current_time()
     ((at, exc),) = ended
     assert isinstance(exc, tickactors.FeedClosedError) and at - closed_at < 0.01
+
+
+async def test_a_captcha_on_a_request_awaited_outside_the_feed_reaches_its_caller(autojump_clock):
+    """The request the venue answered with a captcha ticket raises CaptchaRequiredError in
+    its caller, as the feed stops with the same error: it no longer waits for ever (it was
+    out of the request table by then, so the feed's closing did not end it)."""
+    ended: list[BaseException] = []
+
+    async def ask(feed: tickactors.Feed) -> None:
+        try:
+            await feed.request("contract/find", "name=NQZ6")
+        except tickactors.FeedError as exc:
+            ended.append(exc)
+
+    async with open_simulator("tradovate", config=SimConfig(tokens={TOKEN}), seed=5) as sim:
+        with trio.fail_after(60):
+            async with trio.open_nursery() as nursery:
+                venue = Tradovate(url=sim.url, token=TOKEN)
+                with pytest.raises(tickactors.CaptchaRequiredError):
+                    async with tickactors.open_feed(venue) as feed:
+                        await feed.request("contract/find", "name=ESZ6")
+                        sim.faults.p_ticket(1, p_time=60, captcha=True)
+                        nursery.start_soon(ask, feed)
+                        await trio.sleep_forever()
+    ((exc,),) = [ended]
+    assert isinstance(exc, tickactors.CaptchaRequiredError) and "contract/find" in str(exc)

@@ -240,6 +240,10 @@ class StatusName(enum.StrEnum):
     STDOUT_LOSS = "stdout_loss"
     SHARD = "shard"
     DEMO_FAULT = "demo_fault"
+    #: a stdin ``request`` answered / failed: their own kinds of line on stdout
+    #: (``_cli/request_outcome.py``), status records in the sinks
+    ANSWER = "answer"
+    REQUEST_FAILED = "request_failed"
 
 
 @attrs.frozen(slots=True)

@@ -333,6 +333,11 @@ class RequestTracker:
             )
         if meta.what == "user":
             assert meta.call is not None
+            answer = resolution.answer
+            if isinstance(answer, Answer) and answer.kind is AnswerKind.CAPTCHA:
+                # its caller hears of it (CaptchaRequiredError) before the feed stops below
+                with contextlib.suppress(trio.BrokenResourceError, trio.WouldBlock):
+                    meta.call.reply.send_nowait(resolution)
             if not (resolution.outcome is Outcome.ANSWERED and self._penalized(meta, resolution)):
                 with contextlib.suppress(trio.BrokenResourceError, trio.WouldBlock):
                     meta.call.reply.send_nowait(resolution)

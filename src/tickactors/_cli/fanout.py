@@ -19,6 +19,7 @@ from .._values import HealthEvent, MarketData, StatusName
 from ..sinks import Sink, open_sink, parse_sink
 from ..sinks._spec import JsonlSpec, NatsSpec, ParquetSpec
 from .output import Writer
+from .request_outcome import RequestOutcome
 
 
 class Fanout:
@@ -46,6 +47,17 @@ class Fanout:
         self.primary.status(event, message, **detail)
         for sink in self._open:
             sink.status(event, message, **detail)
+
+    def request_outcome(self, outcome: RequestOutcome) -> None:
+        """stdout gets the outcome's own line; a sink a status record of the same facts
+        (``answer`` / ``request_failed``), since it stores status records and market data."""
+        self.primary.request_outcome(outcome)
+        detail = outcome.detail()
+        for sink in self._open:
+            if outcome.reason is None:
+                sink.status(StatusName.ANSWER, outcome.message, **detail)
+            else:
+                sink.status(StatusName.REQUEST_FAILED, outcome.message, **detail)
 
     def statistics(self) -> list[dict[str, Any]]:
         return [sink.statistics() for sink in self.sinks]

@@ -40,6 +40,7 @@ from .._feed.feed import Feed
 from .._values import HealthEvent, MarketData, Quote, StatusName, Tick
 from .live_frames import EventLine, Row, Snapshot, frame
 from .output import _printable
+from .request_outcome import RequestOutcome
 
 _NO_ROW: Row = (None, None, None, 0.0, 0, None, None)
 
@@ -112,6 +113,12 @@ class LiveView:
 
     def event(self, event: HealthEvent) -> None:
         line = (event.time, str(event.connection), event.event, event.message, event.detail)
+        with self._lock:
+            self._events.append(line)
+
+    def request_outcome(self, outcome: RequestOutcome) -> None:
+        """In the events, like a status line."""
+        line = (_feed_now(), "--", outcome.name, outcome.message, outcome.detail())
         with self._lock:
             self._events.append(line)
 

@@ -7,8 +7,9 @@ from typing import Any, Protocol, TextIO
 
 import trio
 
-from .._json_lines import encode_line, event_dict, market_dict, status_dict
+from .._json_lines import dumps, encode_line, event_dict, market_dict, status_dict
 from .._values import EventName, HealthEvent, MarketData, Quote, StatusName, Tick
+from .request_outcome import RequestOutcome
 
 
 class Writer(Protocol):
@@ -24,6 +25,9 @@ class Writer(Protocol):
     def event(self, event: HealthEvent) -> None: ...
 
     def status(self, event: StatusName, message: str = "", **detail: Any) -> None: ...
+
+    def request_outcome(self, outcome: RequestOutcome) -> None:
+        """How a stdin ``request`` ended (``request_outcome.py``); never waits."""
 
 
 class Lines(Protocol):
@@ -184,6 +188,13 @@ class JsonLines(_Lines):
             line["feed"] = self.feed
         return encode_line(line)
 
+    def request_outcome(self, outcome: RequestOutcome) -> None:
+        """Its own kind of line (``answer``, ``request_failed``), offered like a status line."""
+        line = outcome.line(_now() + self._offset)
+        if self.feed is not None:
+            line["feed"] = self.feed
+        self._line(encode_line(line))
+
 
 def _labelled(line: dict[str, Any], feed: str) -> dict[str, Any]:
     line["feed"] = feed
@@ -246,3 +257,10 @@ class TextLines(_Lines):
     def _format_status(self, event: StatusName, message: str, detail: dict[str, Any]) -> bytes:
         extra = " ".join(f"{k}={_printable(v)}" for k, v in detail.items())
         return f"{self._prefix}[{event}] {_printable(message)} {extra}\n".encode()
+
+    def request_outcome(self, outcome: RequestOutcome) -> None:
+        detail = outcome.detail()
+        if "data" in detail:
+            detail["data"] = dumps(detail["data"])
+        name = outcome.name  # answer / request_failed
+        self._line(self._format_status(name, outcome.message, detail))

@@ -41,7 +41,7 @@ from .._feed.feed import Feed, open_feed
 from .._values import BOOK, TRADES, StatusName
 from ..sinks import SinkError, SinkSpecError
 from ..venues import Venue
-from .commands import MAX_LINE, CommandError, parse_command
+from .commands import MAX_LINE, CommandError, RequestCommand, parse_command
 from .connection_options import add_connection_arguments, connection_options
 from .fanout import open_fanout, parse_sinks
 from .fd_lines import open_fd_lines
@@ -52,6 +52,7 @@ from .run_venue import UsageError, open_venue
 from .signals import Stop, open_stop
 from .stderr import error_line, stderr_routed_to
 from .tls import TLSOptionError, add_tls_arguments, tls_from_args
+from .user_requests import UserRequests, open_user_requests
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -363,13 +364,15 @@ Commands = Callable[[Feed, Writer], Awaitable[None]]
 
 
 async def read_commands(feed: Feed, writer: Writer, *, shard: Shard | None = None) -> None:
-    """Apply stdin commands until stdin ends (then keep running)."""
-    await read_stdin_lines(
-        lambda line: apply_line(feed, writer, line, shard),
-        lambda: writer.status(
-            StatusName.COMMAND_ERROR, f"line longer than {MAX_LINE} bytes, ignored"
-        ),
-    )
+    """Apply stdin commands until stdin ends (then keep running; requests still out end
+    first, each with its line)."""
+    async with open_user_requests(feed, writer, shard) as requests:
+        await read_stdin_lines(
+            lambda line: apply_line(feed, writer, line, shard, requests=requests),
+            lambda: writer.status(
+                StatusName.COMMAND_ERROR, f"line longer than {MAX_LINE} bytes, ignored"
+            ),
+        )
 
 
 async def read_stdin_lines(
@@ -401,10 +404,18 @@ async def read_stdin_lines(
                 pending = b""
 
 
-def apply_line(feed: Feed, writer: Writer, raw: bytes, shard: Shard | None = None) -> None:
+def apply_line(
+    feed: Feed,
+    writer: Writer,
+    raw: bytes,
+    shard: Shard | None = None,
+    *,
+    requests: UserRequests | None = None,
+) -> None:
     """Apply one stdin line; a bad one gets a status error and changes nothing.
 
     With a ``shard``, the symbols other shards own are left to them (and counted).
+    A ``request`` line goes to ``requests`` (``user_requests.py``; None: refused).
     """
     try:
         line = raw.decode("utf-8")
@@ -414,6 +425,11 @@ def apply_line(feed: Feed, writer: Writer, raw: bytes, shard: Shard | None = Non
     try:
         command = parse_command(line.rstrip("\r"))
         if command is None:
+            return
+        if isinstance(command, RequestCommand):
+            if requests is None:
+                raise CommandError("request lines are not taken here")
+            requests.apply(command)
             return
         symbols = command.symbols if shard is None else tuple(shard.share(command.symbols))
         if command.subscribe:

@@ -51,6 +51,7 @@ from .run_venue import UsageError, check_args, open_venue
 from .signals import open_stop
 from .stderr import error_line
 from .tls import TLSOptionError, tls_from_args
+from .user_requests import open_user_requests
 
 #: ``run``'s options that, given with ``--config``, apply to every feed (the first three
 #: override the file's); every other option describes one feed, and the file says those.
@@ -215,11 +216,14 @@ class CommandRouter:
         """``run_feed(commands=...)`` for feed ``name``: register, then wait to be cancelled."""
 
         async def commands(feed: Any, writer: Writer) -> None:
-            self._handlers[name] = lambda line: apply_line(feed, writer, line)
-            try:
-                await trio.sleep_forever()
-            finally:
-                del self._handlers[name]
+            async with open_user_requests(feed, writer) as requests:
+                self._handlers[name] = lambda line: apply_line(
+                    feed, writer, line, requests=requests
+                )
+                try:
+                    await trio.sleep_forever()
+                finally:
+                    del self._handlers[name]
 
         return commands
 

@@ -42,6 +42,7 @@ from .._core.requests import Outcome, Resolution
 from .._core.spacing import SpacingGate
 from .._core.staleness import StalenessMonitor
 from .._errors import (
+    CaptchaRequiredError,
     ConnectionLostError,
     FeedClosedError,
     RequestTimeoutError,
@@ -234,22 +235,7 @@ class Feed:
         requests of the user's own, AllTick), ``CaptchaRequiredError``, ``FeedClosedError``
         (the feed was closed, or closed before the answer came).
         """
-        if self._closed:
-            raise FeedClosedError("the feed is closed")
-        reply_in, reply_out = trio.open_memory_channel[Resolution[Any]](1)
-        self._tracker.inbox.send_nowait(UserRequest(endpoint, query, body, reply_in))
-        async with reply_out:
-            resolution = await reply_out.receive()
-        if resolution.outcome is Outcome.TIMED_OUT:
-            raise RequestTimeoutError(f"no answer to {endpoint} in time")
-        if resolution.outcome is Outcome.CLOSED:
-            raise FeedClosedError(f"{endpoint}: the feed closed before an answer came")
-        if resolution.outcome is not Outcome.ANSWERED:
-            raise ConnectionLostError(f"{endpoint}: no connection carried it to an answer")
-        answer = resolution.answer
-        assert isinstance(answer, Answer)
-        if answer.kind is not AnswerKind.OK:
-            raise VenueRejectedError(answer.code, answer.message, request=endpoint)
+        answer = await wait_answer(endpoint, submit_request(self, endpoint, query, body))
         return answer.data
 
     # -- data --------------------------------------------------------------------------
@@ -368,6 +354,45 @@ class Feed:
         self._intent.close()
         self._market.close()
         self._health.close()
+
+
+def submit_request(
+    feed: Feed, endpoint: str, query: str = "", body: Any = None
+) -> trio.MemoryReceiveChannel[Resolution[Any]]:
+    """The first half of :meth:`Feed.request`, synchronous: hand the request to the tracker
+    now, so that requests go out in the order of these calls; its resolution comes on the
+    channel returned (:func:`wait_answer`). Raises ``FeedClosedError`` if the feed is closed.
+
+    For the runner's stdin ``request`` lines, which are sent in the order they were read and
+    print the answer's status beside its data. Kept out of the public surface: a library
+    user calls :meth:`Feed.request`.
+    """
+    if feed._closed:
+        raise FeedClosedError("the feed is closed")
+    reply_in, reply_out = trio.open_memory_channel[Resolution[Any]](1)
+    feed._tracker.inbox.send_nowait(UserRequest(endpoint, query, body, reply_in))
+    return reply_out
+
+
+async def wait_answer(endpoint: str, reply: trio.MemoryReceiveChannel[Resolution[Any]]) -> Answer:
+    """The second half of :meth:`Feed.request`: the venue's whole OK :class:`Answer` (its
+    ``code`` is the venue's status, Tradovate's ``s``), not only its payload. Raises what
+    :meth:`Feed.request` raises."""
+    with reply:  # closed without a checkpoint: a resolution received is never lost to a
+        resolution = await reply.receive()  # cancellation (the feed stopping on a captcha)
+    if resolution.outcome is Outcome.TIMED_OUT:
+        raise RequestTimeoutError(f"no answer to {endpoint} in time")
+    if resolution.outcome is Outcome.CLOSED:
+        raise FeedClosedError(f"{endpoint}: the feed closed before an answer came")
+    if resolution.outcome is not Outcome.ANSWERED:
+        raise ConnectionLostError(f"{endpoint}: no connection carried it to an answer")
+    answer = resolution.answer
+    assert isinstance(answer, Answer)
+    if answer.kind is AnswerKind.CAPTCHA:
+        raise CaptchaRequiredError(endpoint)
+    if answer.kind is not AnswerKind.OK:
+        raise VenueRejectedError(answer.code, answer.message, request=endpoint)
+    return answer
 
 
 @asynccontextmanager

@@ -91,6 +91,11 @@ class SimStats:
         server_heartbeats: ``h`` frames written.
         tradovate_ticks: trades recorded in the Tradovate tick ledger, by contract name,
             as a :class:`SeqRun` of tick ids (``_tradovate_ticks``).
+        orders_received: order-placing WebSocket requests (``order/placeorder``,
+            ``order/liquidateposition``, ``orderStrategy/startOrderStrategy``) by the
+            ``clOrdId`` of their body (``?`` without one), counted as each arrives,
+            whatever happens to it next (dropped, stalled, refused): a count above 1
+            is one order the client sent twice.
     """
 
     tcp_accepted: int = 0
@@ -113,6 +118,7 @@ class SimStats:
     trades_by_connection: dict[int, dict[str, SeqRun]] = attrs.field(factory=dict)
     codes_by_connection: dict[int, set[str]] = attrs.field(factory=dict)
     tradovate_ticks: dict[str, SeqRun] = attrs.field(factory=dict)
+    orders_received: Counter[str] = attrs.field(factory=Counter)
 
     def trade_generated(self, code: str, seq: int) -> None:
         _add_seq(self.trades_generated, code, seq)

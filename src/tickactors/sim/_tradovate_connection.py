@@ -302,6 +302,9 @@ class TradovateConnection(VenueConnection):
         req = proto.parse_request(message)
         self.requests.append((now, req.endpoint, req.id, req.query, req.body[:200]))
         stats.requests_by_endpoint[req.key or "?"] += 1
+        if req.key in PLACING:
+            order = req.params.get("clOrdId")
+            stats.orders_received[order if isinstance(order, str) else "?"] += 1
         if self._closing or self.muted_at is not None:
             return
         if self._faults.stalled() or self._faults.take_drop_request():
