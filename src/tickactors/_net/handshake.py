@@ -14,7 +14,8 @@ from wsproto import ConnectionType, WSConnection
 from wsproto.connection import Connection
 from wsproto.events import AcceptConnection, RejectConnection, Request
 
-from .._errors import ConnectError
+from .._core import connect_failures as causes
+from .connecting import failed
 from .frames import Deflate
 
 RECEIVE_SIZE: Final = 65536
@@ -38,11 +39,12 @@ async def client_handshake(
         head_end = received.find(b"\r\n\r\n")
         if head_end < 0:
             if len(received) > _MAX_RESPONSE_HEAD:
-                raise ConnectError("the WebSocket handshake response is too long")
+                raise failed("the WebSocket handshake response is too long", causes.HANDSHAKE)
             data = await stream.receive_some(RECEIVE_SIZE)
             if not data:
-                raise ConnectError(
-                    "the server closed the connection during the WebSocket handshake"
+                raise failed(
+                    "the server closed the connection during the WebSocket handshake",
+                    causes.HANDSHAKE,
                 )
             received += data
             continue
@@ -53,4 +55,5 @@ async def client_handshake(
                 assert ws.connection is not None
                 return ws.connection, received
             if isinstance(event, RejectConnection):
-                raise ConnectError(f"handshake rejected with HTTP {event.status_code}")
+                status = event.status_code
+                raise failed(f"handshake rejected with HTTP {status}", causes.http_cause(status))
