@@ -23,16 +23,23 @@ _MAX_RESPONSE_HEAD: Final = 65536
 
 
 async def client_handshake(
-    stream: trio.abc.Stream, host: str, resource: str, *, deflate: bool = False
+    stream: trio.abc.Stream,
+    host: str,
+    resource: str,
+    *,
+    deflate: bool = False,
+    max_message_size: int = 1 << 20,
 ) -> tuple[Connection, bytes]:
     """Send the upgrade request, read until the answer; the open connection and what followed.
 
     wsproto only sees the response head (up to its blank line): the bytes after it
     are frames the server sent right behind its 101 response, and they go to the
-    transport's scanner, so wsproto starts at a frame boundary.
+    transport's scanner, so wsproto starts at a frame boundary. ``deflate``: offer
+    permessage-deflate, inflating no message beyond ``max_message_size`` bytes
+    (:class:`~tickactors._net.frames.Deflate`).
     """
     ws = WSConnection(ConnectionType.CLIENT)
-    extensions = [Deflate()] if deflate else []
+    extensions = [Deflate(max_message_size=max_message_size)] if deflate else []
     await stream.send_all(ws.send(Request(host=host, target=resource, extensions=extensions)))
     received = b""
     while True:
