@@ -54,6 +54,8 @@ RUN_CASES: list[tuple[list[str], str]] = [
     ([*RUN, "--plan", "basic", "--max-connection-age", "86400"], "--max-connection-age"),
     ([*RUN, "--max-symbols-per-connection", "0"], "--max-symbols-per-connection"),
     ([*RUN, "--max-connections", "-2"], "--max-connections"),
+    ([*RUN, "--give-up-after", "-1"], "--give-up-after"),
+    ([*RUN, "--give-up-after", "soon"], "--give-up-after"),
     ([*RUN, "--symbols", "OK,b a d"], "--symbols"),
     ([*RUN, "--book-symbols", "x y"], "--book-symbols"),
     ([*RUN, "--shard", "3/2"], "--shard"),

@@ -55,6 +55,7 @@ EXPECTED: dict[str, set[str]] = {
         "ProtocolError",
         "ConnectError",
         "CertificateError",
+        "PermanentConnectError",
         "VenueShutdownError",
         "CaptchaRequiredError",
         "SinkError",

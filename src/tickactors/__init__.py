@@ -37,6 +37,7 @@ from ._errors import ConnectionLostError as ConnectionLostError
 from ._errors import FeedClosedError as FeedClosedError
 from ._errors import FeedError as FeedError
 from ._errors import InvalidSymbolError as InvalidSymbolError
+from ._errors import PermanentConnectError as PermanentConnectError
 from ._errors import ProtocolError as ProtocolError
 from ._errors import RequestTimeoutError as RequestTimeoutError
 from ._errors import VenueRejectedError as VenueRejectedError
@@ -96,6 +97,7 @@ __all__ = [
     "MarketData",
     "NatsSink",
     "ParquetSink",
+    "PermanentConnectError",
     "Policy",
     "ProtocolError",
     "Quote",

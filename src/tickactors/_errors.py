@@ -8,7 +8,8 @@ generic handlers keep working, as attrs does with ``FrozenError(AttributeError)`
 Who is at fault decides the name, as in h11: ``InvalidSymbolError`` and
 ``FeedClosedError`` are the caller's doing; ``VenueRejectedError``,
 ``AuthenticationError`` and ``ProtocolError`` are the venue's; ``CertificateError`` is
-the configuration's (a CA the feed was not told to trust).
+the configuration's (a CA the feed was not told to trust), and so, most likely, is
+``PermanentConnectError`` (a URL, host name or token the venue keeps refusing).
 """
 
 from __future__ import annotations
@@ -87,7 +88,22 @@ class ProtocolError(FeedError):
 
 
 class ConnectError(FeedError, ConnectionError):
-    """A connection could not be opened (refused, unreachable, handshake timed out)."""
+    """A connection could not be opened (refused, unreachable, handshake timed out).
+
+    ``cause`` names the kind of failure (``"http_404"``, ``"dns_not_found"``,
+    ``"refused"``, ``"timeout"``, ...; ``"other"`` when nobody said) and ``permanent``
+    says whether it looks like one that retrying will not heal (an HTTP 4xx answer to
+    the upgrade other than 408 and 429, a host name that does not exist, a certificate
+    that cannot be verified). The feed reports both in its ``connect_failed`` event.
+    """
+
+    cause: str = "other"
+    permanent: bool = False
+
+    def __init__(self, message: str, *, cause: str = "other", permanent: bool = False) -> None:
+        super().__init__(message)
+        self.cause = cause
+        self.permanent = permanent
 
 
 class CertificateError(ConnectError):
@@ -98,6 +114,29 @@ class CertificateError(ConnectError):
     The message names the host and the verifier's reason, and how to trust a private CA
     (``open_feed(ssl_context=...)``, runner ``--ca-file``). It never holds a token.
     """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, cause="certificate", permanent=True)
+
+
+class PermanentConnectError(ConnectError):
+    """The feed gave up: its connects failed ``attempts`` times in a row for causes that
+    will not heal (``open_feed(give_up_after=N)``, runner ``--give-up-after N``).
+
+    ``cause`` and the message are the last failure's (``"http_404"``, ``"dns_not_found"``):
+    a URL whose path the venue does not serve, a token it refuses at the door, a host name
+    that does not exist. A success or a transient failure (refused, timed out, HTTP 5xx)
+    in between starts the count again.
+    """
+
+    def __init__(self, last: str, *, cause: str, attempts: int) -> None:
+        self.attempts = attempts
+        super().__init__(
+            f"gave up after {attempts} connect attempt(s) in a row failed for a cause that "
+            f"will not heal ({cause}); the last: {last}",
+            cause=cause,
+            permanent=True,
+        )
 
 
 class VenueShutdownError(FeedError):

@@ -143,7 +143,13 @@ class Connector:
                     task_status.started(exc)
                     return
                 except ConnectError as exc:
-                    self._health.emit(EventName.CONNECT_FAILED, number, str(exc))
+                    self._health.emit(
+                        EventName.CONNECT_FAILED,
+                        number,
+                        str(exc),
+                        permanent=exc.permanent,
+                        cause=exc.cause,
+                    )
                     nursery.cancel_scope.cancel()
                     task_status.started(exc)
                     return

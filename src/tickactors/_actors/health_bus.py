@@ -3,6 +3,10 @@
 Events go to the log (``logging.getLogger("tickactors")``) and to a bounded
 queue the user reads with ``feed.events()``. A user who never reads events
 loses the oldest ones (counted), never the feed's progress.
+
+What a person must act on (a connect that fails for a cause that will not heal) is
+also an alarm (:meth:`HealthBus.alarm`): an ERROR record at once, then at most one a
+minute per cause (``_core/log_throttle.py``), however often the feed retries.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from typing import Any
 
 import trio
 
+from .._core.log_throttle import LogThrottle
 from .._values import EventName, HealthEvent
 from .queues import BatchQueue, Policy
 
@@ -44,9 +49,10 @@ _WARNINGS = frozenset(
 class HealthBus:
     """Where actors publish :class:`HealthEvent` values."""
 
-    def __init__(self, capacity: int = 10_000) -> None:
+    def __init__(self, capacity: int = 10_000, *, alarm_interval: float = 60.0) -> None:
         self.queue: BatchQueue[HealthEvent] = BatchQueue(capacity, Policy.DROP_OLDEST)
         self.counts: dict[str, int] = {}
+        self._alarms = LogThrottle(alarm_interval)
 
     def emit(
         self, event: EventName, connection: int = 0, message: str = "", **detail: Any
@@ -59,6 +65,16 @@ class HealthBus:
             logger.log(level, "[conn %d] %s %s %s", connection, event, message, detail or "")
         if not self.queue.closed:
             self.queue.put_nowait((item,))
+
+    def alarm(self, key: str, message: str) -> None:
+        """Log ``message`` at ERROR, unless an alarm with this ``key`` was logged less than
+        ``alarm_interval`` seconds ago (then it is held back, and counted in the next)."""
+        held = self._alarms.allow(key, trio.current_time())
+        if held is None:
+            return
+        if held:
+            message += f" ({held} more like it since the last such line)"
+        logger.error("%s", message)
 
     def close(self) -> None:
         self.queue.close()

@@ -34,6 +34,7 @@ import attrs
 import trio
 
 from .._core.backoff import Backoff
+from .._core.connect_failures import DEFAULT_GIVE_UP_AFTER
 from .._core.overlap import RotationPolicy
 from .._core.reconciler import IntentChange, Reconciler
 from .._core.spacing import SpacingGate
@@ -78,6 +79,8 @@ class SlotKit:
     backoff_base: float
     backoff_cap: float
     healthy_after: float
+    #: consecutive connect failures that will not heal before the feed ends (None: never)
+    give_up_after: int | None = DEFAULT_GIVE_UP_AFTER
 
 
 def new_shift(kit: SlotKit, machine: Reconciler) -> Shift:
@@ -146,6 +149,7 @@ class Slot:
             rotation=kit.rotation,
             spare=kit.spare,
             random=kit.random,
+            give_up_after=kit.give_up_after,
         )
         self.scope = trio.CancelScope()
         self._nursery: trio.Nursery | None = None

@@ -18,6 +18,14 @@ with ``AuthenticationError``. A TLS certificate that cannot be verified ends
 the feed at once with ``CertificateError`` (event ``certificate_failed``):
 the next attempt would meet the same certificate, so retrying only hides a
 configuration error.
+
+A connect that fails for another cause that will not heal (an HTTP 4xx answer to the
+upgrade other than 408 and 429, a host name that does not exist: the ``ConnectError``'s
+``permanent``) is retried like any other, but each one is an alarm, an ERROR log line at
+once and then at most once a minute (``HealthBus.alarm``), and after ``give_up_after``
+of them in a row (``_core/connect_failures.PermanentFailures``) the feed ends with
+``PermanentConnectError``, naming the cause. A connection that opens, or a transient
+failure, starts the count again.
 """
 
 from __future__ import annotations
@@ -29,8 +37,9 @@ import attrs
 import trio
 
 from .._core.backoff import Backoff
+from .._core.connect_failures import DEFAULT_GIVE_UP_AFTER, PermanentFailures
 from .._core.overlap import RotationPolicy
-from .._errors import AuthenticationError, CertificateError
+from .._errors import AuthenticationError, CertificateError, ConnectError, PermanentConnectError
 from .._values import EventName
 from .connector import Connector, describe
 from .health_bus import HealthBus
@@ -55,8 +64,10 @@ class Supervisor:
         rotation: RotationPolicy,
         spare: trio.Lock | None,
         random: Callable[[], float],
+        give_up_after: int | None = DEFAULT_GIVE_UP_AFTER,
     ) -> None:
         self._shifts = shifts
+        self._permanent = PermanentFailures(give_up_after)
         self._connector = connector
         self._tokens = tokens
         self._health = health
@@ -100,6 +111,7 @@ class Supervisor:
             if isinstance(reason, CertificateError):
                 self.state = "failed"
                 raise reason
+            self._heal_or_give_up(reason)
             if isinstance(reason, AuthRefused):
                 # A token that carried a session before (an ``authorize`` answered OK, or
                 # data delivered) was revoked since: a new episode, not a second refusal.
@@ -126,6 +138,26 @@ class Supervisor:
             )
             await trio.sleep(delay)
 
+    def _heal_or_give_up(self, reason: BaseException) -> None:
+        """A connect that failed for a cause that will not heal: an alarm, or the end of the
+        feed after ``give_up_after`` in a row. Anything else starts the count again."""
+        failures = self._permanent
+        if not isinstance(reason, ConnectError):
+            return  # a connection opened (``_serve`` started the count again) and ended
+        give_up = failures.failed(reason.permanent)
+        if not reason.permanent:
+            return
+        if give_up:
+            self.state = "failed"
+            raise PermanentConnectError(str(reason), cause=reason.cause, attempts=failures.in_a_row)
+        until = "never gives up" if failures.after is None else f"gives up after {failures.after}"
+        self._health.alarm(
+            reason.cause,
+            f"[conn {self.connection}] connect_failed: {reason}; this will not heal by "
+            f"retrying ({reason.cause}): check the URL, the host name and the token; "
+            f"{failures.in_a_row} in a row, the feed {until}",
+        )
+
     async def _serve(self) -> BaseException:
         """Connect, then serve the slot's connection (and those that replace it by rotation)
         until one ends that no replacement took over from; return why it ended."""
@@ -135,6 +167,7 @@ class Supervisor:
             opened = await nursery.start(self._connector.run, self._shifts.shift)
             if isinstance(opened, BaseException):
                 return opened
+            self._permanent.connected()
             self.state = "connected"
             link = await self.rotator.carry(opened)
             nursery.cancel_scope.cancel()
@@ -155,6 +188,7 @@ class Supervisor:
             "connects": connector.connects,
             "disconnects": connector.disconnects,
             "backoff_attempts": connector.backoff.attempts,
+            "permanent_failures": self._permanent.in_a_row,
             **self.rotator.statistics(),
             "frames_received": c.frames_received,
             "frames_sent": c.frames_sent,

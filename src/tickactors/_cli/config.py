@@ -69,6 +69,7 @@ TradovateSymbol = NewType("TradovateSymbol", str)
 SinkSpec = NewType("SinkSpec", str)
 Seconds = NewType("Seconds", float)
 Count = NewType("Count", int)
+CountOrZero = NewType("CountOrZero", int)
 MetricsAddress = NewType("MetricsAddress", str)
 Plan = NewType("Plan", str)
 OutputFormat = NewType("OutputFormat", str)
@@ -134,6 +135,8 @@ class _FeedBase:
     max_symbols_per_connection: Count | None = None
     max_connections: Count | None = None
     max_connection_age: Seconds | None = None
+    #: end the feed after this many permanent connect failures in a row (0: never)
+    give_up_after: CountOrZero | None = None
     #: ``--sink`` values: ``jsonl:PATH?...``, ``nats://HOST:PORT?...``, ...
     sinks: tuple[SinkSpec, ...] = ()
     seed: int | None = None
@@ -292,6 +295,11 @@ def _converter() -> cattrs.Converter:
             raise ConfigValueError(f"{_shown(value)}: expected a whole number >= 1")
         return value
 
+    def count_or_zero(value: object, _: Any) -> int:
+        if type(value) is not int or value < 0:
+            raise ConfigValueError(f"{_shown(value)}: expected a whole number >= 0")
+        return value
+
     def metrics(value: object, _: Any) -> str:
         if type(value) is int:
             value = f"127.0.0.1:{value}"
@@ -327,6 +335,7 @@ def _converter() -> cattrs.Converter:
     hook(SinkSpec, sink)
     hook(Seconds, seconds)
     hook(Count, count)
+    hook(CountOrZero, count_or_zero)
     hook(MetricsAddress, metrics)
     hook(StreamKind, kind)
     hook(Policy, policy)
@@ -533,6 +542,7 @@ def feed_argv(feed: FeedConfig, config: RunConfig) -> list[str]:
         ("--max-symbols-per-connection", feed.max_symbols_per_connection),
         ("--max-connections", feed.max_connections),
         ("--max-connection-age", feed.max_connection_age),
+        ("--give-up-after", feed.give_up_after),
         ("--seed", feed.seed),
         ("--duration", config.duration),
         ("--format", config.format),

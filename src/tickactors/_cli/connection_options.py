@@ -1,11 +1,12 @@
-"""``run``'s options for several connections: sharding limits, AllTick plans, rotation."""
+"""``run``'s options for its connections: sharding limits, AllTick plans, rotation, giving up."""
 
 from __future__ import annotations
 
 import argparse
 from typing import Any
 
-from .._arg_types import positive_float, positive_int
+from .._arg_types import int_between, positive_float, positive_int
+from .._core.connect_failures import DEFAULT_GIVE_UP_AFTER
 from .._core.overlap import RotationPolicy
 from .._feed.slot_table import shard_plan
 from ..venues import AllTick
@@ -50,6 +51,16 @@ def add_connection_arguments(parser: argparse.ArgumentParser) -> None:
         "replacement subscribes and delivers data for every symbol before the old one "
         "closes, each tick delivered once; needs one spare connection under the token's cap",
     )
+    parser.add_argument(
+        "--give-up-after",
+        type=int_between(0, 1_000_000),
+        default=None,
+        metavar="N",
+        help="exit 1 after N connect attempts in a row failed for a cause that will not heal "
+        "(HTTP 4xx on the upgrade but 408 and 429, a host name that does not exist), each "
+        "already said on stderr at once; 0: never give up (default: "
+        f"{DEFAULT_GIVE_UP_AFTER}, about 13 minutes of retries)",
+    )
 
 
 def connection_options(args: argparse.Namespace, dialect: Dialect) -> dict[str, Any]:
@@ -79,4 +90,8 @@ def connection_options(args: argparse.Namespace, dialect: Dialect) -> dict[str, 
                 option = "--" + name.replace("_", "-")
                 raise ValueError(f"argument {option}: {text.removeprefix(name).lstrip()}") from None
         raise
-    return {key: value for key, value in options.items() if value is not None}
+    chosen = {key: value for key, value in options.items() if value is not None}
+    give_up = getattr(args, "give_up_after", None)
+    if give_up is not None:
+        chosen["give_up_after"] = give_up or None  # 0: never
+    return chosen

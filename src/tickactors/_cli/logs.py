@@ -4,7 +4,9 @@ The library only ever adds a ``NullHandler`` to its logger (the application deci
 where logs go), so without this nothing it logs is shown anywhere. The runner and the
 demo send it to stderr through :func:`~.stderr.error_line` at the level asked for.
 The default, ``error``, shows nothing in normal operation: every health event is
-already a line on stdout, and a fatal error already has its own line on stderr.
+already a line on stdout, and a fatal error already has its own line on stderr. What it
+shows is what a person must act on: a connect that fails for a cause that will not heal
+(``HealthBus.alarm``), at once and then at most once a minute.
 ``warning`` adds a line per worrying health event (``stale``, ``disconnected``,
 ``rate_limited``, ...), ``info`` every health event, ``debug`` token renewals too.
 """
@@ -29,8 +31,9 @@ def add_log_argument(parser: argparse.ArgumentParser) -> None:
         choices=LEVELS,
         default=DEFAULT,
         help="send the tickactors log to stderr from this level up, one line per record "
-        f"(default: {DEFAULT}: health events are on stdout already; warning adds a line "
-        "per stale, disconnected, rate_limited, ... event)",
+        f"(default: {DEFAULT}: health events are on stdout already, and this shows only "
+        "connect failures that will not heal, once a minute; warning adds a line per "
+        "stale, disconnected, rate_limited, ... event)",
     )
 
 

@@ -35,6 +35,7 @@ from .._actors.slot import SlotKit
 from .._actors.supervisor import Supervisor, connection_numbers
 from .._actors.token_refresher import TokenRefresher
 from .._actors.tracker import RequestTracker
+from .._core.connect_failures import DEFAULT_GIVE_UP_AFTER, check_give_up_after
 from .._core.lanes import Policy, parse_policies
 from .._core.overlap import RotationPolicy
 from .._core.reconciler import Reconciler
@@ -88,8 +89,10 @@ class Feed:
         max_symbols_per_connection: int | None = None,
         max_connections: int | None = None,
         rotation: RotationPolicy | None = None,
+        give_up_after: int | None = DEFAULT_GIVE_UP_AFTER,
     ) -> None:
         dialect = venue.dialect
+        give_up_after = check_give_up_after(give_up_after)
         stale_after, request_timeout = feed_timings(dialect, stale_after, request_timeout)
         rotation = RotationPolicy(None) if rotation is None else rotation
         plan = shard_plan(
@@ -136,6 +139,7 @@ class Feed:
             backoff_base=backoff_base,
             backoff_cap=backoff_cap,
             healthy_after=healthy_after,
+            give_up_after=give_up_after,
         )
         self._slots = Slots(kit, plan, intent.wanted, intent.adopted)
         intent.hand_to(self._slots)
@@ -416,6 +420,7 @@ async def open_feed(
     max_connection_age: float | None = None,
     rotation_jitter: float = 0.1,
     rotation_patience: float = 30.0,
+    give_up_after: int | None = DEFAULT_GIVE_UP_AFTER,
 ) -> AsyncIterator[Feed]:
     """Open a feed to ``venue``; every actor runs until the ``async with`` ends.
 
@@ -435,6 +440,15 @@ async def open_feed(
     ``transport_factory``: how to open a WebSocket; the default reads the socket in
     large chunks and hands every frame in them over at once (``connect_batched``);
     ``tickactors.connect_websocket`` uses trio-websocket instead.
+
+    Connects that fail are retried for ever with backoff, unless the cause will not heal
+    (an HTTP 4xx answer to the upgrade other than 408 and 429, a host name that does not
+    exist; the ``connect_failed`` event's ``permanent`` and ``cause`` say which): each of
+    those is also logged at ERROR on the ``tickactors`` logger, at once and then at most
+    once a minute, and after ``give_up_after`` of them in a row (default 30, about 13
+    minutes of retries; None: never) the feed ends with ``PermanentConnectError``. A
+    connection that opens, or a transient failure, starts the count again. A certificate
+    that cannot be verified ends the feed at once (``CertificateError``).
 
     Several connections (docs/architecture.md, "Slots"): ``max_symbols_per_connection``
     (default: the venue's, ``AllTick(plan=...)``) and ``max_connections`` (connections the
@@ -471,6 +485,7 @@ async def open_feed(
             patience=rotation_patience,
             connect_timeout=connect_timeout,
         ),
+        give_up_after=give_up_after,
     )
     try:
         async with running(started=feed._run, stop=feed._close):

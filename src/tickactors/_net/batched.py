@@ -54,7 +54,9 @@ frame is answered and ends the connection, a message over ``max_message_size``
 sends close 1009 and ends it. With ``deflate=True`` the client offers
 permessage-deflate; compressed messages take wsproto's path (with
 :class:`~tickactors._net.frames.Deflate`, which fixes wsproto's handling of a ping
-between compressed fragments).
+between compressed fragments and inflates under a bound: a compressed message that
+would inflate beyond ``max_message_size`` bytes is refused with 1009 as soon as its
+output reaches the limit, never inflated whole).
 
 wsproto's quirk: a frame it cannot parse (bad framing: 1002, invalid UTF-8 in
 a text message: 1007) is *not* raised; it comes out as a ``CloseConnection``
@@ -311,9 +313,13 @@ class BatchedTransport:
         The peer's close moved the state to REMOTE_CLOSING: answer it (the state becomes
         CLOSED). wsproto's verdict left the state OPEN: :meth:`_fail` sends that close.
         """
-        if self._conn.state is _REMOTE_CLOSING:
+        state = self._conn.state
+        if state is _REMOTE_CLOSING:
             self._outgoing += self._conn.send(event.response())
-        self._fail(int(event.code), event.reason)
+        reason = event.reason
+        if state is _OPEN and event.code == 1009:  # only our Deflate says so: a bomb
+            reason = f"a compressed message inflates beyond the limit of {self._max_size} bytes"
+        self._fail(int(event.code), reason)
 
     def _too_big(self, size: int) -> None:
         """A message over ``max_message_size``: forget its parts, close with 1009."""
@@ -439,7 +445,11 @@ async def connect_batched(
 
     async def handshake(stream: Stream, endpoint: Endpoint) -> tuple[Connection, bytes]:
         return await client_handshake(
-            stream, endpoint.host_header, endpoint.resource, deflate=deflate
+            stream,
+            endpoint.host_header,
+            endpoint.resource,
+            deflate=deflate,
+            max_message_size=MAX_MESSAGE_SIZE,
         )
 
     stream, (connection, initial) = await connect_within(

@@ -13,6 +13,13 @@ certificate that cannot be verified becomes a
 :class:`~tickactors.CertificateError`: the supervisor ends the feed on it,
 because retrying cannot fix a CA nobody told us to trust.
 
+Every :class:`~tickactors.ConnectError` also says what failed (``cause``: ``http_404``,
+``dns_not_found``, ``refused``, ``timeout``, ...) and whether that looks permanent
+(``permanent``): :func:`connect_error` finds the fact (the HTTP status, the resolver's
+error code behind trio's wrapping), ``_core/connect_failures.py`` decides what it means.
+A host name that does not resolve is ``socket.gaierror`` from ``getaddrinfo``:
+``EAI_NONAME`` (NXDOMAIN) is permanent, ``EAI_AGAIN`` (no answer) is not.
+
 The error is raised outside the ``except`` block that caught the original,
 so neither ``__cause__`` nor ``__context__`` leads to an exception (or a
 frame) that may hold the URL, and ``traceback.format_exception`` prints our
@@ -21,6 +28,7 @@ message alone.
 
 from __future__ import annotations
 
+import socket
 import ssl
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
@@ -31,10 +39,12 @@ import trio
 import trio_websocket
 from wsproto.utilities import ProtocolError
 
+from .._core import connect_failures as causes
 from .._errors import CertificateError, ConnectError
 from .._secret import Secret, redact
 
 T = TypeVar("T")
+E = TypeVar("E", bound=BaseException)
 Stream = trio.SocketStream | trio.SSLStream[trio.SocketStream]
 
 
@@ -116,7 +126,11 @@ def connect_error(
     connect_timeout: float,
     endpoint: Endpoint | None = None,
 ) -> ConnectError | None:
-    """The :class:`ConnectError` for a failed connect, or None for anything else."""
+    """The :class:`ConnectError` for a failed connect, or None for anything else.
+
+    Its ``cause`` and ``permanent`` say what failed and whether retrying may heal it
+    (:func:`failure_cause`; the decision is ``_core/connect_failures.py``'s).
+    """
     if isinstance(exc, ConnectError):
         return exc
     failure = certificate_failure(exc)
@@ -124,11 +138,14 @@ def connect_error(
         where = "the venue" if endpoint is None else f"{endpoint.host}:{endpoint.port}"
         return certificate_error(where, failure, token)
     if isinstance(exc, trio.TooSlowError):
-        return ConnectError(f"no WebSocket handshake within {connect_timeout:g} s")
+        return failed(f"no WebSocket handshake within {connect_timeout:g} s", causes.TIMEOUT)
     if isinstance(exc, trio_websocket.ConnectionRejected):
-        return ConnectError(f"handshake rejected with HTTP {exc.status_code}")
+        status = exc.status_code
+        return failed(f"handshake rejected with HTTP {status}", causes.http_cause(status))
     if isinstance(exc, ProtocolError | trio_websocket.HandshakeError):
-        return ConnectError(f"invalid handshake response: {redact(describe(exc), token)}")
+        return failed(
+            f"invalid handshake response: {redact(describe(exc), token)}", causes.HANDSHAKE
+        )
     if isinstance(exc, OSError | ssl.SSLError | trio.BrokenResourceError):
         detail = describe(exc)
         cause = exc.__cause__  # trio wraps an ssl.SSLError in BrokenResourceError ...
@@ -136,7 +153,47 @@ def connect_error(
             cause = cause.exceptions[0]  # ... and refused connects in a group
         if cause is not None:
             detail += f" ({describe(cause)})"
-        return ConnectError(f"cannot connect: {redact(detail, token)}")
+        return failed(f"cannot connect: {redact(detail, token)}", failure_cause(exc))
+    return None
+
+
+def failed(message: str, cause: causes.Cause) -> ConnectError:
+    """A :class:`ConnectError` with ``message``, saying what ``cause`` says."""
+    return ConnectError(message, cause=cause.name, permanent=cause.permanent)
+
+
+def failure_cause(exc: BaseException) -> causes.Cause:
+    """The cause of a socket-level connect failure: what the resolver, the TCP connect or
+    TLS said, found behind ``exc`` (trio chains and groups them)."""
+    dns = _behind(exc, socket.gaierror)
+    if dns is not None:
+        return causes.DNS_NOT_FOUND if dns.errno in _NAME_NOT_FOUND else causes.DNS_FAILED
+    if _behind(exc, ConnectionRefusedError) is not None:
+        return causes.REFUSED
+    if _behind(exc, ssl.SSLError) is not None:
+        return causes.TLS
+    return causes.NETWORK
+
+
+#: ``getaddrinfo`` errors that mean "no such name" (NXDOMAIN), not "no answer" (EAI_AGAIN)
+_NAME_NOT_FOUND = frozenset(
+    code
+    for code in (getattr(socket, "EAI_NONAME", None), getattr(socket, "EAI_NODATA", None))
+    if code is not None
+)
+
+def _behind(exc: BaseException, kind: type[E]) -> E | None:
+    """The first exception of ``kind`` among ``exc``, its causes, contexts and groups."""
+    pending: list[BaseException] = [exc]
+    seen = 0
+    while pending and seen < 20:
+        seen += 1
+        current = pending.pop(0)
+        if isinstance(current, kind):
+            return current
+        if isinstance(current, BaseExceptionGroup):
+            pending.extend(current.exceptions)
+        pending.extend(e for e in (current.__cause__, current.__context__) if e is not None)
     return None
 
 
@@ -151,17 +208,7 @@ def certificate_failure(exc: BaseException) -> ssl.SSLCertVerificationError | No
     trio wraps it in ``BrokenResourceError`` (``__cause__``); httpx in two
     ``ConnectError`` layers; refused connects come in groups. A short walk finds it.
     """
-    pending: list[BaseException] = [exc]
-    seen = 0
-    while pending and seen < 20:
-        seen += 1
-        current = pending.pop(0)
-        if isinstance(current, ssl.SSLCertVerificationError):
-            return current
-        if isinstance(current, BaseExceptionGroup):
-            pending.extend(current.exceptions)
-        pending.extend(e for e in (current.__cause__, current.__context__) if e is not None)
-    return None
+    return _behind(exc, ssl.SSLCertVerificationError)
 
 
 def certificate_error(

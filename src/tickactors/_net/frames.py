@@ -1,7 +1,8 @@
 """The batched transport's frame scanner: where frames begin and end, and the fast path.
 
 Two functions, both pure (bytes in, indexes out), used by
-:class:`~tickactors._net.batched.BatchedTransport`:
+:class:`~tickactors._net.batched.BatchedTransport`, and its permessage-deflate extension
+(:class:`Deflate`, which inflates under a bound):
 
 :func:`take_plain` is the fast path. From an index at a frame boundary it
 consumes every frame that is *plainly* a whole message: FIN set, RSV bits
@@ -23,6 +24,7 @@ know when wsproto is back at a frame boundary.
 from __future__ import annotations
 
 import struct
+import zlib
 from collections.abc import Callable
 from typing import Final
 
@@ -120,17 +122,32 @@ def frame_end(data: bytes, i: int) -> int | None:
 
 
 class Deflate(PerMessageDeflate):
-    """wsproto's permessage-deflate, with control frames kept out of the message's state.
+    """wsproto's permessage-deflate, with control frames kept out of the message's state
+    and every message inflated under a bound.
 
-    wsproto 1.3 runs a control frame through the same hooks as data frames, and
-    the ping's completion resets the "this message is compressed" flag: a ping
-    (or pong) between the fragments of a compressed message makes the next
-    fragment pass uncompressed, and the message fail with 1007 (wsproto PR #205,
-    open). Here the hooks ignore control frames, which RFC 7692 never compresses
-    (RSV1 on one is still refused).
+    Control frames: wsproto 1.3 runs a control frame through the same hooks as data
+    frames, and the ping's completion resets the "this message is compressed" flag: a ping
+    (or pong) between the fragments of a compressed message makes the next fragment pass
+    uncompressed, and the message fail with 1007 (wsproto PR #205, open). Here the hooks
+    ignore control frames, which RFC 7692 never compresses (RSV1 on one is still refused).
+
+    The bound: deflate packs up to about 1,000 bytes into one, and wsproto inflates each
+    piece of payload whole (``decompress(data)``), so a compressed message of 1 MiB (a
+    "compression bomb") would become a gigabyte in memory before anyone could check its
+    size. Here every inflate runs with ``max_length``: the room left under
+    ``max_message_size`` for this message, plus one byte. Output that reaches it means
+    the message is too big: the hook answers 1009 (``MESSAGE_TOO_BIG``), wsproto turns
+    that into its close event and the transport sends close 1009, and the rest of the
+    input is never inflated. A message therefore costs at most ``max_message_size`` of
+    inflated bytes, whatever its compression ratio, counted over its fragments.
     """
 
     _control = False
+
+    def __init__(self, *, max_message_size: int = 1 << 20) -> None:
+        super().__init__()
+        self.max_message_size = max_message_size
+        self._inflated = 0  # bytes inflated so far of the message being received
 
     def frame_inbound_header(
         self,
@@ -147,13 +164,44 @@ class Deflate(PerMessageDeflate):
     def frame_inbound_payload_data(
         self, proto: FrameDecoder | FrameProtocol, data: bytes
     ) -> bytes | CloseReason:
-        if self._control:
+        if self._control or not self._inbound_compressed or not self._inbound_is_compressible:
             return data
-        return super().frame_inbound_payload_data(proto, data)
+        return self._inflate(bytes(data))
 
     def frame_inbound_complete(
         self, proto: FrameDecoder | FrameProtocol, fin: bool
     ) -> bytes | CloseReason | None:
-        if self._control:
+        if self._control or not fin:
             return None
-        return super().frame_inbound_complete(proto, fin)
+        compressed = self._inbound_compressed and self._inbound_is_compressible
+        self._inbound_compressed = None
+        if not compressed:
+            self._inflated = 0
+            return None
+        # The end of a compressed message: the empty block RFC 7692 strips. What it
+        # inflates is all there is (an inflate that stayed under its bound consumed its
+        # input whole), so wsproto's ``flush()`` after it is not needed.
+        data = self._inflate(b"\x00\x00\xff\xff")
+        self._inflated = 0
+        if isinstance(data, CloseReason):
+            return data
+        takeover = (
+            self.server_no_context_takeover if proto.client else self.client_no_context_takeover
+        )
+        if takeover:
+            self._decompressor = None
+        return data
+
+    def _inflate(self, data: bytes) -> bytes | CloseReason:
+        """Inflate ``data``, never beyond the message's limit (then: 1009)."""
+        decompressor = self._decompressor
+        assert decompressor is not None
+        room = self.max_message_size - self._inflated
+        try:
+            out = decompressor.decompress(data, room + 1)  # max_length 0 would mean "no limit"
+        except zlib.error:
+            return CloseReason.INVALID_FRAME_PAYLOAD_DATA
+        if len(out) > room:
+            return CloseReason.MESSAGE_TOO_BIG
+        self._inflated += len(out)
+        return out

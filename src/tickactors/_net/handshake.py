@@ -14,7 +14,8 @@ from wsproto import ConnectionType, WSConnection
 from wsproto.connection import Connection
 from wsproto.events import AcceptConnection, RejectConnection, Request
 
-from .._errors import ConnectError
+from .._core import connect_failures as causes
+from .connecting import failed
 from .frames import Deflate
 
 RECEIVE_SIZE: Final = 65536
@@ -22,27 +23,35 @@ _MAX_RESPONSE_HEAD: Final = 65536
 
 
 async def client_handshake(
-    stream: trio.abc.Stream, host: str, resource: str, *, deflate: bool = False
+    stream: trio.abc.Stream,
+    host: str,
+    resource: str,
+    *,
+    deflate: bool = False,
+    max_message_size: int = 1 << 20,
 ) -> tuple[Connection, bytes]:
     """Send the upgrade request, read until the answer; the open connection and what followed.
 
     wsproto only sees the response head (up to its blank line): the bytes after it
     are frames the server sent right behind its 101 response, and they go to the
-    transport's scanner, so wsproto starts at a frame boundary.
+    transport's scanner, so wsproto starts at a frame boundary. ``deflate``: offer
+    permessage-deflate, inflating no message beyond ``max_message_size`` bytes
+    (:class:`~tickactors._net.frames.Deflate`).
     """
     ws = WSConnection(ConnectionType.CLIENT)
-    extensions = [Deflate()] if deflate else []
+    extensions = [Deflate(max_message_size=max_message_size)] if deflate else []
     await stream.send_all(ws.send(Request(host=host, target=resource, extensions=extensions)))
     received = b""
     while True:
         head_end = received.find(b"\r\n\r\n")
         if head_end < 0:
             if len(received) > _MAX_RESPONSE_HEAD:
-                raise ConnectError("the WebSocket handshake response is too long")
+                raise failed("the WebSocket handshake response is too long", causes.HANDSHAKE)
             data = await stream.receive_some(RECEIVE_SIZE)
             if not data:
-                raise ConnectError(
-                    "the server closed the connection during the WebSocket handshake"
+                raise failed(
+                    "the server closed the connection during the WebSocket handshake",
+                    causes.HANDSHAKE,
                 )
             received += data
             continue
@@ -53,4 +62,5 @@ async def client_handshake(
                 assert ws.connection is not None
                 return ws.connection, received
             if isinstance(event, RejectConnection):
-                raise ConnectError(f"handshake rejected with HTTP {event.status_code}")
+                status = event.status_code
+                raise failed(f"handshake rejected with HTTP {status}", causes.http_cause(status))
