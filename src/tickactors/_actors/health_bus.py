@@ -36,6 +36,7 @@ _WARNINGS = frozenset(
         "venue_error",
         "venue_closing",
         "shutdown",
+        "sync_failed",
     }
 )
 

@@ -41,6 +41,7 @@ from .._core.staleness import StalenessMonitor
 from .._net.transport import TransportFactory
 from .._values import StreamKind
 from ..venues._dialect import Dialect
+from .account import AccountSync
 from .connector import Connector
 from .health_bus import HealthBus
 from .messages import TrackerMessage
@@ -78,6 +79,8 @@ class SlotKit:
     backoff_base: float
     backoff_cap: float
     healthy_after: float
+    #: The feed's user sync (trading sockets): carried by slot 0's connections alone.
+    account: AccountSync | None = None
 
 
 def new_shift(kit: SlotKit, machine: Reconciler) -> Shift:
@@ -137,6 +140,7 @@ class Slot:
             tokens=kit.tokens,
             health=kit.health,
             gate=kit.gate,
+            account=kit.account if number == 0 else None,
         )
         self.supervisor = Supervisor(
             shifts=self,
