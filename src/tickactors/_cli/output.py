@@ -1,4 +1,5 @@
-"""How the runner writes ticks and health events: JSON lines, or a line of text each."""
+"""How the runner writes ticks, account updates and health events: JSON lines, or a line
+of text each."""
 
 from __future__ import annotations
 
@@ -7,19 +8,30 @@ from typing import Any, Protocol, TextIO
 
 import trio
 
-from .._json_lines import encode_line, event_dict, market_dict, status_dict
-from .._values import EventName, HealthEvent, MarketData, Quote, StatusName, Tick
+from .._json_lines import account_dict, encode_line, event_dict, market_dict, status_dict
+from .._values import (
+    AccountUpdate,
+    EventName,
+    HealthEvent,
+    MarketData,
+    Quote,
+    StatusName,
+    SyncSnapshot,
+    Tick,
+)
 
 
 class Writer(Protocol):
     """Where the runner sends ticks, health events and its own status lines.
 
-    ``market`` may wait (that is how a slow reader of stdout paces the feed: its queue
-    fills behind the waiting pump and the stream's policy applies); ``event`` and
-    ``status`` never wait.
+    ``market`` and ``account`` may wait (that is how a slow reader of stdout paces the
+    feed: its queue fills behind the waiting pump and the stream's policy applies);
+    ``event`` and ``status`` never wait.
     """
 
     async def market(self, batch: list[MarketData]) -> None: ...
+
+    async def account(self, batch: list[AccountUpdate]) -> None: ...
 
     def event(self, event: HealthEvent) -> None: ...
 
@@ -154,6 +166,11 @@ class JsonLines(_Lines):
         offset = self._offset
         await self._out.write(b"".join([encode_line(market_dict(item, offset)) for item in batch]))
 
+    async def account(self, batch: list[AccountUpdate]) -> None:
+        """A ``sync`` or ``props`` line per update (``_json_lines.account_dict``)."""
+        offset = self._offset
+        await self._out.write(b"".join([encode_line(account_dict(item, offset)) for item in batch]))
+
     def event(self, event: HealthEvent) -> None:
         mirror = _text_event(event) if event.event == EventName.GAP else None
         self._line(encode_line(event_dict(event, self._offset)), mirror=mirror)
@@ -178,6 +195,21 @@ def _printable(value: object) -> str:
 def _text_event(event: HealthEvent) -> str:
     detail = " ".join(f"{k}={_printable(v)}" for k, v in event.detail.items())
     return f"[{event.event}] conn {event.connection} {_printable(event.message)} {detail}"
+
+
+def text_account(item: AccountUpdate) -> str:
+    """One account update as a line of text (no newline): a snapshot's counts, or an
+    event's entity type, event type and the entity's ``id`` and status, if any."""
+    if isinstance(item, SyncSnapshot):
+        counts = " ".join(f"{name}={len(items)}" for name, items in item.entities.items() if items)
+        return f"sync  user {item.user_id} conn {item.connection} {counts}"
+    entity = item.entity
+    status = entity.get("ordStatus") or entity.get("execType") or entity.get("status")
+    extra = "" if status is None else f" {_printable(status)}"
+    return (
+        f"props {_printable(item.entity_type)} {_printable(item.event_type)} "
+        f"id={_printable(entity.get('id'))}{extra}"
+    )
 
 
 def _text_quote(item: Quote) -> str:
@@ -205,6 +237,9 @@ class TextLines(_Lines):
                 ask = item.asks[0].price if item.asks else "-"
                 lines.append(f"book  {item.symbol:<12} {bid} / {ask}\n")
         await self._out.write("".join(lines).encode())
+
+    async def account(self, batch: list[AccountUpdate]) -> None:
+        await self._out.write("".join(f"{text_account(item)}\n" for item in batch).encode())
 
     def event(self, event: HealthEvent) -> None:
         text = _text_event(event)
