@@ -32,8 +32,13 @@ that is not UTF-8, an unknown frame letter, JSON that does not parse, an
 answer without an integer ``i``, a price that is not a positive finite JSON
 number (Tradovate sends numbers, never strings), a negative size, an
 unreadable timestamp. A frame either decodes whole or adds nothing to the
-batch. Events the feed has no use for (``chart``, entity events, md parts
-other than quotes and DOMs) are counted in ``ignored``.
+batch. Events the feed has no use for (``chart``, md parts other than quotes and
+DOMs, unknown events) are counted in ``ignored``.
+
+The trading sockets keep the user's account (``user_sync``; every URL but the
+market-data host): ``user_call`` (``auth/me``), ``sync_call`` (``user/syncrequest``) and
+the readers of their answers and of ``props`` events (``_tradovate_wire``) are what the
+session asks for, so that the session itself names no Tradovate endpoint.
 
 Budget: Tradovate documents no per-second rule; it enforces its limits with
 penalty tickets (``p-time`` seconds of waiting) instead. The feed keeps to 10
@@ -132,7 +137,7 @@ class TradovateDialect:
         self.budget_per = 1.0
         self.budget_margin = 0.0
         check_timings(self)
-        #: Events and md parts decoded to nothing (``chart``, entity events, ...).
+        #: Events and md parts decoded to nothing (``chart``, ``md`` histograms, ...).
         self.ignored = 0
         self._names: dict[int, str] = {}
         self._known_names: set[str] = set()
