@@ -201,6 +201,7 @@ class Session:
         market = self._market
         account = self._account
         sync_ids = self._sync_ids  # filled by the tracker before each sync frame leaves
+        updates: list[AccountUpdate] = []  # a read's account updates (emptied after each)
         closed: Notice | None = None  # the venue's close notice: this batch is the last
         while closed is None:
             frames = await receive_many(MAX_FRAMES_PER_BATCH)
@@ -209,7 +210,6 @@ class Session:
             self._backoff.data_received(now)
             counters.frames_received += len(frames)
             batch = MarketBatch()
-            updates: list[AccountUpdate] = []
             i, n = 0, len(frames)
             while i < n:
                 if take_trades is not None:
@@ -264,6 +264,7 @@ class Session:
                         self._report_gaps(now)
             if updates:
                 await self._deliver_account(updates, now)
+                updates.clear()
         # The data that came before the close was delivered; now the session ends, and the
         # connector closes the socket politely whatever the venue does with it.
         raise VenueClosed(closed.code, closed.text)
