@@ -90,3 +90,24 @@ async def test_sync_is_refused_where_there_is_no_account() -> None:
     assert code == 2 and "market-data socket keeps no account" in err
     code, err = await run_refused(*md, "--token", "t", "--user-id", "5")
     assert code == 2 and "--user-id: needs --sync" in err
+
+
+async def test_text_and_live_formats_show_account_updates_too() -> None:
+    from tickactors import EntityEvent, SyncSnapshot
+    from tickactors._cli.live_view import LiveView
+    from tickactors._cli.output import MemoryLines, TextLines
+
+    snapshot = SyncSnapshot(7, {"orders": ({"id": 1},), "fills": ()}, 1, 0.0)
+    event = EntityEvent("order", "Updated", {"id": 1, "ordStatus": "Filled\x1b[2J"}, 1, 0.5)
+    out = MemoryLines()
+    await TextLines(out).account([snapshot, event])
+    assert out.text().splitlines() == [
+        "sync  user 7 conn 1 orders=1",
+        "props order Updated id=1 Filled\\x1b[2J",  # the venue's text cannot drive a terminal
+    ]
+    view = LiveView("t")
+    await view.account([snapshot, event])
+    assert [line[2:4] for line in view._events] == [
+        ("sync", "user 7 conn 1 orders=1"),
+        ("props", "order Updated id=1 Filled\\x1b[2J"),
+    ]
