@@ -23,6 +23,7 @@ into account updates in frame order, one hand-off per read.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 from collections.abc import Awaitable, Callable, Mapping
@@ -257,7 +258,7 @@ class Session:
                     for _, items in out:
                         counters.ticks_delivered += len(items)
                     if market.would_block(out):
-                        dropped = await self._paused_for(market.put(out))
+                        dropped = await self._paused_for(functools.partial(market.put, out))
                         if dropped or market.gaps_unreported:
                             self._report_gaps(trio.current_time())
                     elif market.put_nowait(out) or market.gaps_unreported:
@@ -275,14 +276,14 @@ class Session:
             batch, now, self._wanted, self._monitor, self._counters, self._reconciler.inbox
         )
 
-    async def _paused_for(self, put: Awaitable[int]) -> int:
-        """Await ``put`` (a ``block`` queue's put, waiting for room): the consumer is slow.
+    async def _paused_for(self, put: Callable[[], Awaitable[int]]) -> int:
+        """Await ``put()`` (a ``block`` queue's put, waiting for room): the consumer is slow.
         The staleness detector and the tracker know meanwhile that the silence they may see
         is ours, not the venue's (clocks stand still). Returns what ``put`` returns."""
         self._paused = True
         self._tracker.send_nowait(ReaderPaused(self.connection, True))
         try:
-            return await put
+            return await put()
         finally:
             self._paused = False
             self._tracker.send_nowait(ReaderPaused(self.connection, False))
@@ -296,7 +297,7 @@ class Session:
         assert account is not None
         queue = account.queue
         if queue.full:
-            dropped = await self._paused_for(queue.put(updates))
+            dropped = await self._paused_for(functools.partial(queue.put, updates))
             now = trio.current_time()
         else:
             dropped = queue.put_nowait(updates)
