@@ -360,3 +360,17 @@ def test_the_example_box_checks_and_has_what_a_box_needs(
         for name in ("USERNAME", "PASSWORD", "APP_ID", "APP_VERSION", "CID", "SEC")
     }
     assert environment_problems(load_config(copy), environ) == []
+
+
+def test_a_tradovate_trading_feed_keeps_its_sync() -> None:
+    base = {
+        "venue": "tradovate",
+        "name": "bot",
+        "url": "wss://demo.tradovateapi.com/v1/websocket",
+        "token_env": "T",
+    }
+    config = structure({"feeds": [{**base, "sync": True, "user_id": 7}]})
+    argv = feed_argv(config.feeds[0], config)
+    assert "--sync" in argv and argv[argv.index("--user-id") + 1] == "7"
+    assert "user_id needs sync = true" in problems_of({"feeds": [{**base, "user_id": 7}]})[0]
+    assert "expected true or false" in problems_of({"feeds": [{**base, "sync": "yes"}]})[0]

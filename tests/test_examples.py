@@ -31,6 +31,7 @@ README = ROOT / "README.md"
 NAMES = [
     "alltick_trades_and_books.py",
     "tradovate_quotes_dom_request.py",
+    "tradovate_trading.py",
     "health_watcher.py",
     "jsonl_capture.py",
 ]
@@ -107,6 +108,32 @@ async def test_tradovate_quotes_dom_and_a_request() -> None:
     quotes = lines_starting(stdout, "quote")
     assert len(quotes) >= 5 and {line[1] for line in quotes} == {"ESZ6", "NQZ6"}
     assert {line[1] for line in lines_starting(stdout, "dom")} == {"ESZ6"}
+
+
+@pytest.mark.slow
+async def test_tradovate_trading() -> None:
+    config = SimConfig(
+        tradovate_user=CREDENTIALS["TRADOVATE_USERNAME"],
+        tradovate_password=CREDENTIALS["TRADOVATE_PASSWORD"],
+    )
+    async with open_simulator("tradovate", config=config, seed=15) as sim:
+        stdout = await run_example(
+            "tradovate_trading.py",
+            "--url",
+            sim.url,
+            "--rest-url",
+            sim.rest_url,
+            env=CREDENTIALS,
+        )
+        assert sim.stats.requests_by_endpoint["order/placeorder"] == 1
+        assert sim.stats.requests_by_endpoint["user/syncrequest"] >= 1
+    (sync, *_) = lines_starting(stdout, "sync")
+    assert sync[2:] == ["orders", "0", "positions", "0"] and sync[1].isdigit()
+    (placed,) = lines_starting(stdout, "placed")
+    events = lines_starting(stdout, "event")
+    assert ["event", "order", "Created", placed[1], "PendingNew"] in events
+    assert ["event", "order", "Updated", placed[1], "Filled"] in events
+    assert {line[1] for line in events} >= {"fill", "position", "cashBalance"}
 
 
 @pytest.mark.slow

@@ -41,6 +41,10 @@ EXPECTED: dict[str, set[str]] = {
         "TRADES",
         "BOOK",
         "QUOTES",
+        # the user's account on a trading socket (open_feed(sync=True), feed.account())
+        "SyncSnapshot",
+        "EntityEvent",
+        "AccountUpdate",
         # what waits for a slow consumer (open_feed(policies=...))
         "Policy",
         # errors
@@ -249,6 +253,8 @@ async def test_the_feeds_internals_are_private(autojump_clock: object) -> None:
         assert feed.subscribe.__self__ is feed._intent  # type: ignore[attr-defined]
     public = {name for name in dir(tickactors.Feed) if not name.startswith("_")}
     assert public == {
+        "account",
+        "account_batches",
         "batches",
         "confirmed",
         "desired",
@@ -260,6 +266,7 @@ async def test_the_feeds_internals_are_private(autojump_clock: object) -> None:
         "request",
         "statistics",
         "subscribe",
+        "sync",
         "ticks",
         "unsubscribe",
         "venue",

@@ -20,9 +20,11 @@
 :class:`Quote` values of the stream kinds :data:`TRADES`, :data:`BOOK` and
 :data:`QUOTES` (``feed.ticks(kind=...)`` one kind, typed precisely; ``feed.ticks()``
 every kind, :data:`MarketData`), and :class:`HealthEvent` values (named by
-:class:`EventName`); every error it raises on purpose is a :class:`FeedError`. The
-sinks (:func:`open_jsonl_sink`, :func:`open_parquet_sink`, :func:`open_nats_sink`,
-:func:`open_sink`) capture what
+:class:`EventName`); on a trading socket it keeps the user's account in sync
+(``open_feed(sync=True)``, ``feed.account()``: :class:`SyncSnapshot` and
+:class:`EntityEvent` values, :data:`AccountUpdate`); every error it raises on purpose is a
+:class:`FeedError`. The sinks (:func:`open_jsonl_sink`, :func:`open_parquet_sink`,
+:func:`open_nats_sink`, :func:`open_sink`) capture what
 a feed delivers. The README's
 "Library" section and the scripts in ``examples/`` show each in use.
 """
@@ -55,13 +57,16 @@ from ._secret import Secret as Secret
 from ._values import BOOK as BOOK
 from ._values import QUOTES as QUOTES
 from ._values import TRADES as TRADES
+from ._values import AccountUpdate as AccountUpdate
 from ._values import BookLevel as BookLevel
 from ._values import BookSnapshot as BookSnapshot
+from ._values import EntityEvent as EntityEvent
 from ._values import EventName as EventName
 from ._values import HealthEvent as HealthEvent
 from ._values import MarketData as MarketData
 from ._values import Quote as Quote
 from ._values import StreamKind as StreamKind
+from ._values import SyncSnapshot as SyncSnapshot
 from ._values import Tick as Tick
 from ._version import __version__ as __version__
 from .sinks import JsonlSink as JsonlSink
@@ -78,6 +83,7 @@ __all__ = [
     "BOOK",
     "QUOTES",
     "TRADES",
+    "AccountUpdate",
     "AuthenticationError",
     "BookLevel",
     "BookSnapshot",
@@ -86,6 +92,7 @@ __all__ = [
     "CertificateError",
     "ConnectError",
     "ConnectionLostError",
+    "EntityEvent",
     "EventName",
     "Feed",
     "FeedClosedError",
@@ -106,6 +113,7 @@ __all__ = [
     "SinkError",
     "SinkSpecError",
     "StreamKind",
+    "SyncSnapshot",
     "Tick",
     "TokenSource",
     "Transport",

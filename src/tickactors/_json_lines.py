@@ -4,6 +4,15 @@ The runner's ``--format jsonl`` (``_cli/output.py``) and the sinks (``tickactors
 write the same objects, built here: prices stay exact (decimal strings), times are the
 feed's clock plus a ``clock_offset`` (the runner passes the offset to the epoch, so the
 lines carry wall-clock seconds).
+
+The user's account (``feed.account()``, a trading socket) has one form too, for stdout,
+the JSONL sink and NATS alike (:func:`account_dict`)::
+
+    {"kind":"sync","user_id":N,"connection":C,"time":T,"entities":{"orders":[...],...}}
+    {"kind":"props","entity_type":"order","event_type":"Updated","entity":{...},
+     "connection":C,"time":T}
+
+The entities are the venue's objects as it sent them (numbers stay JSON numbers).
 """
 
 from __future__ import annotations
@@ -14,7 +23,7 @@ from typing import Any
 
 import orjson
 
-from ._values import BookSnapshot, HealthEvent, MarketData, Quote, Tick
+from ._values import AccountUpdate, BookSnapshot, HealthEvent, MarketData, Quote, SyncSnapshot, Tick
 
 
 def _default(value: object) -> object:
@@ -22,6 +31,8 @@ def _default(value: object) -> object:
         return str(value)
     if isinstance(value, frozenset | set | tuple):
         return sorted(value) if isinstance(value, frozenset | set) else list(value)
+    if isinstance(value, Mapping):  # an entity or snapshot built from another mapping
+        return dict(value)
     raise TypeError(f"cannot write {type(value).__name__} as JSON")
 
 
@@ -79,6 +90,27 @@ def _quote_dict(item: Quote, clock_offset: float) -> dict[str, Any]:
     for key, value in item.fields.items():  # the venue's other entries (HighPrice, ...),
         out.setdefault(key, value)  # never in place of ours: an entry named "symbol"
     return out
+
+
+def account_dict(item: AccountUpdate, clock_offset: float = 0.0) -> dict[str, Any]:
+    """A sync snapshot (``"kind": "sync"``) or an entity event (``"kind": "props"``); see the
+    module docstring. ``time`` is ``received_at`` plus ``clock_offset``."""
+    if isinstance(item, SyncSnapshot):
+        return {
+            "kind": "sync",
+            "user_id": item.user_id,
+            "connection": item.connection,
+            "time": round(item.received_at + clock_offset, 6),
+            "entities": item.entities,
+        }
+    return {
+        "kind": "props",
+        "entity_type": item.entity_type,
+        "event_type": item.event_type,
+        "entity": item.entity,
+        "connection": item.connection,
+        "time": round(item.received_at + clock_offset, 6),
+    }
 
 
 def event_dict(event: HealthEvent, clock_offset: float = 0.0) -> dict[str, Any]:

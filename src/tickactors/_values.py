@@ -13,6 +13,10 @@ of their parts can hold a reference back to the value, except ``fields``, a dict
 put a value into its own ``fields`` (or into anything those reach), or it is never freed.
 :class:`HealthEvent`, built a few times a second at most, stays a frozen attrs class;
 :class:`EventName` names its events, :class:`StatusName` the runner's status lines.
+The user's account on a trading socket (Tradovate, ``open_feed(sync=True)``) comes as
+:class:`SyncSnapshot` values (the venue's whole answer to a user sync) and
+:class:`EntityEvent` values (one entity created, updated or deleted), together
+:data:`AccountUpdate`: frozen attrs classes too, a few per order, not per tick.
 
 The wire form of these values is a dialect's business (``tickactors.venues``);
 here they are plain data.
@@ -207,6 +211,9 @@ class EventName(enum.StrEnum):
     PENALTY = "penalty"
     CAPTCHA = "captcha"
     VENUE_ERROR = "venue_error"
+    # -- the feed: the user's account on a trading socket (``open_feed(sync=True)``)
+    RESYNCED = "resynced"
+    SYNC_FAILED = "sync_failed"
     # -- the sinks (``tickactors.sinks``): ``detail["sink"]`` names the sink
     SINK_ROTATED = "sink_rotated"
     SINK_REPAIRED = "sink_repaired"
@@ -273,3 +280,50 @@ class HealthEvent:
             out["message"] = self.message
         out.update(self.detail)
         return out
+
+
+@attrs.frozen(slots=True)
+class EntityEvent:
+    """One of the user's entities changed (Tradovate's ``props`` event on a synced socket).
+
+    ``entity_type`` is the venue's name of the kind (``"order"``, ``"executionReport"``,
+    ``"fill"``, ``"position"``, ``"cashBalance"``, ...), ``event_type`` what happened as
+    the venue says it (``"Created"``, ``"Updated"``, ``"Deleted"``), ``entity`` the entity
+    as the venue sent it (Tradovate sends the whole entity on an update). ``connection``
+    is the number of the connection it came on, ``received_at`` the feed's clock when its
+    frame arrived. Apply it on top of the latest :class:`SyncSnapshot` (by ``id``).
+    """
+
+    entity_type: str
+    event_type: str
+    entity: Mapping[str, Any]
+    connection: int
+    received_at: float
+
+
+@attrs.frozen(slots=True)
+class SyncSnapshot:
+    """The venue's answer to a user sync (Tradovate ``user/syncrequest``): the whole state.
+
+    ``entities`` maps each list of the answer by its name (``"users"``, ``"accounts"``,
+    ``"positions"``, ``"orders"``, ``"fills"``, ``"cashBalances"``, ``"contracts"``,
+    ``"products"``, ... whatever the venue sent) to its entities, in the venue's order.
+    ``user_id`` is the user the feed asked for (None only if it did not know),
+    ``connection`` the connection it came on, ``received_at`` the feed's clock when it
+    arrived. A snapshot replaces whatever state a bot kept; the :class:`EntityEvent`
+    values after it apply on top of it.
+    """
+
+    user_id: int | None
+    entities: Mapping[str, tuple[Mapping[str, Any], ...]]
+    connection: int
+    received_at: float
+
+    def counts(self) -> dict[str, int]:
+        """Entities per list name (``{"orders": 2, "positions": 1, ...}``)."""
+        return {name: len(items) for name, items in self.entities.items()}
+
+
+AccountUpdate = SyncSnapshot | EntityEvent
+"""What ``feed.account()`` yields: a :class:`SyncSnapshot`, then :class:`EntityEvent` values
+that apply on top of it, in the order the venue sent them."""

@@ -34,6 +34,7 @@ from .._errors import CertificateError, ConnectError
 from .._net.transport import Transport, TransportClosed, TransportFactory
 from .._values import EventName, StreamKind
 from ..venues._dialect import Dialect
+from .account import AccountSync
 from .health_bus import HealthBus
 from .market_delivery import SessionCounters
 from .messages import LinkDown, LinkUp, Outbound, TrackerMessage
@@ -90,8 +91,10 @@ class Connector:
         tokens: TokenRefresher,
         health: HealthBus,
         gate: SpacingGate | None = None,
+        account: AccountSync | None = None,
     ) -> None:
         self.dialect = dialect
+        self._account = account
         self._factory = transport_factory
         self._ssl = ssl_context
         self.connect_timeout = connect_timeout
@@ -213,6 +216,7 @@ class Connector:
             token=self._tokens.current(),
             request_timeout=self._request_timeout,
             gate=self.gate,
+            account=self._account,
         )
         return Link(number, shift, session, budget)
 

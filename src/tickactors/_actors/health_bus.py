@@ -42,6 +42,7 @@ _WARNINGS = frozenset(
         "venue_error",
         "venue_closing",
         "shutdown",
+        "sync_failed",
     }
 )
 

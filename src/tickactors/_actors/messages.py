@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import attrs
@@ -102,6 +103,10 @@ class UserRequest:
     reply: trio.MemorySendChannel[Resolution[Any]] = attrs.field(eq=False)
     #: a connection's own setup request (before it is ready): that connection, not the newest
     connection: int | None = None
+    #: told each id the request goes out under (a penalty's resend gets a new one), before
+    #: its frame is written: the session's reader then knows the answer when it reads it
+    #: (the user sync's answer becomes a snapshot in the reader's order)
+    opened: Callable[[int], None] | None = attrs.field(default=None, eq=False)
 
 
 @attrs.frozen(slots=True)

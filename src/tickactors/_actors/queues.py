@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Iterable, Mapping, Sequence, Sized
+from collections.abc import Callable, Iterable, Mapping, Sequence, Sized
 from typing import Generic, TypeVar
 
 import trio
@@ -75,9 +75,19 @@ class _Parking:
 
 
 class BatchQueue(_Parking, Generic[T]):
-    """One producer, one consumer, batches of items. See the module docstring."""
+    """One consumer, batches of items. See the module docstring.
 
-    def __init__(self, capacity: float = math.inf, policy: Policy = Policy.BLOCK) -> None:
+    ``drop_key``: under ``drop-oldest``, count the dropped items by ``drop_key(item)``
+    (``drops``; the account queue counts them by entity type).
+    """
+
+    def __init__(
+        self,
+        capacity: float = math.inf,
+        policy: Policy = Policy.BLOCK,
+        *,
+        drop_key: Callable[[T], str] | None = None,
+    ) -> None:
         if capacity < 1:
             raise ValueError("capacity is at least 1")
         if policy is Policy.CONFLATE:
@@ -89,9 +99,17 @@ class BatchQueue(_Parking, Generic[T]):
         self.put_count = 0
         self.dropped = 0
         self.blocked = 0
+        self._drop_key = drop_key
+        #: Items dropped so far by ``drop_key`` (only grows; empty without one).
+        self.drops: dict[str, int] = {}
 
     def __len__(self) -> int:
         return len(self._items)
+
+    @property
+    def full(self) -> bool:
+        """Whether :meth:`put` would wait now (``block``, ``capacity`` items waiting)."""
+        return self.policy is Policy.BLOCK and len(self._items) >= self.capacity
 
     def put_nowait(self, items: Iterable[T]) -> int:
         """Append items without waiting; returns how many old items were dropped to make room.
@@ -106,9 +124,13 @@ class BatchQueue(_Parking, Generic[T]):
         self.put_count += added
         dropped = 0
         if self.policy is Policy.DROP_OLDEST:
+            key, drops = self._drop_key, self.drops
             while len(self._items) > self.capacity:
-                self._items.popleft()
+                item = self._items.popleft()
                 dropped += 1
+                if key is not None:
+                    name = key(item)
+                    drops[name] = drops.get(name, 0) + 1
             self.dropped += dropped
         if added and self._not_empty:
             self._not_empty.unpark_all()

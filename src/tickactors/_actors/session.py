@@ -12,10 +12,18 @@ The reader is the hot path: it takes every frame already buffered in one
 call, decodes them into one batch, drops ticks of symbols the user does not
 want (ghosts, counted and reported to the reconciler), stamps the staleness
 clocks and appends the batch to the user's queue in one hand-off.
+
+On a trading socket whose feed keeps the user's account in sync (``account``, an
+:class:`~tickactors._actors.account.AccountSync`), the session asks for the account right
+after ``authorize`` and the setup calls, before it says the connection is ready (or at
+once, when the sync is wanted only later), and the reader turns the answer (known by its
+request id, which the tracker hands back before the frame leaves) and every entity event
+into account updates in frame order, one hand-off per read.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 from collections.abc import Awaitable, Callable, Mapping
@@ -32,8 +40,9 @@ from .._core.staleness import ConnectionStale, StalenessMonitor, SymbolStale
 from .._errors import ProtocolError, VenueShutdownError
 from .._net.transport import Transport, TransportClosed
 from .._secret import Secret
-from .._values import EventName, MarketData, StreamKind
+from .._values import AccountUpdate, EventName, MarketData, StreamKind
 from ..venues._dialect import Answer, AnswerKind, Dialect, MarketBatch, Notice, NoticeKind
+from .account import AccountSync
 from .health_bus import HealthBus
 from .market_delivery import SessionCounters, report_gaps, wanted_groups
 from .messages import (
@@ -117,6 +126,7 @@ class Session:
         token: Secret | None = None,
         request_timeout: float = 10.0,
         gate: SpacingGate | None = None,
+        account: AccountSync | None = None,
     ) -> None:
         self.connection = connection
         self._transport = transport
@@ -144,6 +154,11 @@ class Session:
         self._reason: BaseException | None = None
         self._paused = False
         self._resumed = trio.Event()
+        self._account = account
+        #: Request ids the user sync went out under (the reader makes its answer a snapshot).
+        self._sync_ids: set[int] = set()
+        self._sync_user: int | None = None
+        self._sync_tried = False
 
     def overlap_with(self, overlap: Overlap | None) -> None:
         """Pass every batch through ``overlap`` (a rotation under way: each item once across
@@ -151,10 +166,20 @@ class Session:
         self._overlap = overlap
 
     async def run(self) -> BaseException:
-        async with trio.open_nursery() as nursery:
-            tasks = (self._read, self._write, self._heartbeat, self._watch_staleness, self._ready)
-            for task in tasks:
-                nursery.start_soon(self._guard, task, nursery.cancel_scope)
+        try:
+            async with trio.open_nursery() as nursery:
+                tasks = (
+                    self._read,
+                    self._write,
+                    self._heartbeat,
+                    self._watch_staleness,
+                    self._ready,
+                )
+                for task in tasks:
+                    nursery.start_soon(self._guard, task, nursery.cancel_scope)
+        finally:
+            if self._account is not None:
+                self._account.connection_closed(self.connection)
         assert self._reason is not None
         return self._reason
 
@@ -175,6 +200,9 @@ class Session:
         monitor = self._monitor
         counters = self._counters
         market = self._market
+        account = self._account
+        sync_ids = self._sync_ids  # filled by the tracker before each sync frame leaves
+        updates: list[AccountUpdate] = []  # a read's account updates (emptied after each)
         closed: Notice | None = None  # the venue's close notice: this batch is the last
         while closed is None:
             frames = await receive_many(MAX_FRAMES_PER_BATCH)
@@ -199,9 +227,18 @@ class Session:
                 if answers:
                     for answer in answers:
                         if isinstance(answer, Notice):
-                            if self._notice(answer):
+                            if answer.kind is NoticeKind.PROPS:
+                                if account is not None:
+                                    parts = self._dialect.read_entity(answer.data)
+                                    event = account.entity(self.connection, parts, now)
+                                    if event is not None:
+                                        updates.append(event)
+                            elif self._notice(answer):
                                 closed = answer
                             continue
+                        if sync_ids and answer.request_id in sync_ids:
+                            sync_ids.discard(answer.request_id)
+                            self._sync_answered(answer, now, updates)
                         if answer.kind is AnswerKind.AUTH:
                             self._health.emit(
                                 EventName.AUTH_FAILED,
@@ -221,9 +258,14 @@ class Session:
                     for _, items in out:
                         counters.ticks_delivered += len(items)
                     if market.would_block(out):
-                        await self._deliver_when_room(out)
+                        dropped = await self._paused_for(functools.partial(market.put, out))
+                        if dropped or market.gaps_unreported:
+                            self._report_gaps(trio.current_time())
                     elif market.put_nowait(out) or market.gaps_unreported:
                         self._report_gaps(now)
+            if updates:
+                await self._deliver_account(updates, now)
+                updates.clear()
         # The data that came before the close was delivered; now the session ends, and the
         # connector closes the socket politely whatever the venue does with it.
         raise VenueClosed(closed.code, closed.text)
@@ -234,22 +276,43 @@ class Session:
             batch, now, self._wanted, self._monitor, self._counters, self._reconciler.inbox
         )
 
-    async def _deliver_when_room(self, out: list[tuple[StreamKind, list[MarketData]]]) -> None:
-        # The consumer is slow: wait for room, and let the staleness detector know that
-        # the silence it may see meanwhile is ours, not the venue's.
-        market = self._market
+    async def _paused_for(self, put: Callable[[], Awaitable[int]]) -> int:
+        """Await ``put()`` (a ``block`` queue's put, waiting for room): the consumer is slow.
+        The staleness detector and the tracker know meanwhile that the silence they may see
+        is ours, not the venue's (clocks stand still). Returns what ``put`` returns."""
         self._paused = True
         self._tracker.send_nowait(ReaderPaused(self.connection, True))
         try:
-            dropped = await market.put(out)
+            return await put()
         finally:
             self._paused = False
             self._tracker.send_nowait(ReaderPaused(self.connection, False))
             self._monitor.message(trio.current_time())
             self._resumed.set()
             self._resumed = trio.Event()
-        if dropped or market.gaps_unreported:
-            self._report_gaps(trio.current_time())
+
+    async def _deliver_account(self, updates: list[AccountUpdate], now: float) -> None:
+        """Hand a read's account updates to the account queue in one call (in order)."""
+        account = self._account
+        assert account is not None
+        queue = account.queue
+        if queue.full:
+            dropped = await self._paused_for(functools.partial(queue.put, updates))
+            now = trio.current_time()
+        else:
+            dropped = queue.put_nowait(updates)
+        if dropped or account.gaps_unreported:
+            account.report_gaps(self.connection, now)
+
+    def _sync_answered(self, answer: Answer, now: float, updates: list[AccountUpdate]) -> None:
+        """The answer to this connection's user sync: a snapshot, in the reader's order.
+        (Anything else, a penalty ticket or a refusal, is the ``_sync`` task's business.)"""
+        account = self._account
+        if account is None or answer.kind is not AnswerKind.OK:
+            return
+        entities = self._dialect.read_sync(answer.data)
+        if entities is not None:
+            updates.append(account.snapshot(self.connection, self._sync_user, entities, now))
 
     def _report_gaps(self, now: float) -> None:
         report_gaps(self._market, self._health, self.connection, now)
@@ -270,13 +333,21 @@ class Session:
     # -- authorize, notices ------------------------------------------------------------
 
     async def _ready(self) -> None:
-        """Tell the reconciler the connection is ready: at once, or once authorized."""
+        """Tell the reconciler the connection is ready: at once, or once authorized, set up
+        and (when the feed keeps the account in sync) synced. A sync wanted only later
+        (``feed.sync()``) is made then, on this connection as on every later one."""
         if self._dialect.authorize_required:
             await self._authorize()
         for endpoint, query, body in self._dialect.setup_calls():
             await self._setup_call(endpoint, query, body)
+        account = self._account
+        if account is not None and account.wanted:
+            await self._sync(account)
         self._tracker.send_nowait(LinkReady(self.connection))
         self._reconciler.inbox.send_nowait(ConnectionReady())
+        if account is not None and not self._sync_tried:
+            await account.requested.wait()
+            await self._sync(account)
 
     async def _authorize(self) -> None:
         """Wait for the venue's open frame, then authorize; nothing else goes first."""
@@ -300,17 +371,59 @@ class Session:
         self.authorized = True
         self._health.emit(EventName.AUTHORIZED, self.connection)
 
-    async def _setup_call(self, endpoint: str, query: str, body: object) -> None:
-        """One setup request on this connection; anything but a 2xx ends the connection."""
+    async def _call(
+        self,
+        endpoint: str,
+        query: str,
+        body: object,
+        opened: Callable[[int], None] | None = None,
+    ) -> Answer:
+        """One request of this connection's own (set up, sync) and its answer. No answer
+        (timed out, connection lost, feed closed) ends the connection."""
         reply_in, reply_out = trio.open_memory_channel[Resolution[Any]](1)
-        self._tracker.send_nowait(UserRequest(endpoint, query, body, reply_in, self.connection))
+        request = UserRequest(endpoint, query, body, reply_in, self.connection, opened)
+        self._tracker.send_nowait(request)
         async with reply_out:
             resolution = await reply_out.receive()  # the tracker's deadline bounds this
         answer = resolution.answer
-        if not isinstance(answer, Answer) or answer.kind is not AnswerKind.OK:
-            why = answer.message if isinstance(answer, Answer) else resolution.outcome.value
-            raise SessionEnded(f"{endpoint} failed: {why}")
+        if not isinstance(answer, Answer):
+            raise SessionEnded(f"{endpoint} failed: {resolution.outcome.value}")
+        return answer
+
+    async def _setup_call(self, endpoint: str, query: str, body: object) -> None:
+        """One setup request on this connection; anything but a 2xx ends the connection."""
+        answer = await self._call(endpoint, query, body)
+        if answer.kind is not AnswerKind.OK:
+            raise SessionEnded(f"{endpoint} failed: {answer.message}")
         self._health.emit(EventName.SETUP, self.connection, endpoint, request=endpoint)
+
+    async def _sync(self, account: AccountSync) -> None:
+        """Ask for the user's account on this connection (the reader makes the answer a
+        snapshot). The user is the one given, else the one the venue names (asked once a
+        feed). No answer ends the connection, like a setup call; a refusal is announced
+        (``sync_failed``) and the connection carries on without the account."""
+        self._sync_tried = True
+        dialect = self._dialect
+        user_id = account.user_id
+        if user_id is None:
+            endpoint, query, body = dialect.user_call()
+            answer = await self._call(endpoint, query, body)
+            if answer.kind is not AnswerKind.OK:
+                account.sync_failed(self.connection, endpoint, answer.message, answer.code)
+                return
+            user_id = dialect.read_user_id(answer.data)
+            if user_id is None:
+                account.sync_failed(self.connection, endpoint, "no user id in the answer", 0)
+                return
+            account.learned(user_id)
+        endpoint, query, body = dialect.sync_call(user_id)
+        self._sync_user = user_id
+        account.sync_sent()
+        answer = await self._call(endpoint, query, body, opened=self._sync_ids.add)
+        if answer.kind is not AnswerKind.OK:
+            account.sync_failed(self.connection, endpoint, answer.message, answer.code)
+        elif dialect.read_sync(answer.data) is None:
+            account.sync_failed(self.connection, endpoint, "no entity lists in the answer", 0)
 
     def _notice(self, notice: Notice) -> bool:
         """Carry out what ``notice`` means; True when it ends the session (``CLOSING``: the

@@ -42,6 +42,7 @@ from .._core.staleness import StalenessMonitor
 from .._net.transport import TransportFactory
 from .._values import StreamKind
 from ..venues._dialect import Dialect
+from .account import AccountSync
 from .connector import Connector
 from .health_bus import HealthBus
 from .messages import TrackerMessage
@@ -81,6 +82,8 @@ class SlotKit:
     healthy_after: float
     #: consecutive connect failures that will not heal before the feed ends (None: never)
     give_up_after: int | None = DEFAULT_GIVE_UP_AFTER
+    #: The feed's user sync (trading sockets): carried by slot 0's connections alone.
+    account: AccountSync | None = None
 
 
 def new_shift(kit: SlotKit, machine: Reconciler) -> Shift:
@@ -140,6 +143,7 @@ class Slot:
             tokens=kit.tokens,
             health=kit.health,
             gate=kit.gate,
+            account=kit.account if number == 0 else None,
         )
         self.supervisor = Supervisor(
             shifts=self,

@@ -201,6 +201,8 @@ class RequestTracker:
             if answered is not None:
                 self._route(answered)
             return
+        if message.opened is not None:
+            message.opened(request_id)
         self._write(writer, frame)
 
     def _refused_at_once(self, message: UserRequest, now: float) -> bool:
@@ -435,6 +437,8 @@ class RequestTracker:
         if meta.call is not None:
             call = meta.call
             frame = self._dialect.encode_call(call.endpoint, request_id, call.query, call.body)
+            if call.opened is not None:
+                call.opened(request_id)
             self._write(writer, self._dialect.add_penalty_ticket(frame, ticket))
             return
         assert meta.pending is not None

@@ -170,6 +170,10 @@ class TradovateFeed(_FeedBase):
     credentials_env: EnvName = EnvName("TRADOVATE_")
     replay_start: str | None = None
     replay_speed: int | None = None
+    #: a trading socket: keep the user's account in sync (``--sync``), for ``user_id``
+    #: (``--user-id``; default: the user the venue's ``auth/me`` names)
+    sync: bool = False
+    user_id: Count | None = None
 
     def __attrs_post_init__(self) -> None:
         _one_token_source(self, rest=True)
@@ -177,6 +181,8 @@ class TradovateFeed(_FeedBase):
             raise ConfigValueError(f"replay_speed {self.replay_speed}: expected 0 to 400")
         if self.replay_speed is not None and self.replay_start is None:
             raise ConfigValueError("replay_speed needs replay_start")
+        if self.user_id is not None and not self.sync:
+            raise ConfigValueError("user_id needs sync = true")
 
 
 FeedConfig: TypeAlias = AllTickFeed | TradovateFeed
@@ -564,6 +570,10 @@ def feed_argv(feed: FeedConfig, config: RunConfig) -> list[str]:
             argv += ["--replay-start", feed.replay_start]
         if feed.replay_speed is not None:
             argv += ["--replay-speed", str(feed.replay_speed)]
+        if feed.sync:
+            argv += ["--sync"]
+        if feed.user_id is not None:
+            argv += ["--user-id", str(feed.user_id)]
     return argv
 
 

@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
-from .._values import HealthEvent, MarketData, StatusName
+from .._values import AccountUpdate, HealthEvent, MarketData, StatusName
 from ..sinks import Sink, open_sink, parse_sink
 from ..sinks._spec import JsonlSpec, NatsSpec, ParquetSpec
 from .output import Writer
@@ -35,6 +35,13 @@ class Fanout:
         for sink in self._open:
             sink.market(batch)
         for sink in self._open:  # a sink's writer behind: wait, like a slow stdout
+            await sink.wait_writable()
+
+    async def account(self, batch: list[AccountUpdate]) -> None:
+        await self.primary.account(batch)
+        for sink in self._open:
+            sink.account(batch)
+        for sink in self._open:
             await sink.wait_writable()
 
     def event(self, event: HealthEvent, *, skip: Sink | None = None) -> None:

@@ -37,9 +37,9 @@ from rich.live import Live
 
 from .._core.quote_sides import shown_sides
 from .._feed.feed import Feed
-from .._values import HealthEvent, MarketData, Quote, StatusName, Tick
+from .._values import AccountUpdate, HealthEvent, MarketData, Quote, StatusName, Tick
 from .live_frames import EventLine, Row, Snapshot, frame
-from .output import _printable
+from .output import _printable, text_account
 from .request_outcome import RequestOutcome
 
 _NO_ROW: Row = (None, None, None, 0.0, 0, None, None)
@@ -110,6 +110,15 @@ class LiveView:
                 rows[item.symbol] = (
                     bid, offer, last, item.received_at, count + 1, book_bid, book_ask
                 )  # fmt: skip
+
+    async def account(self, batch: list[AccountUpdate]) -> None:
+        """Never waits: each update becomes a line among the events (``sync``, ``props``)."""
+        lines: list[EventLine] = []
+        for item in batch:
+            kind, _, text = text_account(item).partition(" ")
+            lines.append((item.received_at, str(item.connection), kind, text.strip(), {}))
+        with self._lock:
+            self._events.extend(lines)
 
     def event(self, event: HealthEvent) -> None:
         line = (event.time, str(event.connection), event.event, event.message, event.detail)

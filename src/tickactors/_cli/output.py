@@ -1,4 +1,5 @@
-"""How the runner writes ticks and health events: JSON lines, or a line of text each."""
+"""How the runner writes ticks, account updates and health events: JSON lines, or a line
+of text each."""
 
 from __future__ import annotations
 
@@ -7,20 +8,38 @@ from typing import Any, Protocol, TextIO
 
 import trio
 
-from .._json_lines import dumps, encode_line, event_dict, market_dict, status_dict
-from .._values import EventName, HealthEvent, MarketData, Quote, StatusName, Tick
+from .._json_lines import (
+    account_dict,
+    dumps,
+    encode_line,
+    event_dict,
+    market_dict,
+    status_dict,
+)
+from .._values import (
+    AccountUpdate,
+    EventName,
+    HealthEvent,
+    MarketData,
+    Quote,
+    StatusName,
+    SyncSnapshot,
+    Tick,
+)
 from .request_outcome import RequestOutcome
 
 
 class Writer(Protocol):
     """Where the runner sends ticks, health events and its own status lines.
 
-    ``market`` may wait (that is how a slow reader of stdout paces the feed: its queue
-    fills behind the waiting pump and the stream's policy applies); ``event`` and
-    ``status`` never wait.
+    ``market`` and ``account`` may wait (that is how a slow reader of stdout paces the
+    feed: its queue fills behind the waiting pump and the stream's policy applies);
+    ``event`` and ``status`` never wait.
     """
 
     async def market(self, batch: list[MarketData]) -> None: ...
+
+    async def account(self, batch: list[AccountUpdate]) -> None: ...
 
     def event(self, event: HealthEvent) -> None: ...
 
@@ -170,6 +189,11 @@ class JsonLines(_Lines):
             lines = [encode_line(_labelled(market_dict(item, offset), feed)) for item in batch]
         await self._out.write(b"".join(lines))
 
+    async def account(self, batch: list[AccountUpdate]) -> None:
+        """A ``sync`` or ``props`` line per update (``_json_lines.account_dict``)."""
+        offset = self._offset
+        await self._out.write(b"".join([encode_line(account_dict(item, offset)) for item in batch]))
+
     def event(self, event: HealthEvent) -> None:
         mirror = _text_event(event) if event.event == EventName.GAP else None
         line = event_dict(event, self._offset)
@@ -215,6 +239,21 @@ def _text_event(event: HealthEvent) -> str:
     return f"[{event.event}] conn {event.connection} {_printable(event.message)} {detail}"
 
 
+def text_account(item: AccountUpdate) -> str:
+    """One account update as a line of text (no newline): a snapshot's counts, or an
+    event's entity type, event type and the entity's ``id`` and status, if any."""
+    if isinstance(item, SyncSnapshot):
+        counts = " ".join(f"{name}={len(items)}" for name, items in item.entities.items() if items)
+        return f"sync  user {item.user_id} conn {item.connection} {counts}"
+    entity = item.entity
+    status = entity.get("ordStatus") or entity.get("execType") or entity.get("status")
+    extra = "" if status is None else f" {_printable(status)}"
+    return (
+        f"props {_printable(item.entity_type)} {_printable(item.event_type)} "
+        f"id={_printable(entity.get('id'))}{extra}"
+    )
+
+
 def _text_quote(item: Quote) -> str:
     bid = "-" if item.bid is None else item.bid
     offer = "-" if item.offer is None else item.offer
@@ -246,6 +285,9 @@ class TextLines(_Lines):
         if self._prefix:
             lines = [self._prefix + line for line in lines]
         await self._out.write("".join(lines).encode())
+
+    async def account(self, batch: list[AccountUpdate]) -> None:
+        await self._out.write("".join(f"{text_account(item)}\n" for item in batch).encode())
 
     def event(self, event: HealthEvent) -> None:
         text = self._prefix + _text_event(event)

@@ -9,6 +9,10 @@ variables, renewed by :class:`~tickactors.venues._tradovate_auth.TradovateTokenS
 ``--ca-file`` / ``--insecure`` (``tls.py``) apply to the socket and the REST client alike.
 Tokens, passwords and ``sec`` are never printed.
 
+``--sync`` (Tradovate's trading sockets; ``--user-id N`` optional) keeps the user's account
+in sync: a ``"kind":"sync"`` line per snapshot and a ``"kind":"props"`` line per entity
+event, through the same non-blocking output as the ticks (``_pump_account``).
+
 Where errors go. The parser refuses a bad command line before anything runs
 (``run_venue.check_args`` for what needs several options): one line on stderr, exit
 status 2, and, when stdout is JSON lines, an ``error`` status line there too
@@ -34,7 +38,7 @@ from typing import Any
 
 import trio
 
-from .._arg_types import http_url, int_between, non_empty, ws_url
+from .._arg_types import http_url, int_between, non_empty, positive_int, ws_url
 from .._core.shard_share import Shard
 from .._errors import CapacityError, FeedError, InvalidSymbolError
 from .._feed.feed import Feed, open_feed
@@ -108,6 +112,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         metavar="PCT",
         help="tradovate market replay speed, percent of real time, 0 to 400 (default 100)",
+    )
+    parser.add_argument(
+        "--sync",
+        action="store_true",
+        help="tradovate trading socket (--url of demo or live): keep the user's account in "
+        'sync; a "sync" line per snapshot, a "props" line per entity event (with --rest-url '
+        "the access token is used)",
+    )
+    parser.add_argument(
+        "--user-id",
+        type=positive_int,
+        default=None,
+        metavar="N",
+        help="with --sync: the user to sync (default: the one the venue's auth/me names)",
     )
     add_tls_arguments(parser)
     add_feed_arguments(parser)
@@ -279,6 +297,8 @@ async def _run_feed(
         return refuse(writer, str(exc))
     if getattr(args, "buffer", None) is not None:
         connections["buffer"] = args.buffer
+    syncing = bool(getattr(args, "sync", False))
+    pumps = (_pump_market, _pump_events, _pump_account) if syncing else (_pump_market, _pump_events)
     try:
         with trio.move_on_after(args.duration if args.duration else float("inf")):
             async with open_feed(
@@ -288,12 +308,14 @@ async def _run_feed(
                 policies=getattr(args, "policy", None),
                 seed=args.seed,
                 ssl_context=ssl_context,
+                sync=syncing,
+                user_id=getattr(args, "user_id", None),
                 **connections,
             ) as feed:
                 main, books = symbols_of(args.symbols), symbols_of(args.book_symbols)
                 trades = symbols_of(getattr(args, "trade_symbols", ""))
                 given = main + books + trades
-                if not share_of(args, given):
+                if not share_of(args, given) and not syncing:
                     error_line(nothing_to_subscribe(args, len(given)))
                 try:
                     feed.subscribe(*share_of(args, main))
@@ -314,7 +336,7 @@ async def _run_feed(
                 if commands is None:
                     commands = functools.partial(read_commands, shard=args.shard)
                 async with trio.open_nursery() as nursery:
-                    for task in (_pump_market, _pump_events, commands):
+                    for task in (*pumps, commands):
                         nursery.start_soon(_until_stdout_closes, task, feed, writer, nursery)
                     nursery.start_soon(_until_stopped, stop, nursery.cancel_scope)
                     if extra is not None:
@@ -347,6 +369,12 @@ async def _until_stdout_closes(
 async def _pump_market(feed: Feed, writer: Writer) -> None:
     async for batch in feed.batches():
         await writer.market(batch)  # waits while stdout is not read: the feed's policies apply
+
+
+async def _pump_account(feed: Feed, writer: Writer) -> None:
+    """``--sync``: every snapshot and entity event, a line each, as ticks go (may wait)."""
+    async for batch in feed.account_batches():
+        await writer.account(batch)
 
 
 async def _pump_events(feed: Feed, writer: Writer) -> None:

@@ -4,7 +4,8 @@
 values cannot show (their types do that) but the options together, or with the
 environment, do. ``--plan`` is AllTick's, ``--rest-url`` and ``--replay-start``
 Tradovate's; AllTick needs a token (``--token`` or ``TICKACTORS_TOKEN``), Tradovate a
-token or ``--rest-url`` with every ``TRADOVATE_*`` credential in the environment; the
+token or ``--rest-url`` with every ``TRADOVATE_*`` credential in the environment
+(``--sync`` wants a trading socket, and takes the access token over REST); the
 symbols must be the venue's; ``--ca-file`` must load; the connection limits must allow
 what ``--max-connection-age`` needs. Each is refused like a bad value, by the parser:
 one line, exit status 2.
@@ -22,6 +23,7 @@ import os
 import ssl
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from typing import Literal
 
 from .._secret import Secret, redact
 from ..venues import AllTick, Replay, Tradovate, Venue
@@ -44,6 +46,7 @@ def check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Non
         parser.error("the following arguments are required: --url (or --config FILE)")
     try:
         venue = _venue(args, source=None)
+        _check_sync(args, venue)
         problem = symbols_error(args, venue.dialect)
         if problem is not None:
             raise UsageError(problem)
@@ -59,6 +62,22 @@ def check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Non
 def token_of(args: argparse.Namespace) -> str | None:
     """``--token``, else ``TICKACTORS_TOKEN`` (None when neither is set or both are empty)."""
     return args.token or os.environ.get("TICKACTORS_TOKEN") or None
+
+
+def _check_sync(args: argparse.Namespace, venue: Venue) -> None:
+    """``--sync`` on a socket that keeps an account; ``--user-id`` with ``--sync``."""
+    syncing = getattr(args, "sync", False)
+    if getattr(args, "user_id", None) is not None and not syncing:
+        raise UsageError("argument --user-id: needs --sync")
+    if not syncing:
+        return
+    if args.venue != "tradovate":
+        raise UsageError("argument --sync: for --venue tradovate only (a trading socket)")
+    if not venue.dialect.user_sync:
+        raise UsageError(
+            "argument --sync: the market-data socket keeps no account; --url of a trading "
+            "socket (wss://demo.tradovateapi.com/v1/websocket or live)"
+        )
 
 
 def _replay(args: argparse.Namespace) -> Replay | None:
@@ -126,9 +145,15 @@ async def open_venue(
 ) -> AsyncIterator[Venue]:
     """The venue for the run, its token source (``--rest-url``) open while the run lasts."""
     if args.venue != "tradovate" or args.rest_url is None:
-        yield _venue(args, source=None)
+        venue = _venue(args, source=None)
+        _check_sync(args, venue)
+        yield venue
         return
-    _venue(args, source=None)  # every refusal before the token source opens
+    _check_sync(args, _venue(args, source=None))  # every refusal before the source opens
     credentials = _credentials(args)
-    async with TradovateTokenSource(args.rest_url, credentials, ssl_context=ssl_context) as source:
+    # a sync needs the access token; market data alone the md token
+    which: Literal["md", "access"] = "access" if getattr(args, "sync", False) else "md"
+    async with TradovateTokenSource(
+        args.rest_url, credentials, ssl_context=ssl_context, which=which
+    ) as source:
         yield _venue(args, source=source)

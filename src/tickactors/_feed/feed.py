@@ -8,10 +8,14 @@ replaces the connection before it grows too old). Nothing outlives the
 ``async with``.
 
 The user's side is synchronous where it cannot block (``subscribe``,
-``unsubscribe``, ``statistics``) and async where it waits (``ticks``,
-``batches``, ``events``, ``wait_confirmed``). Errors reach the user as one
+``unsubscribe``, ``sync``, ``statistics``) and async where it waits (``ticks``,
+``batches``, ``events``, ``account``, ``wait_confirmed``). Errors reach the user as one
 ``tickactors.FeedError`` (or the user's own exception), never as a raw
 ``ExceptionGroup``.
+
+On a trading socket the feed can keep the user's account in sync (``open_feed(sync=True)``
+or ``feed.sync()``; ``_actors/account.py``): a snapshot on every connection, entity
+events after it, all in one ordered queue read with ``feed.account()``.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from typing import Any, Literal, overload
 import attrs
 import trio
 
+from .._actors.account import AccountSync
 from .._actors.health_bus import HealthBus
 from .._actors.messages import TrackerMessage, UserRequest
 from .._actors.queues import MarketQueue
@@ -51,9 +56,18 @@ from .._errors import (
 )
 from .._net.batched import connect_batched
 from .._net.transport import TransportFactory
-from .._values import BookSnapshot, HealthEvent, MarketData, Quote, StreamKind, Tick
+from .._values import (
+    AccountUpdate,
+    BookSnapshot,
+    HealthEvent,
+    MarketData,
+    Quote,
+    StreamKind,
+    Tick,
+)
 from ..venues import Venue
 from ..venues._dialect import Answer, AnswerKind, feed_timings
+from ..venues._tradovate_auth import TradovateTokenSource
 from .intent import FeedIntent
 from .iterators import BatchIterator, ItemIterator
 from .slot_table import TOKEN_SPACING_MARGIN, Slots, shard_plan
@@ -90,9 +104,15 @@ class Feed:
         max_connections: int | None = None,
         rotation: RotationPolicy | None = None,
         give_up_after: int | None = DEFAULT_GIVE_UP_AFTER,
+        sync: bool = False,
+        user_id: int | None = None,
+        account_buffer: int = 10_000,
+        account_policy: Policy = Policy.BLOCK,
     ) -> None:
         dialect = venue.dialect
         give_up_after = check_give_up_after(give_up_after)
+        if sync:
+            _check_sync(venue)
         stale_after, request_timeout = feed_timings(dialect, stale_after, request_timeout)
         rotation = RotationPolicy(None) if rotation is None else rotation
         plan = shard_plan(
@@ -105,6 +125,15 @@ class Feed:
         self._dialect = dialect
         self._health = HealthBus()
         self._market = MarketQueue(buffer, policies)
+        if account_buffer < 1:
+            raise ValueError(f"account_buffer is at least 1, not {account_buffer!r}")
+        self._account = AccountSync(
+            self._health,
+            wanted=sync,
+            user_id=user_id,
+            capacity=account_buffer,
+            policy=account_policy,
+        )
         self._intent = intent = FeedIntent(dialect, sharded=plan is not None)
         self._wanted = intent.wanted  # the intent's desired sets, read here, never changed
         # The user's hot path: the intent's own bound methods, no call of the feed's between
@@ -140,6 +169,7 @@ class Feed:
             backoff_cap=backoff_cap,
             healthy_after=healthy_after,
             give_up_after=give_up_after,
+            account=self._account if dialect.user_sync else None,
         )
         self._slots = Slots(kit, plan, intent.wanted, intent.adopted)
         intent.hand_to(self._slots)
@@ -242,6 +272,42 @@ class Feed:
         answer = await wait_answer(endpoint, submit_request(self, endpoint, query, body))
         return answer.data
 
+    # -- the account (trading sockets) ---------------------------------------------------
+
+    def sync(self, user_id: int | None = None) -> None:
+        """Keep the user's account in sync from now on (``open_feed(sync=True)`` does it
+        from the start). Synchronous and idempotent.
+
+        Every connection from now on asks the venue for the whole account (Tradovate
+        ``user/syncrequest``, for ``user_id`` or else the user ``auth/me`` names) after
+        ``authorize`` and before anything else goes on it; connections already up ask at
+        once. The snapshots and the entity events that follow come from
+        :meth:`account`. ``ValueError`` on a venue whose socket keeps no account
+        (AllTick, Tradovate's market-data socket), with a market-data token
+        (``TradovateTokenSource(which="md")``), or for another user than the one given
+        before.
+        """
+        _check_sync(self._venue)
+        self._account.want(user_id)
+
+    def account(self) -> AsyncIterator[AccountUpdate]:
+        """``async for update in feed.account()``: the user's account, in the venue's order.
+
+        A :class:`~tickactors.SyncSnapshot` (the whole account) for every connection the
+        account is synced on, and :class:`~tickactors.EntityEvent` values (one entity
+        created, updated or deleted) that apply on top of the latest snapshot. Only with
+        ``open_feed(sync=True)`` or after :meth:`sync`; one consumer. Every snapshot after
+        the first comes with a ``resynced`` health event: reconcile against it (an order
+        sent over a connection that dropped may exist or not). Consume it: under the
+        default ``account_policy="block"`` a full queue (``account_buffer``) holds the
+        connection's reader, market data included.
+        """
+        return ItemIterator(self._account.queue.get_batch)
+
+    def account_batches(self) -> AsyncIterator[list[AccountUpdate]]:
+        """As :meth:`account`, a list of every update waiting at a time (the runner's way)."""
+        return BatchIterator(self._account.queue.get_batch)
+
     # -- data --------------------------------------------------------------------------
 
     async def get_batch(self) -> list[MarketData]:
@@ -338,6 +404,7 @@ class Feed:
             "tokens": attrs.asdict(self._tokens.schedule.statistics()),
             "queue": self._market.statistics(),
             "dialect": self._dialect.statistics(),
+            "account": self._account.statistics(),
             "events": dict(self._health.counts),
         }
 
@@ -357,6 +424,7 @@ class Feed:
         self._closed = True
         self._intent.close()
         self._market.close()
+        self._account.queue.close()
         self._health.close()
 
 
@@ -421,6 +489,10 @@ async def open_feed(
     rotation_jitter: float = 0.1,
     rotation_patience: float = 30.0,
     give_up_after: int | None = DEFAULT_GIVE_UP_AFTER,
+    sync: bool = False,
+    user_id: int | None = None,
+    account_buffer: int = 10_000,
+    account_policy: Literal["block", "drop-oldest"] | Policy = "block",
 ) -> AsyncIterator[Feed]:
     """Open a feed to ``venue``; every actor runs until the ``async with`` ends.
 
@@ -462,6 +534,14 @@ async def open_feed(
     before ``max_connection_age - connect_timeout - rotation_patience``. A venue's shutdown
     notice starts the same rotation at once. Rotation needs one connection spare under the
     token's cap: the plan leaves it, and refuses (``ValueError``) a cap of one.
+
+    The user's account (a trading socket: ``Tradovate(url=Tradovate.DEMO_URL, ...)`` with
+    the access token; docs/venues.md, "Trading on the socket"): ``sync`` keeps it in sync
+    from the start (as :meth:`Feed.sync` does later), for ``user_id`` or else the user the
+    venue names (``auth/me``); :meth:`Feed.account` yields a snapshot per connection and
+    the entity events after it. ``account_buffer``: updates waiting for the user before
+    ``account_policy`` acts: ``"block"`` (the connection's reader waits; nothing lost) or
+    ``"drop-oldest"`` (counted, announced in ``gap`` events with an ``account`` detail).
     """
     feed = Feed(
         venue,
@@ -486,6 +566,10 @@ async def open_feed(
             connect_timeout=connect_timeout,
         ),
         give_up_after=give_up_after,
+        sync=sync,
+        user_id=user_id,
+        account_buffer=account_buffer,
+        account_policy=_account_policy(account_policy),
     )
     try:
         async with running(started=feed._run, stop=feed._close):
@@ -504,3 +588,31 @@ def _policies(given: Mapping[StreamKind, Policy | str] | str | None) -> dict[Str
     for kind, policy in given.items():
         out[StreamKind(kind)] = Policy(policy)
     return out
+
+
+def _account_policy(given: str | Policy) -> Policy:
+    try:
+        policy = Policy(given)
+    except ValueError:
+        policy = Policy.CONFLATE  # refused below, with the same message
+    if policy is Policy.CONFLATE:
+        raise ValueError(f"account_policy is 'block' or 'drop-oldest', not {given!r}")
+    return policy
+
+
+def _check_sync(venue: Venue) -> None:
+    """Refuse a user sync the venue cannot serve, with a ``ValueError`` that says why."""
+    dialect = venue.dialect
+    if not dialect.user_sync:
+        if dialect.name == "tradovate":
+            raise ValueError(
+                "Tradovate's market-data socket keeps no account: sync on a trading socket "
+                "(Tradovate.DEMO_URL or Tradovate.LIVE_URL, with the access token)"
+            )
+        raise ValueError(f"{dialect.name} keeps no account on its socket: nothing to sync")
+    source = venue.token_source
+    if isinstance(source, TradovateTokenSource) and source.which == "md":
+        raise ValueError(
+            "a user sync needs the access token, not the market-data token: "
+            'TradovateTokenSource(..., which="access")'
+        )

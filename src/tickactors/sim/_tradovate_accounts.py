@@ -119,6 +119,17 @@ class Accounts:
             }
         ]
 
+    def me_json(self, user: User) -> dict[str, Any]:
+        """``auth/me``: who the token belongs to (the fields Tradovate's examples read)."""
+        return {
+            "userId": user.id,
+            "name": user.name,
+            "fullName": user.name,
+            "email": f"{user.name}@example.invalid",
+            "emailVerified": True,
+            "isTrial": False,
+        }
+
     def user_json(self, user: User) -> dict[str, Any]:
         return {"id": user.id, "name": user.name, "status": "Active", "professional": False}
 

@@ -41,6 +41,7 @@ it); every other request does. Then the endpoint (case-insensitive):
   ``{"subscriptionId": H}`` (400 if unknown) and stops a chart's updates at once.
 - ``contract/find`` (``name``), ``contract/item`` (``id``) -> the contract or
   404 ``Not found``; ``contract/suggest`` (``t``, ``l``) -> a list.
+- ``auth/me`` -> who the token belongs to (``{"userId", "name", ...}``).
 - ``account/list``; ``user/syncrequest`` -> every entity list of the user
   and the universe (``TradovateVenue.sync_json``), and from then on this
   connection gets the user's ``props`` events.
@@ -248,6 +249,10 @@ class Dispatcher:
         assert req.id is not None and self._session.user is not None
         return Result(proto.ok(req.id, self._venue.accounts.accounts_json(self._session.user)))
 
+    def _me(self, req: proto.Request) -> Result:
+        assert req.id is not None and self._session.user is not None
+        return Result(proto.ok(req.id, self._venue.accounts.me_json(self._session.user)))
+
     def _sync(self, req: proto.Request) -> Result:
         assert req.id is not None and self._session.user is not None
         user = self._session.user
@@ -305,6 +310,7 @@ _ENDPOINTS: dict[str, _Handler] = {
     "contract/item": Dispatcher._contract_item,
     "contract/suggest": Dispatcher._contract_suggest,
     "account/list": Dispatcher._account_list,
+    "auth/me": Dispatcher._me,
     "user/syncrequest": Dispatcher._sync,
     "replay/checkreplaysession": Dispatcher._replay,
     "replay/initializeclock": Dispatcher._replay,

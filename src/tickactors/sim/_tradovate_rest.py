@@ -21,7 +21,7 @@ Paths are matched case-insensitively under ``/v1`` (``/v1/auth/accessTokenReques
   does. A penalty ticket armed by ``faults.p_ticket`` is answered here as
   HTTP 200 ``{"p-ticket","p-time","p-captcha"}``; the resend carries
   ``"p-ticket"`` in its JSON body.
-- ``GET|POST auth/renewaccesstoken``, ``GET account/list``,
+- ``GET|POST auth/renewaccesstoken``, ``GET auth/me``, ``GET account/list``,
   ``GET contract/find?name=``, ``GET contract/suggest?t=&l=``,
   ``GET contract/item?id=``: need ``Authorization: Bearer TOKEN``; a missing,
   unknown or revoked token gets HTTP 401 ``{"errorText":"Access is denied"}``,
@@ -224,6 +224,10 @@ def route(venue: TradovateVenue, faults: Faults, request: h11.Request, body: byt
     return handler(venue, owner, params)
 
 
+def _me(venue: TradovateVenue, user: User, params: dict[str, Any]) -> _Answer:
+    return 200, venue.accounts.me_json(user)
+
+
 def _accounts(venue: TradovateVenue, user: User, params: dict[str, Any]) -> _Answer:
     return 200, venue.accounts.accounts_json(user)
 
@@ -253,6 +257,7 @@ def _renew(venue: TradovateVenue, user: User, params: dict[str, Any]) -> _Answer
 
 _AUTHED = {
     "auth/renewaccesstoken": _renew,
+    "auth/me": _me,
     "account/list": _accounts,
     "contract/find": _find,
     "contract/item": _item,

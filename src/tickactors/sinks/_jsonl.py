@@ -1,4 +1,5 @@
-"""The JSON-lines sink: every tick, book, quote and health event into rotating files.
+"""The JSON-lines sink: every tick, book, quote, account update and health event into
+rotating files.
 
 Theory of operation
 -------------------
@@ -45,8 +46,8 @@ from typing import Any
 import trio
 
 from .._core.sink_rotation import RotationPolicy
-from .._json_lines import encode_line, event_dict, market_dict, status_dict
-from .._values import EventName, HealthEvent, MarketData
+from .._json_lines import account_dict, encode_line, event_dict, market_dict, status_dict
+from .._values import AccountUpdate, EventName, HealthEvent, MarketData
 from ._background import running
 from ._events import Emit, SinkError, SinkEvents
 from ._files import open_active, retire, write_all
@@ -106,6 +107,12 @@ class JsonlSink:
     def market(self, batch: Sequence[MarketData]) -> None:
         offset = self._offset
         lines = [encode_line(market_dict(item, offset)) for item in batch]
+        self._submit(b"".join(lines), array("L", map(len, lines)))
+
+    def account(self, batch: Sequence[AccountUpdate]) -> None:
+        """Sync snapshots and entity events (``feed.account_batches()``), a line each."""
+        offset = self._offset
+        lines = [encode_line(account_dict(item, offset)) for item in batch]
         self._submit(b"".join(lines), array("L", map(len, lines)))
 
     def event(self, event: HealthEvent) -> None:

@@ -1,6 +1,7 @@
 """The NATS JetStream sink, Trio side: hand batches over, report what became of them.
 
-:class:`NatsSink` has the runner's writer interface (``market``, ``event``, ``status``);
+:class:`NatsSink` has the runner's writer interface (``market``, ``account``, ``event``,
+``status``);
 each call hands its batch to the publisher thread (``_nats_worker``) through a bounded
 :class:`~tickactors.sinks._thread_handoff.ThreadHandoff` and returns at once. It never waits for
 NATS: when NATS is slow or away, the hand-off drops its oldest entries beyond ``buffer``,
@@ -25,7 +26,7 @@ import trio
 
 from .._core.loss_report import LossReporter
 from .._json_lines import status_dict
-from .._values import EventName, HealthEvent, MarketData
+from .._values import AccountUpdate, EventName, HealthEvent, MarketData
 from ._background import running
 from ._events import Emit, SinkError, SinkEvents
 from ._nats_encode import Entry, kind_of
@@ -64,6 +65,10 @@ class NatsSink:
 
     def market(self, batch: Sequence[MarketData]) -> None:
         """Hand ``batch`` over (kept as it is until published: do not change it after)."""
+        self._put(batch)
+
+    def account(self, batch: Sequence[AccountUpdate]) -> None:
+        """Hand sync snapshots and entity events over (``feed.account_batches()``), in order."""
         self._put(batch)
 
     def event(self, event: HealthEvent) -> None:

@@ -2,6 +2,7 @@
 
 Entries reach the publisher thread as they left the feed (a :class:`~tickactors.Tick`,
 :class:`~tickactors.BookSnapshot`, :class:`~tickactors.Quote`, a
+:class:`~tickactors.SyncSnapshot` or :class:`~tickactors.EntityEvent` of the account, a
 :class:`~tickactors.HealthEvent`, or a runner status line as a dict): encoding happens
 there, off the Trio thread. An :class:`Outgoing` is an encoded entry; one the server did
 not acknowledge goes back into the hand-off as it is, so a retry publishes the very same
@@ -16,9 +17,18 @@ from typing import Any
 
 import attrs
 
-from .._json_lines import encode, event_dict, market_dict
-from .._values import BookSnapshot, HealthEvent, MarketData, Quote, Tick
-from ._subjects import health_subject, market_subject
+from .._json_lines import account_dict, encode, event_dict, market_dict
+from .._values import (
+    AccountUpdate,
+    BookSnapshot,
+    EntityEvent,
+    HealthEvent,
+    MarketData,
+    Quote,
+    SyncSnapshot,
+    Tick,
+)
+from ._subjects import account_subject, health_subject, market_subject
 
 __all__ = ["Entry", "NatsEncoder", "Outgoing", "kind_of"]
 
@@ -33,21 +43,24 @@ class Outgoing:
     kind: str
 
 
-#: What the feed side hands over: market data, health events, runner status lines, and
-#: messages put back after a failed attempt.
-Entry = MarketData | HealthEvent | dict[str, Any] | Outgoing
+#: What the feed side hands over: market data, account updates, health events, runner
+#: status lines, and messages put back after a failed attempt.
+Entry = MarketData | AccountUpdate | HealthEvent | dict[str, Any] | Outgoing
 
 _KINDS: dict[type, str] = {
     Tick: "tick",
     BookSnapshot: "book",
     Quote: "quote",
+    SyncSnapshot: "sync",
+    EntityEvent: "props",
     HealthEvent: "status",
     dict: "status",
 }
 
 
 def kind_of(entry: Entry) -> str:
-    """``tick``, ``book``, ``quote`` or ``status``: how losses are counted."""
+    """``tick``, ``book``, ``quote``, ``sync``, ``props`` or ``status``: how losses are
+    counted."""
     if isinstance(entry, Outgoing):
         return entry.kind
     return _KINDS.get(type(entry), "other")
@@ -86,6 +99,10 @@ class NatsEncoder:
         elif isinstance(entry, dict):
             obj, kind = entry, "status"
             subject = health_subject(self._health, self._venue, str(entry.get("event", "status")))
+        elif isinstance(entry, SyncSnapshot | EntityEvent):
+            obj = account_dict(entry, self._offset)
+            kind = obj["kind"]
+            subject = account_subject(self._prefix, self._venue, entry)
         else:
             obj = market_dict(entry, self._offset)
             kind = obj["kind"]

@@ -51,7 +51,15 @@ from typing import TYPE_CHECKING, Any
 import trio
 
 from .._core.part_rotation import PartPolicy, next_boundary
-from .._values import BookSnapshot, EventName, HealthEvent, MarketData, Quote, Tick
+from .._values import (
+    AccountUpdate,
+    BookSnapshot,
+    EventName,
+    HealthEvent,
+    MarketData,
+    Quote,
+    Tick,
+)
 from ._background import running
 from ._events import Emit, SinkError, SinkEvents
 from ._spec import ParquetSpec, parse_sink
@@ -115,6 +123,11 @@ class ParquetSink:
             len(item.bids) + len(item.asks) for item in items if item.__class__ is BookSnapshot
         )
         self._submit("market", items, weight)
+
+    def account(self, batch: Sequence[AccountUpdate]) -> None:
+        """The account's snapshots and entity events (``--sync``) have no table here: they
+        are counted in ``skipped`` (a ``jsonl:`` sink beside this one keeps them)."""
+        self.skipped += len(batch)
 
     def event(self, event: HealthEvent) -> None:
         detail = dict(event.detail)

@@ -14,6 +14,9 @@ decoded by any URL decoder (Python's ``urllib.parse.unquote``). The subjects are
 
 - ``<prefix>.<venue>.<kind>.<symbol token>`` for market data, ``prefix`` ``ticks`` by
   default and ``kind`` the line's ``kind`` (``tick``, ``book``, ``quote``);
+- ``<prefix>.<venue>.sync.<user id>`` for the account's snapshots and
+  ``<prefix>.<venue>.props.<entity type token>`` for its entity events (the same prefix:
+  a stream that captures the market data captures them too);
 - ``<health prefix>.<venue>.<event>`` for health and status lines (``health.alltick.stale``).
 """
 
@@ -23,7 +26,15 @@ import functools
 import re
 from urllib.parse import quote, unquote
 
-__all__ = ["decode_symbol_token", "encode_symbol_token", "health_subject", "market_subject"]
+from .._values import AccountUpdate, SyncSnapshot
+
+__all__ = [
+    "account_subject",
+    "decode_symbol_token",
+    "encode_symbol_token",
+    "health_subject",
+    "market_subject",
+]
 
 _SAFE = "_-"  # with letters and digits, which quote() always keeps
 _TOKEN = re.compile(r"(?:[A-Za-z0-9_-]|%[0-9A-F]{2})+")
@@ -47,6 +58,15 @@ def decode_symbol_token(token: str) -> str:
 
 def market_subject(prefix: str, venue: str, kind: str, symbol: str) -> str:
     return f"{prefix}.{venue}.{kind}.{encode_symbol_token(symbol)}"
+
+
+def account_subject(prefix: str, venue: str, item: AccountUpdate) -> str:
+    """``<prefix>.<venue>.sync.<user id>`` (``unknown`` without one) or
+    ``<prefix>.<venue>.props.<entity type token>``."""
+    if isinstance(item, SyncSnapshot):
+        user = "unknown" if item.user_id is None else str(item.user_id)
+        return f"{prefix}.{venue}.sync.{user}"
+    return f"{prefix}.{venue}.props.{encode_symbol_token(item.entity_type or '_')}"
 
 
 def health_subject(prefix: str, venue: str, event: str) -> str:

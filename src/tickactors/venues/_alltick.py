@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from decimal import Decimal, InvalidOperation
 from typing import Any, Final
 from urllib.parse import urlencode, urlsplit, urlunsplit
@@ -90,6 +90,7 @@ class AllTickDialect:
     #: The reader's fast path for runs of trade pushes (``_alltick_trades``).
     take_trades = staticmethod(take_trades)
     authorize_required = False  # the token travels in the URL
+    user_sync = False  # market data only: no account on this socket
     #: The feed's defaults (``open_feed(stale_after=..., request_timeout=...)`` override
     #: them): three missed heartbeats; an answer within 5 s.
     stale_after = 30.0
@@ -176,6 +177,21 @@ class AllTickDialect:
 
     def setup_calls(self) -> list[tuple[str, str, Any]]:
         return []
+
+    def user_call(self) -> tuple[str, str, Any]:
+        raise ValueError("AllTick keeps no account on its socket")
+
+    def read_user_id(self, data: Any) -> int | None:
+        return None
+
+    def sync_call(self, user_id: int) -> tuple[str, str, Any]:
+        raise ValueError("AllTick keeps no account on its socket")
+
+    def read_sync(self, data: Any) -> dict[str, tuple[Mapping[str, Any], ...]] | None:
+        return None
+
+    def read_entity(self, data: Mapping[str, Any]) -> tuple[str, str, Mapping[str, Any]] | None:
+        return None
 
     def add_penalty_ticket(self, frame: str, ticket: str) -> str:
         raise ValueError("AllTick has no penalty tickets")

@@ -20,6 +20,11 @@ heartbeat is a request the venue answers, so the tracker gives it an id and a
 deadline; Tradovate's ``[]`` gets no answer and goes out untracked) and
 ``authorize_required`` (Tradovate wants ``encode_authorize`` sent after its
 ``o`` frame; AllTick's token travels in the URL).
+
+A third, ``user_sync``: the socket can keep the user's account in sync (Tradovate's
+trading sockets: ``user/syncrequest``, then ``props`` events). The calls it takes and
+the answers' shapes are the dialect's too (``user_call``, ``read_user_id``,
+``sync_call``, ``read_sync``, ``read_entity``), so the session stays venue-neutral.
 """
 
 from __future__ import annotations
@@ -171,6 +176,8 @@ class Dialect(Protocol):
     token_spacing: float | None
     heartbeat_tracked: bool
     authorize_required: bool
+    #: the socket keeps a user's account in sync (``open_feed(sync=True)``)
+    user_sync: bool
 
     @property
     def take_trades(self) -> TakeTrades | None:
@@ -206,6 +213,23 @@ class Dialect(Protocol):
 
     def add_penalty_ticket(self, frame: str, ticket: str) -> str:
         """``frame`` with the penalty ticket added (Tradovate: ``"p-ticket"`` in the body)."""
+
+    def user_call(self) -> tuple[str, str, Any]:
+        """(endpoint, query, body) of the request that names the token's user
+        (Tradovate ``auth/me``); ValueError where ``user_sync`` is False."""
+
+    def read_user_id(self, data: Any) -> int | None:
+        """The user id in the answer to :meth:`user_call`, or None when it holds none."""
+
+    def sync_call(self, user_id: int) -> tuple[str, str, Any]:
+        """(endpoint, query, body) of the user sync (Tradovate ``user/syncrequest``)."""
+
+    def read_sync(self, data: Any) -> dict[str, tuple[Mapping[str, Any], ...]] | None:
+        """The entity lists of a sync answer by name, or None when it is not one."""
+
+    def read_entity(self, data: Mapping[str, Any]) -> tuple[str, str, Mapping[str, Any]] | None:
+        """(entity type, event type, entity) of a ``NoticeKind.PROPS`` notice's ``data``,
+        or None when it lacks one of them."""
 
     def needs_contract_lookup(self, symbol: str) -> bool:
         """Whether ``symbol`` must be resolved before it is first subscribed.

@@ -36,9 +36,14 @@ that is not UTF-8, an unknown frame letter, JSON that does not parse, an
 answer without an integer ``i``, a price that is not a positive finite JSON
 number (Tradovate sends numbers, never strings), a negative size, an
 unreadable timestamp. A frame either decodes whole or adds nothing to the
-batch. Events the feed has no use for (entity events, md parts other than
-quotes and DOMs) are counted in ``ignored``; chart packets of no chart of ours
+batch. Events the feed has no use for (md parts other than quotes and DOMs,
+unknown events) are counted in ``ignored``; chart packets of no chart of ours
 in ``chart_ghosts`` (:meth:`TradovateDialect.statistics`).
+
+The trading sockets keep the user's account (``user_sync``; every URL but the
+market-data host): ``user_call`` (``auth/me``), ``sync_call`` (``user/syncrequest``) and
+the readers of their answers and of ``props`` events (``_tradovate_wire``) are what the
+session asks for, so that the session itself names no Tradovate endpoint.
 
 Budget: Tradovate documents no per-second rule; it enforces its limits with
 penalty tickets (``p-time`` seconds of waiting) instead. The feed keeps to 10
@@ -64,9 +69,23 @@ from .._values import BOOK, QUOTES, TRADES, BookSnapshot, Quote, StreamKind
 from ._dialect import NO_ANSWERS, Answer, MarketBatch, Notice, NoticeKind, check_timings, shown
 from ._tradovate_charts import TickCharts
 from ._tradovate_replay import Replay
-from ._tradovate_wire import MAX_ID, answer, closing, event_notice, levels, price, size, wire_id
+from ._tradovate_wire import (
+    MAX_ID,
+    answer,
+    closing,
+    entity_parts,
+    event_notice,
+    levels,
+    me_user_id,
+    price,
+    size,
+    sync_lists,
+    wire_id,
+)
 
 MD_URL: Final = "wss://md.tradovateapi.com/v1/websocket"
+#: The market-data socket's host: it keeps no account (no ``user/syncrequest``).
+MD_HOST: Final = "md.tradovateapi.com"
 DEMO_URL: Final = "wss://demo.tradovateapi.com/v1/websocket"
 LIVE_URL: Final = "wss://live.tradovateapi.com/v1/websocket"
 REPLAY_URL: Final = "wss://replay.tradovateapi.com/v1/websocket"
@@ -113,6 +132,9 @@ class TradovateDialect:
         self.replay = replay
         self.replay_clock: str | None = None
         self._url = url
+        #: Whether this socket keeps a user's account (``user/syncrequest``, ``props``):
+        #: every Tradovate socket but the market-data one (``MD_URL``).
+        self.user_sync = (parts.hostname or "").lower() != MD_HOST
         self.heartbeat_interval = heartbeat_interval
         self.reconnect_floor = reconnect_floor
         #: No symbol cap of the venue's own (``open_feed(max_symbols_per_connection=...)``).
@@ -123,7 +145,7 @@ class TradovateDialect:
         self.budget_per = 1.0
         self.budget_margin = 0.0
         check_timings(self)
-        #: Events and md parts decoded to nothing (entity events, histograms, ...).
+        #: Events and md parts decoded to nothing (``md`` histograms, unknown events, ...).
         self.ignored = 0
         #: The Tick charts of every connection, and each symbol's last trade (``TRADES``).
         self.charts = TickCharts()
@@ -276,6 +298,26 @@ class TradovateDialect:
             "initialBalance": self.replay.initial_balance,
         }
         return [("replay/initializeClock", "", body)]
+
+    def user_call(self) -> tuple[str, str, Any]:
+        """``auth/me``: its answer names the token's user (``{"userId": ...}``)."""
+        return ("auth/me", "", None)
+
+    def read_user_id(self, data: Any) -> int | None:
+        """``userId`` of an ``auth/me`` answer."""
+        return me_user_id(data)
+
+    def sync_call(self, user_id: int) -> tuple[str, str, Any]:
+        """``user/syncrequest`` for ``user_id``: the whole account, then ``props`` events."""
+        return ("user/syncrequest", "", {"users": [user_id]})
+
+    def read_sync(self, data: Any) -> dict[str, tuple[Mapping[str, Any], ...]] | None:
+        """The entity lists of a ``user/syncrequest`` answer (``_tradovate_wire.sync_lists``)."""
+        return sync_lists(data)
+
+    def read_entity(self, data: Mapping[str, Any]) -> tuple[str, str, Mapping[str, Any]] | None:
+        """``(entityType, eventType, entity)`` of a ``props`` event."""
+        return entity_parts(data)
 
     def encode_call(
         self,

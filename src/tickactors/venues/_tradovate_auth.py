@@ -7,9 +7,10 @@ start and again ahead of each expiry. The first call (or any call while no
 session is held) posts the credentials to ``{rest_url}/auth/accesstokenrequest``;
 the answer holds ``accessToken``, ``mdAccessToken`` and ``expirationTime``
 (ISO-8601, UTC). ``which`` picks the token handed out: ``"md"`` for the market
-data socket, ``"access"`` for the trading socket. The lifetime returned is
-``expirationTime - wall_clock()`` taken when the answer arrives, so the
-refresher can put the expiry on trio's clock.
+data socket, ``"access"`` for the trading sockets (``Tradovate`` refuses an ``"md"``
+source on ``DEMO_URL`` and ``LIVE_URL``, and a feed refuses to sync with one). The
+lifetime returned is ``expirationTime - wall_clock()`` taken when the answer arrives, so
+the refresher can put the expiry on trio's clock.
 
 Later calls renew the session instead: ``GET {rest_url}/auth/renewaccesstoken``
 with ``Authorization: Bearer <accessToken>``. The answer's expiry is used, and
@@ -206,6 +207,12 @@ class TradovateTokenSource:
         self._client: httpx.AsyncClient | None = None
         self._session: _Session | None = None
         self._lock = trio.Lock()
+
+    @property
+    def which(self) -> Literal["md", "access"]:
+        """The token handed out: ``"md"`` (``mdAccessToken``, the market-data socket) or
+        ``"access"`` (``accessToken``, the trading sockets)."""
+        return self._which
 
     def __repr__(self) -> str:
         return (

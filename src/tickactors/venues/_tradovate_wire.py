@@ -29,6 +29,7 @@ the wire is ``Decimal("18405.12")``.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any, Final
 
@@ -205,3 +206,39 @@ def event_notice(event: object, data: object) -> Notice | None:
     if type(event) is not str:
         raise ProtocolError("an event name is a string")
     return None
+
+
+def me_user_id(data: object) -> int | None:
+    """The ``userId`` of an ``auth/me`` answer (a positive integer), or None."""
+    if type(data) is not dict:
+        return None
+    value = data.get("userId")
+    if type(value) is not int or not 0 < value < MAX_ID:
+        return None
+    return value
+
+
+def sync_lists(data: object) -> dict[str, tuple[Mapping[str, Any], ...]] | None:
+    """The entity lists of a ``user/syncrequest`` answer by name (``users``, ``accounts``,
+    ``orders``, ...): every value that is a list of objects; None when ``data`` is no
+    object. Other values (a list holding something else, a scalar) are left out."""
+    if type(data) is not dict:
+        return None
+    lists: dict[str, tuple[Mapping[str, Any], ...]] = {}
+    for name, items in data.items():
+        if type(items) is list and all(type(item) is dict for item in items):
+            lists[name] = tuple(items)
+    return lists
+
+
+def entity_parts(data: Mapping[str, Any]) -> tuple[str, str, Mapping[str, Any]] | None:
+    """``(entityType, eventType, entity)`` of a ``props`` event's ``d``, or None when one
+    is missing or of the wrong type (a string, a string, an object)."""
+    entity_type, event_type, entity = (
+        data.get("entityType"),
+        data.get("eventType"),
+        data.get("entity"),
+    )
+    if type(entity_type) is not str or type(event_type) is not str or type(entity) is not dict:
+        return None
+    return entity_type, event_type, entity

@@ -16,6 +16,7 @@ from .._secret import Secret
 from ._alltick import MARKETS_URL, STOCK_URL, AllTickDialect
 from ._dialect import Dialect
 from ._tradovate import DEMO_URL, LIVE_URL, MD_URL, REPLAY_URL, TradovateDialect
+from ._tradovate_auth import TradovateTokenSource
 from ._tradovate_replay import Replay
 
 
@@ -113,14 +114,20 @@ class AllTick(_VenueBase[AllTickDialect]):
         super().__init__(dialect, token)
 
 
+#: The trading sockets: they take the access token (``TradovateTokenSource(which="access")``).
+_TRADING: Final = frozenset({DEMO_URL, LIVE_URL})
+
+
 class Tradovate(_VenueBase[TradovateDialect]):
     """Tradovate: ``Tradovate(url=..., token=...)``; the token goes in ``authorize``.
 
     ``url`` defaults to the market-data socket (``Tradovate.MD_URL``); ``DEMO_URL``,
-    ``LIVE_URL`` and ``REPLAY_URL`` are the others. ``token`` is a static token
-    (str or :class:`~tickactors.Secret`) or a :class:`~tickactors.TokenSource` such
-    as :class:`TradovateTokenSource`, which renews it. ``replay``: a market replay
-    (:class:`Replay`; with ``REPLAY_URL``). ``heartbeat_interval`` and
+    ``LIVE_URL`` (the trading sockets, which keep the user's account:
+    ``open_feed(sync=True)``) and ``REPLAY_URL`` are the others. ``token`` is a static
+    token (str or :class:`~tickactors.Secret`) or a :class:`~tickactors.TokenSource` such
+    as :class:`TradovateTokenSource`, which renews it; on ``DEMO_URL`` and ``LIVE_URL`` a
+    ``TradovateTokenSource(which="md")`` is a ``ValueError`` (they take the access token).
+    ``replay``: a market replay (:class:`Replay`; with ``REPLAY_URL``). ``heartbeat_interval`` and
     ``reconnect_floor``: 2.5 s and 1 s. ``repr()`` shows no secret. The feed's own
     limits and deadlines are :func:`~tickactors.open_feed`'s.
     """
@@ -139,6 +146,11 @@ class Tradovate(_VenueBase[TradovateDialect]):
         reconnect_floor: float = 1.0,
         replay: Replay | None = None,
     ) -> None:
+        if isinstance(token, TradovateTokenSource) and token.which == "md" and url in _TRADING:
+            raise ValueError(
+                "Tradovate's trading sockets authorize with the access token, not the "
+                'market-data token: TradovateTokenSource(..., which="access")'
+            )
         dialect = TradovateDialect(
             url,
             replay=replay,
