@@ -56,6 +56,8 @@ def test_options_map_to_config() -> None:
             "--random-faults",
             "20",
             "--firehose",
+            "--rate-scope",
+            "connection",
         )
     )
     assert config.tokens == frozenset({"a", "b"})
@@ -64,7 +66,9 @@ def test_options_map_to_config() -> None:
     assert config.heartbeats_count_toward_rate
     assert (config.default_depth, config.fx_depth, config.wire) == (5, "full", "varied")
     assert (config.max_connection_age, config.random_faults, config.firehose) == (60.0, 20.0, True)
+    assert config.rate_scope == "connection"
     defaults = config_from_args(_parse())
+    assert defaults.rate_scope == "api"  # the lenient reading, as the Go example needs
     assert defaults.tokens is None and defaults.enforce_rate and not defaults.firehose
     assert not defaults.heartbeats_count_toward_rate and defaults.over_cap == "ignore"
     assert (defaults.default_depth, defaults.fx_depth, defaults.wire) == (1, "top", "strict")

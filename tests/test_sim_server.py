@@ -335,7 +335,8 @@ async def test_forex_and_metals_books_have_one_level_without_volume(
 
 
 async def test_rate_rule_605_then_606_and_close(autojump_clock: trio.abc.Clock) -> None:
-    config = SimConfig(heartbeats_count_toward_rate=True)  # the strict reading
+    # the strict reading: heartbeats count, any two requests of the connection are spaced
+    config = SimConfig(heartbeats_count_toward_rate=True, rate_scope="connection")
     async with open_simulator(config=config) as sim, open_probe(sim.url) as probe:
         await probe.heartbeat()
         assert (await probe.answer())["ret"] == 200
@@ -377,7 +378,7 @@ async def test_heartbeats_do_not_count_toward_the_rate_rule_by_default(
             await probe.heartbeat()
             assert (await probe.answer())["ret"] == 200
         await trio.sleep(0.5)
-        await probe.depth("700.HK")  # 0.5 s after the subscription: still the data rule
+        await probe.trades("BTCUSDT")  # 0.5 s after the subscription: still the data rule
         assert (await probe.answer())["ret"] == 605
         await trio.sleep(0.5)
         await probe.depth("700.HK")
@@ -396,7 +397,7 @@ async def test_heartbeats_do_not_count_toward_the_rate_rule_by_default(
 async def test_heartbeats_count_toward_the_rate_rule_when_asked(
     autojump_clock: trio.abc.Clock,
 ) -> None:
-    config = SimConfig(heartbeats_count_toward_rate=True)
+    config = SimConfig(heartbeats_count_toward_rate=True, rate_scope="connection")
     async with open_simulator(config=config) as sim, open_probe(sim.url) as probe:
         await probe.heartbeat()
         assert (await probe.answer())["ret"] == 200

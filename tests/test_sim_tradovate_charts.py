@@ -133,7 +133,12 @@ async def test_tick_chart_trades_are_the_quotes_trades(autojump_clock: trio.abc.
             await probe.collect(2.0)
             chart = answer["d"]["realtimeId"]
             history, live = split(packets_after(probe, answer, chart))
-            start = next(k for k, item in enumerate(probe.items) if item is answer)
+            # the chart goes live when its history (here: none) goes out, after the delay
+            start = next(
+                k
+                for k, item in enumerate(probe.items)
+                if item.get("e") == "chart" and {"id": chart, "eoh": True} in item["d"]["charts"]
+            )
             trades = [
                 (q["entries"]["Trade"]["price"], q["entries"]["Trade"]["size"])
                 for item in probe.items[start:]
@@ -186,7 +191,7 @@ async def test_closest_timestamp_and_bad_time_ranges(autojump_clock: trio.abc.Cl
             body = tick_chart("GCG7", closestTimestamp=iso(middle.ms / 1000), asMuchAsElements=5)
             answer = await probe.call("md/getChart", body)
             chart = answer["d"]["historicalId"]
-            await probe.collect(0.2)
+            await probe.collect(0.5)  # the history comes tradovate_history_delay (0.25 s) later
             history, _ = split(packets_after(probe, answer, chart))
             assert [t[0] for t in history] == list(range(middle.id - 4, middle.id + 1))
             bad = await probe.call("md/getChart", tick_chart("GCG7", closestTimestamp="soon"))

@@ -30,6 +30,8 @@ def test_options_map_to_config() -> None:
             *("--venue", "tradovate", "--token-lifetime", "600", "--user", "u"),
             *("--password", "p", "--heartbeat-timeout", "50", "--max-connections-per-user", "3"),
             *("--replay-drop-after", "60", "--mute-on-token-expiry"),
+            *("--quote-entries", "mixed", "--histogram-updates", "changes"),
+            *("--history-delay", "0"),
         )
     )
     assert (config.token_lifetime, config.tradovate_user, config.tradovate_password) == (
@@ -40,9 +42,14 @@ def test_options_map_to_config() -> None:
     assert (config.tradovate_heartbeat_timeout, config.heartbeat_timeout) == (50.0, 30.0)
     assert (config.max_connections_per_user, config.replay_drop_after) == (3, 60.0)
     assert config.mute_on_token_expiry is True
+    assert (config.wire_variants, config.tradovate_histogram) == ("mixed", "changes")
+    assert config.tradovate_history_delay == 0.0
     default = config_from_args(_parse("--venue", "tradovate"))
     assert default.tradovate_heartbeat_timeout == 45.0 and default.token_lifetime == 5100.0
     assert default.mute_on_token_expiry is False
+    # the documented readings: nine complete quote entries, whole histograms, history later
+    assert (default.wire_variants, default.tradovate_histogram) == ("documented", "full")
+    assert default.tradovate_history_delay == 0.25
 
 
 async def test_in_process_run(

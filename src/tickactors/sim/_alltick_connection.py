@@ -9,7 +9,8 @@ handshake and token are through) runs three tasks:
   order: stalled -> discarded (a heartbeat still refreshes the heartbeat
   clock); ``drop_requests`` -> discarded; the rate rules: first the
   per-connection one (a request less than ``rate_interval`` after the
-  previous *counted* one), then the token-wide one
+  previous *counted* one of the same ``cmd_id``, or of any ``cmd_id`` with
+  ``SimConfig.rate_scope == "connection"``), then the token-wide one
   (:mod:`._alltick_tokens`); a violation of either gets 605 and changes
   nothing; rate-rejected requests move neither clock; the violation (of
   either rule) that reaches ``kick_after_violations`` gets 606 instead, then
@@ -81,7 +82,7 @@ class AllTickConnection(VenueConnection):
         self.streamed = self.subs.streamed
         self.requests: deque[tuple[float, int, Any]] = deque(maxlen=1000)
         self.last_heartbeat_at = self.opened_at
-        self.last_request_at: float | None = None
+        self.last_request_at: dict[int, float] = {}  # per API (cmd_id), or one key 0
         self.rate_violations = 0
 
     def __repr__(self) -> str:
@@ -212,11 +213,13 @@ class AllTickConnection(VenueConnection):
         config = self._hub.config
         if cmd_id == proto.HEARTBEAT and not config.heartbeats_count_toward_rate:
             return None
-        if config.enforce_rate and too_soon(self.last_request_at, now, config.rate_interval):
+        api = (-1 if cmd_id is None else cmd_id) if config.rate_scope == "api" else 0
+        last = self.last_request_at.get(api)
+        if config.enforce_rate and too_soon(last, now, config.rate_interval):
             return "rate"
         if not self._rules.request_allowed(self._token.reveal(), cmd_id, now):
             return "token_rate"
-        self.last_request_at = now
+        self.last_request_at[api] = now
         return None
 
     def _apply(self, req: proto.Request, now: float) -> tuple[int, str]:

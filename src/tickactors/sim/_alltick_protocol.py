@@ -28,9 +28,10 @@ Where ``docs/venues.md`` (AllTick) says UNSURE, the simulator picks:
 - **depth**: a 22002 entry without ``depth_level`` gets ``SimConfig.default_depth``
   levels (1, as documented); any int >= 1 is accepted and capped at
   ``MAX_DEPTH`` (50: what the simulated market has, so ``100`` means "as many as
-  there are"); 0, a negative number or a non-int gets 400. Forex and metals
-  codes (:func:`._market.is_forex`: six uppercase letters) get at most one
-  level a side, without ``volume``, unless ``SimConfig.fx_depth="full"``.
+  there are"); 0, a negative number or a non-int gets 400. Forex, metals and
+  commodity codes (:func:`._market.top_of_book_only`: six uppercase letters,
+  or ``GOLD``, ``Silver``, ``USOIL``, ...) get at most one level a side,
+  without ``volume``, unless ``SimConfig.fx_depth="full"``.
 - **data**: ``null``, missing or ``[]`` (what PHP's ``json_encode`` writes for an
   empty array, as the official PHP example's heartbeat does) reads as ``{}``;
   anything else that is not an object gets 400.

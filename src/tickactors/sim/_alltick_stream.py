@@ -17,9 +17,9 @@ Normal mode is the shared paced loop (:mod:`._streamer`): a heap of due
 ``(code, stream)`` pushes, a code leaving it once nobody listens, waiting
 while a stall holds; codes under ``silence_symbol`` are
 skipped (no trade happens for them, so ``seq`` has no gap). Depth snapshots
-use ``book_interval`` and are cut to each listener's ``depth_level``; forex and
-metals books (``_market.is_forex``) are cut to one level without volumes unless
-``SimConfig.fx_depth == "full"``.
+use ``book_interval`` and are cut to each listener's ``depth_level``; forex,
+metals and commodity books (``_market.top_of_book_only``) are cut to one level
+without volumes unless ``SimConfig.fx_depth == "full"``.
 Pushes are queued without waiting: a client that cannot keep up is dropped
 by its connection as a slow consumer.
 
@@ -41,7 +41,7 @@ from . import _alltick_protocol as proto
 from ._alltick_connection import AllTickConnection
 from ._faults import Faults
 from ._hub import Hub
-from ._market import is_forex
+from ._market import top_of_book_only
 from ._streamer import FAST, YIELD_EVERY, PacedStreamer
 
 
@@ -79,7 +79,7 @@ class AllTickStreamer(PacedStreamer[str, AllTickConnection]):
         return bool(listeners)
 
     def _push_depth(self, code: str, now: float) -> bool:
-        top_only = self._hub.config.fx_depth == "top" and is_forex(code)
+        top_only = self._hub.config.fx_depth == "top" and top_of_book_only(code)
         by_level: dict[int, list[AllTickConnection]] = defaultdict(list)
         for conn in self.connections:
             level = conn.depth_level(code, now)

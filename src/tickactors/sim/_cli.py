@@ -151,9 +151,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--fx-depth",
         choices=("top", "full"),
         default="top",
-        help="order books of forex and metals codes (six uppercase letters: EURUSD, XAUUSD): "
-        "one level without volume, as the venue documents, or as deep as asked with volumes "
-        "(default: top)",
+        help="order books of forex, metals and commodity codes (six uppercase letters: "
+        "EURUSD, XAUUSD; and GOLD, Silver, USOIL, ...): one level without volume, as the venue "
+        "documents, or as deep as asked with volumes (default: top)",
     )
     venue.add_argument(
         "--wire",
@@ -173,6 +173,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--no-rate-limit",
         action="store_true",
         help="do not enforce one request per second per connection",
+    )
+    venue.add_argument(
+        "--rate-scope",
+        choices=("api", "connection"),
+        default="api",
+        help="AllTick's one request per second: per API (cmd_id), so a 22002 and a 22004 may "
+        "share a second as the official Go example sends them, or per connection, any two "
+        "requests (default: api)",
     )
     venue.add_argument(
         "--heartbeats-count-toward-rate",
@@ -219,6 +227,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="sockets per user; one more closes the oldest (default: 50)",
     )
     tradovate.add_argument(
+        "--quote-entries",
+        choices=("documented", "mixed"),
+        default="documented",
+        help="quotes: always the nine entries of the documented data message, complete, or "
+        "entries (and their price or size) sometimes missing, as users report (default: "
+        "documented)",
+    )
+    tradovate.add_argument(
+        "--history-delay",
+        type=non_negative_float,
+        default=0.25,
+        metavar="S",
+        help="seconds between a chart's (or histogram's) answer and its history (default: 0.25)",
+    )
+    tradovate.add_argument(
+        "--histogram-updates",
+        choices=("full", "changes"),
+        default="full",
+        help="histogram events after each trade: the whole day's (refresh true), or the "
+        "changed price level alone (refresh false) (default: full)",
+    )
+    tradovate.add_argument(
         "--replay-drop-after",
         type=positive_float,
         metavar="S",
@@ -259,6 +289,10 @@ def config_from_args(args: argparse.Namespace) -> SimConfig:
         default_depth=args.default_depth,
         fx_depth=args.fx_depth,
         wire=args.wire,
+        rate_scope=args.rate_scope,
+        wire_variants=args.quote_entries,
+        tradovate_histogram=args.histogram_updates,
+        tradovate_history_delay=args.history_delay,
         **timeouts,  # type: ignore[arg-type]
         token_lifetime=args.token_lifetime,
         mute_on_token_expiry=args.mute_on_token_expiry,

@@ -26,6 +26,8 @@ WireVariants = Literal["mixed", "documented"]
 FxDepth = Literal["top", "full"]
 Wire = Literal["strict", "varied"]
 ErrorText = Literal["plain", "double", "mixed"]
+RateScope = Literal["api", "connection"]
+HistogramUpdates = Literal["full", "changes"]
 Plan = Literal["free", "basic", "premium", "professional"]
 
 
@@ -114,10 +116,12 @@ class SimConfig:
             ``depth_level``; default 1, as AllTick documents it (5 was the sim's old pick).
             A ``depth_level`` of any int >= 1 is accepted and capped at the 50 levels the
             simulated market has.
-        fx_depth: order books of forex and metals codes (six uppercase letters: ``EURUSD``,
-            ``USDJPY``, ``XAUUSD``, ``XAGUSD``): ``"top"`` (default, as AllTick documents
-            it) sends at most one level a side and its levels carry no ``volume`` key;
-            ``"full"`` treats them like any code (``depth_level`` levels with volumes).
+        fx_depth: order books of forex, metals and commodity codes (six uppercase letters:
+            ``EURUSD``, ``USDJPY``, ``XAUUSD``, ``XAGUSD``; and AllTick's commodity codes,
+            ``GOLD``, ``Silver``, ``USOIL``, ...: ``_market.COMMODITIES``): ``"top"``
+            (default, as AllTick documents it) sends at most one level a side and its
+            levels carry no ``volume`` key; ``"full"`` treats them like any code
+            (``depth_level`` levels with volumes).
         invalid_codes: codes answered with 600 "code invalid" even if well formed.
         unauthorized_codes: codes answered with 604 "code unauthorized".
         enforce_rate: the one-request-per-second rule (605, then 606 and close).
@@ -127,6 +131,14 @@ class SimConfig:
             ``True`` is the strict reading (heartbeats counted, as the dialect assumes).
             The token-wide rule never counts heartbeats.
         rate_interval: minimum seconds between two requests on one connection.
+        rate_scope: what the per-connection rule spaces: ``"api"`` (default, the
+            lenient reading of AllTick's "Latest Trade Price API: 1 request per second;
+            Order Book API: 1 request per second", which its official Go example
+            relies on when it sends 22002 and 22004 back to back): two requests of one
+            ``cmd_id`` (one API) must be ``rate_interval`` apart, requests of different
+            ``cmd_id`` need not; ``"connection"``: any two counted requests on the
+            connection (the strict reading of "the interval between requests must be
+            at least 1 second").
         kick_after_violations: the rate violation that reaches this count is answered
             with 606 and the connection is closed.
         heartbeat_timeout: seconds without an accepted 22000 before the connection is
@@ -149,8 +161,20 @@ class SimConfig:
 
     Tradovate only (``open_simulator("tradovate")``):
 
-        wire_variants: ``"mixed"`` (default) makes quote entries, and price/size
-            inside them, sometimes missing; ``"documented"`` sends them all.
+        wire_variants: ``"documented"`` (default) sends every quote with the nine
+            entries of the documented data message, complete; ``"mixed"`` makes
+            entries, and price/size inside them, sometimes missing, as users report.
+        tradovate_history_delay: seconds between an answer and the data that follows
+            it: a chart's history (the chart goes live then) and a histogram's first
+            snapshot. Default 0.25: the venue loads history from storage, and
+            Tradovate's JavaScript tutorial loses what arrives before its listener,
+            which it installs after the answer and a REST round trip. 0 sends it
+            right after the answer.
+        tradovate_histogram: what a histogram event after a trade holds (see
+            ``_tradovate_histograms``): ``"full"`` (default) the whole day's histogram
+            with ``refresh: true`` every time; ``"changes"`` the changed price level
+            alone with ``refresh: false`` (the first one after a subscription, and the
+            first of a trade date, whole).
 
         token_lifetime: seconds an access token lives on trio's clock (80-90 min per
             the sources; default 85 min).
@@ -186,6 +210,7 @@ class SimConfig:
     enforce_rate: bool = True
     heartbeats_count_toward_rate: bool = False
     rate_interval: float = attrs.field(default=1.0, validator=_positive)
+    rate_scope: RateScope = "api"
     kick_after_violations: int = 3
     heartbeat_timeout: float | None = attrs.field(
         default=30.0,
@@ -195,7 +220,9 @@ class SimConfig:
     tick_interval: float = attrs.field(default=0.1, validator=_positive)
     book_interval: float = attrs.field(default=0.5, validator=_positive)
     firehose: bool = False
-    wire_variants: WireVariants = "mixed"
+    wire_variants: WireVariants = "documented"
+    tradovate_histogram: HistogramUpdates = "full"
+    tradovate_history_delay: float = 0.25
     wire: Wire = "strict"
     random_faults: float = 0.0
     send_queue: int = 4096
@@ -245,6 +272,17 @@ class SimConfig:
             raise ValueError(
                 "SimConfig.wire_variants must be 'mixed' or 'documented', "
                 f"not {self.wire_variants!r}"
+            )
+        if self.rate_scope not in ("api", "connection"):
+            raise ValueError(
+                f"SimConfig.rate_scope must be 'api' or 'connection', not {self.rate_scope!r}"
+            )
+        if not self.tradovate_history_delay >= 0:
+            raise ValueError("SimConfig.tradovate_history_delay must be >= 0")
+        if self.tradovate_histogram not in ("full", "changes"):
+            raise ValueError(
+                "SimConfig.tradovate_histogram must be 'full' or 'changes', "
+                f"not {self.tradovate_histogram!r}"
             )
         if self.kick_after_violations < 1:
             raise ValueError("SimConfig.kick_after_violations must be >= 1")

@@ -19,6 +19,12 @@ The number of decimals and the starting price come from the shape of the code
 - ``...USDT`` / ``...USD`` / ``...BTC``: crypto, 2 decimals, fractional volumes;
 - anything else (``700.HK``, ``AAPL.US``): stocks, 2 decimals, board-lot volumes.
 
+AllTick's books for forex, precious metals and CFDs have one level and no
+volumes (``_alltick_stream``, :func:`top_of_book_only`): the six-letter
+codes above, and the commodity codes AllTick's code list shows
+(:data:`COMMODITIES`: ``GOLD``, ``Silver``, ``USOIL``, ...; its official Go
+example subscribes ``GOLD``). Their prices stay those of their shape.
+
 ``seq`` is one counter per code, shared by trades and books, strictly
 increasing and starting at ``epoch_seconds * 10**6 + 1`` like the documented
 example (``1605509068000001``). No clock is read here: callers pass the
@@ -29,6 +35,7 @@ from __future__ import annotations
 
 import random
 import re
+from typing import Final
 
 import attrs
 
@@ -43,6 +50,30 @@ def is_forex(code: str) -> bool:
     Such codes trade with no turnover and direction 0, and their books have one
     level without volumes (``SimConfig.fx_depth``)."""
     return bool(_FOREX.match(code))
+
+
+#: The commodity codes of AllTick's code list (precious metals, oil, gas, base
+#: metals), in its spelling: codes are case-sensitive there.
+COMMODITIES: Final = frozenset(
+    {
+        "GOLD",
+        "Silver",
+        "Palladium",
+        "Platinum",
+        "USOIL",
+        "UKOIL",
+        "NGAS",
+        "COPPER",
+        "Aluminum",
+        "Nickel",
+    }
+)
+
+
+def top_of_book_only(code: str) -> bool:
+    """Forex, metals and commodities: books of one level a side, without volumes
+    (``SimConfig.fx_depth="top"``)."""
+    return is_forex(code) or code in COMMODITIES
 
 
 def format_units(units: int, decimals: int) -> str:

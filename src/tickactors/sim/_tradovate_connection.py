@@ -64,6 +64,8 @@ from __future__ import annotations
 
 import math
 from collections import Counter, deque
+from collections.abc import Callable
+from typing import Any
 
 import trio
 
@@ -250,6 +252,17 @@ class TradovateConnection(VenueConnection):
                 self.last_sent_at = now
                 self._send_text([proto.HEARTBEAT])
 
+    async def _send_built_later(
+        self, delay: float, build: Callable[[], tuple[dict[str, Any], ...]]
+    ) -> None:
+        """Build events ``delay`` seconds from now and send them (``Result.later``)."""
+        await trio.sleep(delay)
+        if self._closing or self.muted_at is not None:
+            return
+        events = build()
+        if events:
+            self._send_text([proto.array_frame([event]) for event in events])
+
     async def _clock_events(self, scope: trio.CancelScope) -> None:
         with scope:
             while self.replay is not None:
@@ -318,6 +331,9 @@ class TradovateConnection(VenueConnection):
                     self._venue.flush_props()
                 return
         result = self.dispatcher.handle(req)
+        if result.later is not None and self._nursery is not None:
+            delay = self._hub.config.tradovate_history_delay
+            self._nursery.start_soon(self._send_built_later, delay, result.later)
         frames = [proto.array_frame([event]) for event in result.events]
         if result.answer is not None:
             fault = self._faults.take_answer_fault()

@@ -2,10 +2,11 @@
 
 Theory of operation
 -------------------
-The universe is fixed: every product in :data:`PRODUCTS` with the listed
-month codes (``ES`` + ``Z6`` = ``ESZ6``, ...). Contract ids are drawn once,
-without repeats, from a random stream derived from the seed, and handed out
-in name order, so one seed always gives the same ``name -> id`` map (across
+The universe is fixed: every product in :data:`PRODUCTS` and
+:data:`TUTORIAL_PRODUCTS` with the listed month codes (``ES`` + ``Z6`` =
+``ESZ6``, ...). Contract ids are drawn once, without repeats, from a random
+stream derived from the seed, and handed out in name order (the tutorial's
+after the others), so one seed always gives the same ``name -> id`` map (across
 connections, REST and WebSocket alike) and two seeds usually differ. Any
 other name is unknown: ``find`` and ``resolve`` return None and the callers
 answer 404.
@@ -49,6 +50,14 @@ PRODUCTS: Final = (
     ("ZN", ("Z6", "H7")),
     ("6E", ("Z6", "H7")),
 )
+#: Products Tradovate's JavaScript tutorial asks for (``product/find`` with
+#: ``name=ETH``; its inputs suggest BTC, ETH and MYM contracts). Their ids are
+#: drawn after everything above, so adding them changed no earlier id.
+TUTORIAL_PRODUCTS: Final = (
+    ("BTC", ("Z6", "F7", "G7")),
+    ("ETH", ("Z6", "F7", "G7")),
+    ("MYM", ("Z6", "H7")),
+)
 TICK_SIZE: Final = 0.01
 _ID_RANGE: Final = (1_000_000, 4_000_000)
 # product code -> (description, exchange, value per point in USD)
@@ -65,6 +74,9 @@ PRODUCT_INFO: Final = {
     "ZB": ("30 Year U.S. Treasury Bond", "CBOT", 1000.0),
     "ZN": ("10 Year U.S. Treasury Note", "CBOT", 1000.0),
     "6E": ("Euro FX", "CME", 125000.0),
+    "BTC": ("Bitcoin", "CME", 5.0),
+    "ETH": ("Ether", "CME", 50.0),
+    "MYM": ("Micro E-Mini Dow", "CBOT", 0.5),
 }
 EXCHANGES: Final = {"CME": 1, "CBOT": 2, "NYMEX": 3, "COMEX": 4}
 USD: Final = {"id": 1, "name": "USD", "symbol": "$"}
@@ -132,6 +144,17 @@ class Contract:
         }
 
 
+def _fresh(rng: random.Random, pool: range, n: int, taken: set[int]) -> list[int]:
+    """``n`` distinct values of ``pool`` none of which is in ``taken``."""
+    out: list[int] = []
+    for value in rng.sample(pool, n + len(taken)):
+        if value not in taken:
+            out.append(value)
+            if len(out) == n:
+                break
+    return out
+
+
 class Contracts:
     """The seeded universe; see the module docstring."""
 
@@ -139,17 +162,26 @@ class Contracts:
         names = sorted(f"{product}{month}" for product, months in PRODUCTS for month in months)
         ids = rng.sample(range(*_ID_RANGE), len(names))
         maturities = rng.sample(range(40_000, 60_000), len(names))
-        self._by_name = {
+        by_name = {
             name: Contract(cid, name, mid)
             for name, cid, mid in zip(names, ids, maturities, strict=True)
         }
-        self._by_id = {c.id: c for c in self._by_name.values()}
         product_ids = rng.sample(range(1_000, 9_000), len(PRODUCTS))
+        # the tutorial's products: drawn after, avoiding every id drawn before
+        extra = sorted(f"{p}{m}" for p, months in TUTORIAL_PRODUCTS for m in months)
+        extra_ids = _fresh(rng, range(*_ID_RANGE), len(extra), set(ids))
+        extra_maturities = _fresh(rng, range(40_000, 60_000), len(extra), set(maturities))
+        for name, cid, mid in zip(extra, extra_ids, extra_maturities, strict=True):
+            by_name[name] = Contract(cid, name, mid)
+        extra_products = _fresh(rng, range(1_000, 9_000), len(TUTORIAL_PRODUCTS), set(product_ids))
+        self._by_name = dict(sorted(by_name.items()))
+        self._by_id = {c.id: c for c in self._by_name.values()}
+        every = PRODUCTS + TUTORIAL_PRODUCTS
         self._products = {
             code: Product(pid, code, *PRODUCT_INFO[code], "".join(m[0] for m in months))
-            for (code, months), pid in zip(PRODUCTS, product_ids, strict=True)
+            for (code, months), pid in zip(every, product_ids + extra_products, strict=True)
         }
-        self._front = {code: f"{code}{months[0]}" for code, months in PRODUCTS}
+        self._front = {code: f"{code}{months[0]}" for code, months in every}
 
     def __iter__(self) -> Iterator[Contract]:
         return iter(self._by_name.values())

@@ -6,16 +6,24 @@ Prices come from :class:`._market.Market` (one seeded walk per symbol name,
 two decimals), so a contract's quote, its DOM and a chart agree. One
 :meth:`TradovateMarket.quote` takes one book snapshot: ``Bid``/``Offer`` are
 its best levels, the ``Trade`` is at the bid or the offer, and
-``TotalTradeVolume`` is that contract's running sum of trade sizes. Sizes
+``TotalTradeVolume`` is that contract's running sum of trade sizes. The other
+five entries of the documented quote come from the day's volume histogram
+(``_tradovate_histograms``): ``OpeningPrice`` the day's first trade,
+``HighPrice``/``LowPrice`` its extremes so far, ``SettlementPrice`` (the sim's
+pick: there is no previous session) the opening price, and ``OpenInterest`` a
+constant per contract. Tradovate's JavaScript tutorial renders all nine
+entries of every quote, and fails on a quote that lacks one. Sizes
 are contracts (the walk's board-lot volumes divided by 100). That trade is
 recorded in the tick ledger (``_tradovate_ticks``), whatever the quote's
 wire variant leaves out, so Tick charts and quotes show the same trades.
 
-With ``SimConfig.wire_variants == "mixed"`` (the default) a quote may lack
-entries, and an entry may lack ``price`` or ``size``, as the venue sends
-them: each entry is left out with probability 0.1, and a kept priced entry
+``SimConfig.wire_variants == "documented"`` (the default) always sends all
+nine entries, complete, as the documented data message shows them. With
+``"mixed"`` a quote may lack entries, and an entry may lack ``price`` or
+``size``, as users report the venue sending them (``docs/venues.md``,
+UNSURE): each entry is left out with probability 0.1, and a kept priced entry
 loses ``price`` or ``size`` with probability 0.05, drawn from a seed-derived
-stream. ``"documented"`` always sends all four entries, complete.
+stream.
 
 Chart bars (``md/getChart``) are a short seeded history ending at the
 current price: ``asMuchAsElements`` bars (default 10, at most 100) of
@@ -74,17 +82,28 @@ class TradovateMarket:
             sizes = (_size(bid_volume), _size(ask_volume))
             quoted = (in_ticks[1], in_ticks[2], *sizes)
             self.ticks.record(contract, self._hub.wall_time(), in_ticks[0], trade_size, quoted)
+        opening = high = low = float(trade)
+        histogram = self.ticks.histograms.get(contract.id) if self.ticks is not None else None
+        if histogram is not None and histogram.volume:
+            opening = round(histogram.base * TICK_SIZE, 2)
+            high = round((histogram.base + max(histogram.volume)) * TICK_SIZE, 2)
+            low = round((histogram.base + min(histogram.volume)) * TICK_SIZE, 2)
         entries: dict[str, dict[str, Any]] = {
             "Bid": {"price": float(bid), "size": _size(bid_volume)},
-            "Offer": {"price": float(ask), "size": _size(ask_volume)},
-            "Trade": {"price": float(trade), "size": trade_size},
             "TotalTradeVolume": {"size": self._volume[contract.id]},
+            "Offer": {"price": float(ask), "size": _size(ask_volume)},
+            "LowPrice": {"price": low},
+            "Trade": {"price": float(trade), "size": trade_size},
+            "OpenInterest": {"size": 20_000 + contract.id % 30_000},
+            "OpeningPrice": {"price": opening},
+            "HighPrice": {"price": high},
+            "SettlementPrice": {"price": opening},
         }
         if self._hub.config.wire_variants == "mixed":
             for name in list(entries):
                 if rng.random() < P_ENTRY_MISSING:
                     del entries[name]
-                elif "price" in entries[name] and rng.random() < P_FIELD_MISSING:
+                elif len(entries[name]) == 2 and rng.random() < P_FIELD_MISSING:
                     del entries[name][rng.choice(("price", "size"))]
         return {"id": contract.id, "contractId": contract.id, "entries": entries}
 

@@ -120,6 +120,20 @@ async def rest(
     headers: list[tuple[str, str]] | None = None,
 ) -> tuple[int, Any]:
     """One HTTP call to ``127.0.0.1:port``; returns (status, parsed JSON body)."""
+    status, _, parsed = await rest_response(port, method, path, body, token=token, headers=headers)
+    return status, parsed
+
+
+async def rest_response(
+    port: int,
+    method: str,
+    path: str,
+    body: Any = None,
+    *,
+    token: str | None = None,
+    headers: list[tuple[str, str]] | None = None,
+) -> tuple[int, dict[str, str], Any]:
+    """:func:`rest` with the response headers too (names lowercased)."""
     conn = h11.Connection(h11.CLIENT)
     data = b"" if body is None else orjson.dumps(body)
     head = [("Host", f"127.0.0.1:{port}"), ("Content-Length", str(len(data)))]
@@ -134,15 +148,16 @@ async def rest(
         out += conn.send(h11.Data(data=data)) if data else b""
         out += conn.send(h11.EndOfMessage())
         await stream.send_all(out)
-        status, chunks = 0, bytearray()
+        status, chunks, answer_headers = 0, bytearray(), {}
         while True:
             event = conn.next_event()
             if event is h11.NEED_DATA:
                 conn.receive_data(await stream.receive_some(65536))
             elif isinstance(event, h11.Response):
                 status = event.status_code
+                answer_headers = {k.decode().lower(): v.decode() for k, v in event.headers}
             elif isinstance(event, h11.Data):
                 chunks += event.data
             elif isinstance(event, h11.EndOfMessage | h11.ConnectionClosed):
                 break
-    return status, orjson.loads(chunks) if chunks else None
+    return status, answer_headers, orjson.loads(chunks) if chunks else None

@@ -25,7 +25,11 @@ Picks where ``docs/venues.md`` (Tradovate) is silent or says UNSURE:
 - error answers are ``{"i":ID,"s":CODE,"d":TEXT}``; ``SimConfig.error_text``
   chooses plain text, double-encoded text (``"\\"Access is denied\\""``) or a
   seeded mix;
-- answers without a payload (``authorize``, unsubscribes) carry no ``"d"``.
+- the ``authorize`` answer carries no ``"d"`` (``{"i":0,"s":200}``, as the
+  venue's own pages show it); the answers to ``md/unsubscribe...`` and
+  ``md/cancelChart``, which have no payload either, carry ``"d": {}``: the
+  JavaScript tutorial's subscription listeners read ``item.d.quotes`` (or
+  ``doms``, ``charts``, ...) of every item that arrives, answers included.
 """
 
 from __future__ import annotations

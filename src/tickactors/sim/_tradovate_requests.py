@@ -29,7 +29,17 @@ it); every other request does. Then the endpoint (case-insensitive):
 - ``md/subscribeQuote|DOM|Histogram``: body ``{"symbol": name or id}``;
   answer ``d = {"subscriptionId": contractId}`` (what Tradovate's tutorial
   clients match events against); unknown symbol -> 404 ``Unknown symbol: X``.
-  ``md/unsubscribe...``: 400 ``Not subscribed: X`` when it was not.
+  A histogram subscription to a contract that has traded is followed by its
+  whole histogram (``_tradovate_histograms``); the streamer sends the rest.
+  ``md/unsubscribe...``: ``d = {}``; 400 ``Not subscribed: X`` when it was not.
+- **Data that follows an answer** (a chart's history, a histogram's first
+  snapshot) is built and sent ``SimConfig.tradovate_history_delay`` seconds
+  after the answer (0.25 s by default), not with it: Tradovate's JavaScript
+  tutorial installs its event listener only after the answer and a REST
+  ``contract/find`` round trip, and loses whatever came before (the venue
+  loads history from storage, so it never comes at once). A chart goes live
+  (its live ticks or bars start) when its history goes out, so nothing live
+  comes before its history; a chart cancelled before then gets nothing.
 - ``md/getChart``: ``d = {"historicalId": H, "realtimeId": H}``. A
   ``"Tick"`` chart (``chartDescription.underlyingType``) then gets its
   history from the trade ledger per ``timeRange`` as tick packets, the
@@ -38,7 +48,7 @@ it); every other request does. Then the endpoint (case-insensitive):
   chart gets one ``chart`` event with seeded bars and an ``eoh`` marker; a
   ``"MinuteBar"`` chart then gets its current bar again after each trade
   (``LiveBar``), other bar charts nothing more. ``md/cancelChart`` takes
-  ``{"subscriptionId": H}`` (400 if unknown) and stops a chart's updates at once.
+  ``{"subscriptionId": H}`` (answer ``d = {}``; 400 if unknown) and stops a chart's updates at once.
 - ``contract/find`` (``name``), ``contract/item`` (``id``) -> the contract or
   404 ``Not found``; ``contract/suggest`` (``t``, ``l``) -> a list.
 - ``auth/me`` -> who the token belongs to (``{"userId", "name", ...}``).
@@ -64,6 +74,7 @@ from typing import Any, Protocol
 import attrs
 import trio
 
+from . import _tradovate_histograms as _histograms
 from . import _tradovate_protocol as proto
 from . import _tradovate_replay as _replay
 from . import _tradovate_ticks as _ticks
@@ -93,8 +104,13 @@ class Session(Protocol):
 
 @attrs.frozen(slots=True)
 class Result:
+    """The answer, events to send right after it, and ``later``: events to build
+    and send ``SimConfig.tradovate_history_delay`` seconds after it (a chart's
+    history, a histogram's first snapshot; see the module docstring)."""
+
     answer: dict[str, Any] | None
     events: tuple[dict[str, Any], ...] = ()
+    later: Callable[[], tuple[dict[str, Any], ...]] | None = None
 
 
 _Handler = Callable[["Dispatcher", proto.Request], Result]
@@ -168,8 +184,21 @@ class Dispatcher:
         contract = self._venue.contracts.resolve(symbol)
         if contract is None:
             return self._error(req, 404, f"Unknown symbol: {symbol}")
-        self._session.subs.add(kind, contract)
-        return Result(proto.ok(req.id, {"subscriptionId": contract.id}))
+        subs = self._session.subs
+        subs.add(kind, contract)
+        answer = proto.ok(req.id, {"subscriptionId": contract.id})
+        if kind != "histogram":
+            return Result(answer)
+        subs.histograms_pending.add(contract.id)  # per-trade histograms wait for the snapshot
+
+        def snapshot() -> tuple[dict[str, Any], ...]:
+            if contract.id not in subs.histograms_pending:  # unsubscribed meanwhile
+                return ()
+            subs.histograms_pending.discard(contract.id)
+            histogram = self._venue.ticks.histograms.get(contract.id)
+            return () if histogram is None else (_histograms.event(histogram.to_json()),)
+
+        return Result(answer, later=snapshot)
 
     def _unsubscribe(self, req: proto.Request, kind: Kind) -> Result:
         assert req.id is not None
@@ -179,7 +208,7 @@ class Dispatcher:
             return self._error(req, 404, f"Unknown symbol: {symbol}")
         if not self._session.subs.remove(kind, contract, trio.current_time()):
             return self._error(req, 400, f"Not subscribed: {symbol}")
-        return Result(proto.ok(req.id))
+        return Result(proto.ok(req.id, {}))
 
     def _get_chart(self, req: proto.Request) -> Result:
         assert req.id is not None
@@ -191,16 +220,32 @@ class Dispatcher:
         time_range = req.params.get("timeRange")
         kind = description.get("underlyingType") if isinstance(description, dict) else None
         if kind == "Tick":
-            history = self._venue.ticks.select(contract.id, time_range)
-            if isinstance(history, str):
-                return self._error(req, 400, history)
-            chart_id = self._venue.new_chart_id()
-            self._session.subs.add_tick_chart(chart_id, contract)
-            answer = proto.ok(req.id, {"historicalId": chart_id, "realtimeId": chart_id})
-            return Result(answer, _ticks.history_events(chart_id, history))
+            checked = self._venue.ticks.select(contract.id, time_range)
+            if isinstance(checked, str):
+                return self._error(req, 400, checked)
+        chart_id = self._venue.new_chart_id()
+        subs = self._session.subs
+        subs.charts[chart_id] = contract.name  # open (cancellable); live once its history is out
+        answer = proto.ok(req.id, {"historicalId": chart_id, "realtimeId": chart_id})
+
+        def history() -> tuple[dict[str, Any], ...]:
+            if chart_id not in subs.charts:  # cancelled before its history went out
+                return ()
+            if kind == "Tick":
+                ticks = self._venue.ticks.select(contract.id, time_range)
+                assert not isinstance(ticks, str)  # checked when the request came
+                subs.add_tick_chart(chart_id, contract)
+                return _ticks.history_events(chart_id, ticks)
+            return self._bar_history(chart_id, contract, kind, description, time_range)
+
+        return Result(answer, later=history)
+
+    def _bar_history(
+        self, chart_id: int, contract: Any, kind: object, description: object, time_range: object
+    ) -> tuple[dict[str, Any], ...]:
+        """A bar chart's seeded history; a ``MinuteBar`` chart goes live (``LiveBar``)."""
         size = description.get("elementSize") if isinstance(description, dict) else None
         count = time_range.get("asMuchAsElements") if isinstance(time_range, dict) else None
-        chart_id = self._venue.new_chart_id()
         now_wall = self._market_wall()
         bars, trade_date = self._market.bars(contract, count, size, now_wall)
         if kind == "MinuteBar":
@@ -209,10 +254,7 @@ class Dispatcher:
             bucket = int(now_wall // (step / 1000)) * step
             live = _ticks.LiveBar(contract.id, step, bucket, last)
             self._session.subs.add_bar_chart(chart_id, contract, live)
-        else:
-            self._session.subs.charts[chart_id] = contract.name
-        answer = proto.ok(req.id, {"historicalId": chart_id, "realtimeId": chart_id})
-        return Result(answer, (proto.chart_event(chart_id, bars, trade_date),))
+        return (proto.chart_event(chart_id, bars, trade_date),)
 
     def _market_wall(self) -> float:
         clock = self._session.replay
@@ -224,7 +266,7 @@ class Dispatcher:
         chart_id = req.params.get("subscriptionId")
         if not isinstance(chart_id, int) or not self._session.subs.cancel_chart(chart_id):
             return self._error(req, 400, f"Unknown chart subscription: {chart_id}")
-        return Result(proto.ok(req.id))
+        return Result(proto.ok(req.id, {}))
 
     def _contract_find(self, req: proto.Request) -> Result:
         assert req.id is not None

@@ -36,6 +36,16 @@ Paths are matched case-insensitively under ``/v1`` (``/v1/auth/accessTokenReques
   synced sockets after the answer.
 - anything else: 404; a bad JSON body: 400.
 
+Browsers (CORS): Tradovate's JavaScript tutorial calls this API with
+``fetch`` from a page of another origin, with ``Content-Type:
+application/json`` and ``Authorization`` headers, so the browser first sends
+a preflight ``OPTIONS``. Any ``OPTIONS`` is answered 204 with
+``Access-Control-Allow-Origin: *``, ``Access-Control-Allow-Methods`` and
+``Access-Control-Allow-Headers`` (the requested headers, echoed), and every
+answer carries ``Access-Control-Allow-Origin: *`` (the sim's pick: the
+venue's exact CORS headers are not documented, and this is the most lenient
+that lets the tutorial run; no cookies are involved).
+
 Faults: ``rate_limit_429`` answers the next calls with HTTP 429; during a
 stall answers wait for its end; ``p_ticket`` applies to POSTs with a JSON
 object body only (a GET has no body to carry the ticket back). The other
@@ -125,14 +135,23 @@ async def serve_rest(
                     break
                 else:
                     return None
-            status, payload = route(venue, faults, request, bytes(body))
-            venue.flush_props()
-            if faults.stalled():
-                await faults.wait_unstalled()
-            data = orjson.dumps(payload)
-            headers = [("Content-Type", "application/json"), ("Content-Length", str(len(data)))]
-            out = conn.send(h11.Response(status_code=status, headers=headers))
-            out += conn.send(h11.Data(data=data)) + conn.send(h11.EndOfMessage())
+            if bytes(request.method).upper() == b"OPTIONS":
+                venue.hub.stats.rest_calls[f"OPTIONS {_path(request)}"] += 1
+                out = conn.send(h11.Response(status_code=204, headers=preflight(request)))
+                out += conn.send(h11.EndOfMessage())
+            else:
+                status, payload = route(venue, faults, request, bytes(body))
+                venue.flush_props()
+                if faults.stalled():
+                    await faults.wait_unstalled()
+                data = orjson.dumps(payload)
+                headers = [
+                    ("Content-Type", "application/json"),
+                    ("Content-Length", str(len(data))),
+                    ("Access-Control-Allow-Origin", "*"),
+                ]
+                out = conn.send(h11.Response(status_code=status, headers=headers))
+                out += conn.send(h11.Data(data=data)) + conn.send(h11.EndOfMessage())
             await stream.send_all(out)
             if conn.our_state is not h11.DONE or conn.their_state is not h11.DONE:
                 return None
@@ -155,6 +174,21 @@ def _header(request: h11.Request, name: bytes) -> str:
     return ""
 
 
+def preflight(request: h11.Request) -> list[tuple[str, str]]:
+    """The headers of the answer to a CORS preflight ``OPTIONS`` (see the module docstring)."""
+    asked = _header(request, b"access-control-request-headers").strip()
+    return [
+        ("Access-Control-Allow-Origin", "*"),
+        ("Access-Control-Allow-Methods", "GET, POST, OPTIONS"),
+        ("Access-Control-Allow-Headers", asked or "Authorization, Content-Type, Accept"),
+        ("Access-Control-Max-Age", "600"),
+    ]
+
+
+def _path(request: h11.Request) -> str:
+    return urlsplit(bytes(request.target).decode("latin-1")).path.lower().rstrip("/")
+
+
 def _bearer(venue: TradovateVenue, request: h11.Request) -> User | _Answer:
     scheme, _, token = _header(request, b"authorization").strip().partition(" ")
     owner = venue.accounts.check(token.strip() if scheme.lower() == "bearer" else "")
@@ -167,7 +201,7 @@ def route(venue: TradovateVenue, faults: Faults, request: h11.Request, body: byt
     """Status and JSON payload for one REST call."""
     method = bytes(request.method).decode("ascii", "replace").upper()
     parts = urlsplit(bytes(request.target).decode("latin-1"))
-    path = parts.path.lower().rstrip("/")
+    path = _path(request)
     venue.hub.stats.rest_calls[f"{method} {path}"] += 1
     if faults.take_429():
         return 429, {"errorText": proto.TOO_MANY}

@@ -22,7 +22,10 @@ subscribers or not: each quote is one trade, recorded in the tick ledger
 (``_tradovate_ticks``); every Tick chart of the contract gets it as one
 ``chart`` packet on its realtime id, and every MinuteBar chart its current
 bar updated by it (:class:`._tradovate_ticks.LiveBar`), before that quote
-goes to the quote listeners.
+goes to the quote listeners. A contract with a histogram subscription is on
+the quote schedule as well: after each of its trades every connection
+subscribed to its histogram gets one ``md`` histogram event
+(``_tradovate_histograms``, ``SimConfig.tradovate_histogram``), first.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from ._hub import Hub
 from ._streamer import FAST, PacedStreamer
 from ._tradovate_connection import TradovateConnection
 from ._tradovate_contracts import Contracts
+from ._tradovate_histograms import event as histogram_event
 from ._tradovate_market import TradovateMarket
 from ._tradovate_ticks import LiveBar, bar_event, live_event
 
@@ -63,17 +67,26 @@ class TradovateStreamer(PacedStreamer[int, TradovateConnection]):
             return False
         charting: list[tuple[TradovateConnection, list[int]]] = []
         barring: list[tuple[TradovateConnection, list[tuple[int, LiveBar]]]] = []
+        histing: list[TradovateConnection] = []
         if stream == FAST:
             listeners = [c for c in self.connections if c.wants_quote(cid, now)]
             charting = [(c, ids) for c in self.connections if (ids := c.subs.tick_charts_of(cid))]
             barring = [(c, bars) for c in self.connections if (bars := c.subs.bar_charts_of(cid))]
+            histing = [c for c in self.connections if cid in c.subs.histograms]
         else:
             listeners = [c for c in self.connections if c.wants_dom(cid, now)]
-        wanted = bool(listeners or charting or barring)
+        wanted = bool(listeners or charting or barring or histing)
+        histing = [c for c in histing if cid not in c.subs.histograms_pending]
         if not wanted or self._faults.silenced(contract.name, now):
             return wanted
         body = self._market.quote(contract) if stream == FAST else self._market.dom(contract)
         ledger = self._market.ticks
+        if histing and ledger is not None:
+            update = ledger.histograms.update(cid, self._hub.config.tradovate_histogram)
+            if update is not None:
+                frame = proto.array_frame([histogram_event(update)])
+                for conn in histing:
+                    conn.deliver(frame, contract.name)
         tick = ledger.last(cid) if (charting or barring) and ledger is not None else None
         if tick is not None:
             for conn, chart_ids in charting:

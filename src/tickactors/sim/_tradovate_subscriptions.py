@@ -10,6 +10,9 @@ that is not subscribed is refused by the caller with 400. Maps are keyed by
 contract id (quotes and DOMs name the contract by id on the wire) and keep
 the symbol name for ``silence_symbol`` and ``subscribed()``.
 
+A histogram subscription (like a live chart) keeps its contract trading:
+:meth:`MdSubscriptions.streamed` puts it on the quote schedule.
+
 Removed quote/DOM subscriptions may ghost: while ``faults.ghost(...)`` is
 armed, :meth:`Faults.ghost_until` says how long a removed contract keeps
 streaming (matched by its name); ghosts expire lazily when the streamer asks.
@@ -33,7 +36,8 @@ class MdSubscriptions:
     """Market-data subscriptions of one connection, ghosts included.
 
     Public attributes: ``quotes``, ``doms``, ``histograms`` (contract id ->
-    name, in subscription order), ``charts`` (chart id -> name, every chart),
+    name, in subscription order), ``histograms_pending`` (histograms whose first
+    snapshot is not out yet: the streamer skips them), ``charts`` (chart id -> name, every chart),
     ``tick_charts`` (chart id -> contract id, the live Tick charts),
     ``bar_charts`` (chart id -> :class:`LiveBar`, the live MinuteBar charts) and
     ``quote_ghosts`` / ``dom_ghosts`` (contract id -> until).
@@ -44,6 +48,7 @@ class MdSubscriptions:
         self.quotes: dict[int, str] = {}
         self.doms: dict[int, str] = {}
         self.histograms: dict[int, str] = {}
+        self.histograms_pending: set[int] = set()  # subscribed, first snapshot not sent yet
         self.charts: dict[int, str] = {}
         self.tick_charts: dict[int, int] = {}
         self.bar_charts: dict[int, LiveBar] = {}
@@ -74,6 +79,8 @@ class MdSubscriptions:
     def remove(self, kind: Kind, contract: Contract, now: float) -> bool:
         """Drop one subscription; False if it was not there."""
         live, ghosts = self._maps(kind)
+        if kind == "histogram":
+            self.histograms_pending.discard(contract.id)
         if live.pop(contract.id, None) is None:
             return False
         if ghosts is not None:
@@ -131,10 +138,10 @@ class MdSubscriptions:
         return [(chart, b) for chart, b in self.bar_charts.items() if b.contract_id == cid]
 
     def streamed(self, now: float) -> tuple[set[int], set[int]]:
-        """(quote ids, DOM ids) this connection streams now, ghosts and Tick charts
-        included (a Tick chart's contract trades on the quote schedule)."""
+        """(quote ids, DOM ids) this connection streams now, ghosts, live charts and
+        histograms included (their contracts trade on the quote schedule)."""
         quotes = set(self.quotes) | {c for c, u in self.quote_ghosts.items() if now < u}
-        quotes |= set(self.tick_charts.values())
+        quotes |= set(self.tick_charts.values()) | set(self.histograms)
         quotes |= {b.contract_id for b in self.bar_charts.values()}
         doms = set(self.doms) | {c for c, u in self.dom_ghosts.items() if now < u}
         return quotes, doms

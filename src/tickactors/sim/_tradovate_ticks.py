@@ -13,6 +13,8 @@ contract trades only while someone streams it (a quote subscription, a
 ghost of one, or a Tick chart); ``stats.tradovate_ticks[name]`` is the
 :class:`._stats.SeqRun` of every tick ever recorded, the source of truth a
 test counts a chart against, and :meth:`TickLedger.history` what is still kept.
+Each trade also goes into the contract's volume histogram
+(:attr:`TickLedger.histograms`, ``_tradovate_histograms``).
 
 :meth:`TickLedger.select` is a chart's history for ``timeRange``:
 ``asFarAsTimestamp`` keeps ticks at or after it (inclusive, to the
@@ -40,6 +42,7 @@ import attrs
 
 from ._stats import SimStats, _add_seq
 from ._tradovate_contracts import TICK_SIZE, Contract
+from ._tradovate_histograms import Histograms
 
 LEDGER_SIZE: Final = 10_000
 DEFAULT_ELEMENTS: Final = 10
@@ -67,6 +70,7 @@ class TickLedger:
         self._stats, self._size = stats, size
         self._ticks: dict[int, deque[Tick]] = {}
         self._next: dict[int, int] = {}
+        self.histograms = Histograms()
 
     def record(
         self,
@@ -85,6 +89,7 @@ class TickLedger:
         if ticks is None:
             ticks = self._ticks[contract.id] = deque(maxlen=self._size)
         ticks.append(tick)
+        self.histograms.add(contract.id, tick.ms, price, size)
         _add_seq(self._stats.tradovate_ticks, contract.name, tick_id)
         return tick
 
