@@ -48,8 +48,8 @@ import trio
 from .._core.sink_rotation import RotationPolicy
 from .._json_lines import account_dict, encode_line, event_dict, market_dict, status_dict
 from .._values import AccountUpdate, EventName, HealthEvent, MarketData
-from ._background import running
-from ._events import Emit, SinkError, SinkEvents
+from ._background import file_sink_life
+from ._events import Emit, SinkEvents
 from ._files import open_active, retire, write_all
 from ._spec import JsonlSpec, parse_sink
 from ._writer_thread import WriterThread
@@ -383,17 +383,5 @@ async def open_jsonl_sink(
     if clock_offset is None:
         clock_offset = time.time() - trio.current_time()
     sink = JsonlSink(spec, clock_offset=clock_offset, emit=emit, buffer=buffer)
-    try:
-        await sink.open()
-    except OSError as exc:
-        raise SinkError(f"{spec.display}: cannot open it: {exc.strerror or exc}") from exc
-    try:
-        async with running(sink.rotate_on_time, stop=_nothing):
-            yield sink
-    finally:
-        with trio.CancelScope(shield=True):  # bounded by CLOSE_TIMEOUT
-            await sink.close()
-
-
-def _nothing() -> None:
-    pass
+    async with file_sink_life(sink, spec.display):  # its close: bounded by CLOSE_TIMEOUT
+        yield sink

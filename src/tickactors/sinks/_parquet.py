@@ -60,7 +60,7 @@ from .._values import (
     Quote,
     Tick,
 )
-from ._background import running
+from ._background import file_sink_life
 from ._events import Emit, SinkError, SinkEvents
 from ._spec import ParquetSpec, parse_sink
 from ._writer_thread import WriterThread
@@ -417,17 +417,5 @@ async def open_parquet_sink(
     if clock_offset is None:
         clock_offset = time.time() - trio.current_time()
     sink = ParquetSink(spec, clock_offset=clock_offset, emit=emit, buffer=buffer)
-    try:
-        await sink.open()
-    except OSError as exc:
-        raise SinkError(f"{spec.display}: cannot open it: {exc.strerror or exc}") from exc
-    try:
-        async with running(sink.rotate_on_time, stop=_nothing):
-            yield sink
-    finally:
-        with trio.CancelScope(shield=True):  # bounded by CLOSE_TIMEOUT
-            await sink.close()
-
-
-def _nothing() -> None:
-    pass
+    async with file_sink_life(sink, spec.display):  # its close: bounded by CLOSE_TIMEOUT
+        yield sink
