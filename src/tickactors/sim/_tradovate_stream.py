@@ -74,6 +74,10 @@ class TradovateStreamer(PacedStreamer[int, TradovateConnection]):
             return wanted
         body = self._market.quote(contract) if stream == FAST else self._market.dom(contract)
         ledger = self._market.ticks
+        if stream == FAST and ledger is not None and self._hub.config.record_trade_times:
+            traded = ledger.last(cid)
+            if traded is not None:
+                self._hub.stats.trade_timed(contract.name, traded.id, now)
         tick = ledger.last(cid) if (charting or barring) and ledger is not None else None
         if tick is not None:
             for conn, chart_ids in charting:
