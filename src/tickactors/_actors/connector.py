@@ -28,6 +28,7 @@ import trio
 
 from .._core.backoff import Backoff
 from .._core.budget import OutboundBudget
+from .._core.lag import LagMonitor
 from .._core.spacing import SpacingGate
 from .._errors import CertificateError, ConnectError
 from .._net.transport import Transport, TransportClosed, TransportFactory
@@ -89,6 +90,7 @@ class Connector:
         tokens: TokenRefresher,
         health: HealthBus,
         gate: SpacingGate | None = None,
+        lag_after: float | None = None,
     ) -> None:
         self.dialect = dialect
         self._factory = transport_factory
@@ -103,6 +105,7 @@ class Connector:
         self._tokens = tokens
         self._health = health
         self.gate = gate
+        self._lag_after = lag_after
         self.counters = SessionCounters()
         self.connects = 0
         self.disconnects = 0
@@ -205,6 +208,7 @@ class Connector:
             token=self._tokens.current(),
             request_timeout=self._request_timeout,
             gate=self.gate,
+            lag=None if self._lag_after is None else LagMonitor(lag_after=self._lag_after),
         )
         return Link(number, shift, session, budget)
 
