@@ -14,8 +14,8 @@ namespace each (``unshare --net``; root), the simulator and a feed on its ``lo``
   feed delivered against the simulator's ledger, TCP retransmissions (``ss -ti`` of both
   ends, the namespace's ``/proc/net/snmp``), heartbeats the venue received.
 - ``bandwidth``: the link capped at ``--cap`` of what the stream needs for ``--cut``
-  seconds: when ``lagging`` came, how far behind the feed fell, how soon it caught up, and
-  what the lane policy dropped.
+  seconds, with ``--queue`` seconds of queue before it drops: when ``lagging`` came, how
+  far behind the feed fell, how soon it caught up, and what the lane policy dropped.
 - ``blackholes``: cut during a make-before-break rotation (both venues) and during a
   Tradovate order: detection against ``stale_after``, the order's outcome.
 
@@ -166,6 +166,7 @@ def bandwidth_table(results: dict[str, Any]) -> list[str]:
         "stream needs / capped to",
         lambda r: (
             f"{r['needed_bps'] / 1000:.0f} / {r['capped_bps'] / 1000:.0f} kbit/s for {r['cut']:g} s"
+            f", {r['queue_s']:g} s queue"
         ),
     )
     row(
@@ -264,6 +265,9 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=600.0, help="steady: impaired seconds")
     parser.add_argument("--cut", type=float, default=30.0, help="bandwidth: capped seconds")
     parser.add_argument("--cap", type=float, default=0.3, help="bandwidth: cap / needed rate")
+    parser.add_argument(
+        "--queue", type=float, default=30.0, help="bandwidth: seconds the capped link queues"
+    )
     for name, default in (
         ("loss", 0.02),
         ("delay", 0.080),
@@ -288,7 +292,15 @@ def main() -> None:
             extra += [f"--{name}", str(getattr(args, name))]
         results["steady"] = run("steady", VENUES, extra, args.duration + 300)
     if "bandwidth" in phases:
-        extra = [*common, "--cut", str(args.cut), "--cap", str(args.cap)]
+        extra = [
+            *common,
+            "--cut",
+            str(args.cut),
+            "--cap",
+            str(args.cap),
+            "--queue",
+            str(args.queue),
+        ]
         results["bandwidth"] = run("bandwidth", VENUES, extra, args.cut + 300)
     if "blackholes" in phases:
         results["rotation"] = run("rotation", VENUES, common, 300)

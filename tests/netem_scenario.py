@@ -77,6 +77,11 @@ BAD_NETWORK = Impairment(loss=0.02, delay=0.080, jitter=0.040, reorder=0.01)
 TICK_INTERVAL = 0.05  # a trade per symbol every 25-75 ms: 80 a second on AllTick, 60 Tradovate
 CLEAN = 5.0  # seconds of clean network before the impairment: the latency floor
 BLACKHOLE_STALE_AFTER = 3.0
+#: The capped link's queue, in seconds of traffic at the cap (tbf's ``latency``): deep, as
+#: on most access links, so the cap delays rather than drops. A shallow one (2 s) drops the
+#: tail, TCP's retransmission timer backs off, and the recovery after the lift waits for it
+#: (17 s once); that is TCP's business, not the feed's, and too random for a test.
+QUEUE = 30.0
 MTU = 1500
 VERBOSE = False
 PHASES = ("steady", "bandwidth", "rotation", "order")
@@ -503,9 +508,9 @@ async def bandwidth(name: str, args: argparse.Namespace, link: Link) -> dict[str
         needed = (lo_tx_bytes() - sent_before) * 8 / (trio.current_time() - measured_from)
         rate = int(needed * args.cap)
         cut_at = trio.current_time()
-        netem_link.cap_rate(rate)
+        netem_link.cap_rate(rate, latency=args.queue)
         await trio.sleep(args.cut)
-        tbf = netem_link.restore_rate()
+        tbf = netem_link.restore_rate(latency=args.queue)
         restored_at = trio.current_time()
         caught = await rec.until(lambda: rec.event("caught_up", restored_at), 60)
         upto = await settle(ledger, rec, timeout=60)
@@ -517,6 +522,7 @@ async def bandwidth(name: str, args: argparse.Namespace, link: Link) -> dict[str
             "phase": "bandwidth",
             "needed_bps": int(needed),
             "capped_bps": rate,
+            "queue_s": args.queue,
             "cut": args.cut,
             "tbf": tbf,
             "lagging": [{"at": round(e.time - cut_at, 3), **e.detail} for e in lagging],
@@ -739,6 +745,12 @@ if __name__ == "__main__":
     parser.add_argument("--duration", type=float, default=90.0, help="steady: impaired seconds")
     parser.add_argument("--cut", type=float, default=30.0, help="bandwidth: capped seconds")
     parser.add_argument("--cap", type=float, default=0.3, help="bandwidth: cap / needed rate")
+    parser.add_argument(
+        "--queue",
+        type=float,
+        default=QUEUE,
+        help="bandwidth: seconds of traffic the capped link queues before it drops",
+    )
     for name in ("loss", "delay", "jitter", "reorder", "duplicate"):
         parser.add_argument(
             f"--{name}",

@@ -14,11 +14,12 @@ Real time, so the bounds carry margins, each stated where it is asserted:
   reconnect, no heartbeat the venue missed, every trade of the simulator's ledger
   delivered once and in order. That the network really was bad is asserted too: TCP
   retransmitted, and ticks took 60 ms or more at the median (1 ms or less before).
-* ``bandwidth``: the link capped at 30 % of what the stream needs for 30 s, then lifted:
-  one ``lagging`` while capped, ``caught_up`` within seconds of the lift, nothing out of
-  order, and what the ledger has and the feed did not deliver is exactly what the lane
-  policy dropped and ``gap`` events counted (AllTick trades block: nothing; Tradovate
-  quotes conflate: some).
+* ``bandwidth``: the link capped at 30 % of what the stream needs for 30 s, then lifted
+  (it queues 30 s of traffic: it delays rather than drops, so TCP never backs off its
+  retransmission timer and the lift takes effect at once): one ``lagging`` while capped,
+  ``caught_up`` within 5 s of the lift, nothing out of order, and what the ledger has and
+  the feed did not deliver is exactly what the lane policy dropped and ``gap`` events
+  counted (AllTick trades block: nothing; Tradovate quotes conflate: some).
 * ``rotation`` and ``order``: a blackhole cut during a make-before-break rotation (both
   venues) and during a Tradovate ``order/placeorder``. Detection within ``stale_after``
   plus 10 ms of the moment the path was cut, on both connections; the order fails with
