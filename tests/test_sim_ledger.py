@@ -8,6 +8,7 @@ import trio
 
 from tickactors.sim import SeqRun, SimConfig, open_simulator
 from tickactors.sim._probe import Probe, open_probe
+from tickactors.sim._tradovate_probe import open_tradovate_probe
 
 CODES = ("BTCUSDT", "ETHUSDT", "700.HK")
 
@@ -160,3 +161,51 @@ async def test_firehose_counts_what_it_generates() -> None:
         assert written.first == generated.first
         assert len(seqs) <= written.count <= generated.count
         assert written.last == written.first + written.count - 1
+
+
+async def test_trade_times_say_when_each_trade_was_generated(
+    autojump_clock: trio.abc.Clock,
+) -> None:
+    """``record_trade_times``: one trio time per generated trade, by ``seq``, in order; a
+    trade's ``tick_time`` (seconds, the documented shape) is the floor of that moment."""
+    config = SimConfig(record_trade_times=True, heartbeat_timeout=None, epoch=1_000_000.0)
+    async with open_simulator(config=config) as sim, open_probe(sim.url) as probe:
+        await probe.trades("BTCUSDT", "EURUSD")
+        assert (await probe.answer())["ret"] == 200
+        await trio.sleep(3.0)
+        await drain(probe)
+        now = trio.current_time()
+    for code in ("BTCUSDT", "EURUSD"):
+        times = sim.stats.trade_times[code]
+        generated = sim.stats.trades_generated[code]
+        assert sorted(times) == list(range(generated.first, generated.last + 1))
+        stamps = [times[seq] for seq in sorted(times)]
+        assert stamps == sorted(stamps) and stamps[0] > 0 and stamps[-1] <= now
+        pushed = [p["data"] for p in probe.pushes if p.get("cmd_id") == 22998]
+        for data in pushed:
+            if data["code"] == code:
+                assert data["tick_time"] == int(1_000_000.0 + times[int(data["seq"])])
+    async with open_simulator(config=SimConfig(heartbeat_timeout=None)) as sim:
+        async with open_probe(sim.url) as probe:
+            await probe.trades("BTCUSDT")
+            await trio.sleep(1.0)
+        assert sim.stats.trades_generated and sim.stats.trade_times == {}  # off by default
+
+
+async def test_tradovate_trade_times_follow_the_tick_ledger(
+    autojump_clock: trio.abc.Clock,
+) -> None:
+    config = SimConfig(record_trade_times=True, epoch=1_000_000.0)
+    async with open_simulator("tradovate", config=config) as sim:
+        async with open_tradovate_probe(sim.url) as probe:
+            token = sim.tradovate.accounts.issue("trader").access
+            assert (await probe.authorize(token))["s"] == 200
+            answer = await probe.call("md/subscribeQuote", {"symbol": "ESZ6"})
+            assert answer["s"] == 200
+            await probe.collect(3.0)
+        es = sim.tradovate.contracts.find("ESZ6")
+        ledger = sim.tradovate.ticks.history(es.id)
+    times = sim.stats.trade_times["ESZ6"]
+    assert len(ledger) > 10 and sorted(times) == [tick.id for tick in ledger]
+    for tick in ledger:  # the ledger's wall time in ms is the same moment
+        assert tick.ms == round((1_000_000.0 + times[tick.id]) * 1000)

@@ -564,12 +564,15 @@ async def test_polite_close_gives_up_after_close_timeout_and_never_raises(autoju
         await peers[0].done.wait()
 
 
-async def test_impolite_close_sends_nothing_and_drops_the_stream(autojump_clock):
-    seen: list[Event | None] = []
+async def test_impolite_close_sends_nothing_and_resets_the_stream(autojump_clock):
+    seen: list[Event | str | None] = []
 
     async def watch(peer: Peer) -> None:
         await peer.handshake()
-        seen.append(await peer.next_event())
+        try:
+            seen.append(await peer.next_event())
+        except trio.BrokenResourceError:
+            seen.append("reset")
 
     async with server(watch) as (url, peers):
         t = await connect(url)
@@ -577,7 +580,58 @@ async def test_impolite_close_sends_nothing_and_drops_the_stream(autojump_clock)
         await t.aclose(polite=False)
         assert trio.current_time() == start
         await peers[0].done.wait()
-    assert seen == [None]  # end of stream, no close frame
+    assert seen == ["reset"]  # no close frame, not even a FIN: a reset
+
+
+async def test_an_impolite_close_discards_what_the_kernel_still_held_to_send(autojump_clock):
+    """A stale connection's socket is reset, not closed: what the feed wrote and gave up on
+    (an order it failed with ConnectionLostError) must not reach the venue later."""
+    received = 0
+    outcome: list[str] = []
+    reading = trio.Event()
+
+    async def slow(peer: Peer) -> None:
+        nonlocal received
+        await peer.handshake()
+        await reading.wait()  # deaf while the client writes and gives up
+        try:
+            while data := await peer.stream.receive_some(65536):
+                received += len(data)
+            outcome.append("eof")
+        except trio.BrokenResourceError:
+            outcome.append("reset")
+
+    async with server(slow) as (url, peers):
+        t = await connect(url)
+        sent = 0
+        with pytest.raises(trio.TooSlowError):
+            for _ in range(100_000):
+                await t.send("x" * 10_000)  # until the kernel's buffers are full
+                sent += 10_000
+        await t.aclose(polite=False)
+        reading.set()
+        await peers[0].done.wait()
+    assert outcome == ["reset"]
+    assert received < sent  # a graceful close would have delivered all of it first
+
+
+async def test_the_trio_websocket_transport_resets_too(autojump_clock):
+    seen: list[Event | str | None] = []
+
+    async def watch(peer: Peer) -> None:
+        await peer.handshake()
+        try:
+            seen.append(await peer.next_event())
+        except trio.BrokenResourceError:
+            seen.append("reset")
+
+    async with server(watch) as (url, peers):
+        async with trio.open_nursery() as nursery:
+            t = await tickactors.connect_websocket(nursery, url, Secret(TOKEN), None, 5.0)
+            await t.aclose(polite=False)
+            await peers[0].done.wait()
+            nursery.cancel_scope.cancel()
+    assert seen == ["reset"]
 
 
 # -- the feed end to end on the simulator ------------------------------------------------

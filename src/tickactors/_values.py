@@ -199,6 +199,8 @@ class EventName(enum.StrEnum):
     # -- the feed: staleness, frames, subscriptions, delivery
     STALE = "stale"
     SYMBOL_STALE = "symbol_stale"
+    LAGGING = "lagging"
+    CAUGHT_UP = "caught_up"
     DECODE_ERROR = "decode_error"
     SUBSCRIBED = "subscribed"
     REJECTED = "rejected"

@@ -29,6 +29,7 @@ import trio
 
 from .._core.backoff import Backoff
 from .._core.budget import OutboundBudget
+from .._core.lag import LagMonitor
 from .._core.spacing import SpacingGate
 from .._errors import CertificateError, ConnectError
 from .._net.transport import Transport, TransportClosed, TransportFactory
@@ -92,6 +93,7 @@ class Connector:
         health: HealthBus,
         gate: SpacingGate | None = None,
         account: AccountSync | None = None,
+        lag_after: float | None = None,
     ) -> None:
         self.dialect = dialect
         self._account = account
@@ -107,6 +109,7 @@ class Connector:
         self._tokens = tokens
         self._health = health
         self.gate = gate
+        self._lag_after = lag_after
         self.counters = SessionCounters()
         self.connects = 0
         self.disconnects = 0
@@ -217,6 +220,7 @@ class Connector:
             request_timeout=self._request_timeout,
             gate=self.gate,
             account=self._account,
+            lag=None if self._lag_after is None else LagMonitor(lag_after=self._lag_after),
         )
         return Link(number, shift, session, budget)
 

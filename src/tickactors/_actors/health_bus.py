@@ -28,6 +28,7 @@ _WARNINGS = frozenset(
     {
         "stale",
         "symbol_stale",
+        "lagging",
         "disconnected",
         "connect_failed",
         "certificate_failed",

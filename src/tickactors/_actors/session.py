@@ -26,6 +26,7 @@ from __future__ import annotations
 import functools
 import logging
 import math
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
@@ -33,6 +34,7 @@ import trio
 
 from .._core.backoff import Backoff
 from .._core.budget import OutboundBudget
+from .._core.lag import CaughtUp, Lagging, LagMonitor
 from .._core.reconciler import ConnectionReady, Refresh
 from .._core.requests import Resolution
 from .._core.spacing import SpacingGate
@@ -127,6 +129,7 @@ class Session:
         request_timeout: float = 10.0,
         gate: SpacingGate | None = None,
         account: AccountSync | None = None,
+        lag: LagMonitor | None = None,
     ) -> None:
         self.connection = connection
         self._transport = transport
@@ -144,6 +147,11 @@ class Session:
         self._token = token
         self._request_timeout = request_timeout
         self._gate = gate
+        self._lag = lag
+        #: The feed's clock to the wall clock, for how late data arrives (``_core/lag.py``):
+        #: read once, so the estimate runs on the feed's clock (a mock one in tests) and a
+        #: step of the wall clock meanwhile is not mistaken for lag.
+        self._wall_offset = time.time() - trio.current_time()
         #: Set while a rotation overlaps this connection with another one (make-before-break).
         self._overlap: Overlap | None = None
         #: Set when the venue announced it will shut this connection down (not for a quota).
@@ -255,6 +263,8 @@ class Session:
                 if self._overlap is not None:
                     out = self._overlap.admit(out, self.connection, now)
                 if out:
+                    if self._lag is not None:
+                        self._observe_lag(out, now)
                     for _, items in out:
                         counters.ticks_delivered += len(items)
                     if market.would_block(out):
@@ -313,6 +323,40 @@ class Session:
         entities = self._dialect.read_sync(answer.data)
         if entities is not None:
             updates.append(account.snapshot(self.connection, self._sync_user, entities, now))
+
+    def _observe_lag(self, out: list[tuple[StreamKind, list[MarketData]]], now: float) -> None:
+        """How late the batch's newest item arrived (its ``exchange_time`` against the wall
+        clock); the lag monitor's verdict, if any, as an event."""
+        assert self._lag is not None
+        newest: float | None = None
+        for _, items in out:
+            stamp = items[-1].exchange_time
+            if stamp is not None and (newest is None or stamp > newest):
+                newest = stamp
+        if newest is None:
+            return
+        verdict = self._lag.observe(now, now + self._wall_offset - newest)
+        if verdict is None:
+            return
+        if isinstance(verdict, Lagging):
+            self._health.emit(
+                EventName.LAGGING,
+                self.connection,
+                f"data arrives {verdict.behind:.1f} s later than it did",
+                behind=round(verdict.behind, 3),
+                lag_after=self._lag.lag_after,
+            )
+        else:
+            assert isinstance(verdict, CaughtUp)
+            self._health.emit(
+                EventName.CAUGHT_UP,
+                self.connection,
+                f"caught up after {verdict.lagged_for:.1f} s of lag"
+                f" (at most {verdict.behind_max:.1f} s behind)",
+                behind=round(verdict.behind, 3),
+                behind_max=round(verdict.behind_max, 3),
+                lagged_for=round(verdict.lagged_for, 3),
+            )
 
     def _report_gaps(self, now: float) -> None:
         report_gaps(self._market, self._health, self.connection, now)

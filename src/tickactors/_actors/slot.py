@@ -77,6 +77,8 @@ class SlotKit:
     #: The deadline of every request, and of the venue's open frame before ``authorize``.
     request_timeout: float
     symbol_stale_after: float | None
+    #: How far behind its own best a connection's data may fall before ``lagging``; None: off.
+    lag_after: float | None
     backoff_base: float
     backoff_cap: float
     healthy_after: float
@@ -144,6 +146,7 @@ class Slot:
             health=kit.health,
             gate=kit.gate,
             account=kit.account if number == 0 else None,
+            lag_after=kit.lag_after,
         )
         self.supervisor = Supervisor(
             shifts=self,

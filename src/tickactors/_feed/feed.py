@@ -90,6 +90,7 @@ class Feed:
         *,
         stale_after: float | None,
         symbol_stale_after: float | None,
+        lag_after: float | None,
         connect_timeout: float,
         request_timeout: float | None,
         buffer: int,
@@ -114,6 +115,8 @@ class Feed:
         if sync:
             _check_sync(venue)
         stale_after, request_timeout = feed_timings(dialect, stale_after, request_timeout)
+        if lag_after is not None and not (math.isfinite(lag_after) and lag_after > 0):
+            raise ValueError(f"lag_after must be None or a finite number > 0, got {lag_after!r}")
         rotation = RotationPolicy(None) if rotation is None else rotation
         plan = shard_plan(
             dialect,
@@ -165,6 +168,7 @@ class Feed:
             stale_after=stale_after,
             request_timeout=request_timeout,
             symbol_stale_after=symbol_stale_after,
+            lag_after=lag_after,
             backoff_base=backoff_base,
             backoff_cap=backoff_cap,
             healthy_after=healthy_after,
@@ -473,6 +477,7 @@ async def open_feed(
     *,
     stale_after: float | None = None,
     symbol_stale_after: float | None = None,
+    lag_after: float | None = 5.0,
     connect_timeout: float = 10.0,
     request_timeout: float | None = None,
     buffer: int = 100_000,
@@ -502,7 +507,10 @@ async def open_feed(
     ``request_timeout``: seconds a request waits for its answer (AllTick 5 s, Tradovate
     10 s). ``symbol_stale_after``: seconds
     a confirmed symbol may stay silent before it is re-subscribed (off by default,
-    see docs/architecture.md). ``buffer``: items of one stream kind waiting for the user
+    see docs/architecture.md). ``lag_after``: how many seconds later than its own recent
+    best a connection's freshest data (its ``exchange_time`` against the wall clock) may
+    arrive before a ``lagging`` event says it is falling behind (``caught_up`` when it is
+    back); ``None`` turns it off. ``buffer``: items of one stream kind waiting for the user
     before that kind's policy acts. ``policies``: what each stream kind does for a slow
     consumer (``_core/lanes.py``): ``block`` (backpressure; the default for trades),
     ``conflate`` (the latest per symbol; the default for books and quotes) or
@@ -547,6 +555,7 @@ async def open_feed(
         venue,
         stale_after=stale_after,
         symbol_stale_after=symbol_stale_after,
+        lag_after=lag_after,
         connect_timeout=connect_timeout,
         request_timeout=request_timeout,
         buffer=buffer,

@@ -103,7 +103,7 @@ from .._secret import Secret
 from .connecting import Endpoint, Stream, connect_within
 from .frames import frame_end, take_plain
 from .handshake import client_handshake
-from .transport import Transport, TransportClosed
+from .transport import Transport, TransportClosed, discard_unsent
 
 RECEIVE_SIZE: Final = 65536
 MAX_MESSAGE_SIZE: Final = 1 << 20
@@ -392,8 +392,10 @@ class BatchedTransport:
 
         ``polite`` (and the connection still open, no send interrupted): send close 1000
         and read until the peer's close frame, dropping any messages that come first.
-        Either way the stream is then closed forcefully, so no socket outlives the call.
-        Buffered messages are discarded: a closed transport delivers nothing more.
+        Either way the stream is then closed forcefully, so no socket outlives the call;
+        impolitely, with a reset (``discard_unsent``): nothing still in the kernel's send
+        queue reaches the peer later. Buffered messages are discarded: a closed transport
+        delivers nothing more.
         """
         conn = self._conn
         polite = polite and self._ended is None and not self._send_broken
@@ -417,6 +419,8 @@ class BatchedTransport:
                             pass  # messages after our close are dropped
                 except (*_STREAM_ERRORS, trio.BusyResourceError, OSError, ProtocolError):
                     pass
+        if not polite:
+            discard_unsent(self._stream)
         await trio.aclose_forcefully(self._stream)
 
 

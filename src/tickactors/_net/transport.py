@@ -18,9 +18,12 @@ a connection whose messages stop.
 
 from __future__ import annotations
 
+import contextlib
+import socket
 import ssl
+import struct
 from collections.abc import Awaitable, Callable
-from typing import Protocol
+from typing import Any, Protocol
 
 import trio
 import trio_websocket
@@ -58,8 +61,30 @@ class Transport(Protocol):
         """Close, bounded in time; never raises.
 
         ``polite``: send a close frame and give the peer a moment to answer; otherwise
-        drop the stream at once (a stale peer will not answer anyway).
+        drop the stream at once (a stale peer will not answer anyway) with a reset
+        (:func:`discard_unsent`): what the kernel still held to send is thrown away.
         """
+
+
+def discard_unsent(stream: Any) -> None:
+    """Make the socket under ``stream`` (a ``SocketStream``, or a stream over one, such as
+    an ``SSLStream``) reset on close (``SO_LINGER`` 0) instead of closing gracefully.
+
+    A graceful close of a socket whose peer went silent leaves what was written to it in
+    the kernel, retransmitted until the socket times out (minutes): if the path heals
+    meanwhile, it reaches the venue after all. An order the feed already failed with
+    ``ConnectionLostError`` would then be placed, seconds later, on a connection nobody
+    reads (``tests/test_netem.py`` saw it land 0.1 s after the path healed). Reset, the
+    kernel forgets it. What the venue had already received before the silence is beyond
+    anyone's reach: such a request's outcome stays unknown.
+    """
+    while stream is not None:
+        raw = getattr(stream, "socket", None)
+        if raw is not None:
+            with contextlib.suppress(OSError, AttributeError):
+                raw.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            return
+        stream = getattr(stream, "transport_stream", None)
 
 
 TransportFactory = Callable[
@@ -117,6 +142,8 @@ class WebSocketTransport:
             raise _closed(exc) from None
 
     async def aclose(self, *, polite: bool = True) -> None:
+        if not polite:
+            discard_unsent(self._stream)
         # trio-websocket closes the socket in a ``finally`` even when cancelled, so a
         # zero deadline still releases it.
         with trio.move_on_after(self._close_timeout if polite else 0) as scope:

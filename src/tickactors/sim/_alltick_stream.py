@@ -73,6 +73,8 @@ class AllTickStreamer(PacedStreamer[str, AllTickConnection]):
         if listeners and not self._faults.silenced(code, now):
             trade = self._hub.market.trade(code, self._hub.wall_time())
             self._hub.stats.trade_generated(code, trade.seq)
+            if self._hub.config.record_trade_times:
+                self._hub.stats.trade_timed(code, trade.seq, now)
             payload = proto.encode_trade(trade, self._variant())
             for conn in listeners:
                 conn.deliver(payload, code, trade.seq)
@@ -120,6 +122,8 @@ class AllTickStreamer(PacedStreamer[str, AllTickConnection]):
                     if listeners:
                         trade = self._hub.market.trade(code, self._hub.wall_time())
                         self._hub.stats.trade_generated(code, trade.seq)
+                        if self._hub.config.record_trade_times:
+                            self._hub.stats.trade_timed(code, trade.seq, now)
                         payload = proto.encode_trade(trade, self._variant())
                         sent += 1
                         for conn in listeners:

@@ -109,6 +109,10 @@ class SimConfig:
             and the trades written to it (``stats.codes_by_connection``,
             ``stats.trades_by_connection``); off by default because it grows with
             every connection.
+        record_trade_times: also record when each trade was generated, on trio's clock
+            (``stats.trade_times[symbol][n]``: AllTick by ``seq``, Tradovate by tick id),
+            so that a test can time a trade's way to the feed; off by default because it
+            grows with every trade.
         over_cap: over ``max_symbols``: ``"ignore"`` (default, as AllTick documents it)
             accepts the request and streams only the first ``max_symbols`` codes;
             ``"reject"`` answers 603 and changes nothing.
@@ -248,6 +252,7 @@ class SimConfig:
         validator=_optional_positive,
     )
     record_connections: bool = False
+    record_trade_times: bool = False
 
     def __attrs_post_init__(self) -> None:
         if self.plan is not None and self.plan not in PLANS:

@@ -17,7 +17,10 @@ when nobody streams the code's depth. With ``SimConfig.record_connections``,
 ``trades_by_connection[id][code]`` holds the trades actually written to that
 socket (after stalls and closes took their share) and ``codes_by_connection``
 every code each connection ever subscribed: the overlap of a make-before-break
-rotation shows as two connections holding the same trades.
+rotation shows as two connections holding the same trades. With
+``SimConfig.record_trade_times``, ``trade_times[code][seq]`` is the trio time each trade was
+generated (Tradovate: ``trade_times[name][tick id]``), the moment its frame was queued to
+every listener: a feed in the same process can time each trade's way to it.
 """
 
 from __future__ import annotations
@@ -78,6 +81,8 @@ class SimStats:
             code -> :class:`SeqRun` of the trade pushes written to that socket.
         codes_by_connection: with ``SimConfig.record_connections``: connection id ->
             every code it ever had in an accepted trade or depth list.
+        trade_times: with ``SimConfig.record_trade_times``: code -> ``seq`` (Tradovate:
+            contract name -> tick id) -> trio time the trade was generated.
 
     Tradovate only (``heartbeats`` counts accepted client ``[]`` frames there, and
     ``violations`` counts ``duplicate_id``, ``unauthorized``, ``penalty_ignored``,
@@ -119,9 +124,13 @@ class SimStats:
     codes_by_connection: dict[int, set[str]] = attrs.field(factory=dict)
     tradovate_ticks: dict[str, SeqRun] = attrs.field(factory=dict)
     orders_received: Counter[str] = attrs.field(factory=Counter)
+    trade_times: dict[str, dict[int, float]] = attrs.field(factory=dict)
 
     def trade_generated(self, code: str, seq: int) -> None:
         _add_seq(self.trades_generated, code, seq)
+
+    def trade_timed(self, code: str, seq: int, now: float) -> None:
+        self.trade_times.setdefault(code, {})[seq] = now
 
     def trade_written(self, connection_id: int, code: str, seq: int) -> None:
         _add_seq(self.trades_by_connection.setdefault(connection_id, {}), code, seq)

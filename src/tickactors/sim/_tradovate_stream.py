@@ -81,6 +81,10 @@ class TradovateStreamer(PacedStreamer[int, TradovateConnection]):
             return wanted
         body = self._market.quote(contract) if stream == FAST else self._market.dom(contract)
         ledger = self._market.ticks
+        if stream == FAST and ledger is not None and self._hub.config.record_trade_times:
+            traded = ledger.last(cid)
+            if traded is not None:
+                self._hub.stats.trade_timed(contract.name, traded.id, now)
         if histing and ledger is not None:
             update = ledger.histograms.update(cid, self._hub.config.tradovate_histogram)
             if update is not None:
