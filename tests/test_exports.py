@@ -75,6 +75,8 @@ EXPECTED: dict[str, set[str]] = {
         "open_sink",
         "JsonlSink",
         "NatsSink",
+        # Prometheus metrics of a feed, for the user's own registry (docs/operations.md)
+        "FeedCollector",
     },
     "tickactors.venues": {
         "AllTick",

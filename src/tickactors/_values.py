@@ -238,6 +238,7 @@ class StatusName(enum.StrEnum):
     STOPPED = "stopped"
     STDOUT_LOSS = "stdout_loss"
     SHARD = "shard"
+    METRICS = "metrics"
     DEMO_FAULT = "demo_fault"
 
 

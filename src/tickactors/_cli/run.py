@@ -7,7 +7,9 @@ On a terminal, stdout shows the live view (``live_view.py``); piped, JSON lines
 (a static ``--token``, or ``--rest-url`` with credentials from the ``TRADOVATE_*`` environment
 variables, renewed by :class:`~tickactors.venues._tradovate_auth.TradovateTokenSource`).
 ``--ca-file`` / ``--insecure`` (``tls.py``) apply to the socket and the REST client alike.
-Tokens, passwords and ``sec`` are never printed.
+Tokens, passwords and ``sec`` are never printed. ``--metrics [HOST:]PORT`` serves the
+feed's Prometheus metrics while it runs (``metrics.py``; a ``metrics`` status line names
+the URL).
 
 Where errors go. The parser refuses a bad command line before anything runs
 (``run_venue.check_args`` for what needs several options): one line on stderr, exit
@@ -47,6 +49,7 @@ from .fanout import open_fanout, parse_sinks
 from .fd_lines import open_fd_lines
 from .feed_options import add_feed_arguments, nothing_to_subscribe, share_of, symbols_of
 from .live_view import LiveView
+from .metrics import MetricsError, serve_metrics
 from .output import JsonLines, Lines, StreamLines, TextLines, Writer, wall_clock_offset
 from .run_venue import UsageError, open_venue
 from .signals import Stop, open_stop
@@ -252,17 +255,30 @@ async def _run_feed(
         return refuse(writer, str(exc))
     if getattr(args, "buffer", None) is not None:
         connections["buffer"] = args.buffer
+    metrics: tuple[str, int] | None = getattr(args, "metrics", None)
     try:
         with trio.move_on_after(args.duration if args.duration else float("inf")):
-            async with open_feed(
-                venue,
-                stale_after=args.stale_after,
-                symbol_stale_after=args.symbol_stale_after,
-                policies=getattr(args, "policy", None),
-                seed=args.seed,
-                ssl_context=ssl_context,
-                **connections,
-            ) as feed:
+            async with (
+                open_feed(
+                    venue,
+                    stale_after=args.stale_after,
+                    symbol_stale_after=args.symbol_stale_after,
+                    policies=getattr(args, "policy", None),
+                    seed=args.seed,
+                    ssl_context=ssl_context,
+                    **connections,
+                ) as feed,
+                AsyncExitStack() as stack,
+            ):
+                if metrics is not None:
+                    name = venue.dialect.name
+                    try:
+                        url = await stack.enter_async_context(
+                            serve_metrics(feed, *metrics, name=name)
+                        )
+                    except MetricsError as exc:
+                        return refuse(writer, f"--metrics: {exc}")
+                    writer.status(StatusName.METRICS, f"metrics at {url}", url=url)
                 main, books = symbols_of(args.symbols), symbols_of(args.book_symbols)
                 if not share_of(args, main + books):
                     error_line(nothing_to_subscribe(args, len(main) + len(books)))
