@@ -12,7 +12,9 @@ import pytest
 BENCH = Path(__file__).resolve().parent.parent / "bench"
 
 
-@pytest.mark.parametrize("script", ["run.py", "pipeline.py", "decode.py", "shards.py"])
+@pytest.mark.parametrize(
+    "script", ["run.py", "pipeline.py", "decode.py", "shards.py", "metrics.py"]
+)
 def test_help(script: str) -> None:
     done = subprocess.run(
         [sys.executable, str(BENCH / script), "--help"],
