@@ -21,6 +21,7 @@ import tickactors
 from tickactors import __main__ as entry
 from tickactors._arg_types import (
     int_between,
+    listen_address,
     non_negative_float,
     port,
     positive_float,
@@ -67,6 +68,10 @@ RUN_CASES: list[tuple[list[str], str]] = [
     ([*RUN, "--venue", "binance"], "--venue"),
     ([*RUN, "--log-level", "loud"], "--log-level"),
     ([*RUN, "--token", ""], "--token"),
+    ([*RUN, "--metrics", "abc"], "--metrics"),
+    ([*RUN, "--metrics", "127.0.0.1:70000"], "--metrics"),
+    ([*RUN, "--metrics", "::1:9464"], "--metrics"),  # IPv6 without brackets
+    ([*RUN, "--metrics", "http://127.0.0.1:9464/metrics"], "--metrics"),
     ([*RUN, "--replay-start", "2024-01-02T14:30:00Z"], "--replay-start"),
     ([*RUN, "--rest-url", "http://127.0.0.1:1/v1"], "--rest-url"),  # with --token
     (["run", "--url", URL, "--rest-url", "http://127.0.0.1:1/v1"], "--rest-url"),  # alltick
@@ -98,6 +103,7 @@ DEMO_CASES: list[tuple[list[str], str]] = [
     (["--venue", "tradovate", "--book-symbols", "ESZ6,"], None),  # fine: an empty part
     (["--shard", "1/1"], "--shard"),
     (["--log-level", "chatty"], "--log-level"),
+    (["--metrics", ":9464"], "--metrics"),
     (["--duration", "5", "run", "--url", URL], "--duration"),  # an option before the command
     (["frobnicate"], "COMMAND"),
 ]
@@ -283,6 +289,9 @@ def test_a_keyboard_interrupt_outside_the_handlers_ends_quietly_with_130(
         entry.main(["chaos"])
 
 
+LISTEN = "must be PORT or HOST:PORT (e.g. 9464 or 127.0.0.1:9464; [::1]:9464 for IPv6)"
+
+
 def test_the_arg_types_name_the_value_and_what_is_allowed() -> None:
     cases = [
         (positive_float, "0", "must be a number > 0, not '0'"),
@@ -293,6 +302,15 @@ def test_the_arg_types_name_the_value_and_what_is_allowed() -> None:
         (positive_int, "0", "must be a whole number >= 1, not '0'"),
         (port, "65536", "must be a TCP port from 0 to 65535, not '65536'"),
         (int_between(0, 400), "401", "must be a whole number from 0 to 400, not '401'"),
+        (listen_address, "x", f"{LISTEN}, not 'x'"),
+        (listen_address, "h:", f"{LISTEN}, not 'h:'"),
+        (listen_address, "[]:1", f"{LISTEN}, not '[]:1'"),
+        (listen_address, "h:65536", "the port must be from 0 to 65535, not 'h:65536'"),
+        (
+            listen_address,
+            "::1:80",
+            "an IPv6 address goes in brackets, [ADDRESS]:PORT, not '::1:80'",
+        ),
         (ws_url, "tcp://h:1", "must be a ws:// or wss:// URL with a host, not 'tcp://h:1'"),
         (ws_url, "ws:///path", "must be a ws:// or wss:// URL with a host, not 'ws:///path'"),
     ]
@@ -302,5 +320,8 @@ def test_the_arg_types_name_the_value_and_what_is_allowed() -> None:
         assert str(caught.value) == message
     assert (positive_float("0.25"), non_negative_float("0"), port("0")) == (0.25, 0.0, 0)
     assert ws_url("wss://[::1]:443/x") == "wss://[::1]:443/x"
+    assert listen_address("9464") == ("127.0.0.1", 9464)  # loopback unless told otherwise
+    assert listen_address("0.0.0.0:0") == ("0.0.0.0", 0)
+    assert listen_address("[::1]:9464") == ("::1", 9464)
     assert shown_url(f"https://me:{SECRET}@host/p?token={SECRET}#f") == "'https://***@host/p?***'"
     assert shown_url(f"me:{SECRET}@host") == "'***@host'"

@@ -15,8 +15,10 @@ import sys
 import textwrap
 from pathlib import Path
 
+import httpx
 import pytest
 import trio
+from prometheus_client.parser import text_string_to_metric_families
 
 from tickactors.__main__ import main
 from tickactors._cli.config import (
@@ -144,7 +146,8 @@ def test_file_level_problems() -> None:
     twice = problems_of({"feeds": [{**ALLTICK, "name": "a"}, {**ALLTICK, "name": "a"}]})
     assert "two feeds are named 'a'" in twice[0]
     assert problems_of({"feeds": [{**ALLTICK, "name": "a"}], "metrics": "localhost"}) == [
-        "metrics: 'localhost': expected HOST:PORT (port 0 to 65535)"
+        "metrics: must be PORT or HOST:PORT (e.g. 9464 or 127.0.0.1:9464; [::1]:9464 for IPv6), "
+        "not 'localhost'"
     ]
     assert problems_of({"feeds": [{**ALLTICK, "name": "a"}], "durration": 5}) == [
         "unknown key durration"
@@ -262,6 +265,8 @@ async def test_several_feeds_in_one_process_lines_name_their_feed_stdin_routed(
         path.write_text(
             textwrap.dedent(
                 f"""
+                metrics = "127.0.0.1:0"
+
                 [[feeds]]
                 name = "crypto"
                 venue = "alltick"
@@ -306,8 +311,17 @@ async def test_several_feeds_in_one_process_lines_name_their_feed_stdin_routed(
                         return line
 
         try:
-            await until(lambda o: o["kind"] == "tick" and o["feed"] == "crypto")
-            await until(lambda o: o["kind"] == "tick" and o["feed"] == "stocks")
+            await until(lambda o: o["kind"] == "tick" and o.get("feed") == "crypto")
+            await until(lambda o: o["kind"] == "tick" and o.get("feed") == "stocks")
+            url = next(o["url"] for o in lines if o.get("event") == "metrics")
+            scraped = await trio.to_thread.run_sync(lambda: httpx.get(url, timeout=10).text)
+            ticks = {
+                sample.labels["feed"]: sample.value
+                for family in text_string_to_metric_families(scraped)
+                for sample in family.samples
+                if sample.name == "tickactors_ticks_total"
+            }
+            assert set(ticks) == {"crypto", "stocks"} and min(ticks.values()) > 0
             await process.stdin.send_all(b"@stocks subscribe TSLA.US\nsubscribe X\n@nope x\n")
             await until(lambda o: o["kind"] == "tick" and o["symbol"] == "TSLA.US")
             command = next(o for o in lines if o.get("event") == "command")
@@ -332,7 +346,7 @@ async def test_several_feeds_in_one_process_lines_name_their_feed_stdin_routed(
     stopped = [o["feed"] for o in everything if o.get("event") == "stopped"]
     assert sorted(stopped) == ["crypto", "stocks"]
     feedless = [o for o in everything if "feed" not in o]
-    assert all(o["event"] == "command_error" for o in feedless), feedless
+    assert {o["event"] for o in feedless} == {"command_error", "metrics"}, feedless
     assert secret not in json.dumps(everything)
     ticks = [o for o in everything if o["kind"] == "tick"]
     assert {o["symbol"] for o in ticks if o["feed"] == "crypto"} == {"BTCUSDT"}

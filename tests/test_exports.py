@@ -82,6 +82,8 @@ EXPECTED: dict[str, set[str]] = {
         "JsonlSink",
         "NatsSink",
         "ParquetSink",
+        # Prometheus metrics of a feed, for the user's own registry (docs/operations.md)
+        "FeedCollector",
     },
     "tickactors.venues": {
         "AllTick",

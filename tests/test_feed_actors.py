@@ -451,15 +451,20 @@ def test_heartbeats_keep_their_grid_when_one_wakes_late() -> None:
     """A late wake-up is not carried into the next interval (issue 5: heartbeat jitter)."""
     from types import SimpleNamespace
 
+    from tickactors._actors.market_delivery import SessionCounters
     from tickactors._actors.session import Session
 
     clock = trio.testing.MockClock(rate=0)
     sent: list[float] = []
+    counters = SessionCounters()
 
     async def main() -> None:
         tracker = SimpleNamespace(send_nowait=lambda _: sent.append(trio.current_time()))
         stub = SimpleNamespace(
-            _dialect=SimpleNamespace(heartbeat_interval=2.0), _tracker=tracker, connection=1
+            _dialect=SimpleNamespace(heartbeat_interval=2.0),
+            _tracker=tracker,
+            _counters=counters,
+            connection=1,
         )
         async with trio.open_nursery() as nursery:
             nursery.start_soon(Session._heartbeat, stub)
@@ -476,3 +481,8 @@ def test_heartbeats_keep_their_grid_when_one_wakes_late() -> None:
 
     trio.run(main, clock=clock)
     assert sent == [2.3, 4.0, 11.0, 13.0]
+    # how late each woke against its grid (tickactors_heartbeat_lateness_seconds):
+    # 0.3, on time, 5 s (due at 6), on time
+    lateness = counters.heartbeat_lateness
+    assert lateness.count == 4 and lateness.sum == pytest.approx(5.3)
+    assert lateness.counts[0] == 2 and lateness.counts[-1] == 1

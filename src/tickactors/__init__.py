@@ -25,8 +25,8 @@ every kind, :data:`MarketData`), and :class:`HealthEvent` values (named by
 :class:`EntityEvent` values, :data:`AccountUpdate`); every error it raises on purpose is a
 :class:`FeedError`. The sinks (:func:`open_jsonl_sink`, :func:`open_parquet_sink`,
 :func:`open_nats_sink`, :func:`open_sink`) capture what
-a feed delivers. The README's
-"Library" section and the scripts in ``examples/`` show each in use.
+a feed delivers; :class:`FeedCollector` exposes a feed's counters to Prometheus. The
+README's "Library" section and the scripts in ``examples/`` show each in use.
 """
 
 from ._core.lanes import Policy as Policy
@@ -46,6 +46,7 @@ from ._errors import VenueRejectedError as VenueRejectedError
 from ._errors import VenueShutdownError as VenueShutdownError
 from ._feed.feed import Feed as Feed
 from ._feed.feed import open_feed as open_feed
+from ._feed.metrics import FeedCollector as FeedCollector
 from ._net.batched import connect_batched as connect_batched
 from ._net.token_source import IssuedToken as IssuedToken
 from ._net.token_source import TokenSource as TokenSource
@@ -96,6 +97,7 @@ __all__ = [
     "EventName",
     "Feed",
     "FeedClosedError",
+    "FeedCollector",
     "FeedError",
     "HealthEvent",
     "InvalidSymbolError",

@@ -110,6 +110,39 @@ def int_between(low: int, high: int, what: str = "a whole number") -> Callable[[
 port = int_between(0, 65535, "a TCP port")
 
 
+#: Where ``HOST:PORT`` listens when only ``PORT`` is given: loopback, never every interface.
+DEFAULT_LISTEN_HOST = "127.0.0.1"
+
+
+def listen_address(text: str) -> tuple[str, int]:
+    """Where to listen: ``PORT`` (on :data:`DEFAULT_LISTEN_HOST`), ``HOST:PORT`` or, for an
+    IPv6 address, ``[ADDRESS]:PORT``; port 0 lets the system pick a free one."""
+    wanted = "must be PORT or HOST:PORT (e.g. 9464 or 127.0.0.1:9464; [::1]:9464 for IPv6)"
+    host, colon, port_text = text.rpartition(":")
+    if "/" in text:  # a URL: not what this option takes
+        raise argparse.ArgumentTypeError(f"{wanted}, not {shown(text)}")
+    if not colon:
+        host, port_text = DEFAULT_LISTEN_HOST, text
+    elif host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+        if not host or ":" not in host:
+            raise argparse.ArgumentTypeError(f"{wanted}, not {shown(text)}")
+    elif ":" in host:
+        raise argparse.ArgumentTypeError(
+            f"an IPv6 address goes in brackets, [ADDRESS]:PORT, not {shown(text)}"
+        )
+    if (
+        not host
+        or not (port_text.isascii() and port_text.isdigit())
+        or any(c.isspace() or c in "/[]@" for c in host)
+    ):
+        raise argparse.ArgumentTypeError(f"{wanted}, not {shown(text)}")
+    number = int(port_text)
+    if number > 65535:
+        raise argparse.ArgumentTypeError(f"the port must be from 0 to 65535, not {shown(text)}")
+    return host, number
+
+
 def non_empty(text: str) -> str:
     """Any text but the empty one (a token, a name)."""
     if not text:
@@ -183,9 +216,11 @@ class OneLineParser(argparse.ArgumentParser):
 
 
 __all__ = [
+    "DEFAULT_LISTEN_HOST",
     "OneLineParser",
     "http_url",
     "int_between",
+    "listen_address",
     "non_empty",
     "non_negative_float",
     "one_line",

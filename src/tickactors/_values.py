@@ -248,6 +248,7 @@ class StatusName(enum.StrEnum):
     STOPPED = "stopped"
     STDOUT_LOSS = "stdout_loss"
     SHARD = "shard"
+    METRICS = "metrics"
     DEMO_FAULT = "demo_fault"
     #: a stdin ``request`` answered / failed: their own kinds of line on stdout
     #: (``_cli/request_outcome.py``), status records in the sinks

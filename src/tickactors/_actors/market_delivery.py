@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 import trio
 
+from .._core.histogram import HEARTBEAT_LATENESS_BUCKETS, Histogram
 from .._core.reconciler import GhostSeen
 from .._core.staleness import StalenessMonitor
 from .._values import BOOK, QUOTES, TRADES, EventName, MarketData, StreamKind
@@ -39,6 +40,8 @@ class SessionCounters:
         #: Ghost ticks by symbol, for the first ``MAX_GHOST_SYMBOLS`` symbols seen (a venue
         #: inventing codes must not grow this for days); ``ghost_ticks`` counts them all.
         self.ghosts_by_symbol: dict[str, int] = {}
+        #: How late the heartbeat sender woke against its grid, one per heartbeat.
+        self.heartbeat_lateness = Histogram(HEARTBEAT_LATENESS_BUCKETS)
 
 
 def wanted_groups(

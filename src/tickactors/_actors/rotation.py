@@ -30,7 +30,8 @@ shutdown notice followed by the venue's close comes to.
 
 The rotator talks to its slot through :class:`Shifts`, a small interface the slot
 implements (this module imports nothing of the slot's), and keeps its own counters
-(:meth:`Rotator.statistics`).
+(:meth:`Rotator.statistics`, and ``rotations_by_reason``, which the supervisor counts
+among the slot's reconnects).
 """
 
 from __future__ import annotations
@@ -106,6 +107,8 @@ class Rotator:
         self._rotating: trio.Event | None = None
         self._rotations = 0
         self._failures = 0
+        #: Completed rotations by reason (``age``, ``shutdown``).
+        self.rotations_by_reason: dict[str, int] = {}
 
     async def carry(self, first: Link) -> Link:
         """Serve ``first`` and every connection that replaces it by rotation, until one ends
@@ -209,6 +212,7 @@ class Rotator:
         new.session.overlap_with(None)
         shifts.retire(old.shift)
         self._rotations += 1
+        self.rotations_by_reason[why] = self.rotations_by_reason.get(why, 0) + 1
         health.emit(
             EventName.ROTATED,
             new.number,

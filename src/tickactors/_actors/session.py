@@ -523,14 +523,17 @@ class Session:
 
     async def _heartbeat(self) -> None:
         """One heartbeat per interval on a fixed grid: a late wake-up is not carried into
-        the next interval (no drift); after a pause longer than an interval, no burst."""
+        the next interval (no drift); after a pause longer than an interval, no burst.
+        How late each wake-up was is counted (``SessionCounters.heartbeat_lateness``)."""
         interval = self._dialect.heartbeat_interval
+        lateness = self._counters.heartbeat_lateness
         due = trio.current_time() + interval
         while True:
             await trio.sleep_until(due)
+            now = trio.current_time()
+            lateness.observe(now - due)  # how busy the Trio thread was when it was due
             self._tracker.send_nowait(Heartbeat(self.connection))
             due += interval
-            now = trio.current_time()
             if due <= now:
                 due = now + interval
 

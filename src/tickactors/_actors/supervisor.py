@@ -26,6 +26,13 @@ once and then at most once a minute (``HealthBus.alarm``), and after ``give_up_a
 of them in a row (``_core/connect_failures.PermanentFailures``) the feed ends with
 ``PermanentConnectError``, naming the cause. A connection that opens, or a transient
 failure, starts the count again.
+
+Every time a slot has to connect again is counted by its cause
+(:data:`RECONNECT_CAUSES`, :func:`reconnect_cause`): once per ended connection or
+failed attempt (before the backoff's wait), and once per completed rotation, never
+per frame. The feed's
+``statistics()`` hands the counts out per slot (``reconnects``), and the Prometheus
+collector (``_feed/metrics.py``) exposes them as ``tickactors_reconnects_total``.
 """
 
 from __future__ import annotations
@@ -40,15 +47,64 @@ from .._core.backoff import Backoff
 from .._core.connect_failures import DEFAULT_GIVE_UP_AFTER, PermanentFailures
 from .._core.overlap import RotationPolicy
 from .._errors import AuthenticationError, CertificateError, ConnectError, PermanentConnectError
+from .._net.transport import TransportClosed
 from .._values import EventName
 from .connector import Connector, describe
 from .health_bus import HealthBus
 from .market_delivery import SessionCounters
 from .rotation import Rotator, Shifts
-from .session import AuthRefused
+from .session import AuthRefused, StaleConnection, VenueClosed
 from .token_refresher import TokenRefresher
 
-__all__ = ["Supervisor", "connection_numbers", "describe"]
+__all__ = [
+    "RECONNECT_CAUSES",
+    "Supervisor",
+    "connection_numbers",
+    "describe",
+    "reconnect_cause",
+]
+
+#: Why a slot connected again. ``stale``: nothing arrived for ``stale_after``; ``drop``: the
+#: connection was lost without a close frame (a reset, a broken stream); ``kick``: the venue
+#: ended it (a close frame, whatever its code, or its close notice, Tradovate ``c[...]``);
+#: ``send_timeout``: a frame could not be sent in time; ``auth``: the venue refused the
+#: token (one fresh token is tried); ``connect_failed``: an attempt to connect failed;
+#: ``error``: any other ending (a setup call refused, no answer to ``authorize``);
+#: ``rotation``: replaced make-before-break for its age; ``shutdown``: replaced after the
+#: venue's shutdown notice.
+RECONNECT_CAUSES = (
+    "stale",
+    "drop",
+    "kick",
+    "send_timeout",
+    "auth",
+    "connect_failed",
+    "error",
+    "rotation",
+    "shutdown",
+)
+#: A rotation's reason (``Rotator``) -> its cause.
+_ROTATION_CAUSES = {"age": "rotation", "shutdown": "shutdown"}
+
+
+def reconnect_cause(reason: BaseException) -> str:
+    """The cause (one of :data:`RECONNECT_CAUSES`) of a reconnect after ``reason``, why the
+    slot's last connection ended or its last attempt failed."""
+    if isinstance(reason, StaleConnection):
+        return "stale"
+    if isinstance(reason, AuthRefused):
+        return "auth"
+    if isinstance(reason, VenueClosed):
+        return "kick"
+    if isinstance(reason, ConnectError):  # an OSError too: before the drops
+        return "connect_failed"
+    if isinstance(reason, TransportClosed):
+        return "drop" if reason.code in (None, 1006) else "kick"
+    if isinstance(reason, trio.TooSlowError):
+        return "send_timeout"
+    if isinstance(reason, OSError | trio.BrokenResourceError | trio.ClosedResourceError):
+        return "drop"
+    return "error"
 
 
 class Supervisor:
@@ -81,6 +137,8 @@ class Supervisor:
             health=health,
         )
         self._token_proven = False  # the last attempt's token carried a session
+        #: Reconnects by cause (rotations are the rotator's: ``statistics()`` adds them).
+        self._reconnects = dict.fromkeys(RECONNECT_CAUSES, 0)
 
     @property
     def backoff(self) -> Backoff:
@@ -127,6 +185,7 @@ class Supervisor:
                         await self._tokens.wait_token(token_generation)
             elif self._token_proven or backoff.attempts == 0:
                 refused_in_a_row = 0  # that connection proved the token (or was healthy)
+            self._reconnects[reconnect_cause(reason)] += 1
             delay = backoff.connection_failed(now)
             self.state = "backoff"
             self._health.emit(
@@ -175,6 +234,15 @@ class Supervisor:
         assert link.reason is not None
         return link.reason
 
+    def reconnects(self) -> dict[str, int]:
+        """Times the slot had to connect again, by cause (every one of
+        :data:`RECONNECT_CAUSES`, zeros included)."""
+        out = dict(self._reconnects)
+        for why, count in self.rotator.rotations_by_reason.items():
+            cause = _ROTATION_CAUSES.get(why, "rotation")
+            out[cause] += count
+        return out
+
     def statistics(self) -> dict[str, object]:
         connector = self._connector
         c = connector.counters
@@ -190,11 +258,13 @@ class Supervisor:
             "backoff_attempts": connector.backoff.attempts,
             "permanent_failures": self._permanent.in_a_row,
             **self.rotator.statistics(),
+            "reconnects": self.reconnects(),
             "frames_received": c.frames_received,
             "frames_sent": c.frames_sent,
             "ticks_delivered": c.ticks_delivered,
             "ghost_ticks": c.ghost_ticks,
             "decode_errors": c.decode_errors,
+            "heartbeat_lateness": c.heartbeat_lateness.statistics(),
         }
 
 

@@ -15,6 +15,10 @@ before any connection was ever ready waits for the first one, within its own dea
 (``request_timeout`` from the moment it was made), and then goes on it; once a connection
 has been ready, a request made while none is fails at once, as one whose connection drops
 does (it is never sent again).
+
+How long the venue took to answer is counted once per answered request, by kind of
+request, into fixed buckets (``latency``: a ``Histogram`` per kind, in ``statistics()``;
+``tickactors_request_latency_seconds`` in Prometheus).
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from typing import Literal
 import attrs
 import trio
 
+from .._core.histogram import REQUEST_LATENCY_BUCKETS, Histogram
 from .._core.penalties import PenaltyBox
 from .._core.reconciler import Acked, Action, RateLimited, Rejected, TimedOut
 from .._core.requests import Outcome, RequestTable, Resolution
@@ -89,6 +94,9 @@ class RequestTracker:
         self._ever_ready = False
         self.unsent = 0
         self.unsolicited = 0
+        #: Seconds from sending to the answer, per kind of request (``_Meta.what``), from
+        #: its first answer on: recorded once per answered request, never per tick.
+        self.latency: dict[str, Histogram] = {}
 
     async def run(self) -> None:
         try:
@@ -309,6 +317,7 @@ class RequestTracker:
             self.table.answer(answer.request_id, answer, now) if answer.request_id else None
         )
         if resolution is not None:
+            self._answered(resolution)
             self._route(resolution)
             return
         if answer.kind is not AnswerKind.OK:
@@ -322,6 +331,14 @@ class RequestTracker:
                 code=answer.code,
                 request_id=answer.request_id,
             )
+
+    def _answered(self, resolution: Resolution[_Meta]) -> None:
+        """Count how long the venue took to answer (``statistics()["latency"]``)."""
+        what = resolution.meta.what
+        histogram = self.latency.get(what)
+        if histogram is None:
+            histogram = self.latency[what] = Histogram(REQUEST_LATENCY_BUCKETS)
+        histogram.observe(resolution.resolved_at - resolution.opened_at)
 
     def _route(self, resolution: Resolution[_Meta]) -> None:
         meta = resolution.meta
@@ -454,4 +471,5 @@ class RequestTracker:
         stats["unsent"] = self.unsent
         stats["unsolicited_errors"] = self.unsolicited
         stats["penalties"] = self.penalties.statistics()
+        stats["latency"] = {what: h.statistics() for what, h in self.latency.items()}
         return stats

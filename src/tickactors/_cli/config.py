@@ -49,7 +49,7 @@ import attrs
 import cattrs
 from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError
 
-from .._arg_types import http_url, ws_url
+from .._arg_types import http_url, listen_address, ws_url
 from .._core.lanes import Policy
 from .._errors import InvalidSymbolError
 from .._values import StreamKind
@@ -309,10 +309,11 @@ def _converter() -> cattrs.Converter:
     def metrics(value: object, _: Any) -> str:
         if type(value) is int:
             value = f"127.0.0.1:{value}"
-        text = _text(value, "HOST:PORT or a port")
-        host, sep, port = text.rpartition(":")
-        if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
-            raise ConfigValueError(f"{_shown(value)}: expected HOST:PORT (port 0 to 65535)")
+        text = _text(value, "[HOST:]PORT")
+        try:
+            listen_address(text)  # as --metrics reads it
+        except argparse.ArgumentTypeError as exc:
+            raise ConfigValueError(str(exc)) from None
         return text
 
     def kind(value: object, _: Any) -> StreamKind:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 
-from .._arg_types import positive_float
+from .._arg_types import listen_address, positive_float
 from .._core.lanes import Policy, parse_policies
 from .._core.shard_share import Shard
 from .._errors import InvalidSymbolError
@@ -108,6 +108,15 @@ def add_feed_arguments(parser: argparse.ArgumentParser) -> None:
         "nats://HOST:PORT[?stream=TICKACTORS&buffer=100000&batch=1000&...] (NATS "
         "JetStream, subjects ticks.<venue>.<kind>.<symbol> and health.<venue>.<event>); "
         "see docs/sinks.md",
+    )
+    parser.add_argument(
+        "--metrics",
+        type=listen_address,
+        default=None,
+        metavar="[HOST:]PORT",
+        help="serve the feed's metrics in Prometheus' text format at "
+        "http://HOST:PORT/metrics (PORT alone: on 127.0.0.1; port 0: a free one, named in "
+        "the 'metrics' status line); see docs/operations.md",
     )
     add_log_argument(parser)
 

@@ -7,7 +7,9 @@ On a terminal, stdout shows the live view (``live_view.py``); piped, JSON lines
 (a static ``--token``, or ``--rest-url`` with credentials from the ``TRADOVATE_*`` environment
 variables, renewed by :class:`~tickactors.venues._tradovate_auth.TradovateTokenSource`).
 ``--ca-file`` / ``--insecure`` (``tls.py``) apply to the socket and the REST client alike.
-Tokens, passwords and ``sec`` are never printed.
+Tokens, passwords and ``sec`` are never printed. ``--metrics [HOST:]PORT`` serves the
+feed's Prometheus metrics while it runs (``metrics.py``; a ``metrics`` status line names
+the URL).
 
 ``--sync`` (Tradovate's trading sockets; ``--user-id N`` optional) keeps the user's account
 in sync: a ``"kind":"sync"`` line per snapshot and a ``"kind":"props"`` line per entity
@@ -42,6 +44,7 @@ from .._arg_types import http_url, int_between, non_empty, positive_int, ws_url
 from .._core.shard_share import Shard
 from .._errors import CapacityError, FeedError, InvalidSymbolError
 from .._feed.feed import Feed, open_feed
+from .._feed.metrics import FeedCollector
 from .._values import BOOK, TRADES, StatusName
 from ..sinks import SinkError, SinkSpecError
 from ..venues import Venue
@@ -51,6 +54,7 @@ from .fanout import open_fanout, parse_sinks
 from .fd_lines import open_fd_lines
 from .feed_options import add_feed_arguments, nothing_to_subscribe, share_of, symbols_of
 from .live_view import LiveView
+from .metrics import MetricsError, serve_metrics
 from .output import JsonLines, Lines, StreamLines, TextLines, Writer, wall_clock_offset
 from .run_venue import UsageError, open_venue
 from .signals import Stop, open_stop
@@ -299,19 +303,36 @@ async def _run_feed(
         connections["buffer"] = args.buffer
     syncing = bool(getattr(args, "sync", False))
     pumps = (_pump_market, _pump_events, _pump_account) if syncing else (_pump_market, _pump_events)
+    metrics: tuple[str, int] | None = getattr(args, "metrics", None)
     try:
         with trio.move_on_after(args.duration if args.duration else float("inf")):
-            async with open_feed(
-                venue,
-                stale_after=args.stale_after,
-                symbol_stale_after=args.symbol_stale_after,
-                policies=getattr(args, "policy", None),
-                seed=args.seed,
-                ssl_context=ssl_context,
-                sync=syncing,
-                user_id=getattr(args, "user_id", None),
-                **connections,
-            ) as feed:
+            async with (
+                open_feed(
+                    venue,
+                    stale_after=args.stale_after,
+                    symbol_stale_after=args.symbol_stale_after,
+                    policies=getattr(args, "policy", None),
+                    seed=args.seed,
+                    ssl_context=ssl_context,
+                    sync=syncing,
+                    user_id=getattr(args, "user_id", None),
+                    **connections,
+                ) as feed,
+                AsyncExitStack() as stack,
+            ):
+                shared: FeedCollector | None = getattr(args, "metrics_collector", None)
+                if shared is not None:  # run --config: the process's endpoint, all feeds
+                    shared.add(feed, name=args.feed_name)
+                    stack.callback(shared.remove, feed)
+                elif metrics is not None:
+                    name = venue.dialect.name
+                    try:
+                        url = await stack.enter_async_context(
+                            serve_metrics(feed, *metrics, name=name)
+                        )
+                    except MetricsError as exc:
+                        return refuse(writer, f"--metrics: {exc}")
+                    writer.status(StatusName.METRICS, f"metrics at {url}", url=url)
                 main, books = symbols_of(args.symbols), symbols_of(args.book_symbols)
                 trades = symbols_of(getattr(args, "trade_symbols", ""))
                 given = main + books + trades

@@ -22,14 +22,16 @@ from __future__ import annotations
 
 import argparse
 import os
+import ssl
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AsyncExitStack, contextmanager
 from types import MappingProxyType
 from typing import Any, Final
 
 import trio
 
-from .._arg_types import OneLineParser, one_line
+from .._arg_types import OneLineParser, listen_address, one_line
+from .._feed.metrics import FeedCollector
 from .._values import StatusName
 from ..venues._tradovate_auth import CREDENTIAL_VARIABLES
 from .commands import MAX_LINE
@@ -45,10 +47,11 @@ from .config import (
     token_of,
 )
 from .live_view import LiveView
-from .output import Writer
+from .metrics import MetricsError, open_endpoint
+from .output import Lines, Writer
 from .run import apply_line, make_writer, open_outputs, read_stdin_lines, refuse, run_feed
 from .run_venue import UsageError, check_args, open_venue
-from .signals import open_stop
+from .signals import Stop, open_stop
 from .stderr import error_line
 from .tls import TLSOptionError, tls_from_args
 from .user_requests import open_user_requests
@@ -270,35 +273,63 @@ async def run_config_from_args(args: argparse.Namespace) -> int:
             ssl_context = tls_from_args(args)
         except TLSOptionError as exc:
             return refuse(process, str(exc))
-        codes: list[int] = []
         router = CommandRouter(process, [feed.name for feed, _ in feeds])
+        address = args.metrics
+        if address is None and config.metrics is not None:
+            address = listen_address(config.metrics)
+        async with AsyncExitStack() as stack:
+            collector: FeedCollector | None = None
+            if address is not None:
+                try:
+                    collector, url = await stack.enter_async_context(open_endpoint(*address))
+                except MetricsError as exc:
+                    return refuse(process, f"--metrics: {exc}")
+                process.status(StatusName.METRICS, f"metrics at {url}", url=url)
+            for _, feed_args in feeds:
+                feed_args.metrics_collector = collector
+            return await _run_all(feeds, fmt, duration, out, errors, ssl_context, stop, router)
 
-        async def one(feed: FeedConfig, feed_args: argparse.Namespace) -> None:
-            feed_args.duration = duration
-            writer = make_writer(fmt, out, errors, feed=feed.name)
-            extra = writer.start_in if isinstance(writer, LiveView) else None
-            try:
-                async with open_venue(feed_args, ssl_context) as venue:
-                    code = await run_feed(
-                        venue,
-                        feed_args,
-                        writer,
-                        extra=extra,
-                        ssl_context=ssl_context,
-                        stop=stop,
-                        commands=router.serve(feed.name),
-                    )
-            except UsageError as exc:
-                code = refuse(writer, str(exc))
-            codes.append(code)
 
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(router.run)
-            async with trio.open_nursery() as running:
-                for feed, feed_args in feeds:
-                    running.start_soon(one, feed, feed_args)
-            nursery.cancel_scope.cancel()  # every feed ended: stop reading stdin
-        return max(codes, default=0)
+async def _run_all(
+    feeds: list[tuple[FeedConfig, argparse.Namespace]],
+    fmt: str | None,
+    duration: float | None,
+    out: Lines,
+    errors: Lines,
+    ssl_context: ssl.SSLContext | None,
+    stop: Stop,
+    router: CommandRouter,
+) -> int:
+    """Run every feed in one nursery until each ends (and stdin's router beside them)."""
+    codes: list[int] = []
+
+    async def one(feed: FeedConfig, feed_args: argparse.Namespace) -> None:
+        feed_args.duration = duration
+        feed_args.feed_name = feed.name
+        writer = make_writer(fmt, out, errors, feed=feed.name)
+        extra = writer.start_in if isinstance(writer, LiveView) else None
+        try:
+            async with open_venue(feed_args, ssl_context) as venue:
+                code = await run_feed(
+                    venue,
+                    feed_args,
+                    writer,
+                    extra=extra,
+                    ssl_context=ssl_context,
+                    stop=stop,
+                    commands=router.serve(feed.name),
+                )
+        except UsageError as exc:
+            code = refuse(writer, str(exc))
+        codes.append(code)
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(router.run)
+        async with trio.open_nursery() as running:
+            for feed, feed_args in feeds:
+                running.start_soon(one, feed, feed_args)
+        nursery.cancel_scope.cancel()  # every feed ended: stop reading stdin
+    return max(codes, default=0)
 
 
 __all__ = [

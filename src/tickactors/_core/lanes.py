@@ -200,10 +200,18 @@ class Lanes:
         return [fifo.popleft() for _ in range(max_items)]
 
     def statistics(self) -> dict[str, Any]:
+        """Counters, and per kind what waits and what was dropped (added up from
+        ``drops`` here, once per call, so that a drop costs no more than it did)."""
+        dropped_by_kind = dict.fromkeys((kind.value for kind in self._lanes), 0)
+        for key, count in self.drops.items():
+            kind = key.partition(":")[0]
+            dropped_by_kind[kind] = dropped_by_kind.get(kind, 0) + count
         return {
             "waiting": len(self),
             "capacity": self.capacity,
             "policies": {kind.value: policy.value for kind, policy in self.policies.items()},
             "put": self.put_count,
             "dropped": self.dropped,
+            "waiting_by_kind": {kind.value: len(lane) for kind, lane in self._lanes.items()},
+            "dropped_by_kind": dropped_by_kind,
         }

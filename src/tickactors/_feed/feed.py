@@ -391,7 +391,10 @@ class Feed:
         return ItemIterator(self._health.queue.get_batch)
 
     def statistics(self) -> dict[str, Any]:
-        """Counters of every actor; JSON-friendly; never a secret."""
+        """Counters of every actor; JSON-friendly; never a secret.
+
+        ``tickactors.FeedCollector`` exposes them to Prometheus (docs/operations.md).
+        """
         connection, slots = self._slots.statistics()
         gate = self._slots.kit.gate
         return {
@@ -399,6 +402,7 @@ class Feed:
             "url": self._dialect.display_url(),
             "desired": {k.value: len(v) for k, v in self._wanted.items()},
             "confirmed": {k.value: len(self._slots.confirmed(k)) for k in self._wanted},
+            "rejected": {k.value: len(self._slots.rejected(k)) for k in self._wanted},
             "connection": connection,
             "slots": slots,
             "gate": None if gate is None else attrs.asdict(gate.statistics()),

@@ -168,11 +168,15 @@ class Slots:
         return True
 
     def statistics(self) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-        """The feed's ``connection`` entry (slot 0's, counters summed over slots) and one
-        entry per slot."""
+        """The feed's ``connection`` entry (slot 0's, counters and reconnects summed over
+        slots) and one entry per slot."""
         per_slot = [slot.statistics() for slot in self]
         total = dict(self.first.supervisor.statistics())
         if len(per_slot) > 1:
             for key in _SUMMED:
                 total[key] = sum(cast(int, entry[key]) for entry in per_slot)
+            reconnects = [cast(dict[str, int], entry["reconnects"]) for entry in per_slot]
+            total["reconnects"] = {
+                cause: sum(r[cause] for r in reconnects) for cause in reconnects[0]
+            }
         return total, per_slot
