@@ -157,8 +157,11 @@ async def test_alltick_trades_and_books_read_back_row_for_row(tmp_path: Path, au
     delivered: list[Any] = []
     events: list[HealthEvent] = []
     config = SimConfig(default_depth=5)
-    spec = f"parquet:{tmp_path}?max_rows=50&row_group=16"
-    plus = offset()
+    # files cut by rows and at close only: the first hourly boundary is 2,800 s after EPOCH,
+    # far beyond this test's virtual time (the default 300 s period's came 100 s in, and a
+    # slow-enough run crossed it)
+    spec = f"parquet:{tmp_path}?max_rows=50&row_group=16&max_seconds=3600"
+    plus, start = offset(), trio.current_time()
     async with open_simulator("alltick", config=config, seed=21) as sim:
         async with (
             tickactors.open_feed(AllTick(url=sim.url, token="t")) as feed,
@@ -183,6 +186,7 @@ async def test_alltick_trades_and_books_read_back_row_for_row(tmp_path: Path, au
     assert stats["rows"]["trades"] == len(trades) and stats["rows"]["book"] == len(books)
     assert stats["lost_rows"] == 0 and stats["skipped"] == 0
     rotated = [e.detail for e in events if e.event == "sink_rotated"]
+    assert trio.current_time() - start < 2800  # the files' hour did not end: no "time" cut
     assert {r["reason"] for r in rotated} == {"rows", "close"}
     assert all(r["rows"] <= 50 for r in rotated)
     assert sorted(r["file"] for r in rotated) == sorted(
