@@ -267,6 +267,7 @@ def machine() -> dict[str, Any]:
         "trio_websocket": _version("trio-websocket"),
         "wsproto": _version("wsproto"),
         "orjson": _version("orjson"),
+        "msgspec": _version("msgspec"),
         "websockets": _version("websockets"),
         "picows": _version("picows"),
         "tickactors": tickactors.__version__,

@@ -347,9 +347,9 @@ class Connection:
         while not stop.is_set():
             if rate:
                 elapsed = time.monotonic() - start
-                due = int(elapsed * rate) + 1 - sent
+                due = int(elapsed * rate) + 1 - sent  # frame k is due at k / rate
                 if due <= 0:
-                    time.sleep(max((sent + 1) / rate - elapsed, 0.0))
+                    time.sleep(max(sent / rate - elapsed, 0.0))
                     continue
                 k = min(due, _CHUNK_FRAMES)
             else:

@@ -32,6 +32,11 @@ websockets (``websockets_decode``)
     ``str``, UTF-8 checked by websockets), the same decode and filter, user code right
     after.
 
+Why picows's peer decodes frame by frame when picows could let it gather a read's frames
+(``frame.last_in_buffer``) as the feed's reader does: a run decoded column by column is no
+cheaper per frame in CPython than the row-by-row loop, and one msgspec call over joined
+frames is not safe (``docs/performance.md``, "Measured and not kept").
+
 Not done here: the feed's staleness clocks, heartbeats, reconnects, request tracking
 and ghost reports. The peers do less than the feed, never more.
 """
