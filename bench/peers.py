@@ -112,9 +112,19 @@ def _general(payload: str | bytes, received_at: float) -> Tick | None:
     return batch.trades[0] if batch.trades else None
 
 
+def _maybe_deep(payload: str | bytes) -> bool:
+    """Whether the frame might nest deeper than orjson reads (the feed's rule, see
+    ``take_trades``)."""
+    if isinstance(payload, bytes):
+        return payload.count(b"[") + payload.count(b"{") > 1024
+    return payload.count("[") + payload.count("{") > 1024
+
+
 def trade_of(payload: str | bytes, received_at: float) -> Tick | None:
     """The ``Tick`` of one frame (valid UTF-8), None if it is valid but not a trade (an
     answer, a book); raises ``ProtocolError`` for a frame the feed counts as bad."""
+    if len(payload) > 1024 and _maybe_deep(payload):
+        return _general(payload, received_at)  # maybe deeper than orjson reads, as the feed
     try:
         data = _decode(payload).data
         price: Any = _PRICE(data.price)

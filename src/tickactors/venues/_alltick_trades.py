@@ -32,6 +32,7 @@ from ._dialect import MAX_NUMBER, MIN_PRICE
 _U64: Final = 2**64
 _SECONDS_LIMIT: Final = 10**11  # below it, tick_time is in seconds; above, milliseconds
 MAX_TEXT: Final = 64  # characters of a decimal string: longer is a broken frame
+_DEEP: Final = 1024  # orjson's nesting limit: a frame that might pass it goes the general way
 
 #: Every signal a conversion can raise is trapped, so ``create_decimal`` either returns the
 #: very ``Decimal(text)`` (no rounding can happen: at most ``MAX_TEXT`` digits) or raises.
@@ -113,6 +114,11 @@ def take_trades(
         if frame.__class__ is not str:
             # Text frames arrive as str, already checked UTF-8. In bytes, msgspec would let
             # broken UTF-8 pass in a key it skips; the general path (orjson) refuses it.
+            return i
+        if len(frame) > _DEEP and frame.count("[") + frame.count("{") > _DEEP:
+            # Possibly nested deeper than orjson reads (1024). msgspec refuses that only
+            # while Python's recursion limit is low: a process that raised it (mypy's API
+            # does) would have the fast path deliver what the general path refuses.
             return i
         try:
             data = _decode_push(frame).data
