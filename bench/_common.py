@@ -62,19 +62,27 @@ class Server:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+        for pipe in (self.process.stdin, self.process.stdout):
+            if pipe is not None:
+                pipe.close()
 
 
 def start_server(
-    kind: str, symbols: list[str], seed: int, sim_options: list[str] | None = None
+    kind: str,
+    symbols: list[str],
+    seed: int,
+    sim_options: list[str] | None = None,
+    replay_options: list[str] | None = None,
 ) -> Server:
     """Start ``kind`` ("replay": bench/_server.py; "sim": the simulator) and wait for its URL.
 
     ``sim_options`` replace the simulator's default benchmark options (firehose, no rate
-    rule, no heartbeat deadline).
+    rule, no heartbeat deadline); ``replay_options`` are added to the replay server's
+    (``--frames FILE``, ``--ring N``).
     """
     if kind == "replay":
         argv = [sys.executable, str(BENCH / "_server.py"), "--port", "0", "--seed", str(seed)]
-        argv += ["--codes", ",".join(symbols)]
+        argv += ["--codes", ",".join(symbols), *(replay_options or [])]
     else:
         argv = [sys.executable, "-m", "tickactors", "sim", "--venue", "alltick", "--port", "0"]
         argv += (
@@ -259,6 +267,7 @@ def machine() -> dict[str, Any]:
         "trio_websocket": _version("trio-websocket"),
         "wsproto": _version("wsproto"),
         "orjson": _version("orjson"),
+        "msgspec": _version("msgspec"),
         "websockets": _version("websockets"),
         "picows": _version("picows"),
         "tickactors": tickactors.__version__,

@@ -14,6 +14,20 @@ variants, the firehose's round-robin over the sorted codes) for a ring of
 of a microsecond. The wire content is the simulator's; only ``seq`` repeats
 every ring length (nothing in the feed checks ``seq`` continuity).
 
+Paced and stamped streams (``bench/latency.py``, ``bench/connections.py``): the
+upgrade's query may carry ``rate=R`` (frames per second, per connection; absent or 0:
+as fast as the client reads) and ``stamp=1``: every frame's ``seq`` (a 16-digit integer
+in the simulator's frames) is overwritten, just before the write that carries it, with
+``STAMP_OFFSET + time.monotonic_ns()`` (``CLOCK_MONOTONIC``: one clock for every process
+of the machine). Every client decodes ``seq`` anyway, so when user code holds the tick,
+``time.monotonic_ns() - (tick.seq - STAMP_OFFSET)`` is the time since the server's write,
+on one clock. Paced frames go out in as few writes as the pacing allows: one frame a
+write at 1,000 frames/s, a few at 20,000 (``time.sleep`` cannot wait 50 us), at most 256.
+``once=1`` sends the ring once, then nothing (``tests/test_bench_peers.py``).
+
+``--frames FILE`` replaces the simulator's ring by the payloads of a file (one JSON
+text per line, sent as text frames in that order, whatever codes were subscribed).
+
 Protocol, enough for the feed and a bare client: the HTTP upgrade on
 ``/quote-b-ws-api`` or ``/quote-stock-b-ws-api`` with a non-empty ``token``;
 requests are answered like the simulator answers them (200 for 22000, 22002,
@@ -44,6 +58,7 @@ import struct
 import sys
 import threading
 import time
+from dataclasses import dataclass
 from urllib.parse import parse_qs
 
 from tickactors.sim import _alltick_protocol as proto
@@ -51,6 +66,11 @@ from tickactors.sim._market import Market
 
 _GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 _CHUNK_FRAMES = 256
+#: A stamp is ``STAMP_OFFSET + time.monotonic_ns()``: 16 digits, the width of the
+#: simulator's ``seq``, for the first 104 days of uptime (checked), so no frame changes size.
+STAMP_OFFSET = 10**15
+_STAMP_DIGITS = 16
+_SEQ_KEY = b'"seq":'
 _OP_CONT, _OP_TEXT, _OP_CLOSE, _OP_PING, _OP_PONG = 0x0, 0x1, 0x8, 0x9, 0xA
 
 
@@ -78,27 +98,66 @@ def payloads(codes: tuple[str, ...], size: int, seed: int) -> list[bytes]:
     return out
 
 
-class Rings:
-    """Pre-framed chunks of 22998 pushes per set of codes, built once each."""
+class Ring:
+    """One ring of framed pushes: whole chunks for the fast stream, single frames (with
+    where each one's ``seq`` digits lie, -1 for none) for the paced and stamped one."""
 
-    def __init__(self, size: int, seed: int) -> None:
+    def __init__(self, payloads: list[bytes]) -> None:
+        self.frames = [frame(_OP_TEXT, p) for p in payloads]
+        self.chunks = [
+            b"".join(self.frames[i : i + _CHUNK_FRAMES])
+            for i in range(0, len(self.frames), _CHUNK_FRAMES)
+        ]
+        self.seq_at = [_seq_at(f) for f in self.frames]
+
+
+def _seq_at(framed: bytes) -> int:
+    """Where the 16 digits of an integer ``seq`` start in a framed push; -1 if it has none."""
+    at = framed.find(_SEQ_KEY)
+    if at < 0:
+        return -1
+    at += len(_SEQ_KEY)
+    digits = framed[at : at + _STAMP_DIGITS + 1]
+    if len(digits) <= _STAMP_DIGITS or not digits[:_STAMP_DIGITS].isdigit():
+        return -1
+    return at if not digits[_STAMP_DIGITS:].isdigit() else -1
+
+
+class Rings:
+    """A :class:`Ring` of 22998 pushes per set of codes, built once each (or the one ring
+    of ``--frames``)."""
+
+    def __init__(self, size: int, seed: int, fixed: list[bytes] | None = None) -> None:
         self._size = size
         self._seed = seed
         self._lock = threading.Lock()
-        self._rings: dict[tuple[str, ...], list[bytes]] = {}
+        self._rings: dict[tuple[str, ...], Ring] = {}
+        self._fixed = Ring(fixed) if fixed is not None else None
 
-    def get(self, codes: tuple[str, ...]) -> list[bytes]:
+    def get(self, codes: tuple[str, ...]) -> Ring:
+        if self._fixed is not None:
+            return self._fixed
         with self._lock:
             ring = self._rings.get(codes)
             if ring is None:
-                ring = self._rings[codes] = self._build(codes)
+                ring = self._rings[codes] = Ring(payloads(codes, self._size, self._seed))
             return ring
 
-    def _build(self, codes: tuple[str, ...]) -> list[bytes]:
-        frames = [frame(_OP_TEXT, p) for p in payloads(codes, self._size, self._seed)]
-        return [
-            b"".join(frames[i : i + _CHUNK_FRAMES]) for i in range(0, len(frames), _CHUNK_FRAMES)
-        ]
+
+@dataclass(frozen=True)
+class Pace:
+    """How one connection wants its stream (the upgrade's query, see the module docstring)."""
+
+    rate: float = 0.0
+    stamp: bool = False
+    once: bool = False
+
+    @classmethod
+    def from_query(cls, query: dict[str, list[str]]) -> Pace:
+        def first(name: str) -> str:
+            return query.get(name, [""])[0]
+
+        return cls(float(first("rate") or 0), first("stamp") == "1", first("once") == "1")
 
 
 class Connection:
@@ -111,6 +170,7 @@ class Connection:
         self._buffer = bytearray()
         self._stream_stop: threading.Event | None = None
         self._streamer: threading.Thread | None = None
+        self._pace = Pace()
         self.closed = False
 
     # -- bytes in and out ---------------------------------------------------------------
@@ -165,7 +225,12 @@ class Connection:
                 f"Connection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n\r\n"
             ).encode()
         )
-        token = parse_qs(query).get("token", [""])[0]
+        fields = parse_qs(query)
+        token = fields.get("token", [""])[0]
+        try:
+            self._pace = Pace.from_query(fields)
+        except ValueError:
+            token = ""
         if not token:
             self._send(frame(_OP_TEXT, proto.encode_answer(*proto.TOKEN_INVALID, 0)))
             self._send(frame(_OP_CLOSE, struct.pack("!H", 1008) + b"token invalid"))
@@ -249,10 +314,13 @@ class Connection:
 
     # -- streaming ----------------------------------------------------------------------
 
-    def _start_streaming(self, chunks: list[bytes]) -> None:
+    def _start_streaming(self, ring: Ring) -> None:
         stop = threading.Event()
         self._stream_stop = stop
-        self._streamer = threading.Thread(target=self._stream, args=(chunks, stop), daemon=True)
+        pace = self._pace
+        plain = not pace.rate and not pace.stamp and not pace.once
+        target = self._stream if plain else self._stream_paced
+        self._streamer = threading.Thread(target=target, args=(ring, stop), daemon=True)
         self._streamer.start()
 
     def _stop_streaming(self) -> None:
@@ -262,11 +330,49 @@ class Connection:
             self._streamer.join(timeout=10)
         self._stream_stop = self._streamer = None
 
-    def _stream(self, chunks: list[bytes], stop: threading.Event) -> None:
+    def _stream(self, ring: Ring, stop: threading.Event) -> None:
+        chunks = ring.chunks
         while not stop.is_set():
             for chunk in chunks:
                 if stop.is_set() or not self._send(chunk):
                     return
+
+    def _stream_paced(self, ring: Ring, stop: threading.Event) -> None:
+        """Frames at ``rate`` a second (or as fast as read), stamped if asked, once if asked."""
+        rate, stamp, once = self._pace.rate, self._pace.stamp, self._pace.once
+        frames, seq_at = ring.frames, ring.seq_at
+        n = len(frames)
+        j = sent = 0
+        start = time.monotonic()
+        while not stop.is_set():
+            if rate:
+                elapsed = time.monotonic() - start
+                due = int(elapsed * rate) + 1 - sent  # frame k is due at k / rate
+                if due <= 0:
+                    time.sleep(max(sent / rate - elapsed, 0.0))
+                    continue
+                k = min(due, _CHUNK_FRAMES)
+            else:
+                k = _CHUNK_FRAMES
+            if once:
+                k = min(k, n - sent)
+                if k <= 0:
+                    return
+            picked = [(frames[(j + m) % n], seq_at[(j + m) % n]) for m in range(k)]
+            data = bytearray(b"".join(f for f, _ in picked))
+            if stamp:
+                now = STAMP_OFFSET + time.monotonic_ns()
+                digits = str(now).encode()
+                assert len(digits) == _STAMP_DIGITS, "uptime beyond the stamp's 16 digits"
+                pos = 0
+                for f, at in picked:
+                    if at >= 0:
+                        data[pos + at : pos + at + _STAMP_DIGITS] = digits
+                    pos += len(f)
+            if not self._send(data):
+                return
+            j = (j + k) % n
+            sent += k
 
 
 def _serve_one(sock: socket.socket, rings: Rings) -> None:
@@ -297,8 +403,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--codes", default="", help="comma-separated codes to prepare at start")
     parser.add_argument("--ring", type=int, default=16384, help="frames per ring (default 16384)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the simulated market")
+    parser.add_argument("--frames", help="a file of payloads (one a line) to send instead")
     args = parser.parse_args(argv)
-    rings = Rings(args.ring, args.seed)
+    fixed = None
+    if args.frames:
+        with open(args.frames, "rb") as f:
+            fixed = [line.rstrip(b"\n") for line in f if line.strip()]
+    rings = Rings(args.ring, args.seed, fixed)
     codes = tuple(sorted({c for c in args.codes.split(",") if c}))
     if codes:
         rings.get(codes)

@@ -7,15 +7,22 @@ contenders; without websockets or picows their rows are skipped with a note.
 
 Parts, in this order (see each module's docstring for the method):
 
-1. throughput (``bench/throughput.py``): our full feed and four bare receive loops
-   against the replay server (``bench/_server.py``, a separate process), after a
-   null-reader check of the server's own capacity;
-2. stall detection and heartbeat punctuality (``bench/live.py``);
-3. recovery after a dropped connection (``bench/live.py``);
-4. churn: 10,000 subscribe/unsubscribe calls in one second (``bench/churn.py``);
-5. memory: state per symbol with 10,000 desired, RSS growth over 10 M ticks
+1. throughput (``bench/throughput.py``): our full feed, the two fair peers that do the
+   feed's work on picows and on asyncio ``websockets`` (``bench/peers.py``), and four
+   bare receive loops, against the replay server (``bench/_server.py``, a separate
+   process), after a null-reader check of the server's own capacity;
+2. latency (``bench/latency.py``): server write to user code, at 1,000 and 20,000
+   ticks/s and near saturation (40 % of the feed's unpaced rate just measured: the
+   paced, stamping server and the client together saturate the two cores at about
+   55-60 % of it), for the feed and both peers;
+3. CPU of ten connections at 1,000 ticks/s against one at 10,000
+   (``bench/connections.py``);
+4. stall detection and heartbeat punctuality (``bench/live.py``);
+5. recovery after a dropped connection (``bench/live.py``);
+6. churn: 10,000 subscribe/unsubscribe calls in one second (``bench/churn.py``);
+7. memory: state per symbol with 10,000 desired, RSS growth over 10 M ticks
    (``bench/memory.py``);
-6. with ``--shards`` only (about 1.5 minutes more): 30,000 symbols over 10 AllTick
+8. with ``--shards`` only (about 1.5 minutes more): 30,000 symbols over 10 AllTick
    connections on the simulator, time to converge and cost per connection
    (``bench/shards.py``).
 
@@ -26,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from typing import Any
@@ -33,6 +41,8 @@ from typing import Any
 import trio
 
 import churn
+import connections
+import latency
 import live
 import memory
 import shards
@@ -42,7 +52,11 @@ from _common import DEFAULT_SYMBOLS, machine, null_client, start_server
 #: (key, target, "min"/"max") of the issue's targets.
 TARGETS: list[tuple[str, float, str]] = [
     ("ticks_per_s", 400_000, "min"),
+    ("ratio_vs_picows_decode", 1.0, "min"),
     ("ratio_vs_websockets_asyncio", 1.3, "min"),
+    ("latency_p99_vs_picows_decode_1000", 1.0, "max"),
+    ("latency_p99_vs_picows_decode_20000", 1.0, "max"),
+    ("connections_cpu_ratio", 1.2, "max"),
     ("detection_ms_p99", 10.0, "max"),
     ("recovery_ms_p99", 50.0, "max"),
     ("churn_ops_per_s", 500_000, "min"),
@@ -53,6 +67,10 @@ TARGETS: list[tuple[str, float, str]] = [
     ("bytes_per_symbol_10k", 2048, "max"),
 ]
 BARE = ("trio_websocket", "wsproto_trio", "websockets_asyncio", "picows")
+PEERS = ("picows_decode", "websockets_decode")
+LATENCY_RATES = (1_000.0, 20_000.0)
+#: The third latency rate, as a fraction of the feed's unpaced ticks_per_s (see collect).
+NEAR_SATURATION = 0.4
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -95,7 +113,7 @@ def collect(args: argparse.Namespace, log: Any) -> dict[str, Any]:
         log(f"replay server pid {server.pid} at {server.url}")
         check = null_client(server, symbols, 1.0 if quick else 1.5)
         log(
-            f"[1/5] server alone into a null reader: {check['frames_per_s']:,.0f} frames/s at "
+            f"[1/7] server alone into a null reader: {check['frames_per_s']:,.0f} frames/s at "
             f"{check['server_cpu_pct']:.0f}% server CPU; throughput, {args.runs} round(s) of "
             f"{args.ticks:,} ticks"
         )
@@ -113,6 +131,9 @@ def collect(args: argparse.Namespace, log: Any) -> dict[str, Any]:
         result["ticks_per_s"] = round(ours)
         feed_cpu = tp["cpu_us_per_tick"]["feed"]
         result["ticks_per_cpu_second"] = round(1e6 / feed_cpu) if feed_cpu else None
+        for name in PEERS:
+            result[f"{name}_per_s"] = round(rates[name]) if name in rates else None
+            result[f"ratio_vs_{name}"] = round(ours / rates[name], 4) if rates.get(name) else None
         for name in BARE:
             result[f"{name}_bare_per_s"] = round(rates[name]) if name in rates else None
             result[f"ratio_vs_{name}"] = round(ours / rates[name], 4) if rates.get(name) else None
@@ -127,7 +148,43 @@ def collect(args: argparse.Namespace, log: Any) -> dict[str, Any]:
             "client_cpu_pct_median_per_contender": tp["client_cpu_pct"],
             "server_not_bottleneck": headroom >= 2 and tp["server_cpu_pct_max"] < 70,
         }
-        log(f"[2/5] stall detection + heartbeat, {args.stalls} stalls")
+        # Near saturation: the paced server stamping every frame shares the two cores with
+        # the client, and the pair saturates at about 0.55-0.6 of the unpaced rate.
+        near = max(40_000.0, round(NEAR_SATURATION * ours, -4))
+        lat_rates = [*LATENCY_RATES, near]
+        log(f"[2/7] latency at {', '.join(f'{r:,.0f}' for r in lat_rates)} ticks/s")
+        result["latency_us"] = latency.run(
+            server,
+            symbols,
+            lat_rates,
+            seconds={
+                1_000.0: 2.0 if quick else 6.0,
+                20_000.0: 1.0 if quick else 3.0,
+                near: 1.0 if quick else 2.0,
+            },
+            warmup=0.5,
+            contenders={name: note for name, note in tp["notes"].items() if name in PEERS},
+            log=log,
+        )
+        for rate in LATENCY_RATES:
+            row = result["latency_us"][f"{rate:g}"]
+            peer = row.get("picows_decode")
+            result[f"latency_p99_vs_picows_decode_{rate:g}"] = (
+                round(row["feed"]["p99"] / peer["p99"], 3) if peer and peer["p99"] else None
+            )
+        log("[3/7] CPU: ten connections at 1,000 ticks/s against one at 10,000")
+        cpu_server = start_server(
+            "replay", connections.SYMBOLS, args.seed, replay_options=["--ring", "2048"]
+        )
+        try:
+            result.update(
+                connections.run(
+                    cpu_server, warmup=0.5 if quick else 1.0, seconds=2.0 if quick else 5.0, log=log
+                )
+            )
+        finally:
+            cpu_server.stop()
+        log(f"[4/7] stall detection + heartbeat, {args.stalls} stalls")
         result.update(
             trio.run(
                 lambda: live.detect_and_heartbeat(
@@ -140,11 +197,11 @@ def collect(args: argparse.Namespace, log: Any) -> dict[str, Any]:
                 )
             )
         )
-        log(f"[3/5] recovery, {args.drops} drops")
+        log(f"[5/7] recovery, {args.drops} drops")
         result.update(trio.run(lambda: live.recovery(cycles=args.drops, log=log)))
-        log("[4/5] churn, 10,000 calls in 1 s")
+        log("[6/7] churn, 10,000 calls in 1 s")
         result.update(trio.run(lambda: churn.churn(calls=10_000, log=log)))
-        log("[5/5] memory: state per symbol, then RSS over the ticks")
+        log("[7/7] memory: state per symbol, then RSS over the ticks")
         result.update(memory.bytes_per_symbol(n=10_000, seed=args.seed, log=log))
         result.update(
             memory.rss_growth(
@@ -158,10 +215,11 @@ def collect(args: argparse.Namespace, log: Any) -> dict[str, Any]:
     finally:
         server.stop()
     if args.shards:
-        log("[6/6] shards: 30,000 symbols over 10 AllTick connections (bench/shards.py)")
+        log("[8/8] shards: 30,000 symbols over 10 AllTick connections (bench/shards.py)")
         result["shards"] = shards.collect(shards.parse_args([]), log)
     result["targets"] = {key: verdict(result.get(key), goal, kind) for key, goal, kind in TARGETS}
     result["seconds"] = round(time.perf_counter() - started, 1)
+    result["loadavg_at_end"] = [round(x, 2) for x in os.getloadavg()]
     return result
 
 
@@ -184,17 +242,27 @@ def table(result: dict[str, Any]) -> str:
 
     row("`ticks_per_s` (our feed, default transport)", "ticks_per_s")
     row("ticks per CPU-second of our feed (1e6 / CPU µs per tick)", "ticks_per_cpu_second")
+    for name in PEERS:
+        note = tp["notes"].get(name, "")
+        row(f"`{name}_per_s` (fair peer: the same ticks) {note}".rstrip(), f"{name}_per_s")
+        row(f"ratio ticks_per_s / {name}", f"ratio_vs_{name}")
     for name in BARE:
         note = tp["notes"].get(name, "")
         row(f"`{name}_bare_per_s` {note}".rstrip(), f"{name}_bare_per_s")
         row(f"ratio ticks_per_s / {name}", f"ratio_vs_{name}")
     rows.append(
         "| CPU µs per tick (feed / "
-        + " / ".join(n for n in BARE if n in cpu)
+        + " / ".join(n for n in (*PEERS, *BARE) if n in cpu)
         + ") | "
-        + " / ".join(f"{cpu[n]:.2f}" for n in ("feed", *BARE) if n in cpu)
+        + " / ".join(f"{cpu[n]:.2f}" for n in ("feed", *PEERS, *BARE) if n in cpu)
         + " | |"
     )
+    for rate in LATENCY_RATES:
+        row(
+            f"feed p99 / picows_decode p99 at {rate:,.0f} ticks/s",
+            f"latency_p99_vs_picows_decode_{rate:g}",
+        )
+    row("CPU of ten connections at 1,000/s over one at 10,000/s", "connections_cpu_ratio")
     for key in (
         "detection_ms_p50",
         "detection_ms_p99",
@@ -217,6 +285,26 @@ def table(result: dict[str, Any]) -> str:
         "bytes_per_symbol_10k",
     ):
         row(f"`{key}`", key)
+    rows += ["", "| latency, µs (p50 / p99 / p99.9) | " + " | ".join(latency.CONTENDERS) + " |"]
+    rows.append("|---|" + "---:|" * len(latency.CONTENDERS))
+    for rate, by_name in result["latency_us"].items():
+        cells = []
+        for name in latency.CONTENDERS:
+            r = by_name.get(name)
+            cells.append(
+                "skipped"
+                if r is None
+                else f"{r['p50']:,.0f} / {r['p99']:,.0f} / {r['p999']:,.0f}"
+                + (" (overloaded)" if r["overloaded"] else "")
+            )
+        rows.append(f"| {float(rate):,.0f} ticks/s | " + " | ".join(cells) + " |")
+    conn = result["connections"]
+    rows.append("")
+    rows.append(
+        f"CPU: one connection at 10,000/s {conn['one_at_10k']['cpu_pct']}% of a core "
+        f"({conn['one_at_10k']['cpu_us_per_tick']} µs/tick); ten at 1,000/s "
+        f"{conn['ten_at_1k']['cpu_pct']}% ({conn['ten_at_1k']['cpu_us_per_tick']} µs/tick)"
+    )
     sc = result["server_check"]
     rows.append("")
     rows.append(
@@ -227,7 +315,9 @@ def table(result: dict[str, Any]) -> str:
     )
     rows.append(
         f"rss: {result['rss_ticks']:,} ticks ({result['rss_base_ticks']:,} at the base mark); "
-        f"throughput rounds {tp['rounds']}; total {result['seconds']} s"
+        f"throughput rounds {tp['rounds']}; total {result['seconds']} s; load average "
+        f"{result['machine']['loadavg_1min_at_start']} at the start, "
+        f"{result['loadavg_at_end']} (1, 5, 15 min) at the end"
     )
     if "shards" in result:
         rows += ["", shards.table(result["shards"])]

@@ -35,6 +35,7 @@ from urllib.parse import urlsplit
 import trio
 
 from _common import TOKEN, Sample, Server, Window, subscribe_request
+from peers import PEERS
 from pipeline import run_bare, run_pipeline
 
 Body = Callable[[Server, list[str], int, int, Sample], None]
@@ -168,6 +169,43 @@ def picows_bare(server: Server, symbols: list[str], warmup: int, n: int, sample:
     asyncio.run(_asyncio_bounded(_picows, server, symbols, warmup, n, sample))
 
 
+async def _peer(
+    name: str, server: Server, symbols: list[str], warmup: int, n: int, sample: Sample
+) -> None:
+    """A fair peer (``bench/peers.py``): the same ticks as the feed, to a counting user."""
+    count = 0
+    limit = warmup
+    window: Window | None = None
+
+    def on_tick(tick: object) -> bool:
+        nonlocal count, limit, window
+        count += 1
+        if count < limit:
+            return False
+        if window is None:
+            window, count, limit = Window(server, sample), 0, n
+            return False
+        if not sample.seconds:  # frames of the same read may follow: counted once
+            window.stop(count)
+        return True
+
+    try:
+        await PEERS[name](f"{server.url}?token={TOKEN}", symbols, on_tick)
+    finally:
+        if window is not None and not sample.seconds:
+            window.stop(count)  # cut short: keep the partial count
+
+
+def picows_decode(server: Server, symbols: list[str], warmup: int, n: int, sample: Sample) -> None:
+    asyncio.run(_asyncio_bounded(_peer, "picows_decode", server, symbols, warmup, n, sample))
+
+
+def websockets_decode(
+    server: Server, symbols: list[str], warmup: int, n: int, sample: Sample
+) -> None:
+    asyncio.run(_asyncio_bounded(_peer, "websockets_decode", server, symbols, warmup, n, sample))
+
+
 def contenders() -> tuple[dict[str, Body], dict[str, str]]:
     """Contenders that can run here, and a note per one that cannot."""
     out: dict[str, Body] = {
@@ -179,6 +217,8 @@ def contenders() -> tuple[dict[str, Body], dict[str, str]]:
     for name, module, body in (
         ("websockets_asyncio", "websockets.asyncio.client", websockets_asyncio_bare),
         ("picows", "picows", picows_bare),
+        ("picows_decode", "picows", picows_decode),
+        ("websockets_decode", "websockets.asyncio.client", websockets_decode),
     ):
         try:
             __import__(module)

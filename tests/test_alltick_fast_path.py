@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import random
+import sys
 from typing import Any
 
 import orjson
@@ -196,3 +197,16 @@ async def test_the_reader_keeps_frame_order_across_both_paths(autojump_clock):
         assert seqs == [1, 2, 4, 5]
         assert feed.statistics()["connection"]["decode_errors"] == 2
         await feed.wait_converged()
+
+
+def test_deep_nesting_steps_aside_whatever_the_recursion_limit():
+    """msgspec refuses deep nesting only while Python's recursion limit is low; a process
+    that raised it (mypy's API sets 2**14) must not have the fast path deliver a frame the
+    general path refuses (orjson reads 1024 levels)."""
+    frame = '{"cmd_id":22998,"x":' + "[" * 1500 + "]" * 1500 + ',"data":{"code":"A","price":"1"}}'
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(20_000)
+    try:
+        assert not check(frame)
+    finally:
+        sys.setrecursionlimit(limit)

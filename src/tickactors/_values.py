@@ -40,6 +40,11 @@ class StreamKind(enum.Enum):
     BOOK = "book"
     QUOTES = "quotes"
 
+    # Members are singletons compared by identity, so identity may hash them: the reader's
+    # hot path looks kinds up in dicts several times a batch, and ``Enum.__hash__`` is a
+    # Python method (``hash(self._name_)``), this one a C slot.
+    __hash__ = object.__hash__
+
     def __str__(self) -> str:
         return self.value
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Callable, Mapping, Sequence
+from typing import cast
 
 import trio
 
@@ -56,11 +57,18 @@ def wanted_groups(
 
     Synchronous on purpose: the hot path awaits nothing unless the queue is full.
     """
+    trades = batch.trades
+    if trades and not batch.books and not batch.quotes:
+        # The usual batch: trades only, all wanted. One set of symbols, no per-item loop.
+        symbols = set(map(_symbol_of, trades))
+        if symbols <= wanted_by_kind.get(TRADES, _NOTHING_WANTED):
+            monitor.symbols_seen(symbols, now)
+            return [(TRADES, cast(list[MarketData], trades))]  # the batch is not reused
     seen = monitor.symbol_seen
     groups_out: list[tuple[StreamKind, list[MarketData]]] = []
     ghosts: set[tuple[StreamKind, str]] | None = None
     groups: tuple[tuple[StreamKind, Sequence[MarketData]], ...] = (
-        (TRADES, batch.trades),
+        (TRADES, trades),
         (BOOK, batch.books),
         (QUOTES, batch.quotes),
     )

@@ -42,12 +42,55 @@ GAP_REPORT_INTERVAL = 1.0
 T = TypeVar("T")
 
 
+class _Waiters:
+    """Tasks waiting for one condition: ``trio.lowlevel.ParkingLot`` reduced to what the
+    queues use (park, wake everyone, is anyone there).
+
+    A consumer waits here once per batch, and below full speed a batch is one frame or
+    two: ``ParkingLot``'s ordered dict, its generator of tasks to wake and its statistics
+    cost more than the wake-up they organise. This keeps a plain list and calls
+    ``trio.lowlevel.reschedule`` on each task; a cancelled waiter takes itself out.
+    """
+
+    __slots__ = ("_tasks",)
+
+    def __init__(self) -> None:
+        self._tasks: list[trio.lowlevel.Task] = []
+
+    def __bool__(self) -> bool:
+        return bool(self._tasks)
+
+    def __len__(self) -> int:
+        return len(self._tasks)
+
+    async def park(self) -> None:
+        """Wait until :meth:`unpark_all` (a checkpoint: cancellation ends the wait)."""
+        task = trio.lowlevel.current_task()
+        tasks = self._tasks
+        tasks.append(task)
+
+        def abort(_: object) -> trio.lowlevel.Abort:
+            tasks.remove(task)
+            return trio.lowlevel.Abort.SUCCEEDED
+
+        await trio.lowlevel.wait_task_rescheduled(abort)
+
+    def unpark_all(self) -> None:
+        """Wake every waiting task (in the order they came)."""
+        tasks = self._tasks
+        if tasks:
+            self._tasks = []
+            reschedule = trio.lowlevel.reschedule
+            for task in tasks:
+                reschedule(task)
+
+
 class _Parking:
     """What both queues share: closing, and where their producers and consumer wait."""
 
     def __init__(self) -> None:
-        self._not_empty = trio.lowlevel.ParkingLot()
-        self._not_full = trio.lowlevel.ParkingLot()
+        self._not_empty = _Waiters()
+        self._not_full = _Waiters()
         self._closed = False
 
     @property
@@ -193,7 +236,11 @@ class MarketQueue(_Parking):
         return bool(self.lanes)
 
     def would_block(self, groups: Iterable[tuple[StreamKind, Sequence[MarketData]]]) -> bool:
-        return self.lanes.full(kind for kind, items in groups if items)
+        full = self.lanes.full
+        for kind, items in groups:  # noqa: SIM110 (no generator on the hot path)
+            if items and full((kind,)):
+                return True
+        return False
 
     def put_nowait(self, groups: Iterable[tuple[StreamKind, Sequence[MarketData]]]) -> int:
         """Add each group to its kind's lane now (a ``block`` lane may overshoot by a batch)."""

@@ -115,7 +115,10 @@ class Lanes:
         return sum(len(lane) for lane in self._lanes.values())
 
     def __bool__(self) -> bool:
-        return any(lane.items for lane in self._lanes.values())
+        for lane in self._lanes.values():  # noqa: SIM110 (no generator: asked every batch)
+            if lane.items:
+                return True
+        return False
 
     def full(self, kinds: Iterable[StreamKind]) -> bool:
         """Whether a reader holding items of ``kinds`` must wait: a ``block`` lane is full."""

@@ -18,7 +18,12 @@ ended with (``_ended``). Receiving:
 * buffered messages are returned first (after a checkpoint), up to the
   caller's maximum;
 * otherwise one chunk is read, and *all* its frames are handled before
-  anything is returned (:meth:`BatchedTransport._receive`), see below;
+  anything is returned (:meth:`BatchedTransport._receive`), see below. On a
+  plain TCP stream the read waits until the socket is readable and then reads
+  once (:meth:`BatchedTransport._read`): Trio's ``receive_some`` tries first,
+  catches ``BlockingIOError`` when nothing is there yet (the usual case below
+  full speed) and goes through the scheduler twice; a TLS stream is read by its
+  own ``receive_some``;
 * the control frames produced go out under the send lock before returning;
 * once ended, every buffered message is still delivered; then each receive
   raises :class:`TransportClosed` with the code and reason. End of stream
@@ -86,6 +91,7 @@ frames reach the scanner at a frame boundary (``initial``).
 
 from __future__ import annotations
 
+import os
 import ssl
 from typing import Final, cast
 
@@ -154,6 +160,8 @@ class BatchedTransport:
         self._leftover = b""  # the start of a frame not yet complete (ours, not wsproto's)
         self._owed = 0  # ... except a large frame still arriving: its bytes still due
         self._in_message = False  # wsproto holds the start of a fragmented message
+        #: A plain TCP stream is read by :meth:`_read`; any other (TLS) by its ``receive_some``.
+        self._socket = stream.socket if isinstance(stream, trio.SocketStream) else None
         # The server may have sent frames right behind its 101 response.
         if initial:
             self._receive(initial)
@@ -181,7 +189,7 @@ class BatchedTransport:
             else:
                 await trio.lowlevel.checkpoint()
         else:
-            receive_some = self._stream.receive_some
+            receive_some = self._stream.receive_some if self._socket is None else self._read
             while not messages:
                 if self._outgoing:
                     await self._flush()
@@ -204,6 +212,32 @@ class BatchedTransport:
         batch = messages[:max_messages]
         del messages[:max_messages]
         return batch
+
+    async def _read(self, max_bytes: int) -> bytes:
+        """``receive_some`` of a plain TCP stream, cheaper: wait until the socket is readable,
+        then read once.
+
+        Trio's ``SocketStream.receive_some`` first tries to read, and when nothing is there
+        yet (the usual case below full speed: the reader has handled everything) catches
+        ``BlockingIOError``, waits, reads again and then yields once more: an exception and
+        two trips through the scheduler per wake-up. Waiting first is one trip, and a
+        checkpoint all the same (at full speed the socket is readable at once). The same
+        errors come out: ``ClosedResourceError`` once the socket is closed (also while
+        waiting), ``BrokenResourceError`` for any other socket error.
+        """
+        sock = self._socket
+        assert sock is not None
+        while True:
+            await trio.lowlevel.wait_readable(sock)
+            fd = sock.fileno()
+            if fd < 0:
+                raise trio.ClosedResourceError("the socket was closed")
+            try:
+                return os.read(fd, max_bytes)
+            except BlockingIOError:
+                continue  # readable was a false alarm: wait again
+            except OSError as exc:
+                raise trio.BrokenResourceError(f"socket error: {exc}") from None
 
     def _receive(self, data: bytes) -> None:
         """Turn received bytes into messages: plain frames here, every other frame by wsproto.

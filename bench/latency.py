@@ -1,0 +1,158 @@
+"""Latency: from the server's write of a frame to the moment user code holds its tick.
+
+Used by ``bench/run.py``. The replay server (``bench/_server.py``) paces each
+connection at a fixed rate (``?rate=R``) and stamps every frame's ``seq`` with
+``STAMP_OFFSET + time.monotonic_ns()`` just before the write that carries it
+(``?stamp=1``). Every contender decodes ``seq`` anyway; when user code holds a tick it
+computes ``time.monotonic_ns() - (tick.seq - STAMP_OFFSET)``: one clock
+(``CLOCK_MONOTONIC``, shared by every process of the machine), no offsets to estimate.
+
+Contenders, each on a fresh connection, in a rotating order per rate:
+
+feed
+    ``open_feed(AllTick(...))`` with the default transport, ``await feed.get_batch()``;
+    user code holds every tick of a batch when ``get_batch`` returns (one clock read a
+    batch: they are held at the same moment).
+picows_decode, websockets_decode
+    the fair peers of ``bench/peers.py``: user code is called with each tick as soon as
+    it is decoded.
+
+Each (rate, contender) lets ``warmup`` seconds pass, then records every tick for
+``seconds``; p50, p99 and p99.9 in microseconds, with the number of samples and the
+rate the contender actually received (a contender that cannot keep up with the offered
+rate is marked ``overloaded``: its queue, and so its latency, grows for as long as the
+window lasts).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from typing import Any
+
+import trio
+
+import tickactors
+from _common import TOKEN, Server, percentile
+from _server import STAMP_OFFSET
+from peers import PEERS
+from tickactors.venues import AllTick
+
+CONTENDERS = ("feed", "picows_decode", "websockets_decode")
+
+
+class Recorder:
+    """Latencies (ns) of the ticks held between ``warmup`` and ``warmup + seconds``."""
+
+    def __init__(self, warmup: float, seconds: float) -> None:
+        self.samples: list[int] = []
+        self.start = time.monotonic_ns() + int(warmup * 1e9)
+        self.end = self.start + int(seconds * 1e9)
+
+    def summary(self, rate: float, seconds: float) -> dict[str, Any]:
+        values = [v / 1000 for v in self.samples]
+        received = len(values) / seconds if seconds else 0.0
+        return {
+            "p50": round(percentile(values, 0.5), 1),
+            "p99": round(percentile(values, 0.99), 1),
+            "p999": round(percentile(values, 0.999), 1),
+            "samples": len(values),
+            "received_per_s": round(received),
+            "overloaded": received < 0.95 * rate,
+        }
+
+
+async def _feed(url: str, symbols: list[str], rec: Recorder) -> None:
+    venue = AllTick(url=url, token=TOKEN)
+    now_ns = time.monotonic_ns
+    samples = rec.samples
+    offset = STAMP_OFFSET
+    async with tickactors.open_feed(venue, stale_after=60) as feed:
+        feed.subscribe(*symbols)
+        get_batch = feed.get_batch
+        while True:
+            batch = await get_batch()
+            now = now_ns()
+            if now < rec.start:
+                continue
+            if now >= rec.end:
+                return
+            for tick in batch:
+                samples.append(now - (tick.seq - offset))
+
+
+def _peer_user(rec: Recorder) -> Callable[[Any], bool]:
+    now_ns = time.monotonic_ns
+    samples = rec.samples
+    offset = STAMP_OFFSET
+    start, end = rec.start, rec.end
+
+    def on_tick(tick: Any) -> bool:
+        now = now_ns()
+        if now < start:
+            return False
+        if now >= end:
+            return True
+        samples.append(now - (tick.seq - offset))
+        return False
+
+    return on_tick
+
+
+def one(
+    server: Server, name: str, symbols: list[str], rate: float, warmup: float, seconds: float
+) -> dict[str, Any]:
+    """One contender at one rate; its summary."""
+    base = f"{server.url}?rate={rate:g}&stamp=1"
+    rec = Recorder(warmup + 0.5, seconds)  # + connecting and subscribing
+    limit = warmup + seconds + 30
+    if name == "feed":
+
+        async def body() -> None:
+            with trio.move_on_after(limit):
+                await _feed(base, symbols, rec)
+
+        trio.run(body)
+    else:
+
+        async def peer() -> None:
+            try:
+                async with asyncio.timeout(limit):
+                    await PEERS[name](f"{base}&token={TOKEN}", symbols, _peer_user(rec))
+            except TimeoutError:
+                pass
+
+        asyncio.run(peer())
+    return rec.summary(rate, seconds)
+
+
+def run(
+    server: Server,
+    symbols: list[str],
+    rates: list[float],
+    *,
+    seconds: dict[float, float],
+    warmup: float,
+    contenders: dict[str, str] | None = None,
+    log: Callable[[str], None],
+) -> dict[str, dict[str, dict[str, Any]]]:
+    """``{rate: {contender: {"p50", "p99", "p999", ...}}}`` (rates as strings, for JSON).
+
+    ``contenders``: name -> a reason to skip it (None or absent: run it)."""
+    skipped = contenders or {}
+    names = [n for n in CONTENDERS if n not in skipped]
+    out: dict[str, dict[str, dict[str, Any]]] = {}
+    for k, rate in enumerate(rates):
+        row: dict[str, dict[str, Any]] = {}
+        order = names[k % len(names) :] + names[: k % len(names)]
+        for name in order:
+            row[name] = one(server, name, symbols, rate, warmup, seconds[rate])
+            r = row[name]
+            log(
+                f"  latency {rate:>9,.0f}/s {name:<18} p50 {r['p50']:>9,.1f}  p99 "
+                f"{r['p99']:>9,.1f}  p99.9 {r['p999']:>9,.1f} us  ({r['samples']:,} ticks, "
+                f"{r['received_per_s']:,}/s{', OVERLOADED' if r['overloaded'] else ''})"
+            )
+        out[f"{rate:g}"] = {name: row[name] for name in names}
+    return out
