@@ -57,6 +57,8 @@ RUN_CASES: list[tuple[list[str], str]] = [
     ([*RUN, "--max-connections", "-2"], "--max-connections"),
     ([*RUN, "--give-up-after", "-1"], "--give-up-after"),
     ([*RUN, "--give-up-after", "soon"], "--give-up-after"),
+    ([*RUN, "--lag-after", "-1"], "--lag-after"),
+    ([*RUN, "--lag-after", "nan"], "--lag-after"),
     ([*RUN, "--symbols", "OK,b a d"], "--symbols"),
     ([*RUN, "--book-symbols", "x y"], "--book-symbols"),
     ([*RUN, "--shard", "3/2"], "--shard"),

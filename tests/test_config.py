@@ -388,3 +388,23 @@ def test_a_tradovate_trading_feed_keeps_its_sync() -> None:
     assert "--sync" in argv and argv[argv.index("--user-id") + 1] == "7"
     assert "user_id needs sync = true" in problems_of({"feeds": [{**base, "user_id": 7}]})[0]
     assert "expected true or false" in problems_of({"feeds": [{**base, "sync": "yes"}]})[0]
+
+
+def test_lag_after_from_the_file_and_the_flag(tmp_path: Path) -> None:
+    config = structure({"feeds": [{**ALLTICK, "name": "a", "lag_after": 0}]})
+    argv = feed_argv(config.feeds[0], config)
+    assert argv[argv.index("--lag-after") + 1] == "0.0"
+    assert "expected seconds >= 0" in problems_of(
+        {"feeds": [{**ALLTICK, "name": "a", "lag_after": -1}]}
+    )[0]
+    from tickactors.__main__ import build_parsers
+    from tickactors._cli.connection_options import connection_options
+    from tickactors.venues import AllTick
+
+    parser = build_parsers()[1]["run"]
+    dialect = AllTick(token="t").dialect
+    for words, expected in ((["--lag-after", "0"], None), (["--lag-after", "2.5"], 2.5)):
+        args = parser.parse_args(["--url", "ws://127.0.0.1:1/x", *words])
+        assert connection_options(args, dialect)["lag_after"] == expected
+    args = parser.parse_args(["--url", "ws://127.0.0.1:1/x"])
+    assert "lag_after" not in connection_options(args, dialect)  # the feed's default, 5 s

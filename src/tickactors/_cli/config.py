@@ -68,6 +68,7 @@ AllTickSymbol = NewType("AllTickSymbol", str)
 TradovateSymbol = NewType("TradovateSymbol", str)
 SinkSpec = NewType("SinkSpec", str)
 Seconds = NewType("Seconds", float)
+SecondsOrZero = NewType("SecondsOrZero", float)
 Count = NewType("Count", int)
 CountOrZero = NewType("CountOrZero", int)
 MetricsAddress = NewType("MetricsAddress", str)
@@ -137,6 +138,9 @@ class _FeedBase:
     max_connection_age: Seconds | None = None
     #: end the feed after this many permanent connect failures in a row (0: never)
     give_up_after: CountOrZero | None = None
+    #: a ``lagging`` event when data arrives this much later than the connection's recent
+    #: best (0: off)
+    lag_after: SecondsOrZero | None = None
     #: ``--sink`` values: ``jsonl:PATH?...``, ``nats://HOST:PORT?...``, ...
     sinks: tuple[SinkSpec, ...] = ()
     seed: int | None = None
@@ -296,6 +300,12 @@ def _converter() -> cattrs.Converter:
             raise ConfigValueError(f"{_shown(value)}: expected seconds > 0")
         return number
 
+    def seconds_or_zero(value: object, _: Any) -> float:
+        number = _number(value)
+        if number < 0:
+            raise ConfigValueError(f"{_shown(value)}: expected seconds >= 0")
+        return number
+
     def count(value: object, _: Any) -> int:
         if type(value) is not int or value < 1:
             raise ConfigValueError(f"{_shown(value)}: expected a whole number >= 1")
@@ -341,6 +351,7 @@ def _converter() -> cattrs.Converter:
     hook(TradovateSymbol, symbol_of(tradovate))
     hook(SinkSpec, sink)
     hook(Seconds, seconds)
+    hook(SecondsOrZero, seconds_or_zero)
     hook(Count, count)
     hook(CountOrZero, count_or_zero)
     hook(MetricsAddress, metrics)
@@ -550,6 +561,7 @@ def feed_argv(feed: FeedConfig, config: RunConfig) -> list[str]:
         ("--max-connections", feed.max_connections),
         ("--max-connection-age", feed.max_connection_age),
         ("--give-up-after", feed.give_up_after),
+        ("--lag-after", feed.lag_after),
         ("--seed", feed.seed),
         ("--duration", config.duration),
         ("--format", config.format),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from .._arg_types import int_between, positive_float, positive_int
+from .._arg_types import int_between, non_negative_float, positive_float, positive_int
 from .._core.connect_failures import DEFAULT_GIVE_UP_AFTER
 from .._core.overlap import RotationPolicy
 from .._feed.slot_table import shard_plan
@@ -61,6 +61,15 @@ def add_connection_arguments(parser: argparse.ArgumentParser) -> None:
         "already said on stderr at once; 0: never give up (default: "
         f"{DEFAULT_GIVE_UP_AFTER}, about 13 minutes of retries)",
     )
+    parser.add_argument(
+        "--lag-after",
+        type=non_negative_float,
+        default=None,
+        metavar="S",
+        help="a 'lagging' event when a connection's data arrives S seconds later than its "
+        "own recent best (a thin pipe, a backlog), 'caught_up' when it is back; 0: off "
+        "(default 5; docs/architecture.md, Lag)",
+    )
 
 
 def connection_options(args: argparse.Namespace, dialect: Dialect) -> dict[str, Any]:
@@ -94,4 +103,7 @@ def connection_options(args: argparse.Namespace, dialect: Dialect) -> dict[str, 
     give_up = getattr(args, "give_up_after", None)
     if give_up is not None:
         chosen["give_up_after"] = give_up or None  # 0: never
+    lag_after = getattr(args, "lag_after", None)
+    if lag_after is not None:
+        chosen["lag_after"] = lag_after or None  # 0: off
     return chosen
