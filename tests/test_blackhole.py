@@ -28,12 +28,13 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from .namespace_children import run_children, skip_or_fail
 
 pytestmark = pytest.mark.slow
 
@@ -77,37 +78,18 @@ def env() -> dict[str, str]:
 @pytest.fixture(scope="module")
 def measured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, dict[str, Any]]]:
     """Both venues' scenarios, run at once, each in its own namespace; their JSON by venue."""
-    reason = why_not()
-    if reason:
-        if os.environ.get("TICKACTORS_REQUIRE_NETEM") == "1":  # .ci/run: a skip is a failure
-            pytest.fail(reason)
-        pytest.skip(reason)
+    skip_or_fail(why_not())
     out = tmp_path_factory.mktemp("blackhole")
-    children = {}
-    for venue in VENUES:
-        command = ["unshare", "--net", "--", sys.executable, str(SCENARIO), "--venue", venue]
-        with (out / f"{venue}.out").open("wb") as stdout, (out / f"{venue}.err").open("wb") as err:
-            children[venue] = subprocess.Popen(command, stdout=stdout, stderr=err, env=env())
-    deadline = time.monotonic() + CHILD_TIMEOUT
-    results: dict[str, dict[str, Any]] = {}
-    try:
-        for venue, child in children.items():
-            try:
-                child.wait(timeout=max(0.0, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                child.kill()
-                child.wait()
-            results[venue] = {
-                "returncode": child.returncode,
-                "stdout": (out / f"{venue}.out").read_text(),
-                "stderr": (out / f"{venue}.err").read_text(),
-            }
-    finally:
-        for child in children.values():
-            if child.poll() is None:
-                child.kill()
-                child.wait()
-    yield results
+    commands = {
+        venue: ["unshare", "--net", "--", sys.executable, str(SCENARIO), "--venue", venue]
+        for venue in VENUES
+    }
+    yield {
+        venue: {"returncode": code, "stdout": stdout, "stderr": stderr}
+        for venue, (code, stdout, stderr) in run_children(
+            commands, out, CHILD_TIMEOUT, env()
+        ).items()
+    }
 
 
 def report(run: dict[str, Any]) -> dict[str, Any]:

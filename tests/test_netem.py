@@ -37,11 +37,12 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from .namespace_children import run_children, skip_or_fail
 
 pytestmark = pytest.mark.slow
 
@@ -92,38 +93,16 @@ def run_phase(
     tmp: Path, phase: str, venues: tuple[str, ...], timeout: float, *extra: str
 ) -> dict[str, dict[str, Any]]:
     """Run ``phase`` for each venue at once, one namespace each; their JSON by venue."""
-    reason = why_not()
-    if reason:
-        if os.environ.get("TICKACTORS_REQUIRE_NETEM") == "1":
-            pytest.fail(reason)
-        pytest.skip(reason)
-    children = {}
-    for venue in venues:
-        command = ["unshare", "--net", "--", sys.executable, str(SCENARIO)]
-        command += ["--venue", venue, "--phase", phase, *extra]
-        with (tmp / f"{venue}.out").open("wb") as out, (tmp / f"{venue}.err").open("wb") as err:
-            children[venue] = subprocess.Popen(command, stdout=out, stderr=err, env=env())
-    deadline = time.monotonic() + timeout
+    skip_or_fail(why_not())
+    command = ["unshare", "--net", "--", sys.executable, str(SCENARIO)]
+    commands = {venue: [*command, "--venue", venue, "--phase", phase, *extra] for venue in venues}
     results: dict[str, dict[str, Any]] = {}
-    try:
-        for venue, child in children.items():
-            try:
-                child.wait(timeout=max(0.0, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                child.kill()
-                child.wait()
-            stdout = (tmp / f"{venue}.out").read_text()
-            stderr = (tmp / f"{venue}.err").read_text()
-            assert child.returncode == 0, f"{phase} {venue} failed:\n{stdout}\n{stderr[-4000:]}"
-            lines = [line for line in stdout.splitlines() if line.startswith("{")]
-            assert lines, f"no JSON line from {phase} {venue}:\n{stdout}\n{stderr[-4000:]}"
-            results[venue] = json.loads(lines[-1])
-            print(json.dumps(results[venue]))  # the figures, with -s
-    finally:
-        for child in children.values():
-            if child.poll() is None:
-                child.kill()
-                child.wait()
+    for venue, (code, stdout, stderr) in run_children(commands, tmp, timeout, env()).items():
+        assert code == 0, f"{phase} {venue} failed:\n{stdout}\n{stderr[-4000:]}"
+        lines = [line for line in stdout.splitlines() if line.startswith("{")]
+        assert lines, f"no JSON line from {phase} {venue}:\n{stdout}\n{stderr[-4000:]}"
+        results[venue] = json.loads(lines[-1])
+        print(json.dumps(results[venue]))  # the figures, with -s
     return results
 
 
