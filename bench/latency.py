@@ -13,6 +13,10 @@ feed
     ``open_feed(AllTick(...))`` with the default transport, ``await feed.get_batch()``;
     user code holds every tick of a batch when ``get_batch`` returns (one clock read a
     batch: they are held at the same moment).
+feed_callback
+    the same feed opened with ``on_batch=``: the connection's reader calls user code with
+    each read's ticks, in its own step, with no consumer task to wake (one clock read a
+    call). The like-for-like of the peers, which call user code from their reader too.
 picows_decode, websockets_decode
     the fair peers of ``bench/peers.py``: user code is called with each tick as soon as
     it is decoded.
@@ -39,7 +43,7 @@ from _server import STAMP_OFFSET
 from peers import PEERS
 from tickactors.venues import AllTick
 
-CONTENDERS = ("feed", "picows_decode", "websockets_decode")
+CONTENDERS = ("feed", "feed_callback", "picows_decode", "websockets_decode")
 
 
 class Recorder:
@@ -82,6 +86,29 @@ async def _feed(url: str, symbols: list[str], rec: Recorder) -> None:
                 samples.append(now - (tick.seq - offset))
 
 
+async def _feed_callback(url: str, symbols: list[str], rec: Recorder) -> None:
+    venue = AllTick(url=url, token=TOKEN)
+    now_ns = time.monotonic_ns
+    samples = rec.samples
+    offset = STAMP_OFFSET
+    start, end = rec.start, rec.end
+    done = trio.Event()
+
+    def on_batch(batch: list[tickactors.MarketData]) -> None:
+        now = now_ns()
+        if now < start:
+            return
+        if now >= end:
+            done.set()
+            return
+        for tick in batch:
+            samples.append(now - (tick.seq - offset))
+
+    async with tickactors.open_feed(venue, stale_after=60, on_batch=on_batch) as feed:
+        feed.subscribe(*symbols)
+        await done.wait()
+
+
 def _peer_user(rec: Recorder) -> Callable[[Any], bool]:
     now_ns = time.monotonic_ns
     samples = rec.samples
@@ -107,11 +134,12 @@ def one(
     base = f"{server.url}?rate={rate:g}&stamp=1"
     rec = Recorder(warmup + 0.5, seconds)  # + connecting and subscribing
     limit = warmup + seconds + 30
-    if name == "feed":
+    if name in ("feed", "feed_callback"):
+        ours = _feed if name == "feed" else _feed_callback
 
         async def body() -> None:
             with trio.move_on_after(limit):
-                await _feed(base, symbols, rec)
+                await ours(base, symbols, rec)
 
         trio.run(body)
     else:

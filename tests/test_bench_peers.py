@@ -164,3 +164,21 @@ def test_a_peer_delivers_exactly_the_feeds_ticks(server: Server, name: str) -> N
     assert [_exact(t) for t in theirs] == [_exact(t) for t in ours]
     assert stats.bad_frames == errors > 5
     assert stats.closed is None  # it stopped at END, nothing ended it early
+
+
+@pytest.mark.slow
+def test_every_latency_contender_records_its_ticks() -> None:
+    """``bench/latency.py`` on a short paced, stamped window for each contender: each one
+    decodes the server's stamps and records a latency per tick (no timing is judged)."""
+    import latency
+    from _common import DEFAULT_SYMBOLS
+
+    symbols = DEFAULT_SYMBOLS.split(",")
+    paced = start_server("replay", symbols, 0)
+    try:
+        for name in latency.CONTENDERS:
+            r = latency.one(paced, name, symbols, 2_000.0, 0.1, 0.5)
+            assert r["samples"] > 100, (name, r)
+            assert 0 < r["p50"] <= r["p99"] <= r["p999"] < 1e6, (name, r)
+    finally:
+        paced.stop()

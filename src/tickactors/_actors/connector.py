@@ -36,10 +36,10 @@ from .._net.transport import Transport, TransportClosed, TransportFactory
 from .._values import EventName, StreamKind
 from ..venues._dialect import Dialect
 from .account import AccountSync
+from .hand_off import MarketHandOff
 from .health_bus import HealthBus
 from .market_delivery import SessionCounters
 from .messages import LinkDown, LinkUp, Outbound, TrackerMessage
-from .queues import MarketQueue
 from .session import Session, SessionEnded, StaleConnection
 from .shift import Shift
 from .token_refresher import TokenRefresher
@@ -86,7 +86,7 @@ class Connector:
         request_timeout: float,
         numbers: Iterator[int],
         wanted: Mapping[StreamKind, set[str]],
-        market: MarketQueue,
+        market: MarketHandOff,
         backoff: Backoff,
         tracker: trio.MemorySendChannel[TrackerMessage],
         tokens: TokenRefresher,

@@ -1,7 +1,8 @@
 """A session's hand-over of decoded market data: wanted items by kind, ghosts, gaps.
 
 The reader's batch (``MarketBatch``: trades, books, quotes decoded from a run of frames)
-becomes the groups the hand-off takes (``MarketQueue.put``): per stream kind, the items
+becomes the groups the hand-off takes (``MarketQueue.put``, or the user's ``on_batch``:
+``hand_off.py``): per stream kind, the items
 of symbols the feed wants, their symbols stamped for the staleness monitor. Items of
 symbols nobody wants are ghosts: counted, and reported to the reconciler, never
 delivered. What the hand-off drops for a slow consumer is announced in ``gap`` events.
@@ -20,8 +21,8 @@ from .._core.reconciler import GhostSeen
 from .._core.staleness import StalenessMonitor
 from .._values import BOOK, QUOTES, TRADES, EventName, MarketData, StreamKind
 from ..venues._dialect import MarketBatch
+from .hand_off import MarketHandOff
 from .health_bus import HealthBus
-from .queues import MarketQueue
 from .reconciling import Inbound
 
 MAX_GHOST_SYMBOLS = 1024
@@ -104,7 +105,7 @@ def wanted_groups(
     return groups_out
 
 
-def report_gaps(market: MarketQueue, health: HealthBus, connection: int, now: float) -> None:
+def report_gaps(market: MarketHandOff, health: HealthBus, connection: int, now: float) -> None:
     """Announce what the hand-off dropped for a slow consumer: at once, then once a second."""
     report = market.gap_report(now)
     if report is None:

@@ -45,6 +45,7 @@ from .._secret import Secret
 from .._values import AccountUpdate, EventName, MarketData, StreamKind
 from ..venues._dialect import Answer, AnswerKind, Dialect, MarketBatch, Notice, NoticeKind
 from .account import AccountSync
+from .hand_off import MarketHandOff
 from .health_bus import HealthBus
 from .market_delivery import SessionCounters, report_gaps, wanted_groups
 from .messages import (
@@ -59,7 +60,6 @@ from .messages import (
     UserRequest,
 )
 from .overlapping import Overlap
-from .queues import MarketQueue
 from .reconciling import ReconcilerActor
 
 logger = logging.getLogger("tickactors")
@@ -116,7 +116,7 @@ class Session:
         transport: Transport,
         dialect: Dialect,
         wanted: Mapping[StreamKind, set[str]],
-        market: MarketQueue,
+        market: MarketHandOff,
         monitor: StalenessMonitor,
         backoff: Backoff,
         budget: OutboundBudget,

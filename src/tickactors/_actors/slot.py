@@ -44,9 +44,9 @@ from .._values import StreamKind
 from ..venues._dialect import Dialect
 from .account import AccountSync
 from .connector import Connector
+from .hand_off import MarketHandOff
 from .health_bus import HealthBus
 from .messages import TrackerMessage
-from .queues import MarketQueue
 from .reconciling import Changes, Inbound, IntentQueue, ReconcilerActor
 from .shift import Shift
 from .supervisor import Supervisor
@@ -62,7 +62,7 @@ class SlotKit:
     ssl_context: ssl.SSLContext | None
     connect_timeout: float
     numbers: Iterator[int]
-    market: MarketQueue
+    market: MarketHandOff
     tracker: trio.MemorySendChannel[TrackerMessage]
     tokens: TokenRefresher
     health: HealthBus

@@ -21,17 +21,19 @@ events after it, all in one ordered queue read with ``feed.account()``.
 from __future__ import annotations
 
 import functools
+import inspect
 import math
 import random
 import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
-from typing import Any, Literal, overload
+from typing import Any, Literal, NoReturn, overload
 
 import attrs
 import trio
 
 from .._actors.account import AccountSync
+from .._actors.hand_off import CallbackHandOff, MarketHandOff
 from .._actors.health_bus import HealthBus
 from .._actors.messages import TrackerMessage, UserRequest
 from .._actors.queues import MarketQueue
@@ -109,8 +111,11 @@ class Feed:
         user_id: int | None = None,
         account_buffer: int = 10_000,
         account_policy: Policy = Policy.BLOCK,
+        on_batch: Callable[[list[MarketData]], object] | None = None,
     ) -> None:
         dialect = venue.dialect
+        if on_batch is not None:
+            _check_on_batch(on_batch)
         give_up_after = check_give_up_after(give_up_after)
         if sync:
             _check_sync(venue)
@@ -128,6 +133,9 @@ class Feed:
         self._dialect = dialect
         self._health = HealthBus()
         self._market = MarketQueue(buffer, policies)
+        #: ``on_batch``: the readers call it instead of queueing (``_actors/hand_off.py``).
+        self._callback = None if on_batch is None else CallbackHandOff(on_batch)
+        hand_off: MarketHandOff = self._market if self._callback is None else self._callback
         if account_buffer < 1:
             raise ValueError(f"account_buffer is at least 1, not {account_buffer!r}")
         self._account = AccountSync(
@@ -154,7 +162,7 @@ class Feed:
             ssl_context=ssl_context,
             connect_timeout=connect_timeout,
             numbers=connection_numbers(),
-            market=self._market,
+            market=hand_off,
             tracker=to_tracker,
             tokens=self._tokens,
             health=self._health,
@@ -315,7 +323,12 @@ class Feed:
     # -- data --------------------------------------------------------------------------
 
     async def get_batch(self) -> list[MarketData]:
-        """Every tick waiting (at least one): the fast way to consume a feed."""
+        """Every tick waiting (at least one): the fast way to consume a feed.
+
+        ``RuntimeError`` on a feed opened with ``on_batch``, which queues nothing.
+        """
+        if self._callback is not None:
+            self._no_queue()
         intent = self._intent
         while True:
             batch = await self._market.get_batch()
@@ -329,6 +342,8 @@ class Feed:
 
     async def _get_kind_batch(self, kind: StreamKind) -> list[MarketData]:
         """Every item of ``kind`` waiting (at least one), from that kind's lane alone."""
+        if self._callback is not None:
+            self._no_queue()
         intent = self._intent
         while True:
             batch = await self._market.get_kind_batch(kind)
@@ -338,7 +353,15 @@ class Feed:
                     continue
             return batch
 
+    def _no_queue(self) -> NoReturn:
+        raise RuntimeError(
+            "this feed hands its data to on_batch: it has no queue for get_batch, "
+            "batches or ticks to read"
+        )
+
     def _kind_batches(self, kind: StreamKind) -> Callable[[], Awaitable[list[MarketData]]]:
+        if self._callback is not None:
+            self._no_queue()
         if kind not in self._wanted:
             raise ValueError(f"{self._dialect.name} has no {kind} stream")
         return functools.partial(self._get_kind_batch, kind)
@@ -360,9 +383,12 @@ class Feed:
         lane of the hand-off and leaves the other kinds waiting for their own consumer
         (``batches(kind=BOOK)`` in another task), so consume every kind you subscribe: a
         ``block`` lane that nobody empties stops the reader. Without ``kind``: every kind,
-        the fast way to consume a busy feed. ``ValueError`` for a kind the venue lacks.
+        the fast way to consume a busy feed. ``ValueError`` for a kind the venue lacks;
+        ``RuntimeError`` on a feed opened with ``on_batch``.
         """
         if kind is None:
+            if self._callback is not None:
+                self._no_queue()
             return BatchIterator(self.get_batch)
         return BatchIterator(self._kind_batches(kind))
 
@@ -381,8 +407,11 @@ class Feed:
         ``kind``: that stream kind's alone, typed precisely (``ticks(kind=TRADES)`` yields
         ``Tick``, ``kind=BOOK`` ``BookSnapshot``, ``kind=QUOTES`` ``Quote``), as in
         :meth:`batches`. Without ``kind``: every kind, a ``MarketData`` union to narrow.
+        ``RuntimeError`` on a feed opened with ``on_batch``.
         """
         if kind is None:
+            if self._callback is not None:
+                self._no_queue()
             return ItemIterator(self.get_batch)
         return ItemIterator(self._kind_batches(kind))
 
@@ -411,6 +440,7 @@ class Feed:
             "staleness": attrs.asdict(self._monitor.statistics()),
             "tokens": attrs.asdict(self._tokens.schedule.statistics()),
             "queue": self._market.statistics(),
+            "callback": None if self._callback is None else self._callback.statistics(),
             "dialect": self._dialect.statistics(),
             "account": self._account.statistics(),
             "events": dict(self._health.counts),
@@ -432,6 +462,8 @@ class Feed:
         self._closed = True
         self._intent.close()
         self._market.close()
+        if self._callback is not None:
+            self._callback.close()
         self._account.queue.close()
         self._health.close()
 
@@ -502,6 +534,7 @@ async def open_feed(
     user_id: int | None = None,
     account_buffer: int = 10_000,
     account_policy: Literal["block", "drop-oldest"] | Policy = "block",
+    on_batch: Callable[[list[MarketData]], object] | None = None,
 ) -> AsyncIterator[Feed]:
     """Open a feed to ``venue``; every actor runs until the ``async with`` ends.
 
@@ -554,6 +587,20 @@ async def open_feed(
     the entity events after it. ``account_buffer``: updates waiting for the user before
     ``account_policy`` acts: ``"block"`` (the connection's reader waits; nothing lost) or
     ``"drop-oldest"`` (counted, announced in ``gap`` events with an ``account`` detail).
+
+    ``on_batch``: the lowest latency, for code that acts on each tick at once. Each
+    connection's reader calls ``on_batch(items)`` with what one read of its socket brought
+    (a new list of ``MarketData``, trades then books then quotes, desired symbols only)
+    instead of queueing it, so user code holds a tick one Trio task switch sooner than
+    ``get_batch`` would give it (docs/performance.md, "Latency"). The function is plain and
+    synchronous and runs on the Trio thread inside the reader: while it runs, nothing else
+    of the process does, so it must be quick and must never block (hand slow work to a
+    task or a thread). Nothing is queued, so ``buffer`` and ``policies`` do not apply and
+    nothing is dropped: a slow function slows the reader, and the venue is held back by
+    TCP. ``get_batch``, ``batches`` and ``ticks`` raise ``RuntimeError``; ``events``,
+    ``account`` and the rest work as ever. If the function raises, the feed ends and
+    ``open_feed`` raises that exception. ``TypeError`` at once for an async function or
+    anything not callable.
     """
     feed = Feed(
         venue,
@@ -583,6 +630,7 @@ async def open_feed(
         user_id=user_id,
         account_buffer=account_buffer,
         account_policy=_account_policy(account_policy),
+        on_batch=on_batch,
     )
     try:
         async with running(started=feed._run, stop=feed._close):
@@ -611,6 +659,19 @@ def _account_policy(given: str | Policy) -> Policy:
     if policy is Policy.CONFLATE:
         raise ValueError(f"account_policy is 'block' or 'drop-oldest', not {given!r}")
     return policy
+
+
+def _check_on_batch(on_batch: object) -> None:
+    """Refuse an ``on_batch`` the reader cannot call, with a ``TypeError`` that says why."""
+    if not callable(on_batch):
+        raise TypeError(f"on_batch must be a function, not {type(on_batch).__name__}")
+    if inspect.iscoroutinefunction(on_batch) or inspect.iscoroutinefunction(
+        getattr(on_batch, "__call__", None)  # noqa: B004 (an object whose __call__ is async)
+    ):
+        raise TypeError(
+            "on_batch must be a plain synchronous function: the reader calls it and does "
+            "not await (consume with get_batch or batches in a task for async code)"
+        )
 
 
 def _check_sync(venue: Venue) -> None:

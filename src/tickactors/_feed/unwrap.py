@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 
 import trio
 
+from .._actors.hand_off import CallbackFailed
 from .._errors import FeedError
 
 
@@ -17,8 +18,9 @@ def unwrap(
     """The one exception a user should see for a failed feed.
 
     The user's own exception comes back exactly as the body raised it (a group
-    from the user's own nursery included). A failure of the feed comes back as a
-    ``FeedError`` (an unexpected one wrapped, its cause kept).
+    from the user's own nursery included), and so does the exception of the user's
+    ``on_batch`` (it left the actors wrapped in ``CallbackFailed``). A failure of the feed
+    comes back as a ``FeedError`` (an unexpected one wrapped, its cause kept).
     """
 
     def leaves_of(exc: BaseException) -> list[BaseException]:
@@ -35,6 +37,9 @@ def unwrap(
     for leaf in leaves:
         if not isinstance(leaf, Exception):
             return leaf  # KeyboardInterrupt and friends
+    for leaf in leaves:
+        if isinstance(leaf, CallbackFailed):
+            return leaf.error  # the first failure; what followed was the feed ending
     if len(leaves) == 1 and isinstance(leaves[0], FeedError):
         return leaves[0]
     error = FeedError("the feed failed: " + "; ".join(f"{type(e).__name__}: {e}" for e in leaves))
