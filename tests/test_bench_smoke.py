@@ -14,7 +14,16 @@ BENCH = Path(__file__).resolve().parent.parent / "bench"
 
 @pytest.mark.parametrize(
     "script",
-    ["run.py", "pipeline.py", "decode.py", "shards.py", "orders.py", "netem.py", "metrics.py"],
+    [
+        "run.py",
+        "pipeline.py",
+        "decode.py",
+        "shards.py",
+        "orders.py",
+        "netem.py",
+        "metrics.py",
+        "wakeups.py",
+    ],
 )
 def test_help(script: str) -> None:
     done = subprocess.run(
