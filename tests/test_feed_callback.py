@@ -185,3 +185,35 @@ async def test_on_batch_over_a_real_socket_against_the_simulator():
                 await enough.wait()
     assert {t.symbol for t in got} == {"BTCUSDT"}
     assert all(t.price > 0 for t in got)
+
+
+async def test_on_batch_sees_each_trade_once_across_a_rotation(autojump_clock):
+    """Make-before-break with on_batch: during the overlap both connections' readers call
+    it, and the rotation's de-duplication still hands over each trade exactly once."""
+    from .test_feed_rotation import AGE, URL, Market
+
+    net = FakeNetwork()
+    market = Market(net)
+    got: list[tuple[str, int | None]] = []
+
+    def on_batch(batch: list[MarketData]) -> None:
+        got.extend((t.symbol, t.seq) for t in batch if isinstance(t, Tick))
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(market.run)
+        venue = AllTick(url=URL, token=TOKEN)
+        async with tickactors.open_feed(
+            venue, transport_factory=net, seed=4, on_batch=on_batch, **AGE
+        ) as feed:
+            feed.subscribe("A", "B")
+            async for event in feed.events():
+                if event.event == "rotated":
+                    rotated = event
+                    break
+            await trio.sleep(20)
+        nursery.cancel_scope.cancel()
+    assert rotated.detail["duplicates"] > 0  # the overlap carried trades twice ...
+    for code in ("A", "B"):  # ... and the user saw each once, in order
+        assert [seq for symbol, seq in got if symbol == code] == list(
+            range(1, market.seq[code] + 1)
+        )
