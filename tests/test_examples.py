@@ -33,6 +33,7 @@ NAMES = [
     "tradovate_quotes_dom_request.py",
     "tradovate_trading.py",
     "health_watcher.py",
+    "low_latency.py",
     "jsonl_capture.py",
 ]
 DURATION = 5.0
@@ -134,6 +135,19 @@ async def test_tradovate_trading() -> None:
     assert ["event", "order", "Created", placed[1], "PendingNew"] in events
     assert ["event", "order", "Updated", placed[1], "Filled"] in events
     assert {line[1] for line in events} >= {"fill", "position", "cashBalance"}
+
+
+@pytest.mark.slow
+async def test_low_latency() -> None:
+    async with open_simulator("alltick", seed=13) as sim:
+        stdout = await run_example("low_latency.py", "--url", sim.url, "--move", "0")
+    (handled,) = lines_starting(stdout, "handled")
+    trades, calls = int(handled[1]), int(handled[4])
+    assert trades >= 10 and 1 <= calls <= trades  # one call per read: a read may carry several
+    moves = lines_starting(stdout, "move")
+    assert moves and {line[1] for line in moves} <= {"BTCUSDT", "ETHUSDT", "EURUSD"}
+    assert {line[1] for line in lines_starting(stdout, "last")} == {"BTCUSDT", "ETHUSDT", "EURUSD"}
+    assert {"connected", "subscribed"} <= {line[1] for line in lines_starting(stdout, "event")}
 
 
 @pytest.mark.slow

@@ -9,9 +9,10 @@ replaces the connection before it grows too old). Nothing outlives the
 
 The user's side is synchronous where it cannot block (``subscribe``,
 ``unsubscribe``, ``sync``, ``statistics``) and async where it waits (``ticks``,
-``batches``, ``events``, ``account``, ``wait_confirmed``). Errors reach the user as one
-``tickactors.FeedError`` (or the user's own exception), never as a raw
-``ExceptionGroup``.
+``batches``, ``events``, ``account``, ``wait_confirmed``); or, opened with ``on_batch``,
+the readers call the user's function with each read's ticks and nothing is queued
+(``_actors/hand_off.py``). Errors reach the user as one ``tickactors.FeedError`` (or the
+user's own exception, ``on_batch``'s included), never as a raw ``ExceptionGroup``.
 
 On a trading socket the feed can keep the user's account in sync (``open_feed(sync=True)``
 or ``feed.sync()``; ``_actors/account.py``): a snapshot on every connection, entity
