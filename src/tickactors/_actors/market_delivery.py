@@ -2,10 +2,10 @@
 
 The reader's batch (``MarketBatch``: trades, books, quotes decoded from a run of frames)
 becomes the groups the hand-off takes (``MarketQueue.put``, or the user's ``on_batch``:
-``hand_off.py``): per stream kind, the items
-of symbols the feed wants, their symbols stamped for the staleness monitor. Items of
-symbols nobody wants are ghosts: counted, and reported to the reconciler, never
-delivered. What the hand-off drops for a slow consumer is announced in ``gap`` events.
+``hand_off.py``): per stream kind, the items of symbols the feed wants, their symbols
+stamped for the staleness monitor. Items of symbols nobody wants are ghosts: counted, and
+reported to the reconciler, never delivered. What the hand-off drops for a slow consumer
+is announced in ``gap`` events.
 """
 
 from __future__ import annotations

@@ -343,8 +343,6 @@ class Feed:
 
     async def _get_kind_batch(self, kind: StreamKind) -> list[MarketData]:
         """Every item of ``kind`` waiting (at least one), from that kind's lane alone."""
-        if self._callback is not None:
-            self._no_queue()
         intent = self._intent
         while True:
             batch = await self._market.get_kind_batch(kind)
@@ -355,6 +353,7 @@ class Feed:
             return batch
 
     def _no_queue(self) -> NoReturn:
+        """What reading the queue of a feed opened with ``on_batch`` raises."""
         raise RuntimeError(
             "this feed hands its data to on_batch: it has no queue for get_batch, "
             "batches or ticks to read"
