@@ -20,7 +20,7 @@ ended with (``_ended``). Receiving:
 * otherwise one chunk is read, and *all* its frames are handled before
   anything is returned (:meth:`BatchedTransport._receive`), see below. On a
   plain TCP stream the read waits until the socket is readable and then reads
-  once (:meth:`BatchedTransport._read`): Trio's ``receive_some`` tries first,
+  once (in :meth:`BatchedTransport.receive_many` itself): Trio's ``receive_some`` tries first,
   catches ``BlockingIOError`` when nothing is there yet (the usual case below
   full speed) and goes through the scheduler twice; a TLS stream is read by its
   own ``receive_some``;
@@ -96,6 +96,7 @@ import ssl
 from typing import Final, cast
 
 import trio
+from trio.lowlevel import wait_readable
 from wsproto.connection import Connection, ConnectionState
 from wsproto.events import (
     CloseConnection,
@@ -160,7 +161,8 @@ class BatchedTransport:
         self._leftover = b""  # the start of a frame not yet complete (ours, not wsproto's)
         self._owed = 0  # ... except a large frame still arriving: its bytes still due
         self._in_message = False  # wsproto holds the start of a fragmented message
-        #: A plain TCP stream is read by :meth:`_read`; any other (TLS) by its ``receive_some``.
+        #: Plain TCP is read in :meth:`receive_many` itself; any other stream (TLS) by its
+        #: ``receive_some``.
         self._socket = stream.socket if isinstance(stream, trio.SocketStream) else None
         # The server may have sent frames right behind its 101 response.
         if initial:
@@ -189,14 +191,35 @@ class BatchedTransport:
             else:
                 await trio.lowlevel.checkpoint()
         else:
-            receive_some = self._stream.receive_some if self._socket is None else self._read
+            sock = self._socket
             while not messages:
                 if self._outgoing:
                     await self._flush()
                 if self._ended is not None:
                     raise TransportClosed(*self._ended)
                 try:
-                    data = await receive_some(RECEIVE_SIZE)
+                    if sock is None:
+                        data = await self._stream.receive_some(RECEIVE_SIZE)
+                    else:
+                        # Plain TCP, read here rather than in a method of its own: one
+                        # coroutine less to resume and suspend on every wake-up
+                        # (docs/performance.md, "Below full speed"). Wait until readable,
+                        # then read once: Trio's ``SocketStream.receive_some`` tries to read
+                        # first, and when nothing is there yet (the usual case below full
+                        # speed) catches ``BlockingIOError``, waits, reads again and yields
+                        # once more. The same errors come out: ``ClosedResourceError`` once
+                        # the socket is closed (also while waiting), ``BrokenResourceError``
+                        # for any other socket error.
+                        await wait_readable(sock)
+                        fd = sock.fileno()
+                        if fd < 0:
+                            raise trio.ClosedResourceError("the socket was closed")
+                        try:
+                            data = os.read(fd, RECEIVE_SIZE)
+                        except BlockingIOError:
+                            continue  # readable was a false alarm: wait again
+                        except OSError as exc:
+                            raise trio.BrokenResourceError(f"socket error: {exc}") from None
                 except _STREAM_ERRORS as exc:
                     self._end(1006, f"connection lost: {type(exc).__name__}")
                     continue
@@ -212,32 +235,6 @@ class BatchedTransport:
         batch = messages[:max_messages]
         del messages[:max_messages]
         return batch
-
-    async def _read(self, max_bytes: int) -> bytes:
-        """``receive_some`` of a plain TCP stream, cheaper: wait until the socket is readable,
-        then read once.
-
-        Trio's ``SocketStream.receive_some`` first tries to read, and when nothing is there
-        yet (the usual case below full speed: the reader has handled everything) catches
-        ``BlockingIOError``, waits, reads again and then yields once more: an exception and
-        two trips through the scheduler per wake-up. Waiting first is one trip, and a
-        checkpoint all the same (at full speed the socket is readable at once). The same
-        errors come out: ``ClosedResourceError`` once the socket is closed (also while
-        waiting), ``BrokenResourceError`` for any other socket error.
-        """
-        sock = self._socket
-        assert sock is not None
-        while True:
-            await trio.lowlevel.wait_readable(sock)
-            fd = sock.fileno()
-            if fd < 0:
-                raise trio.ClosedResourceError("the socket was closed")
-            try:
-                return os.read(fd, max_bytes)
-            except BlockingIOError:
-                continue  # readable was a false alarm: wait again
-            except OSError as exc:
-                raise trio.BrokenResourceError(f"socket error: {exc}") from None
 
     def _receive(self, data: bytes) -> None:
         """Turn received bytes into messages: plain frames here, every other frame by wsproto.
