@@ -20,6 +20,13 @@ feed_callback
 picows_decode, websockets_decode
     the fair peers of ``bench/peers.py``: user code is called with each tick as soon as
     it is decoded.
+trio_floor
+    not a client: the least any Trio reader can do. One Trio task on the same kind of
+    connection (``connect_batched``, then its socket): ``wait_readable``, ``os.read``, and
+    the stamps found with ``bytes.find`` (no framing, no decode, no ``Tick``; a stamp cut
+    by a read boundary is skipped). Its latency is the floor under ``feed_callback``: if
+    it is not below ``picows_decode``'s, no reader that waits through Trio's run loop
+    and decodes can be (docs/performance.md, "Latency").
 
 Each (rate, contender) lets ``warmup`` seconds pass, then records every tick for
 ``seconds``; p50, p99 and p99.9 in microseconds, with the number of samples and the
@@ -31,6 +38,7 @@ window lasts).
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections.abc import Callable
 from typing import Any
@@ -38,12 +46,14 @@ from typing import Any
 import trio
 
 import tickactors
-from _common import TOKEN, Server, percentile
+from _common import TOKEN, Server, percentile, subscribe_request
 from _server import STAMP_OFFSET
 from peers import PEERS
 from tickactors.venues import AllTick
 
-CONTENDERS = ("feed", "feed_callback", "picows_decode", "websockets_decode")
+CONTENDERS = ("feed", "feed_callback", "picows_decode", "websockets_decode", "trio_floor")
+#: Where a stamp's 16 digits follow (``bench/_server.py`` stamps integer ``seq`` values).
+_SEQ_KEY = b'"seq":'
 
 
 class Recorder:
@@ -109,6 +119,39 @@ async def _feed_callback(url: str, symbols: list[str], rec: Recorder) -> None:
         await done.wait()
 
 
+async def _trio_floor(url: str, symbols: list[str], rec: Recorder) -> None:
+    now_ns = time.monotonic_ns
+    samples = rec.samples
+    offset = STAMP_OFFSET
+    start, end = rec.start, rec.end
+    key, skip = _SEQ_KEY, len(_SEQ_KEY)
+    async with trio.open_nursery() as nursery:
+        transport = await tickactors.connect_batched(nursery, url, None, None, 10)
+        await transport.send(subscribe_request(symbols))
+        sock = getattr(transport, "_socket", None)
+        assert sock is not None, "trio_floor needs a plain TCP connection"
+        fd = sock.fileno()
+        wait_readable = trio.lowlevel.wait_readable
+        read = os.read
+        try:
+            while True:
+                await wait_readable(fd)
+                data = read(fd, 65536)
+                now = now_ns()
+                if not data or now >= end:
+                    return
+                if now < start:
+                    continue
+                at = data.find(key)
+                while at >= 0:
+                    digits = data[at + skip : at + skip + 16]
+                    if len(digits) == 16:
+                        samples.append(now - (int(digits) - offset))
+                    at = data.find(key, at + skip)
+        finally:
+            await transport.aclose(polite=False)
+
+
 def _peer_user(rec: Recorder) -> Callable[[Any], bool]:
     now_ns = time.monotonic_ns
     samples = rec.samples
@@ -134,12 +177,14 @@ def one(
     base = f"{server.url}?rate={rate:g}&stamp=1"
     rec = Recorder(warmup + 0.5, seconds)  # + connecting and subscribing
     limit = warmup + seconds + 30
-    if name in ("feed", "feed_callback"):
-        ours = _feed if name == "feed" else _feed_callback
+    if name in ("feed", "feed_callback", "trio_floor"):
+        trio_side = {"feed": _feed, "feed_callback": _feed_callback, "trio_floor": _trio_floor}
+        ours = trio_side[name]
+        url = f"{base}&token={TOKEN}" if name == "trio_floor" else base
 
         async def body() -> None:
             with trio.move_on_after(limit):
-                await ours(base, symbols, rec)
+                await ours(url, symbols, rec)
 
         trio.run(body)
     else:

@@ -17,7 +17,8 @@ Parts, in this order (see each module's docstring for the method):
    55-60 % of it), for the feed (``get_batch`` in a consumer task, and ``on_batch`` called
    by the reader) and both peers. The latency target compares ``feed_callback`` with
    ``picows_decode``: both call user code from their reader as each read is decoded;
-   ``get_batch``'s ratio is reported beside it;
+   ``get_batch``'s ratio is reported beside it, and so is ``trio_floor``'s (a bare Trio
+   wait-and-read task that decodes nothing: the floor under any Trio reader);
 3. CPU of ten connections at 1,000 ticks/s against one at 10,000
    (``bench/connections.py``);
 4. stall detection and heartbeat punctuality (``bench/live.py``);
@@ -172,9 +173,14 @@ def collect(args: argparse.Namespace, log: Any) -> dict[str, Any]:
         for rate in LATENCY_RATES:
             row = result["latency_us"][f"{rate:g}"]
             peer = row.get("picows_decode")
-            for key, name in (("", "feed_callback"), ("_get_batch", "feed")):
+            for key, name in (
+                ("", "feed_callback"),
+                ("_get_batch", "feed"),
+                ("_trio_floor", "trio_floor"),
+            ):
+                mine = row.get(name)
                 result[f"latency_p99{key}_vs_picows_decode_{rate:g}"] = (
-                    round(row[name]["p99"] / peer["p99"], 3) if peer and peer["p99"] else None
+                    round(mine["p99"] / peer["p99"], 3) if mine and peer and peer["p99"] else None
                 )
         log("[3/7] CPU: ten connections at 1,000 ticks/s against one at 10,000")
         cpu_server = start_server(
@@ -269,6 +275,10 @@ def table(result: dict[str, Any]) -> str:
         row(
             f"feed (get_batch) p99 / picows_decode p99 at {rate:,.0f} ticks/s",
             f"latency_p99_get_batch_vs_picows_decode_{rate:g}",
+        )
+        row(
+            f"trio_floor (no decode) p99 / picows_decode p99 at {rate:,.0f} ticks/s",
+            f"latency_p99_trio_floor_vs_picows_decode_{rate:g}",
         )
     row("CPU of ten connections at 1,000/s over one at 10,000/s", "connections_cpu_ratio")
     for key in (
