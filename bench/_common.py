@@ -171,16 +171,23 @@ class Window:
 # -- the null client: the server's capacity on its own -----------------------------------
 
 
-def null_client(server: Server, symbols: list[str], seconds: float) -> dict[str, float]:
-    """Read from the server alone with a raw socket for ``seconds``; frames/s and server CPU."""
-    parts = urlsplit(server.url)
+def raw_subscribed(url: str, symbols: list[str]) -> tuple[socket.socket, bytes]:
+    """A plain socket upgraded to a WebSocket on ``url`` (the bench token added to its
+    query) that has sent the subscription for ``symbols``; the bytes read past the 101.
+
+    The socket has a 10 s timeout and ``TCP_NODELAY``. Used by the readers that are no
+    client at all: :func:`null_client` and ``bench/latency.py``'s ``thread_floor``.
+    """
+    parts = urlsplit(url)
     host, port = parts.hostname or "127.0.0.1", parts.port or 80
     sock = socket.create_connection((host, port), timeout=10)
     try:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         key = base64.b64encode(os.urandom(16)).decode()
+        target = f"{parts.path}?{parts.query + '&' if parts.query else ''}token={TOKEN}"
         sock.sendall(
             (
-                f"GET {parts.path}?token={TOKEN} HTTP/1.1\r\nHost: {host}:{port}\r\n"
+                f"GET {target} HTTP/1.1\r\nHost: {host}:{port}\r\n"
                 "Upgrade: websocket\r\nConnection: Upgrade\r\n"
                 f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
             ).encode()
@@ -189,15 +196,25 @@ def null_client(server: Server, symbols: list[str], seconds: float) -> dict[str,
         while b"\r\n\r\n" not in buf:
             data = sock.recv(4096)
             if not data:
-                raise SystemExit("the server closed during the null client's handshake")
+                raise SystemExit("the server closed during a raw client's handshake")
             buf += data
         if not buf.startswith(b"HTTP/1.1 101"):
-            raise SystemExit("the server refused the null client's upgrade")
+            raise SystemExit("the server refused a raw client's upgrade")
         rest = buf.split(b"\r\n\r\n", 1)[1]
         payload = subscribe_request(symbols).encode()
         mask = os.urandom(4)
         masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
         sock.sendall(struct.pack("!BBH", 0x81, 0x80 | 126, len(payload)) + mask + masked)
+    except BaseException:
+        sock.close()
+        raise
+    return sock, rest
+
+
+def null_client(server: Server, symbols: list[str], seconds: float) -> dict[str, float]:
+    """Read from the server alone with a raw socket for ``seconds``; frames/s and server CPU."""
+    sock, rest = raw_subscribed(server.url, symbols)
+    try:
         frames = 0
         pending = bytearray(rest)
         chunk = bytearray(1 << 20)

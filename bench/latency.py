@@ -27,6 +27,11 @@ trio_floor
     by a read boundary is skipped). Its latency is the floor under ``feed_callback``: if
     it is not below ``picows_decode``'s, no reader that waits through Trio's run loop
     and decodes can be (docs/performance.md, "Latency").
+thread_floor
+    not a client either: the same floor in a thread of its own, outside any event loop.
+    A plain socket (``_common.raw_subscribed``), a blocking ``recv`` with nothing else in
+    the thread, the stamps found the same way. What a reader that does not wait through
+    Trio could reach, measured rather than guessed.
 
 Each (rate, contender) lets ``warmup`` seconds pass, then records every tick for
 ``seconds``; p50, p99 and p99.9 in microseconds, with the number of samples and the
@@ -39,6 +44,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -46,12 +52,19 @@ from typing import Any
 import trio
 
 import tickactors
-from _common import TOKEN, Server, percentile, subscribe_request
+from _common import TOKEN, Server, percentile, raw_subscribed, subscribe_request
 from _server import STAMP_OFFSET
 from peers import PEERS
 from tickactors.venues import AllTick
 
-CONTENDERS = ("feed", "feed_callback", "picows_decode", "websockets_decode", "trio_floor")
+CONTENDERS = (
+    "feed",
+    "feed_callback",
+    "picows_decode",
+    "websockets_decode",
+    "trio_floor",
+    "thread_floor",
+)
 #: Where a stamp's 16 digits follow (``bench/_server.py`` stamps integer ``seq`` values).
 _SEQ_KEY = b'"seq":'
 
@@ -122,9 +135,7 @@ async def _feed_callback(url: str, symbols: list[str], rec: Recorder) -> None:
 async def _trio_floor(url: str, symbols: list[str], rec: Recorder) -> None:
     now_ns = time.monotonic_ns
     samples = rec.samples
-    offset = STAMP_OFFSET
     start, end = rec.start, rec.end
-    key, skip = _SEQ_KEY, len(_SEQ_KEY)
     async with trio.open_nursery() as nursery:
         transport = await tickactors.connect_batched(nursery, url, None, None, 10)
         await transport.send(subscribe_request(symbols))
@@ -140,16 +151,46 @@ async def _trio_floor(url: str, symbols: list[str], rec: Recorder) -> None:
                 now = now_ns()
                 if not data or now >= end:
                     return
-                if now < start:
-                    continue
-                at = data.find(key)
-                while at >= 0:
-                    digits = data[at + skip : at + skip + 16]
-                    if len(digits) == 16:
-                        samples.append(now - (int(digits) - offset))
-                    at = data.find(key, at + skip)
+                if now >= start:
+                    _stamps(data, now, samples)
         finally:
             await transport.aclose(polite=False)
+
+
+def _stamps(data: bytes, now: int, samples: list[int]) -> None:
+    """Record ``now`` minus each whole stamp in ``data`` (one cut by the read is skipped)."""
+    key, skip, offset = _SEQ_KEY, len(_SEQ_KEY), STAMP_OFFSET
+    at = data.find(key)
+    while at >= 0:
+        digits = data[at + skip : at + skip + 16]
+        if len(digits) == 16 and digits.isdigit():
+            samples.append(now - (int(digits) - offset))
+        at = data.find(key, at + skip)
+
+
+def _thread_floor(url: str, symbols: list[str], rec: Recorder, limit: float) -> None:
+    sock, _ = raw_subscribed(url, symbols)
+    sock.settimeout(limit)  # nothing waits forever: the window ends long before
+    now_ns = time.monotonic_ns
+    samples = rec.samples
+    start, end = rec.start, rec.end
+
+    def read() -> None:
+        recv = sock.recv
+        while True:
+            data = recv(65536)
+            now = now_ns()
+            if not data or now >= end:
+                return
+            if now >= start:
+                _stamps(data, now, samples)
+
+    try:
+        reader = threading.Thread(target=read, name="thread_floor", daemon=True)
+        reader.start()
+        reader.join()
+    finally:
+        sock.close()
 
 
 def _peer_user(rec: Recorder) -> Callable[[Any], bool]:
@@ -177,7 +218,9 @@ def one(
     base = f"{server.url}?rate={rate:g}&stamp=1"
     rec = Recorder(warmup + 0.5, seconds)  # + connecting and subscribing
     limit = warmup + seconds + 30
-    if name in ("feed", "feed_callback", "trio_floor"):
+    if name == "thread_floor":
+        _thread_floor(base, symbols, rec, limit)
+    elif name in ("feed", "feed_callback", "trio_floor"):
         trio_side = {"feed": _feed, "feed_callback": _feed_callback, "trio_floor": _trio_floor}
         ours = trio_side[name]
         url = f"{base}&token={TOKEN}" if name == "trio_floor" else base

@@ -17,8 +17,8 @@ Parts, in this order (see each module's docstring for the method):
    55-60 % of it), for the feed (``get_batch`` in a consumer task, and ``on_batch`` called
    by the reader) and both peers. The latency target compares ``feed_callback`` with
    ``picows_decode``: both call user code from their reader as each read is decoded;
-   ``get_batch``'s ratio is reported beside it, and so is ``trio_floor``'s (a bare Trio
-   wait-and-read task that decodes nothing: the floor under any Trio reader);
+   ``get_batch``'s ratio is reported beside it, and so are the two floors' (a bare
+   wait-and-read loop that decodes nothing, in a Trio task and in a thread of its own);
 3. CPU of ten connections at 1,000 ticks/s against one at 10,000
    (``bench/connections.py``);
 4. stall detection and heartbeat punctuality (``bench/live.py``);
@@ -177,6 +177,7 @@ def collect(args: argparse.Namespace, log: Any) -> dict[str, Any]:
                 ("", "feed_callback"),
                 ("_get_batch", "feed"),
                 ("_trio_floor", "trio_floor"),
+                ("_thread_floor", "thread_floor"),
             ):
                 mine = row.get(name)
                 result[f"latency_p99{key}_vs_picows_decode_{rate:g}"] = (
@@ -279,6 +280,10 @@ def table(result: dict[str, Any]) -> str:
         row(
             f"trio_floor (no decode) p99 / picows_decode p99 at {rate:,.0f} ticks/s",
             f"latency_p99_trio_floor_vs_picows_decode_{rate:g}",
+        )
+        row(
+            f"thread_floor (no decode) p99 / picows_decode p99 at {rate:,.0f} ticks/s",
+            f"latency_p99_thread_floor_vs_picows_decode_{rate:g}",
         )
     row("CPU of ten connections at 1,000/s over one at 10,000/s", "connections_cpu_ratio")
     for key in (
