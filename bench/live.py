@@ -6,16 +6,18 @@ Every scenario wraps the default transport (``connect_batched``) in
 message sent. No hook in ``src`` is needed.
 
 detect_and_heartbeat
-    One process, four feeds. Three read the replay server (``bench/_server.py``) at
-    full speed with ``heartbeat_interval=hb`` (two drain ``get_batch`` at once, one is a
-    slow consumer: ``buffer=10_000``, 50 ms of sleep per batch, so its reader sits in
-    back-pressure). The fourth, the probe, reads an in-process simulator
-    (``tickactors.sim``, a trade every ~10 ms per symbol) with ``stale_after``; the
-    simulator is stalled (``sim.faults.stall()``) again and again. Detection lateness =
-    time of the ``stale`` event - (last ``receive_many`` return on that connection +
-    ``stale_after``). A timer task (``sleep_until`` every 50 ms) records how late Trio
-    wakes it under the same load. Heartbeat error = |interval between two 22000 sends - hb| on the
-    three full-speed feeds (client-side send times, at ``Transport.send``).
+    One process, seven feeds. Six read the replay server (``bench/_server.py``) at full
+    speed with ``heartbeat_interval=hb`` (four drain ``get_batch`` at once, two are slow
+    consumers: ``buffer=10_000``, 50 ms of sleep per batch, so their readers sit in
+    back-pressure); six rather than three, so that the heartbeat's p99 rests on over a
+    hundred intervals and not on the second-worst of a few dozen. The seventh, the probe,
+    reads an in-process simulator (``tickactors.sim``, a trade every ~10 ms per symbol)
+    with ``stale_after``; the simulator is stalled (``sim.faults.stall()``) again and
+    again. Detection lateness = time of the ``stale`` event - (last ``receive_many``
+    return on that connection + ``stale_after``). A timer task (``sleep_until`` every
+    50 ms) records how late Trio wakes it under the same load. Heartbeat error =
+    |interval between two 22000 sends - hb| on the six loaded feeds (client-side send
+    times, at ``Transport.send``).
 recovery
     A feed on the in-process simulator, ``backoff_base`` 1 ms, ``reconnect_floor`` 0;
     ``sim.faults.drop()`` resets the TCP, each time at least ``request_spacing`` (1.17 s)
@@ -137,20 +139,31 @@ async def _drain(feed: tickactors.Feed, counter: list[int], pause: float = 0.0) 
         pass  # the feed closed
 
 
+#: The loaded feeds of :func:`detect_and_heartbeat`: these drain at full speed, the rest
+#: (``SLOW``) are slow consumers.
+FULL_SPEED = 4
+SLOW = 2
+
+
 async def detect_and_heartbeat(
     server: Server, *, cycles: int, min_seconds: float, stale_after: float, hb: float, log: Any
 ) -> dict[str, Any]:
     rng = random.Random(5)
     lateness: list[float] = []
     timer_late: list[float] = []
-    loaded = [Recorder() for _ in range(3)]
-    flowing = [[0] for _ in range(3)]
+    loaded = [Recorder() for _ in range(FULL_SPEED + SLOW)]
+    flowing = [[0] for _ in loaded]
     started = trio.current_time()
     async with trio.open_nursery() as nursery:
         for i, rec in enumerate(loaded):
             venue = AllTick(url=server.url, token=TOKEN, heartbeat_interval=hb)
             feed = await nursery.start(
-                _feed_task, venue, rec, {"buffer": 10_000}, flowing[i], 0.05 if i == 2 else 0.0
+                _feed_task,
+                venue,
+                rec,
+                {"buffer": 10_000},
+                flowing[i],
+                0.05 if i >= FULL_SPEED else 0.0,
             )
             feed.subscribe(*SYMBOLS)
         config = SimConfig(tick_interval=0.01, heartbeat_timeout=None)
@@ -188,8 +201,10 @@ async def detect_and_heartbeat(
                 elapsed = trio.current_time() - t_start
                 load_rate = (sum(c[0] for c in flowing) - ticks_at_start) / elapsed
         nursery.cancel_scope.cancel()
-    fast = [b - a - hb for rec in loaded[:2] for beats in rec.heartbeats for a, b in _pairs(beats)]
-    slow = [b - a - hb for beats in loaded[2].heartbeats for a, b in _pairs(beats)]
+    fast, slow = (
+        [b - a - hb for rec in part for beats in rec.heartbeats for a, b in _pairs(beats)]
+        for part in (loaded[:FULL_SPEED], loaded[FULL_SPEED:])
+    )
     errors = [abs(e) * 1000 for e in fast + slow]
     ms = [x * 1000 for x in lateness]
     log(

@@ -201,7 +201,7 @@ def collect(args: argparse.Namespace, log: Any) -> dict[str, Any]:
                 lambda: live.detect_and_heartbeat(
                     server,
                     cycles=args.stalls,
-                    min_seconds=8 if quick else 30,
+                    min_seconds=8 if quick else 40,
                     stale_after=0.5,
                     hb=2.0,
                     log=log,
