@@ -35,6 +35,7 @@ def chaos_command(*args: str) -> list[str]:
     return [sys.executable, "-m", "tickactors", "chaos", *args]
 
 
+@pytest.mark.slow
 def test_a_minute_of_chaos_loses_nothing_on_either_venue() -> None:
     runs = {
         venue: subprocess.Popen(
