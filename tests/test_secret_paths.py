@@ -330,19 +330,25 @@ async def test_refused_connects_rejected_handshakes_and_untrusted_certificates(
 ) -> None:
     watch = Watch(caplog, secrets)
     token = secrets.token
+    # A port bound but never listening refuses every connect, and while it stays bound
+    # nothing else (the simulator below, another test) can take it.
     with trio.socket.socket() as sock:
         await sock.bind(("127.0.0.1", 0))
         closed_port = sock.getsockname()[1]
-    async with open_simulator(venue, config=SimConfig(tokens={token}), seed=22) as sim:
-        urls = [sim.url_for("/no-such-path"), sim.url.replace(str(sim.port), str(closed_port))]
-        for url in urls:  # HTTP 404 on the upgrade; connection refused
-            async with tickactors.open_feed(
-                make_venue(venue, url, token), transport_factory=transport
-            ) as feed:
-                feed.subscribe(SYMBOL[venue])
-                await trio.sleep(20)  # several attempts, under backoff
-            await watch.ended(feed)
-            assert feed._health.counts["connect_failed"] >= 2
+        async with open_simulator(venue, config=SimConfig(tokens={token}), seed=22) as sim:
+            urls = [
+                sim.url_for("/no-such-path"),
+                sim.url.replace(f":{sim.port}/", f":{closed_port}/"),
+            ]
+            assert str(closed_port) in urls[1]
+            for url in urls:  # HTTP 404 on the upgrade; connection refused
+                async with tickactors.open_feed(
+                    make_venue(venue, url, token), transport_factory=transport
+                ) as feed:
+                    feed.subscribe(SYMBOL[venue])
+                    await trio.sleep(20)  # several attempts, under backoff
+                await watch.ended(feed)
+                assert feed._health.counts["connect_failed"] >= 2
     assert watch.said("handshake rejected with HTTP 404") and watch.said("cannot connect: ")
     async with open_simulator(
         venue, config=SimConfig(tokens={token}), seed=22, ssl_context=server_context()
