@@ -349,6 +349,8 @@ def test_reconnect_causes():
         TransportClosed(1006, "reset"): "drop",
         TransportClosed(None, None): "drop",
         TransportClosed(1008, "kicked"): "kick",
+        TransportClosed(1009, "too big", by_us=True): "error",
+        TransportClosed(1000, "closed locally", by_us=True): "error",
         trio.TooSlowError(): "send_timeout",
         ConnectionResetError(): "drop",
         trio.BrokenResourceError(): "drop",

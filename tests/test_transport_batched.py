@@ -36,6 +36,8 @@ from wsproto.events import (
 
 import tickactors
 from tickactors import CertificateError, ConnectError
+from tickactors._actors.connector import describe
+from tickactors._actors.supervisor import reconnect_cause
 from tickactors._net.batched import BatchedTransport, connect_batched
 from tickactors._net.frames import frame_end
 from tickactors._net.handshake import client_handshake
@@ -273,6 +275,8 @@ async def test_close_from_the_server_after_messages_delivers_them_first():
         with pytest.raises(TransportClosed) as info:
             await t.receive_many(10)
         assert (info.value.code, info.value.reason) == (4001, "token expired")
+        assert not info.value.by_us and not info.value.lost
+        assert describe(info.value) == "closed by the peer (code 4001, token expired)"
         with pytest.raises(TransportClosed) as again:
             await t.send("too late")
         assert again.value.code == 4001
@@ -295,6 +299,10 @@ async def test_end_of_stream_without_a_close_frame_is_1006():
             await t.receive_many(10)
         assert info.value.code == 1006
         assert info.value.reason == "connection lost without a close frame"
+        assert info.value.lost and not info.value.by_us
+        assert describe(info.value) == (
+            "lost without a close frame (connection lost without a close frame)"
+        )
         with pytest.raises(TransportClosed) as again:
             await t.send("anyone?")
         assert again.value.code == 1006
@@ -316,6 +324,8 @@ async def test_invalid_utf8_in_a_text_message_is_1007():
         with pytest.raises(TransportClosed) as info:
             await t.receive_many(10)
         assert info.value.code == 1007
+        assert info.value.by_us  # we refused the frame: not the venue's close
+        assert describe(info.value).startswith("closed by us (code 1007, ")
         await t.aclose()
     assert isinstance(seen[0], CloseConnection) and seen[0].code == 1007
 
@@ -333,6 +343,7 @@ async def test_bad_framing_is_1002():
         with pytest.raises(TransportClosed) as info:
             await t.receive_many(10)
         assert info.value.code == 1002
+        assert info.value.by_us
         await t.aclose()
     assert isinstance(seen[0], CloseConnection) and seen[0].code == 1002
 
@@ -387,6 +398,8 @@ async def test_a_complete_message_over_a_small_limit_is_1009():
         with pytest.raises(TransportClosed) as info:
             await t.receive_many(10)
         assert info.value.code == 1009
+        assert info.value.by_us
+        assert reconnect_cause(info.value) == "error"  # not a kick: the venue did not close
         await peers[0].done.wait()
         await t.aclose()
     assert isinstance(seen[0], CloseConnection) and seen[0].code == 1009
@@ -759,8 +772,8 @@ def test_the_fast_path_gives_what_wsproto_alone_gives(
     assert fast._messages == slow._messages
     assert (fast._ended is None) == (slow._ended is None)
     if fast._ended is not None and slow._ended is not None:
-        code, reason = fast._ended
-        assert code == slow._ended[0]
+        code, reason, by_us = fast._ended
+        assert (code, by_us) == (slow._ended[0], slow._ended[2])
         if code not in (1002, 1007):  # wsproto's words say where in *its* input it failed
             assert reason == slow._ended[1]
     assert _sent(fast) == _sent(slow)  # pongs and closes, unmasked

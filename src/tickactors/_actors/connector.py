@@ -226,6 +226,13 @@ class Connector:
 
 
 def describe(reason: BaseException) -> str:
+    """Why a connection ended, in words: who closed it (the peer, we, or nobody: it was
+    lost), with the code and reason; any other error by its type and text."""
     if isinstance(reason, TransportClosed):
-        return f"closed by the peer (code {reason.code}, {reason.reason or 'no reason'})"
+        text = reason.reason or "no reason"
+        if reason.by_us:
+            return f"closed by us (code {reason.code}, {text})"
+        if reason.lost:
+            return f"lost without a close frame ({reason.reason or 'the stream ended'})"
+        return f"closed by the peer (code {reason.code}, {text})"
     return f"{type(reason).__name__}: {reason}" if str(reason) else type(reason).__name__

@@ -69,7 +69,8 @@ __all__ = [
 #: ended it (a close frame, whatever its code, or its close notice, Tradovate ``c[...]``);
 #: ``send_timeout``: a frame could not be sent in time; ``auth``: the venue refused the
 #: token (one fresh token is tried); ``connect_failed``: an attempt to connect failed;
-#: ``error``: any other ending (a setup call refused, no answer to ``authorize``);
+#: ``error``: any other ending (a setup call refused, no answer to ``authorize``, a frame
+#: we refused and closed the connection for: 1002, 1007, 1009);
 #: ``rotation``: replaced make-before-break for its age; ``shutdown``: replaced after the
 #: venue's shutdown notice.
 RECONNECT_CAUSES = (
@@ -99,7 +100,7 @@ def reconnect_cause(reason: BaseException) -> str:
     if isinstance(reason, ConnectError):  # an OSError too: before the drops
         return "connect_failed"
     if isinstance(reason, TransportClosed):
-        return "drop" if reason.code in (None, 1006) else "kick"
+        return "error" if reason.by_us else "drop" if reason.lost else "kick"
     if isinstance(reason, trio.TooSlowError):
         return "send_timeout"
     if isinstance(reason, OSError | trio.BrokenResourceError | trio.ClosedResourceError):

@@ -154,7 +154,7 @@ class BatchedTransport:
         self._parts: list[str | bytes] = []  # pieces of the message being assembled
         self._parts_size = 0
         self._outgoing = bytearray()  # control frames waiting for the lock
-        self._ended: tuple[int | None, str | None] | None = None
+        self._ended: tuple[int | None, str | None, bool] | None = None  # code, reason, by us
         self._send_broken = False
         # The receive side (see the module docstring): wsproto sees whole frames only ...
         self._fast = fast_path
@@ -196,7 +196,7 @@ class BatchedTransport:
                 if self._outgoing:
                     await self._flush()
                 if self._ended is not None:
-                    raise TransportClosed(*self._ended)
+                    raise self._ended_error()
                 try:
                     if sock is None:
                         data = await self._stream.receive_some(RECEIVE_SIZE)
@@ -347,6 +347,8 @@ class BatchedTransport:
         state = self._conn.state
         if state is _REMOTE_CLOSING:
             self._outgoing += self._conn.send(event.response())
+            self._end(int(event.code), event.reason)
+            return
         reason = event.reason
         if state is _OPEN and event.code == 1009:  # only our Deflate says so: a bomb
             reason = f"a compressed message inflates beyond the limit of {self._max_size} bytes"
@@ -362,12 +364,18 @@ class BatchedTransport:
         """We end the connection: send close ``code`` if we still may, remember why."""
         if self._conn.state is _OPEN:
             self._outgoing += self._conn.send(CloseConnection(code=code, reason=reason))
-        self._end(code, reason)
+        self._end(code, reason, by_us=True)
 
-    def _end(self, code: int | None, reason: str | None) -> None:
-        """Remember why the connection ended; the first reason stays."""
+    def _end(self, code: int | None, reason: str | None, *, by_us: bool = False) -> None:
+        """Remember why the connection ended, and whether we ended it; the first stays."""
         if self._ended is None:
-            self._ended = (code, reason)
+            self._ended = (code, reason, by_us)
+
+    def _ended_error(self) -> TransportClosed:
+        """The error that says how the connection ended (it has)."""
+        assert self._ended is not None
+        code, reason, by_us = self._ended
+        return TransportClosed(code, reason, by_us=by_us)
 
     async def _flush(self) -> None:
         """Send the buffered control frames; a stream that broke meanwhile ends the connection."""
@@ -413,7 +421,7 @@ class BatchedTransport:
     def _closed(self) -> TransportClosed:
         """The error a send raises once it may not send: why the connection ended."""
         if self._ended is not None:
-            return TransportClosed(*self._ended)
+            return self._ended_error()
         return TransportClosed(1006, "an earlier send was interrupted")
 
     # -- closing -----------------------------------------------------------------------
@@ -430,7 +438,7 @@ class BatchedTransport:
         """
         conn = self._conn
         polite = polite and self._ended is None and not self._send_broken
-        self._end(1000, "closed locally")
+        self._end(1000, "closed locally", by_us=True)
         self._messages = []
         with trio.move_on_after(self._close_timeout if polite else 0) as scope:
             scope.shield = True

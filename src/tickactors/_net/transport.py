@@ -34,12 +34,21 @@ from .connecting import Endpoint, Stream, connect_error, connect_within
 
 
 class TransportClosed(Exception):
-    """The WebSocket closed: by the peer (with its code and reason) or by a broken stream."""
+    """The WebSocket closed: by the peer (with its code and reason), by a broken stream
+    (code 1006, or None), or by us (``by_us``: we refused what the peer sent, 1002, 1007
+    or 1009, or we closed it)."""
 
-    def __init__(self, code: int | None, reason: str | None) -> None:
+    def __init__(self, code: int | None, reason: str | None, *, by_us: bool = False) -> None:
         self.code = code
         self.reason = reason
-        super().__init__(f"connection closed (code {code}, reason {reason!r})")
+        self.by_us = by_us
+        who = " by us" if by_us else ""
+        super().__init__(f"connection closed{who} (code {code}, reason {reason!r})")
+
+    @property
+    def lost(self) -> bool:
+        """Whether the connection was lost without a close frame (code 1006, or none)."""
+        return self.code is None or self.code == 1006
 
 
 class Transport(Protocol):
