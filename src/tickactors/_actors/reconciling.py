@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from typing import Protocol
 
 import trio
 
@@ -148,6 +149,21 @@ class IntentQueue:
             other.put(change)
         changes.clear()  # this actor will find its list empty: nothing to do
         self.settle(self._eager)
+
+
+class ReconcilerLink(Protocol):
+    """What a connection's session needs of its reconciler actor, and all it may touch:
+    the inbox to tell it things (``ConnectionReady``, ``Refresh``, ghosts), the event that
+    says the watched symbols changed, and which kinds a symbol is confirmed in.
+    :class:`ReconcilerActor` is one."""
+
+    @property
+    def inbox(self) -> trio.MemorySendChannel[Inbound]: ...
+
+    @property
+    def watch_changed(self) -> trio.Event: ...
+
+    def kinds_of(self, symbol: str) -> list[StreamKind]: ...
 
 
 class ReconcilerActor:

@@ -60,7 +60,7 @@ from .messages import (
     UserRequest,
 )
 from .overlapping import Overlap
-from .reconciling import ReconcilerActor
+from .reconciling import ReconcilerLink
 
 logger = logging.getLogger("tickactors")
 
@@ -121,7 +121,7 @@ class Session:
         backoff: Backoff,
         budget: OutboundBudget,
         tracker: trio.MemorySendChannel[TrackerMessage],
-        reconciler: ReconcilerActor,
+        reconciler: ReconcilerLink,
         health: HealthBus,
         counters: SessionCounters,
         writer: trio.MemoryReceiveChannel[Outbound],
