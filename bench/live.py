@@ -18,6 +18,11 @@ detect_and_heartbeat
     50 ms) records how late Trio wakes it under the same load. Heartbeat error =
     |interval between two 22000 sends - hb| on the six loaded feeds (client-side send
     times, at ``Transport.send``).
+    The part runs as ``python -m tickactors`` runs a feed: what the process holds at its
+    start is frozen out of full collections (``gc.freeze()``); ``gc_full_collections`` and
+    ``gc_full_pause_ms_max`` say how many full collections ran meanwhile and the longest.
+    Without the freeze each took 17-20 ms here (docs/performance.md, "Garbage
+    collection"), enough to fail the heartbeat's 20 ms on a busy host.
 recovery
     A feed on the in-process simulator, ``backoff_base`` 1 ms, ``reconnect_floor`` 0;
     ``sim.faults.drop()`` resets the TCP, each time at least ``request_spacing`` (1.17 s)
@@ -32,9 +37,11 @@ Churn is in ``bench/churn.py``.
 
 from __future__ import annotations
 
+import gc
 import itertools
 import random
 import ssl
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -145,7 +152,55 @@ FULL_SPEED = 4
 SLOW = 2
 
 
+class FullCollections:
+    """The garbage collector's full (generation 2) collections while installed: how many,
+    and the longest, in ms of wall time (``gc.callbacks``)."""
+
+    def __init__(self) -> None:
+        self.pauses: list[float] = []
+        self._started = 0.0
+
+    def callback(self, phase: str, info: dict[str, Any]) -> None:
+        if info["generation"] != 2:
+            return
+        if phase == "start":
+            self._started = time.perf_counter()
+        else:
+            self.pauses.append((time.perf_counter() - self._started) * 1000)
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "gc_full_collections": len(self.pauses),
+            "gc_full_pause_ms_max": round(max(self.pauses, default=0.0), 3),
+        }
+
+
 async def detect_and_heartbeat(
+    server: Server, *, cycles: int, min_seconds: float, stale_after: float, hb: float, log: Any
+) -> dict[str, Any]:
+    """Run :func:`_detect_and_heartbeat` as the runner runs a feed: with what the process
+    holds at the start frozen out of full collections (``gc.freeze()``, as ``python -m
+    tickactors`` does), and note the full collections meanwhile; thawed after."""
+    full = FullCollections()
+    gc.collect()
+    gc.freeze()
+    gc.callbacks.append(full.callback)
+    try:
+        result = await _detect_and_heartbeat(
+            server, cycles=cycles, min_seconds=min_seconds, stale_after=stale_after, hb=hb, log=log
+        )
+    finally:
+        gc.callbacks.remove(full.callback)
+        gc.unfreeze()
+    result.update(full.summary())
+    log(
+        f"  full garbage collections: {result['gc_full_collections']}, the longest "
+        f"{result['gc_full_pause_ms_max']:.2f} ms (the heap of the start frozen)"
+    )
+    return result
+
+
+async def _detect_and_heartbeat(
     server: Server, *, cycles: int, min_seconds: float, stale_after: float, hb: float, log: Any
 ) -> dict[str, Any]:
     rng = random.Random(5)

@@ -304,6 +304,8 @@ def table(result: dict[str, Any]) -> str:
         "heartbeat_jitter_ms_p50",
         "heartbeat_jitter_ms_p99",
         "heartbeat_jitter_ms_p99_slow_consumer",
+        "gc_full_collections",
+        "gc_full_pause_ms_max",
         "rss_growth_mb_10m_ticks",
         "bytes_per_symbol_10k",
     ):

@@ -97,3 +97,23 @@ def test_run_venue_has_help_text() -> None:
     text = commands["run"].format_help()
     assert "--venue {alltick,tradovate}" in text
     assert "alltick needs a token" in " ".join(text.split())
+
+
+def test_the_command_line_freezes_the_heap_before_running_and_a_caller_s_argv_does_not() -> None:
+    """``python -m tickactors`` moves what it holds at start into the collector's permanent
+    generation (full collections then skip it); ``main(argv)`` called by a program leaves
+    that program's heap alone. ``trio.run`` is replaced so that nothing connects."""
+    probe = (
+        "import gc, sys, trio\n"
+        "from tickactors.__main__ import main\n"
+        "trio.run = lambda *a, **k: print('FROZEN', gc.get_freeze_count()) or 0\n"
+        "main(['sim', '--port', '0'])\n"
+        "sys.argv = ['tickactors', 'sim', '--port', '0']\n"
+        "main()\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True
+    )
+    given, own = (int(line.split()[1]) for line in done.stdout.splitlines())
+    assert given == 0
+    assert own > 10_000  # the modules, their functions and classes

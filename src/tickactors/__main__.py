@@ -15,11 +15,20 @@ request too. A KeyboardInterrupt that still gets through (as Trio stops) ends th
 process quietly, no traceback, with exit status 130, the shell's convention for SIGINT.
 One that arrives while Python imports tickactors, before :func:`main` runs, is
 Python's to report.
+
+Just before a command runs, when :func:`main` runs the process's own command line (not
+an ``argv`` given by a caller, such as a test), every object the process holds by then
+(the modules, their functions and classes: some 37,000) moves to the collector's
+permanent generation (``gc.freeze()``). They live as long as the process anyway, and a
+full collection no longer walks them: under load that took each full collection from
+17-20 ms, a pause of every connection's reader and timer, to under 3 ms
+(docs/performance.md, "Garbage collection").
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -161,7 +170,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     words = list(sys.argv[1:] if argv is None else argv)
     mask = signals.hold()  # until the command's handlers are in place
     try:
-        return _main(words)
+        return _main(words, freeze=argv is None)
     except SystemExit as exc:  # --help, --version, a refusal
         if exc.code is None or isinstance(exc.code, int):
             return exc.code or 0
@@ -174,7 +183,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         signals.restore(mask)
 
 
-def _main(words: list[str]) -> int:
+def _main(words: list[str], *, freeze: bool) -> int:
     import trio
 
     from ._cli import chaos, demo, run, run_config
@@ -195,6 +204,8 @@ def _main(words: list[str]) -> int:
     if args.command == "check-config":
         return run_config.check_config_command(args, commands["run"])
     checks[args.command](parser if args.command is None else commands[args.command], args)
+    if freeze:
+        gc.freeze()  # see the module docstring
     with logging_to_stderr(getattr(args, "log_level", None)):
         if args.command == "chaos":
             return chaos.main(args)
