@@ -1,6 +1,6 @@
 """The benchmark suite: every benchmark in one run, one table (or one JSON object).
 
-``python bench/run.py`` (about 3-5 minutes), ``--quick`` (about 1 minute),
+``python bench/run.py`` (about 6 minutes), ``--quick`` (about 1 minute),
 ``--json`` for one JSON object on stdout; progress always goes to stderr.
 Needs the ``bench`` extra (``pip install -e '.[bench]'``) for the asyncio
 contenders; without websockets or picows their rows are skipped with a note.
