@@ -33,17 +33,19 @@ thread_floor
     the thread, the stamps found the same way. What a reader that does not wait through
     Trio could reach, measured rather than guessed.
 
-Each (rate, contender) lets ``warmup`` seconds pass, then records every tick for
-``seconds``; p50, p99 and p99.9 in microseconds, with the number of samples and the
+Each (rate, contender) window lets ``warmup`` seconds pass, then records every tick for
+its seconds; p50, p99 and p99.9 in microseconds, with the number of samples and the
 rate the contender actually received (a contender that cannot keep up with the offered
 rate is marked ``overloaded``: its queue, and so its latency, grows for as long as the
-window lasts).
+window lasts). :func:`run` gives each contender three windows per rate, in a rotating
+order, and reports the medians of their percentiles.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+import statistics
 import threading
 import time
 from collections.abc import Callable
@@ -250,25 +252,47 @@ def run(
     *,
     seconds: dict[float, float],
     warmup: float,
+    rounds: int = 3,
     contenders: dict[str, str] | None = None,
     log: Callable[[str], None],
 ) -> dict[str, dict[str, dict[str, Any]]]:
     """``{rate: {contender: {"p50", "p99", "p999", ...}}}`` (rates as strings, for JSON).
 
-    ``contenders``: name -> a reason to skip it (None or absent: run it)."""
+    Each rate's ``seconds`` are split into ``rounds`` windows per contender, the order
+    rotating from round to round; a contender's percentiles are the medians of its
+    windows' (each window's are under ``"rounds"``). A burst of the host's that spoils one
+    window of one contender then moves its figure little, where a single window would
+    carry the burst into the ratio whole. ``contenders``: name -> a reason to skip it
+    (None or absent: run it)."""
     skipped = contenders or {}
     names = [n for n in CONTENDERS if n not in skipped]
     out: dict[str, dict[str, dict[str, Any]]] = {}
     for k, rate in enumerate(rates):
-        row: dict[str, dict[str, Any]] = {}
-        order = names[k % len(names) :] + names[: k % len(names)]
-        for name in order:
-            row[name] = one(server, name, symbols, rate, warmup, seconds[rate])
-            r = row[name]
-            log(
-                f"  latency {rate:>9,.0f}/s {name:<18} p50 {r['p50']:>9,.1f}  p99 "
-                f"{r['p99']:>9,.1f}  p99.9 {r['p999']:>9,.1f} us  ({r['samples']:,} ticks, "
-                f"{r['received_per_s']:,}/s{', OVERLOADED' if r['overloaded'] else ''})"
-            )
-        out[f"{rate:g}"] = {name: row[name] for name in names}
+        windows: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
+        for r in range(rounds):
+            turn = (k + r) % len(names)
+            for name in names[turn:] + names[:turn]:
+                w = one(server, name, symbols, rate, warmup, seconds[rate] / rounds)
+                windows[name].append(w)
+                log(
+                    f"  latency {rate:>9,.0f}/s {name:<18} p50 {w['p50']:>9,.1f}  p99 "
+                    f"{w['p99']:>9,.1f}  p99.9 {w['p999']:>9,.1f} us  ({w['samples']:,} "
+                    f"ticks, {w['received_per_s']:,}/s"
+                    f"{', OVERLOADED' if w['overloaded'] else ''}; round {r + 1}/{rounds})"
+                )
+        out[f"{rate:g}"] = {name: merged(windows[name]) for name in names}
     return out
+
+
+def merged(windows: list[dict[str, Any]]) -> dict[str, Any]:
+    """One contender's figures at one rate from its windows: the median of each
+    percentile, every sample counted, overloaded if any window was; the windows kept."""
+    return {
+        "p50": statistics.median(w["p50"] for w in windows),
+        "p99": statistics.median(w["p99"] for w in windows),
+        "p999": statistics.median(w["p999"] for w in windows),
+        "samples": sum(w["samples"] for w in windows),
+        "received_per_s": round(statistics.fmean(w["received_per_s"] for w in windows)),
+        "overloaded": any(w["overloaded"] for w in windows),
+        "rounds": [{key: w[key] for key in ("p50", "p99", "p999")} for w in windows],
+    }

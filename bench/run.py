@@ -18,7 +18,9 @@ Parts, in this order (see each module's docstring for the method):
    by the reader) and both peers. The latency target compares ``feed_callback`` with
    ``picows_decode``: both call user code from their reader as each read is decoded;
    ``get_batch``'s ratio is reported beside it, and so are the two floors' (a bare
-   wait-and-read loop that decodes nothing, in a Trio task and in a thread of its own);
+   wait-and-read loop that decodes nothing, in a Trio task and in a thread of its own).
+   Three windows per contender and rate, in a rotating order; medians of their
+   percentiles;
 3. CPU of ten connections at 1,000 ticks/s against one at 10,000
    (``bench/connections.py``);
 4. stall detection and heartbeat punctuality (``bench/live.py``);
@@ -167,6 +169,7 @@ def collect(args: argparse.Namespace, log: Any) -> dict[str, Any]:
                 near: 1.0 if quick else 2.0,
             },
             warmup=0.5,
+            rounds=1 if quick else 3,
             contenders={name: note for name, note in tp["notes"].items() if name in PEERS},
             log=log,
         )

@@ -182,3 +182,22 @@ def test_every_latency_contender_records_its_ticks() -> None:
             assert 0 < r["p50"] <= r["p99"] <= r["p999"] < 1e6, (name, r)
     finally:
         paced.stop()
+
+
+def test_latency_windows_merge_into_medians() -> None:
+    """``bench/latency.py`` gives each contender three windows per rate: its figures are
+    the medians of the windows' percentiles, so one spoiled window moves them little."""
+    import latency
+
+    windows = [
+        {"p50": 60.0, "p99": 120.0, "p999": 200.0, "samples": 2000, "received_per_s": 1000,
+         "overloaded": False},
+        {"p50": 90.0, "p99": 2400.0, "p999": 5000.0, "samples": 1900, "received_per_s": 950,
+         "overloaded": True},
+        {"p50": 61.0, "p99": 130.0, "p999": 180.0, "samples": 2000, "received_per_s": 1000,
+         "overloaded": False},
+    ]  # fmt: skip
+    m = latency.merged(windows)
+    assert (m["p50"], m["p99"], m["p999"]) == (61.0, 130.0, 200.0)
+    assert m["samples"] == 5900 and m["received_per_s"] == 983 and m["overloaded"]
+    assert [w["p99"] for w in m["rounds"]] == [120.0, 2400.0, 130.0]
