@@ -3,7 +3,9 @@
 The connection's reader calls ``on_trades`` with every read's trades, in its own step, with
 no queue and no consumer task between (the README's "Latency"). The function is plain and
 quick: it keeps the last price per symbol and, here, prints the trades that moved it by
-more than ``--move`` (a fraction); slow work belongs in a task or a thread.
+more than ``--move`` (a fraction); slow work belongs in a task or a thread. Before it
+runs, it freezes what the process holds (``gc.freeze()``) so that full garbage collections
+skip it.
 
 Against the simulator: ``python -m tickactors sim --port 8765``, then
 ``python examples/low_latency.py --duration 10``. ``--url`` (or ``TICKACTORS_URL``) and
@@ -13,6 +15,7 @@ Against the simulator: ``python -m tickactors sim --port 8765``, then
 from __future__ import annotations
 
 import argparse
+import gc
 import math
 import os
 import sys
@@ -75,8 +78,12 @@ async def run(args: argparse.Namespace) -> None:
 
 
 if __name__ == "__main__":
+    args = arguments()
+    # Everything imported so far lives as long as the process: keep it out of full garbage
+    # collections, which would otherwise walk it and pause the reader (README, "Pauses").
+    gc.freeze()
     try:
-        trio.run(run, arguments())
+        trio.run(run, args)
     except tickactors.FeedError as exc:
         sys.exit(f"feed failed: {exc}")
     except KeyboardInterrupt:
