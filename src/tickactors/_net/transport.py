@@ -36,7 +36,8 @@ from .connecting import Endpoint, Stream, connect_error, connect_within
 class TransportClosed(Exception):
     """The WebSocket closed: by the peer (with its code and reason), by a broken stream
     (code 1006, or None), or by us (``by_us``: we refused what the peer sent, 1002, 1007
-    or 1009, or we closed it)."""
+    or 1009, or we closed it). The batched transport (the default) sets ``by_us``; the
+    trio-websocket one cannot tell and leaves it False."""
 
     def __init__(self, code: int | None, reason: str | None, *, by_us: bool = False) -> None:
         self.code = code
